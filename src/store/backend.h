@@ -1,0 +1,110 @@
+/* What a storage backend implements: struct store_ops, one member per
+ * operation of store.h with the same arguments. store.c checks arguments
+ * that every backend would check (NULLs, limits) and then calls these, so a
+ * backend may assume them valid. A backend's handle embeds struct store as
+ * its first member. Only src/store/ includes this header. */
+#ifndef PACE_STORE_BACKEND_H
+#define PACE_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_ops;
+
+struct store {
+    const struct store_ops *ops;
+};
+
+struct store_ops {
+    const char *name;
+    void (*close)(struct store *s);
+    int (*schema_status)(struct store *s, struct store_schema *out);
+    int (*migrate)(struct store *s, int *applied);
+    int (*ping)(struct store *s, int deadline_ms);
+    int (*backup)(struct store *s, const char *path);
+    int (*query_plans)(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n);
+
+    int (*user_create)(struct store *s, struct store_user *u, enum store_conflict *conflict);
+    int (*user_get)(struct store *s, int64_t id, struct arena *a, struct store_user *out);
+    int (*user_get_by_login)(struct store *s, const char *login, struct arena *a, struct store_user *out);
+    int (*user_update)(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
+                       struct arena *a, struct store_user *out, enum store_conflict *conflict);
+    int (*user_set_password)(struct store *s, int64_t id, const char *hash, bool end_sessions,
+                             int64_t keep_session_id);
+    int (*user_delete)(struct store *s, int64_t id);
+
+    int (*session_create)(struct store *s, struct store_session *sess, struct store_refresh *first);
+    int (*session_get)(struct store *s, int64_t id, struct arena *a, struct store_session *out);
+    int (*session_list_active)(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
+                               struct store_session **rows, size_t *n);
+    int (*session_touch)(struct store *s, int64_t id, int64_t now);
+    int (*session_revoke)(struct store *s, int64_t user_id, int64_t id);
+    int (*session_revoke_all)(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
+    int (*session_revoked_since)(struct store *s, int64_t since, size_t max, struct arena *a,
+                                 struct store_revoked **rows, size_t *n);
+    int (*session_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
+
+    int (*refresh_create)(struct store *s, struct store_refresh *tok);
+    int (*refresh_get)(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
+    int (*refresh_rotate)(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
+                          struct store_refresh *child, struct store_refresh *old);
+    int (*refresh_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
+
+    int (*task_create)(struct store *s, struct store_task *t);
+    int (*task_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
+    int (*task_update)(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
+                       int64_t expect_version, struct arena *a, struct store_task *out);
+    int (*task_delete)(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
+    int (*task_list)(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                     enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
+                     struct arena *a, struct store_task **rows, size_t *n);
+
+    int (*profile_get)(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
+    int (*profile_put)(struct store *s, struct store_profile *p, int64_t expect_version);
+
+    int (*job_enqueue)(struct store *s, struct store_job *job);
+    int (*job_get)(struct store *s, int64_t id, struct arena *a, struct store_job *out);
+    int (*job_claim)(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
+                     struct store_job **rows, size_t *n);
+    int (*job_renew)(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
+    int (*job_complete)(struct store *s, int64_t id, const char *owner);
+    int (*job_fail)(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at);
+    int (*job_release)(struct store *s, int64_t id, const char *owner);
+    int (*job_counts)(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
+    int (*job_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
+
+    int (*plan_create)(struct store *s, struct store_plan *p, struct store_job *job);
+    int (*plan_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
+    int (*plan_list)(struct store *s, int64_t user_id, const struct store_plan_filter *f,
+                     const struct store_plan_pos *after, size_t limit, struct arena *a,
+                     struct store_plan **rows, size_t *n);
+    int (*plan_set_state)(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
+                          const struct store_task *tasks, size_t ntasks, struct arena *a,
+                          struct store_plan *out);
+    int (*plan_delete)(struct store *s, int64_t user_id, int64_t id);
+
+    int (*idem_reserve)(struct store *s, int64_t user_id, const char *key, const uint8_t hash[STORE_HASH_LEN],
+                        int64_t expires_at, struct arena *a, struct store_idem *existing);
+    int (*idem_complete)(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
+                         const char *body, size_t body_len);
+    int (*idem_release)(struct store *s, int64_t user_id, const char *key);
+    int (*idem_get)(struct store *s, int64_t user_id, const char *key, struct arena *a,
+                    struct store_idem *out);
+    int (*idem_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
+};
+
+/* Backends' constructors, called by store_open(). */
+int store_sqlite_open(const char *path, struct store **out);
+
+/* Names of enum values as stored in the database (shared by backends). */
+const char *store_plan_kind_name(enum store_plan_kind k);
+const char *store_plan_state_name(enum store_plan_state st);
+const char *store_job_state_name(enum store_job_state st);
+/* The reverse; -1 when unknown. */
+int store_enum_parse(const char *const *names, int count, const char *s);
+
+extern const char *const store_task_status_names[STORE_TASK_STATUS_COUNT];
+extern const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT];
+extern const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT];
+extern const char *const store_job_state_names[STORE_JOB_STATE_COUNT];
+
+#endif

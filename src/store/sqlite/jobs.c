@@ -1,0 +1,262 @@
+/* The durable job queue on SQLite. Claims run on the single writer, so a
+ * claim is atomic by construction: a job is handed out only when queued and
+ * due, or when its lease expired; every later call checks the lease owner,
+ * so a worker that lost its lease can no longer complete or fail the job. */
+#include <string.h>
+
+#include "store/sqlite/sqlite_int.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+#define STORE(s) ((struct sqlite_store *)(s))
+
+static int
+read_job(sqlite3_stmt *st, struct arena *a, struct store_job *j)
+{
+    j->id = store_sqlite_col_i64(st, 0);
+    j->kind = store_sqlite_col_str(a, st, 1);
+    j->payload = store_sqlite_col_str(a, st, 2);
+    j->user_id = store_sqlite_col_i64(st, 3);
+    j->ref_id = store_sqlite_col_i64(st, 4);
+    j->unique_key = store_sqlite_col_str(a, st, 5);
+    int state = store_sqlite_col_enum(st, 6, store_job_state_names, STORE_JOB_STATE_COUNT);
+    j->attempts = sqlite3_column_int(st, 7);
+    j->run_at = store_sqlite_col_i64(st, 8);
+    j->lease_owner = store_sqlite_col_str(a, st, 9);
+    j->lease_expires_at = store_sqlite_col_i64(st, 10);
+    j->last_error = store_sqlite_col_str(a, st, 11);
+    j->created_at = store_sqlite_col_i64(st, 12);
+    j->updated_at = store_sqlite_col_i64(st, 13);
+    j->finished_at = store_sqlite_col_i64(st, 14);
+    if (state < 0)
+        return ERR_CORRUPT;
+    j->state = (enum store_job_state)state;
+    return OK;
+}
+
+int
+store_sqlite_job_insert(struct conn *c, struct store_job *job)
+{
+    int err = OK;
+    sqlite3_stmt *st;
+    if (job->unique_key != NULL) {
+        st = store_sqlite_stmt(c, STMT_JOB_BY_UNIQUE, &err);
+        if (st == NULL)
+            return err;
+        sqlite3_bind_text(st, 1, job->unique_key, -1, SQLITE_STATIC);
+        err = store_sqlite_step_row(c, st, "job unique");
+        if (err == OK)
+            job->id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (err == OK)
+            return ERR_CONFLICT;
+        if (err != ERR_NOT_FOUND)
+            return err;
+    }
+    st = store_sqlite_stmt(c, STMT_JOB_INSERT, &err);
+    if (st == NULL)
+        return err;
+    int64_t run_at = job->run_at != 0 ? job->run_at : c->now;
+    sqlite3_bind_text(st, 1, job->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, job->payload != NULL ? job->payload : "{}", -1, SQLITE_STATIC);
+    store_sqlite_bind_i64_or_null(st, 3, job->user_id);
+    store_sqlite_bind_i64_or_null(st, 4, job->ref_id);
+    store_sqlite_bind_str(st, 5, job->unique_key);
+    sqlite3_bind_int64(st, 6, run_at);
+    sqlite3_bind_int64(st, 7, c->now);
+    err = store_sqlite_step_done(c, st, "job enqueue");
+    sqlite3_reset(st);
+    if (err != OK)
+        return err;
+    job->id = sqlite3_last_insert_rowid(c->db);
+    job->state = STORE_JOB_QUEUED;
+    job->run_at = run_at;
+    job->attempts = 0;
+    job->created_at = job->updated_at = c->now;
+    return OK;
+}
+
+static int
+op_job_enqueue(struct conn *c, void *arg)
+{
+    return store_sqlite_job_insert(c, arg);
+}
+
+int
+store_sqlite_job_enqueue(struct store *s, struct store_job *job)
+{
+    return store_sqlite_write(STORE(s), op_job_enqueue, job, false);
+}
+
+int
+store_sqlite_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out)
+{
+    struct conn *c;
+    int err = store_sqlite_reader(STORE(s), &c);
+    if (err != OK)
+        return err;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_GET, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, id);
+    err = store_sqlite_step_row(c, st, "job get");
+    if (err == OK)
+        err = read_job(st, a, out);
+    sqlite3_reset(st);
+    return err;
+}
+
+struct claim_arg {
+    const char *owner;
+    int64_t lease_ms;
+    size_t max;
+    struct arena *a;
+    struct store_job *rows;
+    size_t n;
+};
+
+static int
+op_job_claim(struct conn *c, void *arg)
+{
+    struct claim_arg *ca = arg;
+    int err = OK;
+    /* Jobs whose worker died go back to the queue first. */
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_RECLAIM, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, c->now);
+    err = store_sqlite_step_done(c, st, "job reclaim");
+    sqlite3_reset(st);
+    if (err != OK)
+        return err;
+    st = store_sqlite_stmt(c, STMT_JOB_CLAIM, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_text(st, 1, ca->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now + ca->lease_ms);
+    sqlite3_bind_int64(st, 3, c->now);
+    sqlite3_bind_int64(st, 4, (int64_t)ca->max);
+    ca->n = 0;
+    while ((err = store_sqlite_step_row(c, st, "job claim")) == OK && ca->n < ca->max) {
+        err = read_job(st, ca->a, &ca->rows[ca->n]);
+        if (err != OK)
+            break;
+        ca->n++;
+    }
+    sqlite3_reset(st);
+    return err == ERR_NOT_FOUND ? OK : err;
+}
+
+int
+store_sqlite_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
+                       struct store_job **rows, size_t *n)
+{
+    struct claim_arg ca = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
+    int err = store_sqlite_write(STORE(s), op_job_claim, &ca, false);
+    if (err != OK)
+        return err;
+    *rows = ca.rows;
+    *n = ca.n;
+    return OK;
+}
+
+struct job_arg {
+    enum stmt stmt;
+    int64_t id;
+    const char *owner;
+    int64_t lease_ms;
+    const char *error;
+    int64_t retry_at;
+};
+
+static int
+op_job_update(struct conn *c, void *arg)
+{
+    struct job_arg *ja = arg;
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, ja->stmt, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, ja->id);
+    sqlite3_bind_text(st, 2, ja->owner, -1, SQLITE_STATIC);
+    switch (ja->stmt) {
+    case STMT_JOB_RENEW:
+        sqlite3_bind_int64(st, 3, c->now + ja->lease_ms);
+        sqlite3_bind_int64(st, 4, c->now);
+        break;
+    case STMT_JOB_FAIL:
+        store_sqlite_bind_str(st, 3, ja->error);
+        sqlite3_bind_int64(st, 4, ja->retry_at);
+        sqlite3_bind_int64(st, 5, c->now);
+        break;
+    default: /* complete, release */
+        sqlite3_bind_int64(st, 3, c->now);
+        break;
+    }
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[ja->stmt].name);
+    sqlite3_reset(st);
+    if (err == OK && sqlite3_changes(c->db) == 0)
+        err = ERR_NOT_FOUND;
+    return err;
+}
+
+static int
+job_update(struct store *s, struct job_arg *ja)
+{
+    return store_sqlite_write(STORE(s), op_job_update, ja, false);
+}
+
+int
+store_sqlite_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+{
+    struct job_arg ja = {STMT_JOB_RENEW, id, owner, lease_ms, NULL, 0};
+    return job_update(s, &ja);
+}
+
+int
+store_sqlite_job_complete(struct store *s, int64_t id, const char *owner)
+{
+    struct job_arg ja = {STMT_JOB_COMPLETE, id, owner, 0, NULL, 0};
+    return job_update(s, &ja);
+}
+
+int
+store_sqlite_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
+{
+    struct job_arg ja = {STMT_JOB_FAIL, id, owner, 0, error, retry_at};
+    return job_update(s, &ja);
+}
+
+int
+store_sqlite_job_release(struct store *s, int64_t id, const char *owner)
+{
+    struct job_arg ja = {STMT_JOB_RELEASE, id, owner, 0, NULL, 0};
+    return job_update(s, &ja);
+}
+
+int
+store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
+{
+    struct conn *c;
+    int err = store_sqlite_reader(STORE(s), &c);
+    if (err != OK)
+        return err;
+    for (int i = 0; i < STORE_JOB_STATE_COUNT; i++) {
+        sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_COUNT, &err);
+        if (st == NULL)
+            return err;
+        sqlite3_bind_text(st, 1, store_job_state_names[i], -1, SQLITE_STATIC);
+        err = store_sqlite_step_row(c, st, "job counts");
+        counts[i] = err == OK ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (err != OK)
+            return err;
+    }
+    return OK;
+}
+
+int
+store_sqlite_job_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    return store_sqlite_purge(s, STMT_JOB_PURGE, before, max, purged);
+}

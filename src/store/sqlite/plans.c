@@ -1,0 +1,353 @@
+/* Fitness profiles and plans on SQLite. A plan is created together with its
+ * generation job, and reaches ready together with the tasks it creates, in
+ * one transaction each: a crash never leaves a plan without its job, and a
+ * job that runs twice never creates its tasks twice. */
+#include <limits.h>
+#include <string.h>
+
+#include "store/sqlite/sqlite_int.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+#define STORE(s) ((struct sqlite_store *)(s))
+
+/* ---- profile ---- */
+
+int
+store_sqlite_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *p)
+{
+    struct conn *c;
+    int err = store_sqlite_reader(STORE(s), &c);
+    if (err != OK)
+        return err;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PROFILE_GET, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, user_id);
+    err = store_sqlite_step_row(c, st, "profile get");
+    if (err == OK) {
+        p->user_id = store_sqlite_col_i64(st, 0);
+        p->sex = store_sqlite_col_str(a, st, 1);
+        p->birth_date = store_sqlite_col_str(a, st, 2);
+        p->height_cm = sqlite3_column_double(st, 3);
+        p->weight_kg = sqlite3_column_double(st, 4);
+        p->activity_level = store_sqlite_col_str(a, st, 5);
+        p->goal = store_sqlite_col_str(a, st, 6);
+        p->experience = store_sqlite_col_str(a, st, 7);
+        p->days_per_week = sqlite3_column_int(st, 8);
+        p->session_minutes = sqlite3_column_int(st, 9);
+        p->equipment = store_sqlite_col_str(a, st, 10);
+        p->diet = store_sqlite_col_str(a, st, 11);
+        p->meals_per_day = sqlite3_column_int(st, 12);
+        p->exclude_foods = store_sqlite_col_str(a, st, 13);
+        p->updated_at = store_sqlite_col_i64(st, 14);
+        p->version = store_sqlite_col_i64(st, 15);
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+struct profile_put_arg {
+    struct store_profile *p;
+    int64_t expect_version;
+};
+
+static int
+op_profile_put(struct conn *c, void *arg)
+{
+    struct profile_put_arg *pa = arg;
+    struct store_profile *p = pa->p;
+    int err = OK;
+    sqlite3_stmt *st;
+    if (pa->expect_version != 0) {
+        st = store_sqlite_stmt(c, STMT_PROFILE_VERSION, &err);
+        if (st == NULL)
+            return err;
+        sqlite3_bind_int64(st, 1, p->user_id);
+        err = store_sqlite_step_row(c, st, "profile version");
+        int64_t version = err == OK ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (err != OK && err != ERR_NOT_FOUND)
+            return err;
+        if (version != pa->expect_version)
+            return ERR_PRECONDITION;
+    }
+    st = store_sqlite_stmt(c, STMT_PROFILE_UPSERT, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, p->user_id);
+    store_sqlite_bind_str(st, 2, p->sex);
+    store_sqlite_bind_str(st, 3, p->birth_date);
+    sqlite3_bind_double(st, 4, p->height_cm);
+    sqlite3_bind_double(st, 5, p->weight_kg);
+    store_sqlite_bind_str(st, 6, p->activity_level);
+    store_sqlite_bind_str(st, 7, p->goal);
+    store_sqlite_bind_str(st, 8, p->experience);
+    sqlite3_bind_int(st, 9, p->days_per_week);
+    sqlite3_bind_int(st, 10, p->session_minutes);
+    store_sqlite_bind_str(st, 11, p->equipment);
+    store_sqlite_bind_str(st, 12, p->diet);
+    sqlite3_bind_int(st, 13, p->meals_per_day);
+    sqlite3_bind_text(st, 14, p->exclude_foods != NULL ? p->exclude_foods : "[]", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 15, c->now);
+    err = store_sqlite_step_row(c, st, "profile put"); /* ERR_NOT_FOUND: no such user */
+    if (err == OK) {
+        p->version = sqlite3_column_int64(st, 0);
+        p->updated_at = c->now;
+        err = store_sqlite_step_done(c, st, "profile put");
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+int
+store_sqlite_profile_put(struct store *s, struct store_profile *p, int64_t expect_version)
+{
+    struct profile_put_arg pa = {p, expect_version};
+    return store_sqlite_write(STORE(s), op_profile_put, &pa, false);
+}
+
+/* ---- plans ---- */
+
+static int
+read_plan(sqlite3_stmt *st, struct arena *a, struct store_plan *p)
+{
+    p->id = store_sqlite_col_i64(st, 0);
+    p->user_id = store_sqlite_col_i64(st, 1);
+    int kind = store_sqlite_col_enum(st, 2, store_plan_kind_names, STORE_PLAN_KIND_COUNT);
+    int state = store_sqlite_col_enum(st, 3, store_plan_state_names, STORE_PLAN_STATE_COUNT);
+    p->weeks = sqlite3_column_int(st, 4);
+    p->start_date = store_sqlite_col_str(a, st, 5);
+    p->request = store_sqlite_col_str(a, st, 6);
+    p->generator = store_sqlite_col_str(a, st, 7);
+    p->summary = store_sqlite_col_str(a, st, 8);
+    p->content = store_sqlite_col_str(a, st, 9);
+    p->error = store_sqlite_col_str(a, st, 10);
+    p->created_at = store_sqlite_col_i64(st, 11);
+    p->updated_at = store_sqlite_col_i64(st, 12);
+    p->completed_at = store_sqlite_col_i64(st, 13);
+    p->version = store_sqlite_col_i64(st, 14);
+    if (kind < 0 || state < 0)
+        return ERR_CORRUPT;
+    p->kind = (enum store_plan_kind)kind;
+    p->state = (enum store_plan_state)state;
+    return OK;
+}
+
+struct plan_create_arg {
+    struct store_plan *p;
+    struct store_job *job;
+};
+
+static int
+op_plan_create(struct conn *c, void *arg)
+{
+    struct plan_create_arg *pa = arg;
+    struct store_plan *p = pa->p;
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_INSERT, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, p->user_id);
+    sqlite3_bind_text(st, 2, store_plan_kind_names[p->kind], -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, p->weeks);
+    store_sqlite_bind_str(st, 4, p->start_date);
+    store_sqlite_bind_str(st, 5, p->request);
+    sqlite3_bind_int64(st, 6, c->now);
+    err = store_sqlite_step_done(c, st, "plan create");
+    sqlite3_reset(st);
+    if (err != OK)
+        return err;
+    p->id = sqlite3_last_insert_rowid(c->db);
+    p->state = STORE_PLAN_QUEUED;
+    p->created_at = p->updated_at = c->now;
+    p->completed_at = 0;
+    p->version = 1;
+    if (pa->job == NULL)
+        return OK;
+    pa->job->user_id = p->user_id;
+    pa->job->ref_id = p->id;
+    return store_sqlite_job_insert(c, pa->job);
+}
+
+int
+store_sqlite_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
+{
+    struct plan_create_arg pa = {p, job};
+    return store_sqlite_write(STORE(s), op_plan_create, &pa, false);
+}
+
+int
+store_sqlite_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out)
+{
+    struct conn *c;
+    int err = store_sqlite_reader(STORE(s), &c);
+    if (err != OK)
+        return err;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_GET, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, id);
+    err = store_sqlite_step_row(c, st, "plan get");
+    if (err == OK)
+        err = read_plan(st, a, out);
+    sqlite3_reset(st);
+    return err;
+}
+
+int
+store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
+                       const struct store_plan_pos *after, size_t limit, struct arena *a,
+                       struct store_plan **rows, size_t *n)
+{
+    struct conn *c;
+    int err = store_sqlite_reader(STORE(s), &c);
+    if (err != OK)
+        return err;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_LIST, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, user_id);
+    if (f->kind >= 0)
+        sqlite3_bind_text(st, 2, store_plan_kind_names[f->kind], -1, SQLITE_STATIC);
+    if (f->state >= 0)
+        sqlite3_bind_text(st, 3, store_plan_state_names[f->state], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, after != NULL ? after->created_at : INT64_MAX);
+    sqlite3_bind_int64(st, 5, after != NULL ? after->id : INT64_MAX);
+    sqlite3_bind_int64(st, 6, (int64_t)limit);
+    size_t cap = limit < 32 ? limit : 32, count = 0;
+    struct store_plan *out = arena_alloc(a, cap * sizeof(*out));
+    while (count < limit && (err = store_sqlite_step_row(c, st, "plan list")) == OK) {
+        if (count == cap) {
+            struct store_plan *bigger = arena_alloc(a, 2 * cap * sizeof(*out));
+            memcpy(bigger, out, count * sizeof(*out));
+            out = bigger;
+            cap *= 2;
+        }
+        err = read_plan(st, a, &out[count]);
+        if (err != OK)
+            break;
+        count++;
+    }
+    sqlite3_reset(st);
+    if (err != OK && err != ERR_NOT_FOUND)
+        return err;
+    *rows = out;
+    *n = count;
+    return OK;
+}
+
+struct plan_state_arg {
+    int64_t user_id;
+    int64_t id;
+    const struct store_plan_result *r;
+    const struct store_task *tasks;
+    size_t ntasks;
+    struct arena *a;
+    struct store_plan *out;
+};
+
+static int
+op_plan_set_state(struct conn *c, void *arg)
+{
+    struct plan_state_arg *pa = arg;
+    const struct store_plan_result *r = pa->r;
+    struct arena scratch;
+    struct store_plan row;
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_SET_STATE, &err);
+    if (st == NULL)
+        return err;
+    arena_init(&scratch);
+    sqlite3_bind_int64(st, 1, pa->user_id);
+    sqlite3_bind_int64(st, 2, pa->id);
+    sqlite3_bind_text(st, 3, store_plan_state_names[r->state], -1, SQLITE_STATIC);
+    store_sqlite_bind_str(st, 4, r->generator);
+    store_sqlite_bind_str(st, 5, r->summary);
+    store_sqlite_bind_str(st, 6, r->content);
+    store_sqlite_bind_str(st, 7, r->error);
+    sqlite3_bind_int64(st, 8, c->now);
+    err = store_sqlite_step_row(c, st, "plan set state");
+    if (err == OK)
+        err = read_plan(st, pa->a != NULL ? pa->a : &scratch, pa->out != NULL ? pa->out : &row);
+    if (err == OK)
+        err = store_sqlite_step_done(c, st, "plan set state");
+    sqlite3_reset(st);
+    if (err == ERR_NOT_FOUND) {
+        /* No change: final already (precondition) or no such plan. */
+        st = store_sqlite_stmt(c, STMT_PLAN_STATE, &err);
+        if (st == NULL)
+            goto out;
+        sqlite3_bind_int64(st, 1, pa->user_id);
+        sqlite3_bind_int64(st, 2, pa->id);
+        err = store_sqlite_step_row(c, st, "plan state");
+        sqlite3_reset(st);
+        if (err == OK)
+            err = ERR_PRECONDITION;
+        goto out;
+    }
+    for (size_t i = 0; err == OK && i < pa->ntasks; i++) {
+        struct store_task t = pa->tasks[i];
+        t.user_id = pa->user_id;
+        t.plan_id = pa->id;
+        err = store_sqlite_task_insert(c, &t);
+    }
+out:
+    arena_cleanup(&scratch);
+    return err;
+}
+
+int
+store_sqlite_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
+                            const struct store_task *tasks, size_t ntasks, struct arena *a,
+                            struct store_plan *out)
+{
+    struct plan_state_arg pa = {user_id, id, r, tasks, ntasks, a, out};
+    return store_sqlite_write(STORE(s), op_plan_set_state, &pa, false);
+}
+
+struct plan_delete_arg {
+    int64_t user_id;
+    int64_t id;
+};
+
+static int
+exec_ids(struct conn *c, enum stmt id, int64_t user_id, int64_t row_id, bool with_now, int *changes)
+{
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, id, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, row_id);
+    if (with_now)
+        sqlite3_bind_int64(st, 3, c->now);
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[id].name);
+    sqlite3_reset(st);
+    *changes = err == OK ? sqlite3_changes(c->db) : 0;
+    return err;
+}
+
+static int
+op_plan_delete(struct conn *c, void *arg)
+{
+    struct plan_delete_arg *pa = arg;
+    int changes;
+    int err = exec_ids(c, STMT_PLAN_DELETE, pa->user_id, pa->id, false, &changes);
+    if (err != OK)
+        return err;
+    if (changes == 0)
+        return ERR_NOT_FOUND;
+    err = exec_ids(c, STMT_JOB_CANCEL_REF, pa->user_id, pa->id, false, &changes);
+    if (err != OK)
+        return err;
+    return exec_ids(c, STMT_TASK_CLEAR_PLAN, pa->user_id, pa->id, true, &changes);
+}
+
+int
+store_sqlite_plan_delete(struct store *s, int64_t user_id, int64_t id)
+{
+    struct plan_delete_arg pa = {user_id, id};
+    return store_sqlite_write(STORE(s), op_plan_delete, &pa, false);
+}

@@ -1,0 +1,810 @@
+/* The SQLite backend's life cycle: opening connections (WAL, foreign keys,
+ * mmap, synchronous=FULL, no auto-checkpoint), per-thread read connections,
+ * statements prepared once per connection, error mapping, migrations, ping,
+ * online backup and the query-plan report. Operations live in the other
+ * files of this folder; writes go through the group-commit writer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/sqlite/sqlite_int.h"
+#include "util/arena.h"
+#include "util/embedded.h"
+#include "util/err.h"
+#include "util/log.h"
+
+static const char MIGRATIONS_DIR[] = "src/store/migrations/sqlite/";
+
+int64_t
+store_sqlite_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- errors and statements ---- */
+
+int
+store_sqlite_error(struct conn *c, int rc, const char *what)
+{
+    const char *msg = c != NULL && c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return OK;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return ERR_CONFLICT;
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return ERR_NOT_FOUND; /* the row it belongs to is gone */
+        log_error("store", "%s: constraint failed: %s", what, msg);
+        return ERR_INVALID;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        log_warn("store", "%s: database is locked: %s", what, msg);
+        return ERR_UNAVAILABLE;
+    case SQLITE_INTERRUPT:
+        log_warn("store", "%s: deadline passed", what);
+        return ERR_UNAVAILABLE;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_FULL:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_AUTH:
+        log_error("store", "%s: database unavailable: %s (%d)", what, msg, rc);
+        return ERR_UNAVAILABLE;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        log_error("store", "%s: database is corrupt: %s", what, msg);
+        return ERR_CORRUPT;
+    case SQLITE_NOMEM:
+        log_error("store", "%s: out of memory", what);
+        return ERR_NOMEM;
+    case SQLITE_TOOBIG:
+        return ERR_TOO_LARGE;
+    default:
+        log_error("store", "%s: %s (%d)", what, msg, rc);
+        return ERR_INTERNAL;
+    }
+}
+
+static sqlite3_stmt *
+prepare(struct conn *c, sqlite3_stmt **slot, const char *name, const char *sql, int *err)
+{
+    if (*slot != NULL) {
+        sqlite3_reset(*slot);
+        sqlite3_clear_bindings(*slot);
+        return *slot;
+    }
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    if (rc != SQLITE_OK) {
+        *err = store_sqlite_error(c, rc, name);
+        if (*err == OK || *err == ERR_CONFLICT || *err == ERR_NOT_FOUND)
+            *err = ERR_INTERNAL;
+        sqlite3_finalize(*slot);
+        *slot = NULL;
+        return NULL;
+    }
+    return *slot;
+}
+
+sqlite3_stmt *
+store_sqlite_stmt(struct conn *c, enum stmt id, int *err)
+{
+    return prepare(c, &c->stmts[id], store_sqlite_stmts[id].name, store_sqlite_stmts[id].sql, err);
+}
+
+sqlite3_stmt *
+store_sqlite_task_list_stmt(struct conn *c, enum store_task_sort sort, unsigned filters, int *err)
+{
+    char sql[1024];
+    if (c->task_lists[sort][filters] == NULL)
+        store_sqlite_task_list_sql(sort, filters, sql, sizeof(sql));
+    return prepare(c, &c->task_lists[sort][filters], "task_list", sql, err);
+}
+
+int
+store_sqlite_step_row(struct conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return OK;
+    if (rc == SQLITE_DONE)
+        return ERR_NOT_FOUND;
+    return store_sqlite_error(c, rc, what);
+}
+
+int
+store_sqlite_step_done(struct conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+    do {
+        rc = sqlite3_step(st);
+    } while (rc == SQLITE_ROW);
+    if (rc == SQLITE_DONE)
+        return OK;
+    return store_sqlite_error(c, rc, what);
+}
+
+int
+store_sqlite_exec(struct conn *c, enum stmt id)
+{
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, id, &err);
+    if (st == NULL)
+        return err;
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[id].name);
+    sqlite3_reset(st);
+    return err;
+}
+
+const char *
+store_sqlite_col_str(struct arena *a, sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return NULL;
+    const char *p = (const char *)sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    return arena_strndup(a, p != NULL ? p : "", (size_t)n);
+}
+
+int64_t
+store_sqlite_col_i64(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_int64(st, i); /* NULL reads as 0, our "none" */
+}
+
+void
+store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+void
+store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v == 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, v);
+}
+
+int
+store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count)
+{
+    return store_enum_parse(names, count, (const char *)sqlite3_column_text(st, i));
+}
+
+/* ---- connections ---- */
+
+static int
+progress(void *arg)
+{
+    struct conn *c = arg;
+    return c->deadline != 0 && store_sqlite_mono_ms() > c->deadline;
+}
+
+enum conn_kind { CONN_READ, CONN_WRITE, CONN_CHECKPOINT };
+
+static int
+conn_open(struct sqlite_store *st, enum conn_kind kind, struct conn **out)
+{
+    static const char pragmas[] = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
+                                  "PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; "
+                                  "PRAGMA cache_size = -16000; PRAGMA journal_size_limit = 67108864;";
+    int err = OK;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->st = st;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (kind == CONN_WRITE ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store", "cannot open database %s: %s", st->path, sqlite3_errstr(rc));
+        err = rc == SQLITE_NOMEM ? ERR_NOMEM : ERR_UNAVAILABLE;
+        goto out;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && kind == CONN_READ)
+        rc = sqlite3_exec(c->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        err = store_sqlite_error(c, rc, "open");
+        goto out;
+    }
+    sqlite3_busy_timeout(c->db, kind == CONN_READ ? READ_BUSY_MS : WRITE_BUSY_MS);
+    sqlite3_wal_autocheckpoint(c->db, 0); /* the checkpointer thread does it */
+    sqlite3_progress_handler(c->db, 1000, progress, c);
+out:
+    if (err != OK) {
+        sqlite3_close_v2(c->db);
+        free(c);
+        c = NULL;
+    }
+    *out = c;
+    return err;
+}
+
+void
+store_sqlite_conn_close(struct conn *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    for (int s = 0; s < STORE_TASK_SORT_COUNT; s++)
+        for (int f = 0; f < TASK_FILTER_COMBOS; f++)
+            sqlite3_finalize(c->task_lists[s][f]);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+int
+store_sqlite_conn_open(struct sqlite_store *st, bool writer, struct conn **out)
+{
+    return conn_open(st, writer ? CONN_WRITE : CONN_READ, out);
+}
+
+/* Thread exit: the thread's read connection goes with it. */
+static void
+reader_destroy(void *arg)
+{
+    struct conn *c = arg;
+    struct sqlite_store *st = c->st;
+    pthread_mutex_lock(&st->conns_mu);
+    for (struct conn **p = &st->conns; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->conns_mu);
+    store_sqlite_conn_close(c);
+}
+
+int
+store_sqlite_reader(struct sqlite_store *st, struct conn **out)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    if (c != NULL) {
+        *out = c;
+        return OK;
+    }
+    int err = conn_open(st, CONN_READ, &c);
+    if (err != OK)
+        return err;
+    pthread_mutex_lock(&st->conns_mu);
+    c->next = st->conns;
+    st->conns = c;
+    pthread_mutex_unlock(&st->conns_mu);
+    pthread_setspecific(st->key, c);
+    *out = c;
+    return OK;
+}
+
+/* ---- migrations ---- */
+
+struct migration {
+    int version;
+    const char *name; /* file name without the folder */
+    const char *sql;
+};
+
+static int
+migration_cmp(const void *a, const void *b)
+{
+    const struct migration *x = a, *y = b;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/* The migrations compiled in, sorted; returns how many (at most max). */
+static size_t
+migrations_known(struct migration *out, size_t max)
+{
+    size_t n = 0;
+    size_t dirlen = strlen(MIGRATIONS_DIR);
+    for (const struct embedded_file *f = embedded_files; f->path != NULL; f++) {
+        if (strncmp(f->path, MIGRATIONS_DIR, dirlen) != 0)
+            continue;
+        const char *name = f->path + dirlen;
+        char *end;
+        long v = strtol(name, &end, 10);
+        if (end == name || *end != '_' || v <= 0 || v > INT_MAX || strchr(name, '/') != NULL)
+            continue;
+        if (n == max)
+            break;
+        out[n++] = (struct migration){(int)v, name, f->data};
+    }
+    qsort(out, n, sizeof(*out), migration_cmp);
+    return n;
+}
+
+static int
+db_version(struct conn *c, int *version)
+{
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_MIGRATIONS_EXIST, &err);
+    *version = 0;
+    if (st == NULL)
+        return err;
+    err = store_sqlite_step_row(c, st, "schema version");
+    int exists = err == OK ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_reset(st);
+    if (err != OK || !exists)
+        return err;
+    st = store_sqlite_stmt(c, STMT_MIGRATIONS_VERSION, &err);
+    if (st == NULL)
+        return err;
+    err = store_sqlite_step_row(c, st, "schema version");
+    if (err == OK)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    return err;
+}
+
+static int
+sqlite_schema_status(struct store *s, struct store_schema *out)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct migration known[256];
+    size_t n = migrations_known(known, 256);
+    out->code_version = n > 0 ? known[n - 1].version : 0;
+    struct conn *c;
+    int err = store_sqlite_reader(st, &c);
+    if (err != OK)
+        return err;
+    err = db_version(c, &out->db_version);
+    if (err != OK)
+        return err;
+    if (out->db_version > out->code_version)
+        out->state = STORE_SCHEMA_NEWER;
+    else if (out->db_version < out->code_version)
+        out->state = STORE_SCHEMA_PENDING;
+    else
+        out->state = STORE_SCHEMA_CURRENT;
+    return OK;
+}
+
+struct migrate_arg {
+    const struct migration *m;
+    int code_version;
+    bool applied;
+};
+
+/* One migration, in a transaction of its own. Re-reads the version first:
+ * another process may have migrated meanwhile. */
+static int
+op_migrate(struct conn *c, void *arg)
+{
+    struct migrate_arg *ma = arg;
+    char *msg = NULL;
+    int version;
+    int rc = sqlite3_exec(c->db,
+                          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                          "name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlite_error(c, rc, "migrate");
+    int err = db_version(c, &version);
+    if (err != OK)
+        return err;
+    if (version > ma->code_version)
+        return ERR_PRECONDITION;
+    if (version >= ma->m->version)
+        return OK;
+    rc = sqlite3_exec(c->db, ma->m->sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("store", "migration %s failed: %s", ma->m->name, msg != NULL ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        err = store_sqlite_error(NULL, rc, "migrate");
+        return err == OK || err == ERR_CONFLICT || err == ERR_NOT_FOUND ? ERR_INTERNAL : err;
+    }
+    sqlite3_stmt *st = store_sqlite_stmt(c, STMT_MIGRATION_RECORD, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int(st, 1, ma->m->version);
+    sqlite3_bind_text(st, 2, ma->m->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->now);
+    err = store_sqlite_step_done(c, st, "migrate");
+    sqlite3_reset(st);
+    ma->applied = err == OK;
+    return err;
+}
+
+static int
+sqlite_migrate(struct store *s, int *applied)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct migration known[256];
+    size_t n = migrations_known(known, 256);
+    struct store_schema sch;
+    *applied = 0;
+    int err = sqlite_schema_status(s, &sch);
+    if (err != OK)
+        return err;
+    if (sch.state == STORE_SCHEMA_NEWER)
+        goto newer;
+    for (size_t i = 0; i < n; i++) {
+        if (known[i].version <= sch.db_version)
+            continue;
+        struct migrate_arg ma = {&known[i], sch.code_version, false};
+        err = store_sqlite_write(st, op_migrate, &ma, true);
+        if (err == ERR_PRECONDITION)
+            goto newer;
+        if (err != OK)
+            return err;
+        if (ma.applied) {
+            (*applied)++;
+            log_info("store", "applied migration %s", known[i].name);
+        }
+    }
+    return OK;
+newer:
+    err = sqlite_schema_status(s, &sch);
+    log_error("store",
+              "database schema is at version %d, newer than this build's %d: it was migrated by a newer "
+              "pace; run that version or restore a backup",
+              sch.db_version, sch.code_version);
+    return ERR_PRECONDITION;
+}
+
+/* ---- ping, backup, query plans ---- */
+
+static int
+sqlite_ping(struct store *s, int deadline_ms)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct conn *c;
+    int err = store_sqlite_reader(st, &c);
+    if (err != OK)
+        return err;
+    sqlite3_stmt *q = store_sqlite_stmt(c, STMT_PING, &err);
+    if (q == NULL)
+        return err == ERR_CORRUPT ? err : ERR_UNAVAILABLE;
+    c->deadline = store_sqlite_mono_ms() + deadline_ms;
+    sqlite3_busy_timeout(c->db, deadline_ms);
+    err = store_sqlite_step_row(c, q, "ping");
+    sqlite3_reset(q);
+    sqlite3_busy_timeout(c->db, READ_BUSY_MS);
+    c->deadline = 0;
+    if (err != OK && err != ERR_CORRUPT)
+        err = ERR_UNAVAILABLE;
+    return err;
+}
+
+static int
+fsync_path(const char *path, bool dir)
+{
+    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+static int
+sqlite_backup(struct store *s, const char *path)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct conn *src = NULL;
+    sqlite3 *dst = NULL;
+    char tmp[4096];
+    int err = OK;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return ERR_INVALID;
+    unlink(tmp);
+    err = conn_open(st, CONN_READ, &src);
+    if (err != OK)
+        goto out;
+    int rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store", "backup: cannot create %s: %s", tmp, sqlite3_errstr(rc));
+        err = ERR_UNAVAILABLE;
+        goto out;
+    }
+    /* One step copies every page inside one read transaction: a consistent
+     * snapshot, while the writer goes on appending to the WAL. */
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src->db, "main");
+    if (b == NULL) {
+        log_error("store", "backup: %s", sqlite3_errmsg(dst));
+        err = ERR_UNAVAILABLE;
+        goto out;
+    }
+    rc = sqlite3_backup_step(b, -1);
+    int rc2 = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE || rc2 != SQLITE_OK) {
+        err = store_sqlite_error(src, rc != SQLITE_DONE ? rc : rc2, "backup");
+        if (err == OK)
+            err = ERR_UNAVAILABLE;
+        goto out;
+    }
+    /* A standalone file: no -wal beside it is needed to restore it. */
+    rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store", "backup: %s", sqlite3_errmsg(dst));
+        err = ERR_UNAVAILABLE;
+        goto out;
+    }
+    sqlite3_close_v2(dst);
+    dst = NULL;
+    if (fsync_path(tmp, false) != 0 || rename(tmp, path) != 0) {
+        log_error("store", "backup: cannot write %s: %s", path, strerror(errno));
+        err = ERR_UNAVAILABLE;
+        goto out;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    fsync_path(dir, true);
+out:
+    if (dst != NULL) {
+        sqlite3_close_v2(dst);
+        unlink(tmp);
+    }
+    store_sqlite_conn_close(src);
+    return err;
+}
+
+/* The plan of one statement as text lines, or an error. */
+static int
+explain(struct conn *c, struct arena *a, const char *sql, const char **plan)
+{
+    char *q = arena_printf(a, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, q, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        int err = store_sqlite_error(c, rc, "explain");
+        return err == OK ? ERR_INTERNAL : err;
+    }
+    size_t len = 0, cap = 256;
+    char *out = arena_alloc(a, cap);
+    out[0] = '\0';
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 3);
+        size_t l = line != NULL ? strlen(line) : 0;
+        if (len + l + 2 > cap) {
+            while (len + l + 2 > cap)
+                cap *= 2;
+            char *bigger = arena_alloc(a, cap);
+            memcpy(bigger, out, len + 1);
+            out = bigger;
+        }
+        if (len > 0)
+            out[len++] = '\n';
+        memcpy(out + len, line != NULL ? line : "", l);
+        len += l;
+        out[len] = '\0';
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_error(c, rc, "explain");
+    *plan = out;
+    return OK;
+}
+
+static int
+sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct conn *c;
+    size_t max = STMT_COUNT + STORE_TASK_SORT_COUNT * TASK_FILTER_COMBOS;
+    struct store_query_plan *rows = arena_alloc(a, max * sizeof(*rows));
+    size_t count = 0;
+    *out = NULL;
+    *n = 0;
+    int err = store_sqlite_reader(st, &c);
+    if (err != OK)
+        return err;
+    for (int i = 0; i < STMT_COUNT; i++) {
+        struct store_query_plan *p = &rows[count++];
+        p->name = store_sqlite_stmts[i].name;
+        p->sql = store_sqlite_stmts[i].sql;
+        err = explain(c, a, p->sql, &p->plan);
+        if (err != OK)
+            return err;
+    }
+    for (int sort = 0; sort < STORE_TASK_SORT_COUNT; sort++) {
+        for (unsigned f = 0; f < TASK_FILTER_COMBOS; f++) {
+            char buf[1024];
+            struct store_query_plan *p = &rows[count++];
+            store_sqlite_task_list_sql((enum store_task_sort)sort, f, buf, sizeof(buf));
+            p->sql = arena_strndup(a, buf, strlen(buf));
+            store_sqlite_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
+            p->name = arena_strndup(a, buf, strlen(buf));
+            err = explain(c, a, p->sql, &p->plan);
+            if (err != OK)
+                return err;
+        }
+    }
+    *out = rows;
+    *n = count;
+    return OK;
+}
+
+/* ---- open and close ---- */
+
+static void sqlite_close(struct store *s);
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sqlite_close,
+    .schema_status = sqlite_schema_status,
+    .migrate = sqlite_migrate,
+    .ping = sqlite_ping,
+    .backup = sqlite_backup,
+    .query_plans = sqlite_query_plans,
+    .user_create = store_sqlite_user_create,
+    .user_get = store_sqlite_user_get,
+    .user_get_by_login = store_sqlite_user_get_by_login,
+    .user_update = store_sqlite_user_update,
+    .user_set_password = store_sqlite_user_set_password,
+    .user_delete = store_sqlite_user_delete,
+    .session_create = store_sqlite_session_create,
+    .session_get = store_sqlite_session_get,
+    .session_list_active = store_sqlite_session_list_active,
+    .session_touch = store_sqlite_session_touch,
+    .session_revoke = store_sqlite_session_revoke,
+    .session_revoke_all = store_sqlite_session_revoke_all,
+    .session_revoked_since = store_sqlite_session_revoked_since,
+    .session_purge = store_sqlite_session_purge,
+    .refresh_create = store_sqlite_refresh_create,
+    .refresh_get = store_sqlite_refresh_get,
+    .refresh_rotate = store_sqlite_refresh_rotate,
+    .refresh_purge = store_sqlite_refresh_purge,
+    .task_create = store_sqlite_task_create,
+    .task_get = store_sqlite_task_get,
+    .task_update = store_sqlite_task_update,
+    .task_delete = store_sqlite_task_delete,
+    .task_list = store_sqlite_task_list,
+    .profile_get = store_sqlite_profile_get,
+    .profile_put = store_sqlite_profile_put,
+    .job_enqueue = store_sqlite_job_enqueue,
+    .job_get = store_sqlite_job_get,
+    .job_claim = store_sqlite_job_claim,
+    .job_renew = store_sqlite_job_renew,
+    .job_complete = store_sqlite_job_complete,
+    .job_fail = store_sqlite_job_fail,
+    .job_release = store_sqlite_job_release,
+    .job_counts = store_sqlite_job_counts,
+    .job_purge = store_sqlite_job_purge,
+    .plan_create = store_sqlite_plan_create,
+    .plan_get = store_sqlite_plan_get,
+    .plan_list = store_sqlite_plan_list,
+    .plan_set_state = store_sqlite_plan_set_state,
+    .plan_delete = store_sqlite_plan_delete,
+    .idem_reserve = store_sqlite_idem_reserve,
+    .idem_complete = store_sqlite_idem_complete,
+    .idem_release = store_sqlite_idem_release,
+    .idem_get = store_sqlite_idem_get,
+    .idem_purge = store_sqlite_idem_purge,
+};
+
+/* Puts the database in WAL mode and reads it once, so that a file that is
+ * not a database is found at open, not at the first request. */
+static int
+check_database(struct conn *c)
+{
+    sqlite3_stmt *st = NULL;
+    int err = OK;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = store_sqlite_error(c, rc, "open");
+        goto out;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (mode == NULL || strcmp(mode, "wal") != 0) {
+        log_error("store", "cannot put the database in WAL mode (journal mode is %s)", mode ? mode : "?");
+        err = ERR_UNAVAILABLE;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = sqlite3_prepare_v2(c->db, store_sqlite_stmts[STMT_PING].sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        err = store_sqlite_error(c, rc, "open");
+out:
+    sqlite3_finalize(st);
+    if (err == ERR_CONFLICT || err == ERR_NOT_FOUND || err == ERR_INVALID)
+        err = ERR_INTERNAL;
+    return err;
+}
+
+int
+store_sqlite_open(const char *path, struct store **out)
+{
+    struct sqlite_store *st = calloc(1, sizeof(*st));
+    int err = OK;
+    if (st == NULL)
+        abort();
+    st->base.ops = &sqlite_ops;
+    st->path = strdup(path);
+    if (st->path == NULL)
+        abort();
+    pthread_mutex_init(&st->conns_mu, NULL);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    pthread_mutex_init(&st->ckpt_mu, NULL);
+    pthread_cond_init(&st->ckpt_cv, NULL);
+    if (pthread_key_create(&st->key, reader_destroy) != 0) {
+        log_error("store", "out of thread-specific keys");
+        err = ERR_INTERNAL;
+        goto fail_key;
+    }
+    err = conn_open(st, CONN_WRITE, &st->wconn);
+    if (err != OK)
+        goto fail;
+    err = check_database(st->wconn);
+    if (err != OK)
+        goto fail;
+    err = conn_open(st, CONN_CHECKPOINT, &st->cconn);
+    if (err != OK)
+        goto fail;
+    err = store_sqlite_writer_start(st);
+    if (err != OK)
+        goto fail;
+    *out = &st->base;
+    return OK;
+fail:
+    pthread_key_delete(st->key);
+fail_key:
+    store_sqlite_conn_close(st->cconn);
+    store_sqlite_conn_close(st->wconn);
+    pthread_mutex_destroy(&st->conns_mu);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    pthread_mutex_destroy(&st->ckpt_mu);
+    pthread_cond_destroy(&st->ckpt_cv);
+    free(st->path);
+    free(st);
+    return err;
+}
+
+static void
+sqlite_close(struct store *s)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    store_sqlite_writer_stop(st);
+    /* The caller's own read connection: its key value goes with the key. */
+    pthread_key_delete(st->key);
+    pthread_mutex_lock(&st->conns_mu);
+    struct conn *c = st->conns;
+    st->conns = NULL;
+    pthread_mutex_unlock(&st->conns_mu);
+    while (c != NULL) {
+        struct conn *next = c->next;
+        store_sqlite_conn_close(c);
+        c = next;
+    }
+    store_sqlite_conn_close(st->cconn);
+    store_sqlite_conn_close(st->wconn); /* last one out checkpoints and removes the WAL */
+    pthread_mutex_destroy(&st->conns_mu);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    pthread_mutex_destroy(&st->ckpt_mu);
+    pthread_cond_destroy(&st->ckpt_cv);
+    free(st->path);
+    free(st);
+}

@@ -1,0 +1,288 @@
+/* Internals of the SQLite backend, shared by its files: connections with
+ * their prepared statements, the group-commit writer, and small helpers for
+ * binding and reading columns. Only src/store/sqlite/ includes this. */
+#ifndef PACE_STORE_SQLITE_INT_H
+#define PACE_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/backend.h"
+
+struct arena;
+
+/* Every statement the backend prepares, by number (SQL in sql.c). */
+enum stmt {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
+    STMT_PING,
+    STMT_MIGRATIONS_EXIST,
+    STMT_MIGRATIONS_VERSION,
+    STMT_MIGRATION_RECORD,
+
+    STMT_USER_INSERT,
+    STMT_USER_GET,
+    STMT_USER_BY_USERNAME,
+    STMT_USER_BY_EMAIL,
+    STMT_USER_UPDATE,
+    STMT_USER_SET_PASSWORD,
+    STMT_USER_DELETE,
+
+    STMT_SESSION_INSERT,
+    STMT_SESSION_GET,
+    STMT_SESSION_LIST_ACTIVE,
+    STMT_SESSION_TOUCH,
+    STMT_SESSION_ROTATED,
+    STMT_SESSION_REVOKE,
+    STMT_SESSION_REVOKE_ALL,
+    STMT_SESSION_REVOKED_SINCE,
+    STMT_SESSION_PURGE,
+    STMT_REFRESH_INSERT,
+    STMT_REFRESH_GET,
+    STMT_REFRESH_SPEND,
+    STMT_REFRESH_PURGE,
+
+    STMT_TASK_INSERT,
+    STMT_TASK_GET,
+    STMT_TASK_VERSION,
+    STMT_TASK_UPDATE,
+    STMT_TASK_DELETE,
+    STMT_TASK_CLEAR_PLAN,
+
+    STMT_PROFILE_GET,
+    STMT_PROFILE_VERSION,
+    STMT_PROFILE_UPSERT,
+
+    STMT_PLAN_INSERT,
+    STMT_PLAN_GET,
+    STMT_PLAN_LIST,
+    STMT_PLAN_SET_STATE,
+    STMT_PLAN_STATE,
+    STMT_PLAN_DELETE,
+
+    STMT_JOB_INSERT,
+    STMT_JOB_BY_UNIQUE,
+    STMT_JOB_GET,
+    STMT_JOB_RECLAIM,
+    STMT_JOB_CLAIM,
+    STMT_JOB_RENEW,
+    STMT_JOB_COMPLETE,
+    STMT_JOB_FAIL,
+    STMT_JOB_RELEASE,
+    STMT_JOB_COUNT,
+    STMT_JOB_PURGE,
+    STMT_JOB_CANCEL_REF,
+
+    STMT_IDEM_INSERT,
+    STMT_IDEM_GET,
+    STMT_IDEM_COMPLETE,
+    STMT_IDEM_DELETE,
+    STMT_IDEM_PURGE,
+
+    STMT_COUNT
+};
+
+struct stmt_def {
+    const char *name;
+    const char *sql;
+};
+
+extern const struct stmt_def store_sqlite_stmts[STMT_COUNT];
+
+/* Task lists: one statement per sort and combination of filters. */
+enum {
+    TASK_FILTER_STATUS = 1,
+    TASK_FILTER_PRIORITY = 2,
+    TASK_FILTER_DUE_BEFORE = 4,
+    TASK_FILTER_DUE_AFTER = 8,
+    TASK_FILTER_COMBOS = 16
+};
+
+/* Writes the SQL of one task-list variant into buf (NUL-terminated). */
+void store_sqlite_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
+/* Its name for the query-plan report. */
+void store_sqlite_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
+
+struct sqlite_store;
+
+/* One connection and its statements; used by one thread at a time. */
+struct conn {
+    sqlite3 *db;
+    struct sqlite_store *st;
+    sqlite3_stmt *stmts[STMT_COUNT];
+    sqlite3_stmt *task_lists[STORE_TASK_SORT_COUNT][TASK_FILTER_COMBOS];
+    int64_t deadline; /* monotonic ms after which queries are interrupted; 0: none */
+    int64_t now;      /* writer only: this operation's timestamp */
+    struct conn *next;
+};
+
+struct wop;
+
+struct sqlite_store {
+    struct store base;
+    char *path;
+
+    /* Read connections: one per thread, through a thread-specific key. */
+    pthread_key_t key;
+    pthread_mutex_t conns_mu;
+    struct conn *conns;
+
+    /* The writer: one thread, one connection, a bounded queue. */
+    struct conn *wconn;
+    pthread_t writer;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct wop *head;
+    struct wop *tail;
+    size_t queued;
+    bool stop;
+    int64_t last_now;
+    _Atomic int64_t last_overload_log;
+
+    /* The checkpointer: PASSIVE checkpoints off the request path. */
+    struct conn *cconn;
+    pthread_t checkpointer;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_stop;
+    bool ckpt_wanted;
+};
+
+enum {
+    WRITE_QUEUE_MAX = 8192, /* queued writes beyond this are ERR_OVERLOADED */
+    WRITE_BATCH_MAX = 2048, /* writes per transaction at most */
+    CHECKPOINT_FRAMES = 2000,
+    CHECKPOINT_EVERY_MS = 1000,
+    READ_BUSY_MS = 2000,
+    WRITE_BUSY_MS = 5000
+};
+
+/* A write operation: runs on the writer's connection inside a SAVEPOINT of
+ * the batch transaction; returns OK or ERR_* (non-OK rolls it back). */
+typedef int store_sqlite_op_fn(struct conn *c, void *arg);
+
+/* Queues fn(arg) for the writer and waits until its batch committed (or
+ * failed). alone: run in a transaction of its own (migrations). */
+int store_sqlite_write(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, bool alone);
+/* Starts and stops the writer and checkpointer threads. */
+int store_sqlite_writer_start(struct sqlite_store *st);
+void store_sqlite_writer_stop(struct sqlite_store *st);
+
+/* Opens a connection to st->path; writer: may create the file. */
+int store_sqlite_conn_open(struct sqlite_store *st, bool writer, struct conn **out);
+void store_sqlite_conn_close(struct conn *c);
+/* The calling thread's read connection, opened on first use. */
+int store_sqlite_reader(struct sqlite_store *st, struct conn **out);
+
+/* The prepared statement id on c (prepared on first use), reset and with
+ * no bindings; NULL with *err set on failure (logged). */
+sqlite3_stmt *store_sqlite_stmt(struct conn *c, enum stmt id, int *err);
+sqlite3_stmt *store_sqlite_task_list_stmt(struct conn *c, enum store_task_sort sort, unsigned filters,
+                                          int *err);
+/* Maps a SQLite result code to ERR_*; logs the unexpected ones with what. */
+int store_sqlite_error(struct conn *c, int rc, const char *what);
+/* Steps st once: OK with a row, ERR_NOT_FOUND when done, else an error. */
+int store_sqlite_step_row(struct conn *c, sqlite3_stmt *st, const char *what);
+/* Steps st to the end (writes, RETURNING-less); OK or an error. */
+int store_sqlite_step_done(struct conn *c, sqlite3_stmt *st, const char *what);
+/* Runs a statement without results by id. */
+int store_sqlite_exec(struct conn *c, enum stmt id);
+
+/* Runs the purge statement id (?1 before, ?2 max) as one write. */
+int store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged);
+
+/* Column and bind helpers. */
+const char *store_sqlite_col_str(struct arena *a, sqlite3_stmt *st, int i);
+int64_t store_sqlite_col_i64(sqlite3_stmt *st, int i);
+void store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *s);
+void store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v);
+/* Parses a stored enum name; -1 when unknown (then ERR_CORRUPT). */
+int store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count);
+
+int64_t store_sqlite_mono_ms(void);
+
+/* Backend operations by file, wired into the ops table in sqlite.c. */
+int store_sqlite_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
+int store_sqlite_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
+int store_sqlite_user_get_by_login(struct store *s, const char *login, struct arena *a,
+                                   struct store_user *out);
+int store_sqlite_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
+                             int64_t expect_version, struct arena *a, struct store_user *out,
+                             enum store_conflict *conflict);
+int store_sqlite_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
+                                   int64_t keep_session_id);
+int store_sqlite_user_delete(struct store *s, int64_t id);
+
+int store_sqlite_session_create(struct store *s, struct store_session *sess, struct store_refresh *first);
+int store_sqlite_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out);
+int store_sqlite_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max,
+                                     struct arena *a, struct store_session **rows, size_t *n);
+int store_sqlite_session_touch(struct store *s, int64_t id, int64_t now);
+int store_sqlite_session_revoke(struct store *s, int64_t user_id, int64_t id);
+int store_sqlite_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
+int store_sqlite_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
+                                       struct store_revoked **rows, size_t *n);
+int store_sqlite_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+int store_sqlite_refresh_create(struct store *s, struct store_refresh *tok);
+int store_sqlite_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
+int store_sqlite_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
+                                struct store_refresh *child, struct store_refresh *old);
+int store_sqlite_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+int store_sqlite_task_create(struct store *s, struct store_task *t);
+int store_sqlite_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                          struct store_task *out);
+int store_sqlite_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
+                             int64_t expect_version, struct arena *a, struct store_task *out);
+int store_sqlite_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
+int store_sqlite_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                           enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
+                           struct arena *a, struct store_task **rows, size_t *n);
+/* Inserts t on c (inside a write op); sets id, created_at, updated_at. */
+int store_sqlite_task_insert(struct conn *c, struct store_task *t);
+
+int store_sqlite_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
+int store_sqlite_profile_put(struct store *s, struct store_profile *p, int64_t expect_version);
+int store_sqlite_plan_create(struct store *s, struct store_plan *p, struct store_job *job);
+int store_sqlite_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                          struct store_plan *out);
+int store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
+                           const struct store_plan_pos *after, size_t limit, struct arena *a,
+                           struct store_plan **rows, size_t *n);
+int store_sqlite_plan_set_state(struct store *s, int64_t user_id, int64_t id,
+                                const struct store_plan_result *r, const struct store_task *tasks,
+                                size_t ntasks, struct arena *a, struct store_plan *out);
+int store_sqlite_plan_delete(struct store *s, int64_t user_id, int64_t id);
+
+int store_sqlite_job_enqueue(struct store *s, struct store_job *job);
+/* Inserts job on c (inside a write op). */
+int store_sqlite_job_insert(struct conn *c, struct store_job *job);
+int store_sqlite_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out);
+int store_sqlite_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
+                           struct store_job **rows, size_t *n);
+int store_sqlite_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
+int store_sqlite_job_complete(struct store *s, int64_t id, const char *owner);
+int store_sqlite_job_fail(struct store *s, int64_t id, const char *owner, const char *error,
+                          int64_t retry_at);
+int store_sqlite_job_release(struct store *s, int64_t id, const char *owner);
+int store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
+int store_sqlite_job_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+int store_sqlite_idem_reserve(struct store *s, int64_t user_id, const char *key,
+                              const uint8_t hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
+                              struct store_idem *existing);
+int store_sqlite_idem_complete(struct store *s, int64_t user_id, const char *key, int status,
+                               const char *headers, const char *body, size_t body_len);
+int store_sqlite_idem_release(struct store *s, int64_t user_id, const char *key);
+int store_sqlite_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
+                          struct store_idem *out);
+int store_sqlite_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+#endif

@@ -1,0 +1,233 @@
+/* Group commit. One writer thread owns the write connection; callers queue
+ * operations (bounded: full is ERR_OVERLOADED) and sleep until the batch
+ * holding theirs has committed. The writer takes everything queued, runs it
+ * in one transaction with a SAVEPOINT per operation (one failing operation
+ * does not fail the others), commits once (one fsync per batch) and wakes
+ * each caller with its own result. A second thread runs PASSIVE WAL
+ * checkpoints, so no request ever waits for one. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "store/sqlite/sqlite_int.h"
+#include "util/err.h"
+#include "util/log.h"
+
+struct wop {
+    store_sqlite_op_fn *fn;
+    void *arg;
+    int result;
+    bool done;
+    bool alone;
+    pthread_cond_t cv;
+    struct wop *next;
+};
+
+int
+store_sqlite_write(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, bool alone)
+{
+    struct wop op = {.fn = fn, .arg = arg, .result = ERR_INTERNAL, .alone = alone};
+    pthread_cond_init(&op.cv, NULL);
+    pthread_mutex_lock(&st->mu);
+    if (st->stop) {
+        pthread_mutex_unlock(&st->mu);
+        pthread_cond_destroy(&op.cv);
+        return ERR_UNAVAILABLE;
+    }
+    if (st->queued >= WRITE_QUEUE_MAX) {
+        pthread_mutex_unlock(&st->mu);
+        pthread_cond_destroy(&op.cv);
+        int64_t now = store_sqlite_mono_ms();
+        int64_t last = atomic_load(&st->last_overload_log);
+        if (now - last >= 1000 && atomic_compare_exchange_strong(&st->last_overload_log, &last, now))
+            log_warn("store", "write queue full (%d queued): shedding writes", WRITE_QUEUE_MAX);
+        return ERR_OVERLOADED;
+    }
+    if (st->tail != NULL)
+        st->tail->next = &op;
+    else
+        st->head = &op;
+    st->tail = &op;
+    st->queued++;
+    pthread_cond_signal(&st->cv);
+    while (!op.done)
+        pthread_cond_wait(&op.cv, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+    pthread_cond_destroy(&op.cv);
+    return op.result;
+}
+
+/* The writer's clock never goes back, so created_at follows commit order
+ * within this process. */
+static int64_t
+op_now(struct sqlite_store *st)
+{
+    int64_t now = store_now_ms();
+    if (now < st->last_now)
+        now = st->last_now;
+    st->last_now = now;
+    return now;
+}
+
+static void
+fail_all(struct wop *batch, int err)
+{
+    for (struct wop *op = batch; op != NULL; op = op->next)
+        op->result = err;
+}
+
+/* Runs one batch in one transaction. On return every op has its result. */
+static void
+run_batch(struct sqlite_store *st, struct wop *batch)
+{
+    struct conn *c = st->wconn;
+    int err = store_sqlite_exec(c, STMT_BEGIN);
+    if (err != OK) {
+        fail_all(batch, err == ERR_CORRUPT ? err : ERR_UNAVAILABLE);
+        return;
+    }
+    for (struct wop *op = batch; op != NULL; op = op->next) {
+        c->now = op_now(st);
+        err = store_sqlite_exec(c, STMT_SAVEPOINT);
+        if (err == OK) {
+            op->result = op->fn(c, op->arg);
+            if (op->result == OK)
+                err = store_sqlite_exec(c, STMT_RELEASE);
+            else if ((err = store_sqlite_exec(c, STMT_ROLLBACK_TO)) == OK)
+                err = store_sqlite_exec(c, STMT_RELEASE);
+        }
+        if (err != OK || sqlite3_get_autocommit(c->db)) {
+            /* The transaction itself failed (I/O error, disk full): nothing
+             * of this batch is durable. */
+            if (err == OK)
+                err = op->result;
+            fail_all(batch, err == ERR_CORRUPT ? err : ERR_UNAVAILABLE);
+            if (!sqlite3_get_autocommit(c->db))
+                store_sqlite_exec(c, STMT_ROLLBACK);
+            return;
+        }
+    }
+    err = store_sqlite_exec(c, STMT_COMMIT);
+    if (err != OK) {
+        if (!sqlite3_get_autocommit(c->db))
+            store_sqlite_exec(c, STMT_ROLLBACK);
+        fail_all(batch, err == ERR_CORRUPT ? err : ERR_UNAVAILABLE);
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct sqlite_store *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (st->head == NULL && !st->stop)
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (st->head == NULL)
+            break; /* stopping, and the queue is drained */
+        /* Take the queue: all of it, up to the batch cap and up to (or just)
+         * an operation that wants a transaction of its own. */
+        struct wop *batch = st->head, *last = st->head;
+        size_t n = 1;
+        if (!batch->alone) {
+            while (last->next != NULL && !last->next->alone && n < WRITE_BATCH_MAX) {
+                last = last->next;
+                n++;
+            }
+        }
+        st->head = last->next;
+        if (st->head == NULL)
+            st->tail = NULL;
+        last->next = NULL;
+        st->queued -= n;
+        pthread_mutex_unlock(&st->mu);
+
+        run_batch(st, batch);
+
+        pthread_mutex_lock(&st->mu);
+        for (struct wop *op = batch; op != NULL;) {
+            struct wop *next = op->next; /* op lives on its caller's stack */
+            op->done = true;
+            pthread_cond_signal(&op->cv);
+            op = next;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* After each commit: wake the checkpointer once the WAL has grown. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sqlite_store *st = arg;
+    if (frames >= CHECKPOINT_FRAMES) {
+        pthread_mutex_lock(&st->ckpt_mu);
+        st->ckpt_wanted = true;
+        pthread_cond_signal(&st->ckpt_cv);
+        pthread_mutex_unlock(&st->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *
+checkpointer_main(void *arg)
+{
+    struct sqlite_store *st = arg;
+    pthread_mutex_lock(&st->ckpt_mu);
+    while (!st->ckpt_stop) {
+        if (!st->ckpt_wanted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += CHECKPOINT_EVERY_MS / 1000;
+            pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &ts);
+            if (st->ckpt_stop)
+                break;
+        }
+        st->ckpt_wanted = false;
+        pthread_mutex_unlock(&st->ckpt_mu);
+        int log_frames = 0, done_frames = 0;
+        int rc = sqlite3_wal_checkpoint_v2(st->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                           &done_frames);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            store_sqlite_error(st->cconn, rc, "checkpoint");
+        pthread_mutex_lock(&st->ckpt_mu);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    return NULL;
+}
+
+int
+store_sqlite_writer_start(struct sqlite_store *st)
+{
+    sqlite3_wal_hook(st->wconn->db, wal_hook, st);
+    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+        log_error("store", "cannot start the writer thread");
+        return ERR_INTERNAL;
+    }
+    if (pthread_create(&st->checkpointer, NULL, checkpointer_main, st) != 0) {
+        log_error("store", "cannot start the checkpointer thread");
+        pthread_mutex_lock(&st->mu);
+        st->stop = true;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->writer, NULL);
+        return ERR_INTERNAL;
+    }
+    return OK;
+}
+
+void
+store_sqlite_writer_stop(struct sqlite_store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->stop = true;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->writer, NULL);
+    pthread_mutex_lock(&st->ckpt_mu);
+    st->ckpt_stop = true;
+    pthread_cond_signal(&st->ckpt_cv);
+    pthread_mutex_unlock(&st->ckpt_mu);
+    pthread_join(st->checkpointer, NULL);
+}

@@ -1,0 +1,545 @@
+/* The store's front door: picks the backend from the database URL, checks
+ * the arguments every backend would check, and dispatches through the
+ * backend's struct store_ops. Holds no state of its own. */
+#include <string.h>
+#include <time.h>
+
+#include "store/backend.h"
+#include "util/err.h"
+#include "util/log.h"
+
+const char *const store_task_status_names[STORE_TASK_STATUS_COUNT] = {"todo", "in_progress", "done"};
+const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT] = {"workout", "nutrition"};
+const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT] = {"queued", "running", "ready", "failed"};
+const char *const store_job_state_names[STORE_JOB_STATE_COUNT] = {"queued", "running", "done", "dead"};
+static const char *const sort_names[STORE_TASK_SORT_COUNT] = {"-created_at", "created_at", "due_date",
+                                                              "-due_date", "-priority"};
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int
+store_open(const char *url, struct store **out)
+{
+    *out = NULL;
+    if (url == NULL || *url == '\0') {
+        log_error("store", "no database URL given");
+        return ERR_INVALID;
+    }
+    if (has_prefix(url, "sqlite:")) {
+        const char *path = url + strlen("sqlite:");
+        if (has_prefix(path, "//"))
+            path += 2;
+        if (*path == '\0' || strcmp(path, ":memory:") == 0) {
+            log_error("store", "sqlite URL needs a file path (sqlite:PATH or sqlite:///abs/path)");
+            return ERR_INVALID;
+        }
+        return store_sqlite_open(path, out);
+    }
+    if (has_prefix(url, "postgresql:") || has_prefix(url, "postgres:")) {
+        log_error("store", "the PostgreSQL backend is not built into this version; use a sqlite: URL");
+        return ERR_INVALID;
+    }
+    log_error("store", "unknown database URL scheme (expected sqlite: or postgresql:)");
+    return ERR_INVALID;
+}
+
+void
+store_close(struct store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+const char *
+store_backend(const struct store *s)
+{
+    return s->ops->name;
+}
+
+int
+store_schema_status(struct store *s, struct store_schema *out)
+{
+    return s->ops->schema_status(s, out);
+}
+
+int
+store_migrate(struct store *s, int *applied)
+{
+    int dummy;
+    return s->ops->migrate(s, applied != NULL ? applied : &dummy);
+}
+
+int
+store_ping(struct store *s, int deadline_ms)
+{
+    if (deadline_ms <= 0)
+        return ERR_INVALID;
+    return s->ops->ping(s, deadline_ms);
+}
+
+int
+store_backup(struct store *s, const char *path)
+{
+    if (path == NULL || *path == '\0')
+        return ERR_INVALID;
+    return s->ops->backup(s, path);
+}
+
+int
+store_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n)
+{
+    return s->ops->query_plans(s, a, out, n);
+}
+
+/* ---- users ---- */
+
+int
+store_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict)
+{
+    enum store_conflict dummy;
+    if (conflict == NULL)
+        conflict = &dummy;
+    *conflict = STORE_CONFLICT_NONE;
+    if (u->username == NULL || u->email == NULL || u->password_hash == NULL)
+        return ERR_INVALID;
+    return s->ops->user_create(s, u, conflict);
+}
+
+int
+store_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out)
+{
+    return s->ops->user_get(s, id, a, out);
+}
+
+int
+store_user_get_by_login(struct store *s, const char *login, struct arena *a, struct store_user *out)
+{
+    if (login == NULL)
+        return ERR_INVALID;
+    return s->ops->user_get_by_login(s, login, a, out);
+}
+
+int
+store_user_update(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
+                  struct arena *a, struct store_user *out, enum store_conflict *conflict)
+{
+    enum store_conflict dummy;
+    if (conflict == NULL)
+        conflict = &dummy;
+    *conflict = STORE_CONFLICT_NONE;
+    return s->ops->user_update(s, id, p, expect_version, a, out, conflict);
+}
+
+int
+store_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
+                        int64_t keep_session_id)
+{
+    if (hash == NULL)
+        return ERR_INVALID;
+    return s->ops->user_set_password(s, id, hash, end_sessions, keep_session_id);
+}
+
+int
+store_user_delete(struct store *s, int64_t id)
+{
+    return s->ops->user_delete(s, id);
+}
+
+/* ---- sessions and refresh tokens ---- */
+
+int
+store_session_create(struct store *s, struct store_session *sess, struct store_refresh *first)
+{
+    return s->ops->session_create(s, sess, first);
+}
+
+int
+store_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out)
+{
+    return s->ops->session_get(s, id, a, out);
+}
+
+int
+store_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
+                          struct store_session **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (max == 0 || max > STORE_LIST_MAX)
+        return ERR_INVALID;
+    return s->ops->session_list_active(s, user_id, now, max, a, rows, n);
+}
+
+int
+store_session_touch(struct store *s, int64_t id, int64_t now)
+{
+    return s->ops->session_touch(s, id, now);
+}
+
+int
+store_session_revoke(struct store *s, int64_t user_id, int64_t id)
+{
+    return s->ops->session_revoke(s, user_id, id);
+}
+
+int
+store_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked)
+{
+    size_t dummy;
+    return s->ops->session_revoke_all(s, user_id, except_id, revoked != NULL ? revoked : &dummy);
+}
+
+int
+store_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
+                            struct store_revoked **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (max == 0 || max > STORE_PURGE_MAX * 10)
+        return ERR_INVALID;
+    return s->ops->session_revoked_since(s, since, max, a, rows, n);
+}
+
+int
+store_session_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    size_t dummy;
+    if (max == 0 || max > STORE_PURGE_MAX)
+        return ERR_INVALID;
+    return s->ops->session_purge(s, before, max, purged != NULL ? purged : &dummy);
+}
+
+int
+store_refresh_create(struct store *s, struct store_refresh *tok)
+{
+    return s->ops->refresh_create(s, tok);
+}
+
+int
+store_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out)
+{
+    return s->ops->refresh_get(s, hash, out);
+}
+
+int
+store_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
+                     struct store_refresh *child, struct store_refresh *old)
+{
+    struct store_refresh dummy;
+    return s->ops->refresh_rotate(s, old_hash, now, child, old != NULL ? old : &dummy);
+}
+
+int
+store_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    size_t dummy;
+    if (max == 0 || max > STORE_PURGE_MAX)
+        return ERR_INVALID;
+    return s->ops->refresh_purge(s, before, max, purged != NULL ? purged : &dummy);
+}
+
+/* ---- tasks ---- */
+
+static bool
+task_status_ok(enum store_task_status st)
+{
+    return (unsigned)st < STORE_TASK_STATUS_COUNT;
+}
+
+int
+store_task_create(struct store *s, struct store_task *t)
+{
+    if (t->title == NULL || !task_status_ok(t->status))
+        return ERR_INVALID;
+    return s->ops->task_create(s, t);
+}
+
+int
+store_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out)
+{
+    return s->ops->task_get(s, user_id, id, a, out);
+}
+
+int
+store_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
+                  int64_t expect_version, struct arena *a, struct store_task *out)
+{
+    if ((p->fields & STORE_TASK_F_TITLE) && p->title == NULL)
+        return ERR_INVALID;
+    if ((p->fields & STORE_TASK_F_STATUS) && !task_status_ok(p->status))
+        return ERR_INVALID;
+    return s->ops->task_update(s, user_id, id, p, expect_version, a, out);
+}
+
+int
+store_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version)
+{
+    return s->ops->task_delete(s, user_id, id, expect_version);
+}
+
+void
+store_task_pos_from(const struct store_task *last, struct store_task_pos *pos)
+{
+    pos->id = last->id;
+    pos->created_at = last->created_at;
+    pos->priority = last->priority;
+    pos->due_date = last->due_date;
+}
+
+int
+store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                enum store_task_sort sort, const struct store_task_pos *after, size_t limit, struct arena *a,
+                struct store_task **rows, size_t *n)
+{
+    static const struct store_task_filter none = {0, -1, NULL, NULL};
+    *rows = NULL;
+    *n = 0;
+    if ((unsigned)sort >= STORE_TASK_SORT_COUNT || limit == 0 || limit > STORE_LIST_MAX)
+        return ERR_INVALID;
+    if (f == NULL)
+        f = &none;
+    if (f->status_mask >= (1u << STORE_TASK_STATUS_COUNT))
+        return ERR_INVALID;
+    return s->ops->task_list(s, user_id, f, sort, after, limit, a, rows, n);
+}
+
+const char *
+store_task_sort_name(enum store_task_sort sort)
+{
+    return (unsigned)sort < STORE_TASK_SORT_COUNT ? sort_names[sort] : "?";
+}
+
+const char *
+store_task_status_name(enum store_task_status st)
+{
+    return task_status_ok(st) ? store_task_status_names[st] : "?";
+}
+
+/* ---- profile ---- */
+
+int
+store_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out)
+{
+    return s->ops->profile_get(s, user_id, a, out);
+}
+
+int
+store_profile_put(struct store *s, struct store_profile *p, int64_t expect_version)
+{
+    return s->ops->profile_put(s, p, expect_version);
+}
+
+/* ---- jobs ---- */
+
+int
+store_job_enqueue(struct store *s, struct store_job *job)
+{
+    if (job->kind == NULL)
+        return ERR_INVALID;
+    return s->ops->job_enqueue(s, job);
+}
+
+int
+store_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out)
+{
+    return s->ops->job_get(s, id, a, out);
+}
+
+int
+store_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
+                struct store_job **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (owner == NULL || lease_ms <= 0 || max == 0 || max > STORE_LIST_MAX)
+        return ERR_INVALID;
+    return s->ops->job_claim(s, owner, lease_ms, max, a, rows, n);
+}
+
+int
+store_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+{
+    if (owner == NULL || lease_ms <= 0)
+        return ERR_INVALID;
+    return s->ops->job_renew(s, id, owner, lease_ms);
+}
+
+int
+store_job_complete(struct store *s, int64_t id, const char *owner)
+{
+    if (owner == NULL)
+        return ERR_INVALID;
+    return s->ops->job_complete(s, id, owner);
+}
+
+int
+store_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
+{
+    if (owner == NULL)
+        return ERR_INVALID;
+    return s->ops->job_fail(s, id, owner, error, retry_at);
+}
+
+int
+store_job_release(struct store *s, int64_t id, const char *owner)
+{
+    if (owner == NULL)
+        return ERR_INVALID;
+    return s->ops->job_release(s, id, owner);
+}
+
+int
+store_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
+{
+    return s->ops->job_counts(s, counts);
+}
+
+int
+store_job_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    size_t dummy;
+    if (max == 0 || max > STORE_PURGE_MAX)
+        return ERR_INVALID;
+    return s->ops->job_purge(s, before, max, purged != NULL ? purged : &dummy);
+}
+
+/* ---- plans ---- */
+
+int
+store_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
+{
+    if ((unsigned)p->kind >= STORE_PLAN_KIND_COUNT || (job != NULL && job->kind == NULL))
+        return ERR_INVALID;
+    return s->ops->plan_create(s, p, job);
+}
+
+int
+store_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out)
+{
+    return s->ops->plan_get(s, user_id, id, a, out);
+}
+
+int
+store_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
+                const struct store_plan_pos *after, size_t limit, struct arena *a, struct store_plan **rows,
+                size_t *n)
+{
+    static const struct store_plan_filter none = {-1, -1};
+    *rows = NULL;
+    *n = 0;
+    if (f == NULL)
+        f = &none;
+    if (limit == 0 || limit > STORE_LIST_MAX || f->kind >= STORE_PLAN_KIND_COUNT ||
+        f->state >= STORE_PLAN_STATE_COUNT)
+        return ERR_INVALID;
+    return s->ops->plan_list(s, user_id, f, after, limit, a, rows, n);
+}
+
+int
+store_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
+                     const struct store_task *tasks, size_t ntasks, struct arena *a, struct store_plan *out)
+{
+    if ((unsigned)r->state >= STORE_PLAN_STATE_COUNT || r->state == STORE_PLAN_QUEUED)
+        return ERR_INVALID;
+    if (ntasks > 0 && (tasks == NULL || r->state != STORE_PLAN_READY))
+        return ERR_INVALID;
+    for (size_t i = 0; i < ntasks; i++)
+        if (tasks[i].title == NULL || !task_status_ok(tasks[i].status))
+            return ERR_INVALID;
+    return s->ops->plan_set_state(s, user_id, id, r, tasks, ntasks, a, out);
+}
+
+int
+store_plan_delete(struct store *s, int64_t user_id, int64_t id)
+{
+    return s->ops->plan_delete(s, user_id, id);
+}
+
+/* ---- idempotency keys ---- */
+
+int
+store_idem_reserve(struct store *s, int64_t user_id, const char *key,
+                   const uint8_t request_hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
+                   struct store_idem *existing)
+{
+    if (key == NULL)
+        return ERR_INVALID;
+    return s->ops->idem_reserve(s, user_id, key, request_hash, expires_at, a, existing);
+}
+
+int
+store_idem_complete(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
+                    const char *body, size_t body_len)
+{
+    if (key == NULL || status <= 0 || (body == NULL && body_len != 0))
+        return ERR_INVALID;
+    return s->ops->idem_complete(s, user_id, key, status, headers, body, body_len);
+}
+
+int
+store_idem_release(struct store *s, int64_t user_id, const char *key)
+{
+    if (key == NULL)
+        return ERR_INVALID;
+    return s->ops->idem_release(s, user_id, key);
+}
+
+int
+store_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a, struct store_idem *out)
+{
+    if (key == NULL)
+        return ERR_INVALID;
+    return s->ops->idem_get(s, user_id, key, a, out);
+}
+
+int
+store_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    size_t dummy;
+    if (max == 0 || max > STORE_PURGE_MAX)
+        return ERR_INVALID;
+    return s->ops->idem_purge(s, before, max, purged != NULL ? purged : &dummy);
+}
+
+/* ---- helpers ---- */
+
+const char *
+store_plan_kind_name(enum store_plan_kind k)
+{
+    return (unsigned)k < STORE_PLAN_KIND_COUNT ? store_plan_kind_names[k] : "?";
+}
+
+const char *
+store_plan_state_name(enum store_plan_state st)
+{
+    return (unsigned)st < STORE_PLAN_STATE_COUNT ? store_plan_state_names[st] : "?";
+}
+
+const char *
+store_job_state_name(enum store_job_state st)
+{
+    return (unsigned)st < STORE_JOB_STATE_COUNT ? store_job_state_names[st] : "?";
+}
+
+int
+store_enum_parse(const char *const *names, int count, const char *s)
+{
+    if (s == NULL)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+int64_t
+store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
