@@ -1,0 +1,73 @@
+/* Operational endpoints: liveness, readiness, metrics, the OpenAPI document.
+ * /ready runs on the blocking pool, so a slow database never stalls a loop. */
+#include <string.h>
+
+#include "api/api.h"
+#include "store/store.h"
+#include "util/embedded.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum { READY_DEADLINE_MS = 2000 };
+
+static void
+api_ops_health(struct http_req *r)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_reply_raw(r, 200, "application/json", body, sizeof(body) - 1);
+}
+
+static void
+api_ops_ready(struct http_req *r)
+{
+    const struct api_deps *d = api_deps();
+    int err = d->store != NULL ? store_ping(d->store, READY_DEADLINE_MS) : ERR_UNAVAILABLE;
+    struct jw *w = http_reply_json_begin(r, err == OK ? 200 : 503);
+    jw_obj_begin(w);
+    jw_key(w, "status");
+    jw_str(w, err == OK ? "ready" : "unavailable");
+    jw_key(w, "checks");
+    jw_obj_begin(w);
+    jw_key(w, "database");
+    jw_str(w, err == OK ? "ok" : err_name(err));
+    jw_key(w, "redis");
+    jw_str(w, "disabled");
+    jw_obj_end(w);
+    jw_obj_end(w);
+    if (err != OK) {
+        log_write(LOG_WARN, "api", r->request_id, "not ready: database %s", err_name(err));
+        http_reply_header(r, "retry-after", "2");
+    }
+}
+
+static void
+api_ops_metrics(struct http_req *r)
+{
+    const struct api_deps *d = api_deps();
+    http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0);
+    buf_printf(&r->out,
+               "# HELP pace_build_info Version and commit of the running binary.\n"
+               "# TYPE pace_build_info gauge\n"
+               "pace_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+               d->version, d->commit);
+    http_metrics_render(&r->out);
+}
+
+static void
+api_ops_openapi(struct http_req *r)
+{
+    const struct embedded_file *f = embedded_find("docs/openapi.json");
+    if (f == NULL) {
+        http_reply_problem(r, 404, "not_found", "Not found", "this build has no OpenAPI document");
+        return;
+    }
+    http_reply_raw(r, 200, "application/json", f->data, f->len);
+}
+
+const struct http_route api_ops_routes[] = {
+    {HTTP_GET, "/health", api_ops_health, 0},
+    {HTTP_GET, "/ready", api_ops_ready, ROUTE_BLOCKING},
+    {HTTP_GET, "/metrics", api_ops_metrics, 0},
+    {HTTP_GET, "/api/v1/openapi.json", api_ops_openapi, 0},
+};
+const size_t api_ops_nroutes = sizeof(api_ops_routes) / sizeof(api_ops_routes[0]);

@@ -1,0 +1,182 @@
+/* The HTTP module's interface for the layers above it: route tables, the
+ * request a handler sees, reply helpers, worker pools and the server.
+ * No h2o type appears here; handlers are plain code over struct http_req. */
+#ifndef PACE_HTTP_HTTP_H
+#define PACE_HTTP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/jw.h"
+
+enum http_method {
+    HTTP_GET = 1 << 0,
+    HTTP_HEAD = 1 << 1,
+    HTTP_POST = 1 << 2,
+    HTTP_PUT = 1 << 3,
+    HTTP_PATCH = 1 << 4,
+    HTTP_DELETE = 1 << 5,
+    HTTP_OPTIONS = 1 << 6,
+};
+
+/* Route flags: where the handler runs and what the request needs. */
+enum {
+    ROUTE_AUTH = 1 << 0,     /* needs a valid access token (checked before the handler) */
+    ROUTE_READS = 1 << 1,    /* reads the store: inline on SQLite, on the blocking pool on PostgreSQL */
+    ROUTE_WRITES = 1 << 2,   /* writes the store: always on the blocking pool */
+    ROUTE_HASH = 1 << 3,     /* hashes passwords: on the hash pool */
+    ROUTE_BLOCKING = 1 << 4, /* may wait for another reason: on the blocking pool */
+    ROUTE_JSON = 1 << 5,     /* takes a JSON body: checked before the handler (415, 400) */
+};
+
+struct http_req;
+typedef void http_handler_fn(struct http_req *r);
+
+struct http_route {
+    unsigned method;  /* one enum http_method */
+    const char *path; /* "/api/v1/tasks/{id}"; a segment in braces is a parameter */
+    http_handler_fn *fn;
+    unsigned flags;
+};
+
+enum { HTTP_MAX_PARAMS = 4, HTTP_MAX_RES_HEADERS = 12, HTTP_REQUEST_ID_MAX = 64 };
+
+struct http_kv {
+    const char *name;
+    const char *value;
+    size_t value_len;
+};
+
+/* What a handler sees. Owned by the http module; lives until the response
+ * has been sent. Handlers allocate from `arena` and never free. */
+struct http_req {
+    struct arena arena;
+    const struct http_route *route;
+    unsigned method;
+    const char *path; /* without the query string; not NUL-terminated */
+    size_t path_len;
+    const char *query; /* after '?', or NULL */
+    size_t query_len;
+    struct http_kv params[HTTP_MAX_PARAMS]; /* path parameters, NUL-terminated values */
+    size_t nparams;
+    const char *body; /* the raw body, or NULL */
+    size_t body_len;
+    void *json; /* the parsed body (json_t *) for ROUTE_JSON routes; freed by the module */
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
+    char client[64]; /* peer address, without port */
+    int64_t user_id; /* set by auth; 0 when anonymous */
+    int64_t session_id;
+
+    /* The response, filled by the reply helpers. */
+    int status;
+    const char *content_type;
+    struct buf out;
+    struct http_kv res_headers[HTTP_MAX_RES_HEADERS];
+    size_t nres_headers;
+    bool replied;
+};
+
+/* ---- request accessors (borrowed pointers, valid for the request) ---- */
+
+/* The value of a request header (case-insensitive name) or NULL. */
+const char *http_req_header(struct http_req *r, const char *name, size_t *len);
+/* A path parameter by name, NUL-terminated, or NULL. */
+const char *http_req_param(struct http_req *r, const char *name);
+/* A query parameter, percent-decoded into the arena and NUL-terminated, or
+ * NULL when absent. A parameter given twice yields the first. */
+const char *http_req_query(struct http_req *r, const char *name);
+
+/* ---- replies: each sets status and body; the module sends it ---- */
+
+/* Starts a JSON body; write it through the returned writer. */
+struct jw *http_reply_json_begin(struct http_req *r, int status);
+/* A complete JSON body given as bytes. */
+void http_reply_raw(struct http_req *r, int status, const char *content_type, const char *body, size_t len);
+/* No body (204, 304). */
+void http_reply_empty(struct http_req *r, int status);
+/* application/problem+json with status, code, title, detail (detail may be NULL). */
+void http_reply_problem(struct http_req *r, int status, const char *code, const char *title,
+                        const char *detail);
+/* Like http_reply_problem but leaves the writer open inside the object so
+ * the caller can add members (e.g. "errors"); close it with jw_obj_end. */
+struct jw *http_reply_problem_begin(struct http_req *r, int status, const char *code, const char *title,
+                                    const char *detail);
+/* Adds a response header; name and value are copied. */
+void http_reply_header(struct http_req *r, const char *name, const char *value);
+
+/* ---- the router ---- */
+
+struct http_router;
+enum http_match { HTTP_MATCH_OK, HTTP_MATCH_NOT_FOUND, HTTP_MATCH_METHOD };
+
+struct http_router *http_router_new(void);
+void http_router_free(struct http_router *rt);
+/* Adds a table of routes (borrowed: must outlive the router). Returns 0, or
+ * -1 for a malformed pattern or a duplicate (programmer errors, logged). */
+int http_router_add(struct http_router *rt, const struct http_route *routes, size_t n);
+/* Matches method and path. On HTTP_MATCH_OK fills *route, its index and the
+ * params (values point into path, not terminated). On HTTP_MATCH_METHOD,
+ * *allow has the methods the path supports. */
+enum http_match http_router_match(const struct http_router *rt, unsigned method, const char *path, size_t len,
+                                  const struct http_route **route, size_t *index, struct http_kv *params,
+                                  size_t *nparams, unsigned *allow);
+size_t http_router_count(const struct http_router *rt);
+const struct http_route *http_router_at(const struct http_router *rt, size_t i);
+const char *http_method_name(unsigned method);
+/* Parses a method token; 0 when unknown. */
+unsigned http_method_parse(const char *s, size_t len);
+
+/* ---- worker pools ---- */
+
+struct http_pool;
+/* A pool of `threads` threads with at most `queue` tasks waiting. */
+struct http_pool *http_pool_new(const char *name, int threads, int queue);
+/* Finishes queued tasks, then stops and joins the threads. */
+void http_pool_free(struct http_pool *p);
+size_t http_pool_depth(const struct http_pool *p);
+size_t http_pool_capacity(const struct http_pool *p);
+const char *http_pool_name(const struct http_pool *p);
+
+/* ---- the server ---- */
+
+struct http_server_opts {
+    const char *host;
+    int port;
+    int threads;
+    long max_body_bytes;
+    long max_header_bytes;
+    long max_connections; /* per loop */
+    int request_timeout;  /* seconds */
+    int shutdown_timeout; /* seconds */
+    bool access_log;
+    bool reads_block; /* ROUTE_READS go to the blocking pool (PostgreSQL) */
+    struct http_pool *hash_pool;
+    struct http_pool *blocking_pool;
+};
+
+/* Authenticates a request for ROUTE_AUTH routes before its handler runs.
+ * Returns true, or false after replying. Set by the auth layer; when NULL,
+ * ROUTE_AUTH routes get 401. */
+typedef bool http_auth_fn(struct http_req *r);
+
+struct http_server;
+/* Binds the listeners (one per thread, SO_REUSEPORT) and starts the loops.
+ * Returns NULL after logging when it cannot bind. */
+struct http_server *http_server_start(const struct http_server_opts *opts, const struct http_router *rt,
+                                      http_auth_fn *auth);
+/* Blocks until SIGTERM or SIGINT, drains (stop accepting, let requests in
+ * flight finish within the shutdown timeout) and stops the loops. Returns
+ * false when requests were still in flight at the deadline: they may still
+ * be running on the pools, so the caller must exit without freeing what
+ * they use. */
+bool http_server_run_until_signal(struct http_server *s);
+void http_server_free(struct http_server *s);
+
+/* Renders the module's metrics (requests by route and status, latency,
+ * in-flight, connections, pools) in Prometheus text format. */
+void http_metrics_render(struct buf *out);
+
+#endif

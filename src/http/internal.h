@@ -1,0 +1,34 @@
+/* Shared between the files of src/http only; nothing outside includes it. */
+#ifndef PACE_HTTP_INTERNAL_H
+#define PACE_HTTP_INTERNAL_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "http/http.h"
+
+/* A task for a pool: run() on a worker, then done() on the loop thread
+ * that owns `owner`. Embedded in the request context; never freed by the pool. */
+struct http_pool_task {
+    h2o_multithread_message_t msg; /* the hand-back message */
+    h2o_multithread_receiver_t *owner;
+    void (*run)(struct http_pool_task *t);
+    void (*done)(struct http_pool_task *t);
+    struct http_pool_task *next;
+};
+
+/* Queues t; returns 0, or ERR_OVERLOADED when the queue is full (t untouched). */
+int http_pool_submit(struct http_pool *p, struct http_pool_task *t);
+/* The receiver callback a loop registers for pool completions. */
+void http_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* Request metrics, one shard per loop thread (written only by its thread). */
+void http_metrics_init(const struct http_router *rt, int nshards);
+void http_metrics_cleanup(void);
+/* route_index == SIZE_MAX for requests no route matched. */
+void http_metrics_observe(int shard, size_t route_index, int status, double seconds);
+void http_metrics_set_server(struct http_server *s);
+/* Renders the server's gauges: in flight, connections, pool depths. */
+void http_server_metrics(const struct http_server *s, struct buf *out);
+
+#endif

@@ -1,0 +1,159 @@
+/* Worker pools with bounded queues: the hash pool and the blocking pool.
+ * A full queue refuses at once (the caller answers 503), so no request waits
+ * unboundedly. Results go back to the loop thread that owns the request
+ * through h2o's multithread queue; the pool never touches h2o requests. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "util/err.h"
+#include "util/log.h"
+
+struct http_pool {
+    char name[32];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct http_pool_task *head, *tail;
+    size_t depth;             /* tasks waiting (guarded by mu) */
+    size_t capacity;          /* most tasks that may wait */
+    atomic_size_t depth_seen; /* depth for metrics, read without the lock */
+    bool stopping;
+    int nthreads;
+    pthread_t *threads;
+};
+
+static void *
+worker(void *arg)
+{
+    struct http_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (true) {
+        while (p->head == NULL && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->head == NULL)
+            break; /* stopping and drained */
+        struct http_pool_task *t = p->head;
+        p->head = t->next;
+        if (p->head == NULL)
+            p->tail = NULL;
+        p->depth--;
+        atomic_store_explicit(&p->depth_seen, p->depth, memory_order_relaxed);
+        pthread_mutex_unlock(&p->mu);
+
+        t->run(t);
+        if (t->owner != NULL)
+            h2o_multithread_send_message(t->owner, &t->msg);
+        else
+            t->done(t);
+
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+struct http_pool *
+http_pool_new(const char *name, int threads, int queue)
+{
+    struct http_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        abort();
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->capacity = (size_t)queue;
+    p->nthreads = threads;
+    p->threads = calloc((size_t)threads, sizeof(*p->threads));
+    if (p->threads == NULL)
+        abort();
+
+    /* Workers inherit a mask blocking every signal: signals go to the
+     * thread that waits for them, never to a worker. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&p->threads[i], &attr, worker, p) != 0) {
+            log_error("http", "cannot start %s pool thread", name);
+            abort();
+        }
+    }
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return p;
+}
+
+void
+http_pool_free(struct http_pool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+int
+http_pool_submit(struct http_pool *p, struct http_pool_task *t)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->depth >= p->capacity || p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        return ERR_OVERLOADED;
+    }
+    t->next = NULL;
+    memset(&t->msg, 0, sizeof(t->msg));
+    if (p->tail != NULL)
+        p->tail->next = t;
+    else
+        p->head = t;
+    p->tail = t;
+    p->depth++;
+    atomic_store_explicit(&p->depth_seen, p->depth, memory_order_relaxed);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return OK;
+}
+
+void
+http_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        struct http_pool_task *t = H2O_STRUCT_FROM_MEMBER(struct http_pool_task, msg, m);
+        t->done(t);
+    }
+}
+
+size_t
+http_pool_depth(const struct http_pool *p)
+{
+    return atomic_load_explicit(&p->depth_seen, memory_order_relaxed);
+}
+
+size_t
+http_pool_capacity(const struct http_pool *p)
+{
+    return p->capacity;
+}
+
+const char *
+http_pool_name(const struct http_pool *p)
+{
+    return p->name;
+}

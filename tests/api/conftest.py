@@ -1,0 +1,66 @@
+"""Fixtures of the API suite: the real binary on a free port.
+
+- `server`: one per test module, default settings plus dev endpoints.
+- `make_server(env=..., args=..., dotenv=..., data_dir=...)`: a server with
+  special settings for one test; stopped when the test ends.
+- `module_server_factory`: the same for module-scoped fixtures.
+- `backend`: "sqlite" or "postgres" (PACE_TEST_BACKEND).
+Every process started here is stopped by its own PID at teardown.
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+
+def pytest_report_header(config):
+    return [f"pace binary: {harness.PACE_BIN}", f"backend: {harness.BACKEND}"]
+
+
+class _Factory:
+    def __init__(self, tmp_dir_fn):
+        self._tmp_dir_fn = tmp_dir_fn
+        self.servers = []
+
+    def __call__(self, env=None, args=None, tmp_path=None, **kw):
+        srv = harness.start_server(tmp_path or self._tmp_dir_fn(), env=env, args=args, **kw)
+        self.servers.append(srv)
+        return srv
+
+    def cleanup(self):
+        for srv in self.servers:
+            try:
+                srv.stop(timeout=10)
+            except AssertionError:
+                pass  # stop() already killed it
+            finally:
+                srv.kill()
+
+
+@pytest.fixture(scope="session")
+def backend():
+    return harness.BACKEND
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory):
+    f = _Factory(lambda: tmp_path_factory.mktemp("srv"))
+    yield f
+    f.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory):
+    return module_server_factory(env=dict(harness.DEV))
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    f = _Factory(lambda: tmp_path)
+    yield f
+    f.cleanup()
