@@ -60,7 +60,8 @@ struct http_server {
     h2o_globalconf_t conf;
     struct loop *loops;
     int nloops;
-    atomic_long in_flight;
+    atomic_long in_flight; /* received, not yet answered (the metric) */
+    atomic_long active;    /* contexts alive: answered requests still being written count too */
     pthread_barrier_t ready;
 };
 
@@ -89,7 +90,7 @@ reqctx_dispose(void *p)
         json_decref(c->r.json);
     arena_cleanup(&c->r.arena);
     if (c->counted)
-        atomic_fetch_sub_explicit(&c->loop->srv->in_flight, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&c->loop->srv->active, 1, memory_order_relaxed);
 }
 
 static struct reqctx *
@@ -159,8 +160,10 @@ reqctx_new(h2o_req_t *req, struct loop *L, bool counted)
     c->route_index = SIZE_MAX;
     c->counted = counted;
     arena_init(&c->r.arena);
-    if (counted)
+    if (counted) {
         atomic_fetch_add_explicit(&L->srv->in_flight, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&L->srv->active, 1, memory_order_relaxed);
+    }
     h2o_vector_reserve(&req->pool, &req->env, req->env.size + 2);
     req->env.entries[req->env.size++] = h2o_iovec_init(H2O_STRLIT(ENV_KEY));
     req->env.entries[req->env.size++] = h2o_iovec_init((char *)c, 0);
@@ -266,6 +269,8 @@ send_response(struct reqctx *c)
                   http_method_name(r->route->method), r->route->path);
         http_reply_problem(r, 500, "internal", "Internal error", NULL);
     }
+    if (c->counted)
+        atomic_fetch_sub_explicit(&c->loop->srv->in_flight, 1, memory_order_relaxed);
     req->res.status = r->status;
     req->res.reason = reason(r->status);
     add_header(req, H2O_STRLIT("x-request-id"), r->request_id, strlen(r->request_id));
@@ -766,11 +771,12 @@ http_server_run_until_signal(struct http_server *s)
     bool drained = true;
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    while (atomic_load(&s->in_flight) > 0) {
+    /* Wait until every request has been answered and its response written. */
+    while (atomic_load(&s->active) > 0) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (waited_ms >= (long)s->opts.shutdown_timeout * 1000) {
-            log_warn("http", "shutdown timeout: %ld requests still in flight", atomic_load(&s->in_flight));
+            log_warn("http", "shutdown timeout: %ld requests still in flight", atomic_load(&s->active));
             drained = false;
             break;
         }
