@@ -22,6 +22,8 @@ struct store_ops {
     int (*ping)(struct store *s, int deadline_ms);
     int (*backup)(struct store *s, const char *path);
     int (*query_plans)(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n);
+    /* May be NULL: the backend has no metrics of its own. */
+    void (*metrics_render)(struct store *s, struct buf *out);
 
     int (*user_create)(struct store *s, struct store_user *u, enum store_conflict *conflict);
     int (*user_get)(struct store *s, int64_t id, struct arena *a, struct store_user *out);
@@ -92,8 +94,10 @@ struct store_ops {
     int (*idem_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 };
 
-/* Backends' constructors, called by store_open(). */
+/* Backends' constructors, called by store_open_opts(). */
 int store_sqlite_open(const char *path, struct store **out);
+/* url: a libpq URL (postgresql://... or postgres://...); o: complete. */
+int store_pg_open(const char *url, const struct store_opts *o, struct store **out);
 
 /* Names of enum values as stored in the database (shared by backends). */
 const char *store_plan_kind_name(enum store_plan_kind k);

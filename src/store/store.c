@@ -21,10 +21,33 @@ has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+void
+store_opts_init(struct store_opts *o)
+{
+    *o = (struct store_opts){
+        .pool_size = 16,
+        .connect_timeout_ms = 5000,
+        .statement_timeout_ms = 10000,
+        .replica_urls = NULL,
+        .read_your_writes_ms = 5000,
+    };
+}
+
 int
 store_open(const char *url, struct store **out)
 {
+    return store_open_opts(url, NULL, out);
+}
+
+int
+store_open_opts(const char *url, const struct store_opts *o, struct store **out)
+{
+    struct store_opts def;
     *out = NULL;
+    if (o == NULL) {
+        store_opts_init(&def);
+        o = &def;
+    }
     if (url == NULL || *url == '\0') {
         log_error("store", "no database URL given");
         return ERR_INVALID;
@@ -39,11 +62,20 @@ store_open(const char *url, struct store **out)
         }
         return store_sqlite_open(path, out);
     }
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+        if (o->pool_size < 1 || o->connect_timeout_ms < 1 || o->statement_timeout_ms < 1 ||
+            o->read_your_writes_ms < 0) {
+            log_error("store", "invalid PostgreSQL options (pool size and timeouts must be positive)");
+            return ERR_INVALID;
+        }
+        return store_pg_open(url, o, out);
+    }
     if (has_prefix(url, "postgresql:") || has_prefix(url, "postgres:")) {
-        log_error("store", "the PostgreSQL backend is not built into this version; use a sqlite: URL");
+        log_error("store",
+                  "PostgreSQL URLs start with postgresql:// (unix sockets: postgresql:///DB?host=DIR)");
         return ERR_INVALID;
     }
-    log_error("store", "unknown database URL scheme (expected sqlite: or postgresql:)");
+    log_error("store", "unknown database URL scheme (expected sqlite: or postgresql://)");
     return ERR_INVALID;
 }
 
@@ -58,6 +90,13 @@ const char *
 store_backend(const struct store *s)
 {
     return s->ops->name;
+}
+
+void
+store_metrics_render(struct store *s, struct buf *out)
+{
+    if (s != NULL && s->ops->metrics_render != NULL)
+        s->ops->metrics_render(s, out);
 }
 
 int

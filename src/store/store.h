@@ -1,6 +1,6 @@
 /* The storage interface: every operation the API needs, behind one vtable
- * chosen at store_open() from the database URL (sqlite: now, postgresql:
- * later). Handlers never see SQL; they call these functions.
+ * chosen at store_open() from the database URL (sqlite: or postgresql:).
+ * Handlers never see SQL; they call these functions.
  *
  * Conventions for every function below:
  * - Returns OK or a negative ERR_* of util/err.h, never a backend code:
@@ -12,7 +12,14 @@
  *   logged). The store logs unexpected failures once; callers need not.
  * - Blocking and thread-safe: call from any number of threads at once.
  *   Reads are quick on the embedded backend (event-loop safe there); writes
- *   wait for a durable commit (run them on the blocking pool).
+ *   wait for a durable commit (run them on the blocking pool). On
+ *   PostgreSQL every call is a network round trip (blocking pool only) and
+ *   ends within statement_timeout_ms: ERR_UNAVAILABLE when the server is
+ *   down, frozen or every pooled connection stays busy that long.
+ * - PostgreSQL with replicas: the reads marked "may read a replica" below
+ *   go to a replica, unless the same user (the user_id argument) wrote
+ *   through this process within read_your_writes_ms, or no replica
+ *   answers; everything else uses the primary.
  * - Rows are plain structs. Their strings are allocated from the caller's
  *   `struct arena *a` and live as long as it does; input strings are
  *   borrowed for the duration of the call. On error, outputs are undefined.
@@ -29,6 +36,7 @@
 #include <stdint.h>
 
 struct arena;
+struct buf;
 struct store;
 
 enum {
@@ -39,18 +47,42 @@ enum {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* Settings of the connection to a database server; SQLite ignores them. */
+struct store_opts {
+    int pool_size;            /* PostgreSQL: connections per server per process */
+    int connect_timeout_ms;   /* PostgreSQL: a connection attempt's deadline */
+    int statement_timeout_ms; /* PostgreSQL: every call's deadline (the server's statement_timeout too) */
+    const char *replica_urls; /* PostgreSQL: read replicas, URLs separated by commas or spaces; NULL: none */
+    int read_your_writes_ms;  /* after a user's write, their reads stay on the primary this long */
+};
+
+/* Defaults for tools and tests (store_open): 16 connections, 5 s to
+ * connect, 10 s per call, no replicas, a read-your-writes window of 5 s.
+ * `pace serve` passes its settings instead (PACE_DB_*: 1 s and 1.5 s, so
+ * that a database that is down or frozen gets a 503 within 2 s). */
+void store_opts_init(struct store_opts *o);
+
 /* Opens the store named by url: "sqlite:PATH" or "sqlite://PATH" (relative
- * or absolute; "sqlite:///abs/path"). "postgresql://" and "postgres://" are
- * recognised but not built yet (ERR_INVALID, logged). Anything else is
- * ERR_INVALID. A database that cannot be opened is ERR_UNAVAILABLE, one
- * that is not a database ERR_CORRUPT. On OK, *out is the caller's until
- * store_close(). Does not migrate: call store_migrate(). */
+ * or absolute; "sqlite:///abs/path"), or a PostgreSQL URL
+ * ("postgresql://user@host:port/db", "postgres://...", unix sockets as
+ * "postgresql:///db?host=/run/postgresql"), with the default options.
+ * Anything else, or a URL libpq cannot parse, is ERR_INVALID (logged). A
+ * database that cannot be opened (PostgreSQL: the primary does not answer
+ * within connect_timeout_ms) is ERR_UNAVAILABLE, one that is not a
+ * database ERR_CORRUPT. On OK, *out is the caller's until store_close().
+ * Does not migrate: call store_migrate(). */
 int store_open(const char *url, struct store **out);
+/* As store_open with options o (NULL: the defaults; borrowed). */
+int store_open_opts(const char *url, const struct store_opts *o, struct store **out);
 /* Finishes queued writes, checkpoints and frees everything. Call after every
  * thread that uses the store has stopped using it. NULL is a no-op. */
 void store_close(struct store *s);
 /* "sqlite" or "postgresql": the router decides from it where reads run. */
 const char *store_backend(const struct store *s);
+/* Appends the backend's own metrics in Prometheus text format (PostgreSQL:
+ * per server, connections open and busy, calls waiting for one, wait
+ * time, statements, errors, timeouts; replicas up). Nothing on SQLite. */
+void store_metrics_render(struct store *s, struct buf *out);
 
 enum store_schema_state {
     STORE_SCHEMA_CURRENT, /* every migration this build knows is applied */
@@ -75,7 +107,7 @@ int store_migrate(struct store *s, int *applied);
 int store_ping(struct store *s, int deadline_ms);
 /* Writes a consistent copy of the live database to path (replaced
  * atomically) while others keep reading and writing. ERR_INVALID where the
- * backend has no such thing (PostgreSQL: use pg_dump). */
+ * backend has no such thing (PostgreSQL: a log line says to use pg_dump). */
 int store_backup(struct store *s, const char *path);
 
 /* One prepared statement and how the database runs it, for the query-plan
@@ -109,6 +141,7 @@ struct store_user {
  * created_at, updated_at and version. ERR_CONFLICT sets *conflict (may be
  * NULL) to the key that is taken (the username when both are). */
 int store_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
+/* May read a replica (user id). */
 int store_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
 /* login is a username or an email, compared ignoring ASCII case. */
 int store_user_get_by_login(struct store *s, const char *login, struct arena *a, struct store_user *out);
@@ -238,7 +271,8 @@ struct store_task {
  * (borrowed) and sets id, created_at, updated_at, version.
  * ERR_NOT_FOUND when the user no longer exists. */
 int store_task_create(struct store *s, struct store_task *t);
-/* The task id of user_id; another user's task is ERR_NOT_FOUND. */
+/* The task id of user_id; another user's task is ERR_NOT_FOUND. May read a
+ * replica. */
 int store_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
 
 enum {
@@ -303,7 +337,7 @@ void store_task_pos_from(const struct store_task *last, struct store_task_pos *p
 /* Up to limit (1..STORE_LIST_MAX) tasks of user_id matching f (NULL: all)
  * in order `sort`, strictly after `after` (NULL: from the start); *rows in
  * arena a. Ask for one more than the page shows to learn whether another
- * page follows. */
+ * page follows. May read a replica. */
 int store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
                     enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
                     struct arena *a, struct store_task **rows, size_t *n);
@@ -333,6 +367,7 @@ struct store_profile {
     int64_t version;
 };
 
+/* May read a replica. */
 int store_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
 /* Creates or replaces the profile of p->user_id (fields borrowed) and sets
  * p->updated_at and p->version. ERR_PRECONDITION when expect_version is not
@@ -426,6 +461,7 @@ struct store_plan {
  * NULL, enqueues *job in the same transaction with job->user_id and
  * job->ref_id set to the plan's. ERR_NOT_FOUND when the user is gone. */
 int store_plan_create(struct store *s, struct store_plan *p, struct store_job *job);
+/* May read a replica. */
 int store_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
 
 /* Plan filters: -1 = any. */
@@ -441,7 +477,7 @@ struct store_plan_pos {
 };
 
 /* Up to limit plans of user_id, newest first, after `after` (NULL: from
- * the start), without content; as store_task_list. */
+ * the start), without content; as store_task_list. May read a replica. */
 int store_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
                     const struct store_plan_pos *after, size_t limit, struct arena *a,
                     struct store_plan **rows, size_t *n);

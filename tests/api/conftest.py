@@ -22,6 +22,10 @@ def pytest_report_header(config):
     return [f"pace binary: {harness.PACE_BIN}", f"backend: {harness.BACKEND}"]
 
 
+def pytest_sessionfinish(session, exitstatus):
+    harness.pg_drop_all()  # databases of other processes the tests started
+
+
 class _Factory:
     def __init__(self, tmp_dir_fn):
         self._tmp_dir_fn = tmp_dir_fn
@@ -40,6 +44,10 @@ class _Factory:
                 pass  # stop() already killed it
             finally:
                 srv.kill()
+        # PostgreSQL: each data dir's database goes with its servers.
+        for srv in self.servers:
+            if getattr(srv, "database", None):
+                harness.pg_drop_database(srv.database)
 
 
 @pytest.fixture(scope="session")

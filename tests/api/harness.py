@@ -6,21 +6,30 @@ with a deadline, captured stdout/stderr, raw-socket HTTP helpers for the
 cases a normal client cannot produce, and a small Prometheus text parser.
 
 Backends: PACE_TEST_BACKEND selects sqlite (default) or postgres. With
-postgres, PACE_TEST_DATABASE_URL must name a throwaway database; it is handed
-to the server as PACE_DATABASE_URL (on any backend, when set). Likewise
-PACE_TEST_REDIS_URL becomes PACE_REDIS_URL, and /ready then expects redis
-"ok" instead of "disabled".
+postgres, PACE_TEST_DATABASE_URL names a throwaway cluster's maintenance
+database (scripts/pg.sh prints one); each data dir then gets a fresh database
+of its own in that cluster (CREATE DATABASE when a server first starts on
+it, so a restart on the same data dir finds its data), handed to the server
+as PACE_DATABASE_URL and dropped when the test's servers are cleaned up.
+Other `pace` processes of a test (clean_env()) get the database of the
+test's last started server, or before any the test's default database,
+which the test's first data dir then takes. On sqlite, PACE_TEST_DATABASE_URL, when set, is
+handed to the server as is. Likewise PACE_TEST_REDIS_URL becomes
+PACE_REDIS_URL, and /ready then expects redis "ok" instead of "disabled".
 """
 
+import hashlib
 import http.client
 import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -44,12 +53,115 @@ _counter = itertools.count(1)
 
 # ---------------------------------------------------------------- backend
 
-def backend_env():
-    """Variables that point the server at the backend under test."""
+_pg_dbs = {}          # database name -> its URL, for every database created here
+_pg_dir_db = {}       # data dir -> the URL of its database
+_pg_test_db = {}      # test node id -> its default database (other pace processes)
+_pg_test_claimed = set()  # tests whose default database a data dir has taken
+_pg_last_db = {}      # test node id -> the database of its last started server
+
+
+def _current_test():
+    """(node id, phase) of the running test (pytest sets PYTEST_CURRENT_TEST:
+    "path::name (setup)"), or ("", "")."""
+    cur = os.environ.get("PYTEST_CURRENT_TEST", "")
+    name, sep, phase = cur.rpartition(" (")
+    return (name, phase.rstrip(")")) if sep else (cur, "")
+
+
+def pg_query(url, sql):
+    """Runs sql on the PostgreSQL database at url with psql; returns its
+    unaligned, tuples-only output."""
+    psql = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+    p = subprocess.run([psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
+    if p.returncode != 0:
+        raise RuntimeError(f"psql {sql!r} failed: {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+
+def pg_admin_url():
+    url = os.environ.get("PACE_TEST_DATABASE_URL")
+    if not url:
+        pytest.fail("PACE_TEST_BACKEND=postgres needs PACE_TEST_DATABASE_URL (a throwaway cluster: "
+                    "scripts/pg.sh run STATE -- ...)")
+    return url
+
+
+def pg_database_url(name):
+    """The URL of database `name` in the test cluster (same host, port, user)."""
+    parts = urllib.parse.urlsplit(pg_admin_url())
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def pg_database(key):
+    """The URL of the test database for `key` (a data dir, a test), created
+    empty on first use."""
+    name = "pace_t_" + hashlib.sha1(str(key).encode()).hexdigest()[:16]
+    if name not in _pg_dbs:
+        pg_query(pg_admin_url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_query(pg_admin_url(), f"CREATE DATABASE {name}")
+        _pg_dbs[name] = pg_database_url(name)
+    return _pg_dbs[name]
+
+
+def pg_test_database(test):
+    """The test's default database: what its `pace` processes other than
+    servers use, and the first data dir it serves from."""
+    if test not in _pg_test_db:
+        _pg_test_db[test] = pg_database("test:" + test)
+    return _pg_test_db[test]
+
+
+def pg_server_database(data_dir):
+    """The database of a server's data dir: the same one on every start. A
+    test's first data dir takes the test's default database (so `pace user
+    import` then `serve` share it); servers of module fixtures get their own."""
+    key = str(Path(data_dir).resolve())
+    test, phase = _current_test()
+    if key not in _pg_dir_db:
+        if phase == "call" and test not in _pg_test_claimed:
+            _pg_test_claimed.add(test)
+            _pg_dir_db[key] = pg_test_database(test)
+        else:
+            _pg_dir_db[key] = pg_database(key)
+    if phase == "call":
+        _pg_last_db[test] = _pg_dir_db[key]
+    return _pg_dir_db[key]
+
+
+def pg_drop_database(url):
+    """Drops a database made by pg_database (its servers must be stopped)."""
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    if name in _pg_dbs:
+        del _pg_dbs[name]
+        for m in (_pg_dir_db, _pg_test_db, _pg_last_db):
+            for k in [k for k, v in m.items() if v == url]:
+                del m[k]
+        pg_query(pg_admin_url(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_drop_all():
+    for url in list(_pg_dbs.values()):
+        try:
+            pg_drop_database(url)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+
+
+def backend_env(database=True):
+    """Variables that point the server at the backend under test (with
+    database=False, all but PACE_DATABASE_URL)."""
     env = {}
-    db = os.environ.get("PACE_TEST_DATABASE_URL")
-    if BACKEND == "postgres" and not db:
-        pytest.fail("PACE_TEST_BACKEND=postgres needs PACE_TEST_DATABASE_URL (a throwaway database)")
+    db = os.environ.get("PACE_TEST_DATABASE_URL") if database else None
+    if BACKEND == "postgres":
+        test, _ = _current_test()
+        db = (_pg_last_db.get(test) or pg_test_database(test)) if database else None
+        # Generous deadlines: a loaded test machine must not turn into 503s.
+        # The fault tests (test_pg_faults.py) set the server's defaults.
+        env["PACE_DB_STATEMENT_TIMEOUT"] = "10000"
+        env["PACE_DB_CONNECT_TIMEOUT"] = "5000"
     if db:
         env["PACE_DATABASE_URL"] = db
     redis = os.environ.get("PACE_TEST_REDIS_URL")
@@ -76,7 +188,7 @@ def free_port():
 def clean_env(extra=None):
     """os.environ without any PACE_* variable, plus the backend and `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACE_")}
-    env.update(backend_env())
+    env.update(backend_env(database="PACE_DATABASE_URL" not in (extra or {})))
     if extra:
         env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -250,6 +362,10 @@ def start_server(tmp_path, env=None, args=None, data_dir=None, dotenv=None, thre
         (workdir / ".env").write_text(dotenv)
     port = free_port()
     env = dict(env or {})
+    database = None
+    if BACKEND == "postgres" and "PACE_DATABASE_URL" not in env:
+        # The data dir's own database: a restart on it finds its data.
+        database = env["PACE_DATABASE_URL"] = pg_server_database(data_dir)
     cmd = serve_command(port, data_dir, args=args, env=env, threads=threads)
     stdout_path = workdir / "stdout.log"
     stderr_path = workdir / "stderr.log"
@@ -259,6 +375,7 @@ def start_server(tmp_path, env=None, args=None, data_dir=None, dotenv=None, thre
                             stdout=out, stderr=err)
     srv = Server(proc, port, data_dir, workdir, stdout_path, stderr_path, [out, err])
     srv.cmd = cmd
+    srv.database = database
     if not ready:
         return srv
     deadline = time.monotonic() + READY_DEADLINE

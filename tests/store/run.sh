@@ -1,24 +1,49 @@
 #!/bin/sh
 # Runs the store contract suite against one backend:
 #   tests/store/run.sh BACKEND PATH/TO/store_contract
-# Each backend gets a fresh, throwaway database in a temporary directory,
-# removed afterwards. Add a backend by adding a case below.
+# Each backend gets a fresh, throwaway database, removed afterwards: SQLite
+# a file in a temporary directory, PostgreSQL a database in the cluster
+# named by PACE_PG_STATE (ctest's, started by scripts/pg.sh) or else in a
+# cluster of its own. Add a backend by adding a case below.
 set -eu
 
 backend=${1:?usage: run.sh BACKEND STORE_CONTRACT_BINARY}
 bin=${2:?usage: run.sh BACKEND STORE_CONTRACT_BINARY}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pace-store.XXXXXX")
-cleanup() { rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
+pgsh="$(cd "$(dirname "$0")/../.." && pwd)/scripts/pg.sh"
+pg_state= pg_own= pg_db=
+cleanup() {
+    if [ -n "$pg_db" ]; then
+        "$pgsh" psql "$pg_state" -d postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" || true
+    fi
+    if [ -n "$pg_own" ]; then
+        "$pgsh" stop "$pg_state" || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 case "$backend" in
 sqlite)
     url="sqlite:$tmp/contract.db"
     ;;
 postgres)
-    echo "run.sh: the postgres backend is added by the PostgreSQL issue" >&2
-    exit 2
+    # The cluster of the ctest run (PACE_PG_STATE, see scripts/pg.sh), or a
+    # throwaway one of our own; a fresh database in it either way, reached
+    # through the unix socket (the API suite uses TCP).
+    if [ -n "${PACE_PG_STATE:-}" ]; then
+        pg_state=$PACE_PG_STATE
+    else
+        pg_state=$tmp/pg
+        pg_own=1
+        "$pgsh" start "$pg_state" >/dev/null
+    fi
+    pg_db=pace_contract_$$
+    "$pgsh" psql "$pg_state" -d postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" \
+        -c "CREATE DATABASE $pg_db"
+    url=$("$pgsh" socket-url "$pg_state" | sed "s|^postgresql:///postgres?|postgresql:///$pg_db?|")
     ;;
 *)
     echo "run.sh: unknown backend '$backend' (sqlite, postgres)" >&2

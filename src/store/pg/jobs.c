@@ -1,0 +1,268 @@
+/* The durable job queue on PostgreSQL. Claims lock the due rows with
+ * FOR UPDATE SKIP LOCKED, so any number of workers in any number of
+ * instances claim concurrently without waiting for each other and never
+ * get the same job; a job whose lease expired (its worker died) is put
+ * back first. Every later call checks the lease owner, so a worker that
+ * lost its lease can no longer complete or fail the job. */
+#include <string.h>
+
+#include "store/pg/pg_int.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+#define STORE(s) ((struct pg_store *)(s))
+
+static int
+read_job(const PGresult *r, int row, struct arena *a, struct store_job *j)
+{
+    j->id = pg_col_i64(r, row, 0);
+    j->kind = pg_col_str(a, r, row, 1);
+    j->payload = pg_col_str(a, r, row, 2);
+    j->user_id = pg_col_i64(r, row, 3);
+    j->ref_id = pg_col_i64(r, row, 4);
+    j->unique_key = pg_col_str(a, r, row, 5);
+    int state = pg_col_enum(r, row, 6, store_job_state_names, STORE_JOB_STATE_COUNT);
+    j->attempts = pg_col_int(r, row, 7);
+    j->run_at = pg_col_i64(r, row, 8);
+    j->lease_owner = pg_col_str(a, r, row, 9);
+    j->lease_expires_at = pg_col_i64(r, row, 10);
+    j->last_error = pg_col_str(a, r, row, 11);
+    j->created_at = pg_col_i64(r, row, 12);
+    j->updated_at = pg_col_i64(r, row, 13);
+    j->finished_at = pg_col_i64(r, row, 14);
+    if (state < 0)
+        return ERR_CORRUPT;
+    j->state = (enum store_job_state)state;
+    return OK;
+}
+
+int
+store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now)
+{
+    int64_t run_at = job->run_at != 0 ? job->run_at : now;
+    struct pg_params p = {0};
+    pg_p_str(&p, job->kind);
+    pg_p_str(&p, job->payload != NULL ? job->payload : "{}");
+    pg_p_i64_or_null(&p, job->user_id);
+    pg_p_i64_or_null(&p, job->ref_id);
+    pg_p_str(&p, job->unique_key);
+    pg_p_i64(&p, run_at);
+    pg_p_i64(&p, now);
+    PGresult *r;
+    int err = store_pg_exec(x, PG_JOB_INSERT, &p, &r);
+    if (err != OK)
+        return err;
+    bool inserted = PQntuples(r) == 1;
+    if (inserted)
+        job->id = pg_col_i64(r, 0, 0);
+    PQclear(r);
+    if (!inserted) {
+        /* The unique key is held: report by which job. */
+        struct pg_params q = {0};
+        pg_p_str(&q, job->unique_key);
+        err = store_pg_exec(x, PG_JOB_BY_UNIQUE, &q, &r);
+        if (err != OK)
+            return err;
+        if (PQntuples(r) > 0)
+            job->id = pg_col_i64(r, 0, 0);
+        PQclear(r);
+        return ERR_CONFLICT;
+    }
+    job->state = STORE_JOB_QUEUED;
+    job->run_at = run_at;
+    job->attempts = 0;
+    job->created_at = job->updated_at = now;
+    return OK;
+}
+
+static int
+op_job_enqueue(struct pgx *x, void *arg)
+{
+    return store_pg_job_insert(x, arg, store_pg_now());
+}
+
+int
+store_pg_job_enqueue(struct store *s, struct store_job *job)
+{
+    return store_pg_run(STORE(s), PG_WRITE, job->user_id, op_job_enqueue, job);
+}
+
+struct job_get_arg {
+    int64_t id;
+    struct arena *a;
+    struct store_job *out;
+};
+
+static int
+op_job_get(struct pgx *x, void *arg)
+{
+    struct job_get_arg *ga = arg;
+    struct pg_params p = {0};
+    pg_p_i64(&p, ga->id);
+    PGresult *r;
+    int err = store_pg_exec(x, PG_JOB_GET, &p, &r);
+    if (err != OK)
+        return err;
+    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : read_job(r, 0, ga->a, ga->out);
+    PQclear(r);
+    return err;
+}
+
+int
+store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out)
+{
+    struct job_get_arg ga = {id, a, out};
+    return store_pg_run(STORE(s), PG_READ, 0, op_job_get, &ga);
+}
+
+struct claim_arg {
+    const char *owner;
+    int64_t lease_ms;
+    size_t max;
+    struct arena *a;
+    struct store_job *rows;
+    size_t n;
+};
+
+static int
+op_job_claim(struct pgx *x, void *arg)
+{
+    struct claim_arg *ca = arg;
+    int64_t now = store_pg_now();
+    /* Jobs whose worker died go back to the queue first. */
+    struct pg_params p = {0};
+    pg_p_i64(&p, now);
+    int err = store_pg_exec_changes(x, PG_JOB_RECLAIM, &p, NULL);
+    if (err != OK)
+        return err;
+    struct pg_params q = {0};
+    pg_p_str(&q, ca->owner);
+    pg_p_i64(&q, now + ca->lease_ms);
+    pg_p_i64(&q, now);
+    pg_p_i64(&q, (int64_t)ca->max);
+    PGresult *r;
+    err = store_pg_exec(x, PG_JOB_CLAIM, &q, &r);
+    if (err != OK)
+        return err;
+    size_t n = (size_t)PQntuples(r);
+    if (n > ca->max)
+        n = ca->max; /* cannot happen: LIMIT */
+    ca->n = 0;
+    for (size_t i = 0; i < n && err == OK; i++) {
+        err = read_job(r, (int)i, ca->a, &ca->rows[i]);
+        ca->n += err == OK;
+    }
+    PQclear(r);
+    return err;
+}
+
+int
+store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
+                   struct store_job **rows, size_t *n)
+{
+    struct claim_arg ca = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
+    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_job_claim, &ca);
+    if (err != OK)
+        return err;
+    *rows = ca.rows;
+    *n = ca.n;
+    return OK;
+}
+
+struct job_arg {
+    enum pg_stmt stmt;
+    int64_t id;
+    const char *owner;
+    int64_t lease_ms;
+    const char *error;
+    int64_t retry_at;
+};
+
+static int
+op_job_update(struct pgx *x, void *arg)
+{
+    struct job_arg *ja = arg;
+    int64_t now = store_pg_now();
+    struct pg_params p = {0};
+    pg_p_i64(&p, ja->id);
+    pg_p_str(&p, ja->owner);
+    switch (ja->stmt) {
+    case PG_JOB_RENEW:
+        pg_p_i64(&p, now + ja->lease_ms);
+        pg_p_i64(&p, now);
+        break;
+    case PG_JOB_FAIL:
+        pg_p_str(&p, ja->error);
+        pg_p_i64(&p, ja->retry_at);
+        pg_p_i64(&p, now);
+        break;
+    default: /* complete, release */
+        pg_p_i64(&p, now);
+        break;
+    }
+    int64_t changes;
+    int err = store_pg_exec_changes(x, ja->stmt, &p, &changes);
+    if (err == OK && changes == 0)
+        err = ERR_NOT_FOUND;
+    return err;
+}
+
+static int
+job_update(struct store *s, struct job_arg *ja)
+{
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_update, ja);
+}
+
+int
+store_pg_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+{
+    struct job_arg ja = {PG_JOB_RENEW, id, owner, lease_ms, NULL, 0};
+    return job_update(s, &ja);
+}
+
+int
+store_pg_job_complete(struct store *s, int64_t id, const char *owner)
+{
+    struct job_arg ja = {PG_JOB_COMPLETE, id, owner, 0, NULL, 0};
+    return job_update(s, &ja);
+}
+
+int
+store_pg_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
+{
+    struct job_arg ja = {PG_JOB_FAIL, id, owner, 0, error, retry_at};
+    return job_update(s, &ja);
+}
+
+int
+store_pg_job_release(struct store *s, int64_t id, const char *owner)
+{
+    struct job_arg ja = {PG_JOB_RELEASE, id, owner, 0, NULL, 0};
+    return job_update(s, &ja);
+}
+
+static int
+op_job_counts(struct pgx *x, void *arg)
+{
+    int64_t *counts = arg;
+    PGresult *r;
+    int err = store_pg_exec(x, PG_JOB_COUNTS, NULL, &r);
+    if (err != OK)
+        return err;
+    for (int i = 0; i < STORE_JOB_STATE_COUNT; i++)
+        counts[i] = pg_col_i64(r, 0, i);
+    PQclear(r);
+    return OK;
+}
+
+int
+store_pg_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
+{
+    return store_pg_run(STORE(s), PG_READ, 0, op_job_counts, counts);
+}
+
+int
+store_pg_job_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    return store_pg_purge(s, PG_JOB_PURGE, before, max, purged);
+}

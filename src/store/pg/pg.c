@@ -1,0 +1,556 @@
+/* The PostgreSQL backend's life cycle: opening the pools (the primary,
+ * checked at once, and the replicas, used when they answer), migrations
+ * (one transaction each, under an advisory lock so that instances starting
+ * together apply each once), ping, backup (pg_dump's job) and the
+ * query-plan report. Operations live in the other files of this folder.
+ * Unlike SQLite there is no group commit: every write is its own
+ * transaction, committed with synchronous_commit on; PostgreSQL batches
+ * the WAL flushes of concurrent commits itself. */
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg/pg_int.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/embedded.h"
+#include "util/err.h"
+#include "util/log.h"
+
+static const char MIGRATIONS_DIR[] = "src/store/migrations/pg/";
+
+/* Any 64-bit number: the advisory lock that serializes migrations. */
+static const char MIGRATION_LOCK[] = "SELECT pg_advisory_xact_lock(7361626559122140801)";
+
+/* ---- migrations ---- */
+
+struct migration {
+    int version;
+    const char *name; /* file name without the folder */
+    const char *sql;
+};
+
+static int
+migration_cmp(const void *a, const void *b)
+{
+    const struct migration *x = a, *y = b;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/* The migrations compiled in, sorted; returns how many (at most max). */
+static size_t
+migrations_known(struct migration *out, size_t max)
+{
+    size_t n = 0;
+    size_t dirlen = strlen(MIGRATIONS_DIR);
+    for (const struct embedded_file *f = embedded_files; f->path != NULL; f++) {
+        if (strncmp(f->path, MIGRATIONS_DIR, dirlen) != 0)
+            continue;
+        const char *name = f->path + dirlen;
+        char *end;
+        long v = strtol(name, &end, 10);
+        if (end == name || *end != '_' || v <= 0 || v > INT_MAX || strchr(name, '/') != NULL)
+            continue;
+        if (n == max)
+            break;
+        out[n++] = (struct migration){(int)v, name, f->data};
+    }
+    qsort(out, n, sizeof(*out), migration_cmp);
+    return n;
+}
+
+static int
+db_version(struct pgx *x, int *version)
+{
+    PGresult *r;
+    *version = 0;
+    int err = store_pg_exec(x, PG_MIGRATIONS_EXIST, NULL, &r);
+    if (err != OK)
+        return err;
+    bool exists = PQntuples(r) == 1 && pg_col_bool(r, 0, 0);
+    PQclear(r);
+    if (!exists)
+        return OK;
+    err = store_pg_exec(x, PG_MIGRATIONS_VERSION, NULL, &r);
+    if (err != OK)
+        return err;
+    *version = PQntuples(r) == 1 ? pg_col_int(r, 0, 0) : 0;
+    PQclear(r);
+    return OK;
+}
+
+static int
+op_schema_status(struct pgx *x, void *arg)
+{
+    return db_version(x, arg);
+}
+
+static int
+pg_schema_status(struct store *s, struct store_schema *out)
+{
+    struct pg_store *st = (struct pg_store *)s;
+    struct migration known[256];
+    size_t n = migrations_known(known, 256);
+    out->code_version = n > 0 ? known[n - 1].version : 0;
+    int err = store_pg_run(st, PG_READ, 0, op_schema_status, &out->db_version);
+    if (err != OK)
+        return err;
+    if (out->db_version > out->code_version)
+        out->state = STORE_SCHEMA_NEWER;
+    else if (out->db_version < out->code_version)
+        out->state = STORE_SCHEMA_PENDING;
+    else
+        out->state = STORE_SCHEMA_CURRENT;
+    return OK;
+}
+
+struct migrate_arg {
+    const struct migration *m;
+    int code_version;
+    bool applied;
+};
+
+/* One migration in a transaction of its own, under the advisory lock; the
+ * version is read again under the lock (another instance may have
+ * migrated meanwhile). No statement timeout: a migration may be long. */
+static int
+op_migrate(struct pgx *x, void *arg)
+{
+    struct migrate_arg *ma = arg;
+    int version;
+    int err = store_pg_exec_sql(x, "BEGIN", NULL);
+    if (err == OK)
+        err = store_pg_exec_sql(x, "SET LOCAL statement_timeout = 0", NULL);
+    if (err == OK)
+        err = store_pg_exec_sql(x, MIGRATION_LOCK, NULL);
+    if (err == OK)
+        err = store_pg_exec_sql(x,
+                                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                                "name text NOT NULL, applied_at bigint NOT NULL)",
+                                NULL);
+    if (err == OK)
+        err = db_version(x, &version);
+    if (err != OK)
+        goto out;
+    if (version > ma->code_version) {
+        err = ERR_PRECONDITION;
+        goto out;
+    }
+    if (version >= ma->m->version)
+        goto out;
+    err = store_pg_exec_sql(x, ma->m->sql, NULL);
+    if (err != OK) {
+        log_error("store", "migration %s failed", ma->m->name);
+        if (err == ERR_CONFLICT || err == ERR_NOT_FOUND || err == ERR_INVALID)
+            err = ERR_INTERNAL;
+        goto out;
+    }
+    struct pg_params p = {0};
+    pg_p_int(&p, ma->m->version);
+    pg_p_str(&p, ma->m->name);
+    pg_p_i64(&p, store_pg_now());
+    err = store_pg_exec_changes(x, PG_MIGRATION_RECORD, &p, NULL);
+    if (err == OK)
+        ma->applied = true;
+out:
+    if (err == OK)
+        err = store_pg_exec_sql(x, "COMMIT", NULL);
+    else if (!x->c->broken && PQtransactionStatus(x->c->pg) != PQTRANS_IDLE)
+        store_pg_exec_sql(x, "ROLLBACK", NULL);
+    if (err != OK)
+        ma->applied = false;
+    return err;
+}
+
+static int
+pg_migrate(struct store *s, int *applied)
+{
+    struct pg_store *st = (struct pg_store *)s;
+    struct migration known[256];
+    size_t n = migrations_known(known, 256);
+    struct store_schema sch;
+    *applied = 0;
+    int err = pg_schema_status(s, &sch);
+    if (err != OK)
+        return err;
+    if (sch.state == STORE_SCHEMA_NEWER)
+        goto newer;
+    for (size_t i = 0; i < n; i++) {
+        if (known[i].version <= sch.db_version)
+            continue;
+        struct migrate_arg ma = {&known[i], sch.code_version, false};
+        err = store_pg_run_for(st, PG_MIGRATE_TIMEOUT_MS, op_migrate, &ma);
+        if (err == ERR_PRECONDITION)
+            goto newer;
+        if (err != OK)
+            return err;
+        if (ma.applied) {
+            (*applied)++;
+            log_info("store", "applied migration %s", known[i].name);
+        }
+    }
+    return OK;
+newer:
+    err = pg_schema_status(s, &sch);
+    log_error("store",
+              "database schema is at version %d, newer than this build's %d: it was migrated by a newer "
+              "pace; run that version or restore a backup",
+              sch.db_version, sch.code_version);
+    return ERR_PRECONDITION;
+}
+
+/* ---- ping, backup, query plans ---- */
+
+static int
+op_ping(struct pgx *x, void *arg)
+{
+    (void)arg;
+    PGresult *r;
+    int err = store_pg_exec(x, PG_PING, NULL, &r);
+    if (err == OK)
+        PQclear(r);
+    return err;
+}
+
+static int
+pg_ping(struct store *s, int deadline_ms)
+{
+    struct pg_store *st = (struct pg_store *)s;
+    if (deadline_ms > st->statement_timeout_ms)
+        deadline_ms = st->statement_timeout_ms;
+    int err = store_pg_run_for(st, deadline_ms, op_ping, NULL);
+    return err == OK || err == ERR_CORRUPT ? err : ERR_UNAVAILABLE;
+}
+
+static int
+pg_backup(struct store *s, const char *path)
+{
+    (void)s;
+    log_error("store",
+              "pace backup copies SQLite databases only; back up PostgreSQL with pg_dump "
+              "(e.g. pg_dump --format=custom --file=%s \"$PACE_DATABASE_URL\") or with the server's own "
+              "base backups and WAL archiving",
+              path);
+    return ERR_INVALID;
+}
+
+/* Parameter types of a statement as SQL, for PREPARE. */
+static char *
+sql_types(struct arena *a, const char *types)
+{
+    struct buf b;
+    buf_init(&b, a, 64);
+    for (const char *t = types; *t != '\0'; t++) {
+        if (t != types)
+            buf_appends(&b, ", ");
+        switch (*t) {
+        case 'l':
+            buf_appends(&b, "bigint");
+            break;
+        case 'i':
+            buf_appends(&b, "integer");
+            break;
+        case 'b':
+            buf_appends(&b, "bytea");
+            break;
+        case 'd':
+            buf_appends(&b, "double precision");
+            break;
+        case 'B':
+            buf_appends(&b, "boolean");
+            break;
+        default:
+            buf_appends(&b, "text");
+            break;
+        }
+    }
+    buf_appendc(&b, '\0');
+    return b.data;
+}
+
+struct plans_arg {
+    struct arena *a;
+    struct store_query_plan *rows;
+    size_t n;
+};
+
+/* The generic plan of one statement, as EXPLAIN's lines joined by '\n'. */
+static int
+explain(struct pgx *x, struct arena *a, const char *sql, const char *types, const char **plan)
+{
+    size_t np = strlen(types);
+    struct buf q;
+    buf_init(&q, a, 256);
+    if (np > 0)
+        buf_printf(&q, "PREPARE q (%s) AS %s", sql_types(a, types), sql);
+    else
+        buf_printf(&q, "PREPARE q AS %s", sql);
+    buf_appendc(&q, '\0');
+    int err = store_pg_exec_sql(x, q.data, NULL);
+    if (err != OK)
+        return err == ERR_UNAVAILABLE ? err : ERR_INTERNAL;
+    struct buf e;
+    buf_init(&e, a, 128);
+    buf_appends(&e, "EXPLAIN EXECUTE q");
+    for (size_t i = 0; i < np; i++)
+        buf_appends(&e, i == 0 ? "(NULL" : ", NULL");
+    if (np > 0)
+        buf_appendc(&e, ')');
+    buf_appendc(&e, '\0');
+    PGresult *r;
+    err = store_pg_exec_sql(x, e.data, &r);
+    if (err == OK) {
+        struct buf out;
+        buf_init(&out, a, 256);
+        for (int i = 0; i < PQntuples(r); i++) {
+            if (i > 0)
+                buf_appendc(&out, '\n');
+            buf_appends(&out, PQgetvalue(r, i, 0));
+        }
+        buf_appendc(&out, '\0');
+        *plan = out.data;
+        PQclear(r);
+    }
+    int err2 = store_pg_exec_sql(x, "DEALLOCATE q", NULL);
+    if (err == OK)
+        err = err2;
+    return err;
+}
+
+/* Plans are explained as generic plans (what a prepared statement runs
+ * with any parameters) with sequential scans priced out of reach: on the
+ * nearly empty tables of a test PostgreSQL scans everything, so the
+ * question is whether an index can serve the query, as in SQLite. */
+static int
+op_query_plans(struct pgx *x, void *arg)
+{
+    struct plans_arg *pa = arg;
+    int err = store_pg_exec_sql(x, "BEGIN", NULL);
+    if (err == OK)
+        err = store_pg_exec_sql(
+            x,
+            "SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan; "
+            "SET LOCAL statement_timeout = 0",
+            NULL);
+    for (int i = 0; err == OK && i < PG_STMT_COUNT; i++) {
+        struct store_query_plan *p = &pa->rows[pa->n++];
+        p->name = store_pg_stmts[i].name;
+        p->sql = store_pg_stmts[i].sql;
+        err = explain(x, pa->a, p->sql, store_pg_stmts[i].types, &p->plan);
+    }
+    for (int sort = 0; err == OK && sort < STORE_TASK_SORT_COUNT; sort++) {
+        for (unsigned f = 0; err == OK && f < PG_TASK_FILTER_COMBOS; f++) {
+            char buf[1024];
+            struct store_query_plan *p = &pa->rows[pa->n++];
+            store_pg_task_list_sql((enum store_task_sort)sort, f, buf, sizeof(buf));
+            p->sql = arena_strndup(pa->a, buf, strlen(buf));
+            store_pg_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
+            p->name = arena_strndup(pa->a, buf, strlen(buf));
+            err = explain(x, pa->a, p->sql, store_pg_task_list_types, &p->plan);
+        }
+    }
+    if (!x->c->broken && PQtransactionStatus(x->c->pg) != PQTRANS_IDLE) {
+        int err2 = store_pg_exec_sql(x, "ROLLBACK", NULL);
+        if (err == OK)
+            err = err2;
+    }
+    return err;
+}
+
+static int
+pg_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n)
+{
+    struct pg_store *st = (struct pg_store *)s;
+    size_t max = PG_STMT_COUNT + STORE_TASK_SORT_COUNT * PG_TASK_FILTER_COMBOS;
+    struct plans_arg pa = {a, arena_alloc(a, max * sizeof(struct store_query_plan)), 0};
+    *out = NULL;
+    *n = 0;
+    int err = store_pg_run_for(st, 60000, op_query_plans, &pa);
+    if (err != OK)
+        return err;
+    *out = pa.rows;
+    *n = pa.n;
+    return OK;
+}
+
+/* ---- open and close ---- */
+
+static void pg_close(struct store *s);
+
+static const struct store_ops pg_ops = {
+    .name = "postgresql",
+    .close = pg_close,
+    .schema_status = pg_schema_status,
+    .migrate = pg_migrate,
+    .ping = pg_ping,
+    .backup = pg_backup,
+    .query_plans = pg_query_plans,
+    .metrics_render = store_pg_metrics_render,
+    .user_create = store_pg_user_create,
+    .user_get = store_pg_user_get,
+    .user_get_by_login = store_pg_user_get_by_login,
+    .user_update = store_pg_user_update,
+    .user_set_password = store_pg_user_set_password,
+    .user_delete = store_pg_user_delete,
+    .session_create = store_pg_session_create,
+    .session_get = store_pg_session_get,
+    .session_list_active = store_pg_session_list_active,
+    .session_touch = store_pg_session_touch,
+    .session_revoke = store_pg_session_revoke,
+    .session_revoke_all = store_pg_session_revoke_all,
+    .session_revoked_since = store_pg_session_revoked_since,
+    .session_purge = store_pg_session_purge,
+    .refresh_create = store_pg_refresh_create,
+    .refresh_get = store_pg_refresh_get,
+    .refresh_rotate = store_pg_refresh_rotate,
+    .refresh_purge = store_pg_refresh_purge,
+    .task_create = store_pg_task_create,
+    .task_get = store_pg_task_get,
+    .task_update = store_pg_task_update,
+    .task_delete = store_pg_task_delete,
+    .task_list = store_pg_task_list,
+    .profile_get = store_pg_profile_get,
+    .profile_put = store_pg_profile_put,
+    .job_enqueue = store_pg_job_enqueue,
+    .job_get = store_pg_job_get,
+    .job_claim = store_pg_job_claim,
+    .job_renew = store_pg_job_renew,
+    .job_complete = store_pg_job_complete,
+    .job_fail = store_pg_job_fail,
+    .job_release = store_pg_job_release,
+    .job_counts = store_pg_job_counts,
+    .job_purge = store_pg_job_purge,
+    .plan_create = store_pg_plan_create,
+    .plan_get = store_pg_plan_get,
+    .plan_list = store_pg_plan_list,
+    .plan_set_state = store_pg_plan_set_state,
+    .plan_delete = store_pg_plan_delete,
+    .idem_reserve = store_pg_idem_reserve,
+    .idem_complete = store_pg_idem_complete,
+    .idem_release = store_pg_idem_release,
+    .idem_get = store_pg_idem_get,
+    .idem_purge = store_pg_idem_purge,
+};
+
+static bool
+is_scheme(const char *s, size_t len)
+{
+    return (len >= 13 && strncmp(s, "postgresql://", 13) == 0) ||
+           (len >= 11 && strncmp(s, "postgres://", 11) == 0);
+}
+
+/* Splits a list of URLs separated by commas or white space. A comma also
+ * separates hosts inside one URL (postgresql://h1,h2/db), so a piece that
+ * does not start with a scheme continues the URL before it. Calls fn for
+ * each; stops at the first error. */
+static int
+each_url(const char *list, int (*fn)(void *arg, const char *url), void *arg)
+{
+    size_t cap = strlen(list != NULL ? list : "") + 1, ul = 0;
+    char *url = malloc(cap);
+    if (url == NULL)
+        abort();
+    url[0] = '\0';
+    int err = OK;
+    const char *p = list != NULL ? list : "";
+    for (;;) {
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
+        size_t len = strcspn(p, ", \t\r\n");
+        if (len == 0 || is_scheme(p, len)) {
+            if (ul > 0)
+                err = fn(arg, url);
+            ul = 0;
+            if (len == 0 || err != OK)
+                break;
+        } else if (ul > 0) {
+            url[ul++] = ','; /* fits: the pieces and separators come from list */
+        }
+        memcpy(url + ul, p, len);
+        ul += len;
+        url[ul] = '\0';
+        p += len;
+    }
+    free(url);
+    return err;
+}
+
+static int
+add_replica(void *arg, const char *url)
+{
+    struct pg_store *st = arg;
+    char label[32];
+    snprintf(label, sizeof(label), "replica%d", st->nreplicas + 1);
+    struct pg_pool **bigger = realloc(st->replicas, (size_t)(st->nreplicas + 1) * sizeof(*bigger));
+    if (bigger == NULL)
+        abort();
+    st->replicas = bigger;
+    int err = store_pg_pool_new(st, url, label, true, &st->replicas[st->nreplicas]);
+    if (err != OK)
+        return err;
+    st->replicas[st->nreplicas]->size = st->primary->size;
+    st->nreplicas++;
+    return OK;
+}
+
+int
+store_pg_open(const char *url, const struct store_opts *o, struct store **out)
+{
+    struct pg_store *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        abort();
+    st->base.ops = &pg_ops;
+    st->connect_timeout_ms = o->connect_timeout_ms;
+    st->statement_timeout_ms = o->statement_timeout_ms;
+    st->ryw_ms = o->read_your_writes_ms;
+    int err = store_pg_pool_new(st, url, "primary", false, &st->primary);
+    if (err != OK)
+        goto fail;
+    st->primary->size = o->pool_size;
+    err = each_url(o->replica_urls, add_replica, st);
+    if (err != OK)
+        goto fail;
+    if (st->nreplicas > 0 && st->ryw_ms > 0) {
+        st->ryw = calloc(RYW_SETS, sizeof(*st->ryw));
+        if (st->ryw == NULL)
+            abort();
+        for (int i = 0; i < RYW_LOCKS; i++)
+            pthread_mutex_init(&st->ryw_mu[i], NULL);
+    }
+    /* The primary must answer now: a wrong URL or password is found at
+     * start-up, not at the first request. */
+    err = store_pg_pool_check(st->primary, st->connect_timeout_ms);
+    if (err != OK) {
+        log_error("store", "cannot connect to the PostgreSQL primary");
+        goto fail;
+    }
+    for (int i = 0; i < st->nreplicas; i++)
+        if (store_pg_pool_check(st->replicas[i], st->connect_timeout_ms) != OK)
+            log_warn("store", "%s does not answer: reads go to the primary until it does",
+                     st->replicas[i]->label);
+    log_info("store", "PostgreSQL: pool of %d connections per server, %d replicas, deadline %d ms per call",
+             o->pool_size, st->nreplicas, st->statement_timeout_ms);
+    *out = &st->base;
+    return OK;
+fail:
+    pg_close(&st->base);
+    return err;
+}
+
+static void
+pg_close(struct store *s)
+{
+    struct pg_store *st = (struct pg_store *)s;
+    store_pg_pool_free(st->primary);
+    for (int i = 0; i < st->nreplicas; i++)
+        store_pg_pool_free(st->replicas[i]);
+    free(st->replicas);
+    if (st->ryw != NULL) {
+        for (int i = 0; i < RYW_LOCKS; i++)
+            pthread_mutex_destroy(&st->ryw_mu[i]);
+        free(st->ryw);
+    }
+    free(st);
+}

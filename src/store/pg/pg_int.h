@@ -1,0 +1,358 @@
+/* Internals of the PostgreSQL backend, shared by its files: the statement
+ * table, connection pools (one per server: the primary and each replica),
+ * the call context that carries a connection and a deadline, and small
+ * helpers for parameters and result columns. Only src/store/pg/ includes
+ * this. */
+#ifndef PACE_STORE_PG_INT_H
+#define PACE_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/backend.h"
+
+struct arena;
+struct buf;
+
+/* Every statement the backend prepares, by number (SQL in sql.c). */
+enum pg_stmt {
+    PG_PING,
+    PG_MIGRATIONS_EXIST,
+    PG_MIGRATIONS_VERSION,
+    PG_MIGRATION_RECORD,
+
+    PG_USER_INSERT,
+    PG_USER_GET,
+    PG_USER_BY_USERNAME,
+    PG_USER_BY_LOGIN,
+    PG_USER_UPDATE,
+    PG_USER_VERSION,
+    PG_USER_SET_PASSWORD,
+    PG_USER_DELETE,
+
+    PG_SESSION_INSERT,
+    PG_SESSION_INSERT_WITH_TOKEN,
+    PG_SESSION_GET,
+    PG_SESSION_LIST_ACTIVE,
+    PG_SESSION_TOUCH,
+    PG_SESSION_REVOKE,
+    PG_SESSION_REVOKE_ALL,
+    PG_SESSION_REVOKED_SINCE,
+    PG_SESSION_PURGE,
+    PG_REFRESH_INSERT,
+    PG_REFRESH_GET,
+    PG_REFRESH_ROTATE,
+    PG_REFRESH_USED_AT,
+    PG_REFRESH_PURGE,
+
+    PG_TASK_INSERT,
+    PG_TASK_GET,
+    PG_TASK_VERSION,
+    PG_TASK_UPDATE,
+    PG_TASK_DELETE,
+
+    PG_PROFILE_GET,
+    PG_PROFILE_UPSERT,
+    PG_PROFILE_UPDATE_IF,
+
+    PG_PLAN_INSERT,
+    PG_PLAN_GET,
+    PG_PLAN_LIST,
+    PG_PLAN_SET_STATE,
+    PG_PLAN_STATE,
+    PG_PLAN_DELETE,
+
+    PG_JOB_INSERT,
+    PG_JOB_BY_UNIQUE,
+    PG_JOB_GET,
+    PG_JOB_RECLAIM,
+    PG_JOB_CLAIM,
+    PG_JOB_RENEW,
+    PG_JOB_COMPLETE,
+    PG_JOB_FAIL,
+    PG_JOB_RELEASE,
+    PG_JOB_COUNTS,
+    PG_JOB_PURGE,
+
+    PG_IDEM_RESERVE,
+    PG_IDEM_GET,
+    PG_IDEM_COMPLETE,
+    PG_IDEM_DELETE,
+    PG_IDEM_PURGE,
+
+    PG_STMT_COUNT
+};
+
+/* types: one letter per parameter $1..$n: l bigint, i integer, t text,
+ * b bytea, d double precision, B boolean. Declared types let a statement
+ * leave parameters unused and spare the SQL its casts. */
+struct pg_stmt_def {
+    const char *name;
+    const char *types;
+    const char *sql;
+};
+
+extern const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT];
+
+/* Task lists: one statement per sort and combination of filters. */
+enum {
+    PG_TASK_FILTER_STATUS = 1,
+    PG_TASK_FILTER_PRIORITY = 2,
+    PG_TASK_FILTER_DUE_BEFORE = 4,
+    PG_TASK_FILTER_DUE_AFTER = 8,
+    PG_TASK_FILTER_COMBOS = 16
+};
+
+extern const char store_pg_task_list_types[];
+void store_pg_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
+void store_pg_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
+
+/* Parameters of one call, in text format except bytea (binary). */
+enum { PG_MAX_PARAMS = 20 };
+
+struct pg_params {
+    int n;
+    const char *values[PG_MAX_PARAMS];
+    int lengths[PG_MAX_PARAMS];
+    int formats[PG_MAX_PARAMS];
+    char text[PG_MAX_PARAMS][32];
+};
+
+void pg_p_i64(struct pg_params *p, int64_t v);
+void pg_p_i64_or_null(struct pg_params *p, int64_t v); /* 0 is NULL */
+void pg_p_int(struct pg_params *p, int v);
+void pg_p_double(struct pg_params *p, double v);
+void pg_p_bool(struct pg_params *p, bool v);
+void pg_p_str(struct pg_params *p, const char *s);             /* NULL is NULL; borrowed */
+void pg_p_bytes(struct pg_params *p, const void *b, size_t n); /* NULL is NULL; borrowed */
+
+/* Result columns (text format). NULL reads as NULL / 0. */
+const char *pg_col_str(struct arena *a, const PGresult *r, int row, int col);
+int64_t pg_col_i64(const PGresult *r, int row, int col);
+int pg_col_int(const PGresult *r, int row, int col);
+double pg_col_double(const PGresult *r, int row, int col);
+bool pg_col_bool(const PGresult *r, int row, int col);
+/* A bytea column decoded into out (at most cap bytes); returns its length. */
+size_t pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t cap);
+/* A bytea column decoded into arena a (NUL-terminated); *len its length;
+ * NULL for SQL NULL. */
+const char *pg_col_bytes_dup(struct arena *a, const PGresult *r, int row, int col, size_t *len);
+/* A stored enum name; -1 when unknown (then ERR_CORRUPT). */
+int pg_col_enum(const PGresult *r, int row, int col, const char *const *names, int count);
+/* Rows changed by an INSERT/UPDATE/DELETE without RETURNING. */
+int64_t pg_changes(const PGresult *r);
+
+struct pg_store;
+struct pg_pool;
+
+/* One connection and which statements it has prepared. */
+struct pg_conn {
+    PGconn *pg;
+    struct pg_pool *pool;
+    bool prepared[PG_STMT_COUNT];
+    bool tl_prepared[STORE_TASK_SORT_COUNT][PG_TASK_FILTER_COMBOS];
+    bool broken; /* unknown protocol state: closed on release */
+    struct pg_conn *next;
+};
+
+enum { PG_WAIT_BUCKETS = 8 };
+
+/* The connections to one server. */
+struct pg_pool {
+    struct pg_store *st;
+    char label[32];  /* "primary", "replica1", ... (metrics and logs) */
+    const char **kw; /* connection keywords and values, NULL-terminated (owned) */
+    const char **vals;
+    bool replica;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pg_conn *idle;
+    int size;    /* at most this many connections */
+    int open;    /* idle + busy + connecting */
+    int busy;    /* handed out or connecting */
+    int waiting; /* callers waiting for a connection */
+    uint64_t wait_buckets[PG_WAIT_BUCKETS + 1];
+    uint64_t wait_count;
+    uint64_t wait_us;
+
+    _Atomic int64_t down_until; /* replicas: skipped until this monotonic ms */
+    _Atomic int64_t last_log;   /* rate limit for "unavailable" warnings */
+    _Atomic uint64_t queries;
+    _Atomic uint64_t errors;
+    _Atomic uint64_t timeouts;
+    _Atomic uint64_t connects;
+    _Atomic uint64_t connect_failures;
+};
+
+/* Read-your-writes: when each user last wrote, in a small set-associative
+ * map. A set that must drop an entry still inside the window remembers
+ * until when, and sends every user of that set to the primary till then. */
+enum { RYW_SETS = 1024, RYW_WAYS = 4, RYW_LOCKS = 64 };
+
+struct ryw_entry {
+    int64_t user_id;
+    int64_t at; /* monotonic ms */
+};
+
+struct ryw_set {
+    struct ryw_entry e[RYW_WAYS];
+    int64_t overflow_until;
+};
+
+struct pg_store {
+    struct store base;
+    struct pg_pool *primary;
+    struct pg_pool **replicas;
+    int nreplicas;
+    _Atomic unsigned next_replica;
+    int connect_timeout_ms;
+    int statement_timeout_ms;
+    int ryw_ms;
+    pthread_mutex_t ryw_mu[RYW_LOCKS];
+    struct ryw_set *ryw;
+};
+
+enum {
+    PG_REPLICA_RETRY_MS = 5000,    /* a failed replica is skipped this long */
+    PG_MIGRATE_TIMEOUT_MS = 600000 /* one migration may take this long */
+};
+
+/* Which server a call may use. */
+enum pg_mode {
+    PG_READ,        /* the primary */
+    PG_READ_LAGGED, /* a replica unless the user wrote lately (or none is up) */
+    PG_WRITE        /* the primary; the user's later reads go to it for a while */
+};
+
+/* One store call: its connection and its deadline. */
+struct pgx {
+    struct pg_store *st;
+    struct pg_conn *c;
+    int64_t deadline;    /* monotonic ms */
+    bool conn_failed;    /* the connection broke or the deadline passed */
+    bool reused;         /* the connection came from the idle list */
+    int64_t ryw_user;    /* PG_WRITE: the user whose reads go to the primary */
+    char constraint[64]; /* the unique index an ERR_CONFLICT violated */
+};
+
+/* A store call's body: runs its statements on x; returns OK or ERR_*. */
+typedef int pg_fn(struct pgx *x, void *arg);
+
+/* Runs fn with a connection chosen by mode, within the statement timeout.
+ * PG_READ_LAGGED falls back to the primary when a replica fails. */
+int store_pg_run(struct pg_store *st, enum pg_mode mode, int64_t user_id, pg_fn *fn, void *arg);
+/* As store_pg_run on the primary, with fn inside BEGIN ... COMMIT
+ * (ROLLBACK when fn fails). */
+int store_pg_run_tx(struct pg_store *st, int64_t user_id, pg_fn *fn, void *arg);
+/* As store_pg_run on the primary with an explicit time budget. */
+int store_pg_run_for(struct pg_store *st, int timeout_ms, pg_fn *fn, void *arg);
+
+/* Runs prepared statement id; on OK *res holds its result (PQclear it).
+ * Maps failures to ERR_* (and logs the unexpected ones). */
+int store_pg_exec(struct pgx *x, enum pg_stmt id, const struct pg_params *p, PGresult **res);
+/* Runs statement id and checks it changed rows: *changes (may be NULL). */
+int store_pg_exec_changes(struct pgx *x, enum pg_stmt id, const struct pg_params *p, int64_t *changes);
+int store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned filters,
+                            const struct pg_params *p, PGresult **res);
+/* Runs SQL text without parameters (BEGIN, SET, a migration: several
+ * statements allowed); res may be NULL. */
+int store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res);
+
+/* Pools. */
+int store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool replica,
+                      struct pg_pool **out);
+void store_pg_pool_free(struct pg_pool *p);
+/* Opens one connection (store_open checks the server this way). */
+int store_pg_pool_check(struct pg_pool *p, int timeout_ms);
+void store_pg_metrics_render(struct store *s, struct buf *out);
+
+/* Read-your-writes. */
+void store_pg_ryw_note(struct pg_store *st, int64_t user_id);
+bool store_pg_ryw_recent(struct pg_store *st, int64_t user_id);
+
+int64_t store_pg_mono_ms(void);
+/* This call's timestamp: wall-clock ms, never below one handed out before
+ * in this process. */
+int64_t store_pg_now(void);
+
+/* Backend operations by file, wired into the ops table in pg.c. */
+int store_pg_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
+int store_pg_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
+int store_pg_user_get_by_login(struct store *s, const char *login, struct arena *a, struct store_user *out);
+int store_pg_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
+                         int64_t expect_version, struct arena *a, struct store_user *out,
+                         enum store_conflict *conflict);
+int store_pg_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
+                               int64_t keep_session_id);
+int store_pg_user_delete(struct store *s, int64_t id);
+
+int store_pg_session_create(struct store *s, struct store_session *sess, struct store_refresh *first);
+int store_pg_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out);
+int store_pg_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
+                                 struct store_session **rows, size_t *n);
+int store_pg_session_touch(struct store *s, int64_t id, int64_t now);
+int store_pg_session_revoke(struct store *s, int64_t user_id, int64_t id);
+int store_pg_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
+int store_pg_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
+                                   struct store_revoked **rows, size_t *n);
+int store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+int store_pg_refresh_create(struct store *s, struct store_refresh *tok);
+int store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
+int store_pg_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
+                            struct store_refresh *child, struct store_refresh *old);
+int store_pg_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+/* Runs purge statement id ($1 before, $2 max) as one write. */
+int store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max, size_t *purged);
+
+int store_pg_task_create(struct store *s, struct store_task *t);
+int store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
+int store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
+                         int64_t expect_version, struct arena *a, struct store_task *out);
+int store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
+int store_pg_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                       enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
+                       struct arena *a, struct store_task **rows, size_t *n);
+/* Inserts t on x (inside a call); sets id, created_at, updated_at, version. */
+int store_pg_task_insert(struct pgx *x, struct store_task *t, int64_t now);
+
+int store_pg_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
+int store_pg_profile_put(struct store *s, struct store_profile *p, int64_t expect_version);
+int store_pg_plan_create(struct store *s, struct store_plan *p, struct store_job *job);
+int store_pg_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
+int store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
+                       const struct store_plan_pos *after, size_t limit, struct arena *a,
+                       struct store_plan **rows, size_t *n);
+int store_pg_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
+                            const struct store_task *tasks, size_t ntasks, struct arena *a,
+                            struct store_plan *out);
+int store_pg_plan_delete(struct store *s, int64_t user_id, int64_t id);
+
+int store_pg_job_enqueue(struct store *s, struct store_job *job);
+/* Inserts job on x (inside a call). */
+int store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now);
+int store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out);
+int store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
+                       struct store_job **rows, size_t *n);
+int store_pg_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
+int store_pg_job_complete(struct store *s, int64_t id, const char *owner);
+int store_pg_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at);
+int store_pg_job_release(struct store *s, int64_t id, const char *owner);
+int store_pg_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
+int store_pg_job_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+int store_pg_idem_reserve(struct store *s, int64_t user_id, const char *key,
+                          const uint8_t hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
+                          struct store_idem *existing);
+int store_pg_idem_complete(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
+                           const char *body, size_t body_len);
+int store_pg_idem_release(struct store *s, int64_t user_id, const char *key);
+int store_pg_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
+                      struct store_idem *out);
+int store_pg_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+#endif
