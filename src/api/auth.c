@@ -1,0 +1,698 @@
+/* Accounts and sessions: register, login, the OAuth2 token endpoint,
+ * refresh, logout, logout-all and the session list; plus the Bearer hook
+ * that authenticates ROUTE_AUTH routes on the event loop (signature,
+ * claims and the revoked-session set; never the database). Login and
+ * /auth/token share one login path and one refresh path, so both answer
+ * the same way and cost the same: an unknown account is verified against
+ * a dummy hash and fails exactly like a wrong password. Token responses
+ * carry Cache-Control: no-store. */
+#include <ctype.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/validate.h"
+#include "auth/auth.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum {
+    IP_MAX = 64,
+    REFRESH_TEXT_MAX = 512, /* characters accepted in a body before we look */
+    LOGIN_MAX = 254,
+    FORM_MAX = 8192, /* bytes of a token request */
+    SESSIONS_MAX = 100
+};
+
+static struct auth *
+ctx(void)
+{
+    return api_deps()->auth;
+}
+
+void
+api_client_ip(struct http_req *r, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *xff = http_req_header(r, "x-forwarded-for", &len);
+    auth_client_ip(auth_proxies(ctx()), r->client, xff, xff != NULL ? len : 0, out, cap);
+}
+
+/* The User-Agent, NUL-terminated in the arena, or NULL. */
+static const char *
+user_agent(struct http_req *r)
+{
+    size_t len = 0;
+    const char *ua = http_req_header(r, "user-agent", &len);
+    if (ua == NULL)
+        return NULL;
+    return arena_strndup(&r->arena, ua, len < AUTH_USER_AGENT_MAX ? len : AUTH_USER_AGENT_MAX);
+}
+
+static char *
+lowercase(struct http_req *r, const char *prefix, const char *s)
+{
+    char *out = arena_printf(&r->arena, "%s%s", prefix, s);
+    for (char *p = out; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return out;
+}
+
+static void
+no_store(struct http_req *r)
+{
+    http_reply_header(r, "cache-control", "no-store");
+    http_reply_header(r, "pragma", "no-cache");
+}
+
+static void
+reply_pair(struct http_req *r, const struct auth_pair *p)
+{
+    struct jw *w = http_reply_json_begin(r, 200);
+    jw_obj_begin(w);
+    jw_key(w, "access_token");
+    jw_str(w, p->access);
+    jw_key(w, "token_type");
+    jw_str(w, "Bearer");
+    jw_key(w, "expires_in");
+    jw_int(w, p->expires_in);
+    jw_key(w, "refresh_token");
+    jw_str(w, p->refresh);
+    jw_key(w, "refresh_expires_in");
+    jw_int(w, p->refresh_expires_in);
+    jw_obj_end(w);
+}
+
+/* ---- the Bearer hook ---- */
+
+bool
+api_auth_hook(struct http_req *r)
+{
+    size_t len = 0;
+    const char *h = http_req_header(r, "authorization", &len);
+    if (h == NULL) {
+        api_reply_unauthorized(r, "unauthorized", "an access token is required (Authorization: Bearer ...)");
+        return false;
+    }
+    if (len < 7 || strncasecmp(h, "Bearer ", 7) != 0) {
+        api_reply_unauthorized(r, "unauthorized", "the Authorization header must be Bearer <access token>");
+        return false;
+    }
+    const char *tok = h + 7;
+    size_t tl = len - 7;
+    while (tl > 0 && *tok == ' ') {
+        tok++;
+        tl--;
+    }
+    while (tl > 0 && tok[tl - 1] == ' ')
+        tl--;
+    struct auth_claims c;
+    bool revoked = false;
+    enum auth_jwt_status st = auth_access_verify(ctx(), tok, tl, &c, &revoked);
+    if (st != AUTH_JWT_OK) {
+        if (log_enabled(LOG_DEBUG))
+            log_write(LOG_DEBUG, "auth", r->request_id, "access token refused: %s", auth_jwt_status_name(st));
+        api_reply_unauthorized(r, "unauthorized",
+                               st == AUTH_JWT_EXPIRED ? "the access token has expired"
+                                                      : "the access token is not valid");
+        return false;
+    }
+    if (revoked) {
+        api_reply_unauthorized(r, "unauthorized", "the session of this access token has ended");
+        return false;
+    }
+    r->user_id = c.user_id;
+    r->session_id = c.session_id;
+    return true;
+}
+
+/* ---- login, shared by /auth/login and the password grant ---- */
+
+enum outcome { OUT_OK, OUT_FAILED, OUT_LIMITED, OUT_ERROR };
+
+struct attempt {
+    enum outcome outcome;
+    enum auth_refresh_result refresh; /* refresh attempts that failed */
+    int err;                          /* OUT_ERROR */
+    struct auth_rl_verdict ip;        /* for the RateLimit-* headers */
+    struct auth_rl_verdict limited;   /* the limit that refused, OUT_LIMITED */
+    struct auth_pair pair;            /* OUT_OK */
+};
+
+static void
+login_attempt(struct http_req *r, const char *login, const char *pw, size_t pwlen, struct attempt *a)
+{
+    struct auth *au = ctx();
+    struct store *st = api_deps()->store;
+    char ip[IP_MAX];
+    api_client_ip(r, ip, sizeof(ip));
+    int64_t now = store_now_ms();
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_LOGIN, true, ip, now, &a->ip);
+    if (a->ip.limited) {
+        a->outcome = OUT_LIMITED;
+        a->limited = a->ip;
+        return;
+    }
+    struct store_user u;
+    int err = store_user_get_by_login(st, login, &r->arena, &u);
+    if (err != OK && err != ERR_NOT_FOUND) {
+        a->outcome = OUT_ERROR;
+        a->err = err;
+        return;
+    }
+    bool known = err == OK;
+    /* Unknown logins are limited like accounts, so limits reveal nothing. */
+    const char *account =
+        known ? arena_printf(&r->arena, "u:%lld", (long long)u.id) : lowercase(r, "l:", login);
+    auth_ratelimit_login_check(auth_limits(au), account, ip, now, &a->limited);
+    if (a->limited.limited) {
+        a->outcome = OUT_LIMITED;
+        return;
+    }
+    bool rehash = false;
+    err = auth_password_verify(known ? u.password_hash : NULL, pw, pwlen, &rehash);
+    if (err == ERR_NOMEM) {
+        a->outcome = OUT_ERROR;
+        a->err = ERR_OVERLOADED;
+        return;
+    }
+    auth_ratelimit_login_result(auth_limits(au), account, ip, err == OK, store_now_ms());
+    if (err != OK) {
+        a->outcome = OUT_FAILED;
+        return;
+    }
+    if (rehash) {
+        /* New parameters or a legacy hash: replace it while we know the
+         * password. A failure here costs nothing but a later retry. */
+        char hash[AUTH_HASH_MAX];
+        int herr = auth_password_hash(pw, pwlen, hash);
+        if (herr == OK)
+            herr = store_user_set_password(st, u.id, hash, false, 0);
+        if (herr != OK)
+            log_write(LOG_WARN, "auth", r->request_id,
+                      "could not upgrade the password hash of user %lld (%s)", (long long)u.id,
+                      err_name(herr));
+    }
+    err = auth_session_create(au, u.id, user_agent(r), ip, &a->pair);
+    if (err == ERR_NOT_FOUND) {
+        a->outcome = OUT_FAILED; /* deleted meanwhile */
+        return;
+    }
+    a->outcome = err == OK ? OUT_OK : OUT_ERROR;
+    a->err = err;
+    if (err == OK)
+        r->user_id = u.id; /* for the access log */
+}
+
+/* ---- refresh, shared by /auth/refresh and the refresh_token grant ---- */
+
+static void
+refresh_attempt(struct http_req *r, const char *token, struct attempt *a)
+{
+    struct auth *au = ctx();
+    char ip[IP_MAX];
+    api_client_ip(r, ip, sizeof(ip));
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REFRESH, true, ip, store_now_ms(), &a->ip);
+    if (a->ip.limited) {
+        a->outcome = OUT_LIMITED;
+        a->limited = a->ip;
+        return;
+    }
+    a->outcome = OUT_FAILED;
+    a->refresh = AUTH_REFRESH_INVALID;
+    uint8_t hash[AUTH_REFRESH_HASH];
+    if (auth_refresh_hash(token, strlen(token), hash) != OK)
+        return;
+    int64_t user_id = 0;
+    int err = auth_refresh_owner(au, hash, &user_id);
+    if (err == ERR_NOT_FOUND)
+        return;
+    if (err == OK) {
+        char *account = arena_printf(&r->arena, "u:%lld", (long long)user_id);
+        auth_ratelimit_hit(auth_limits(au), AUTH_RL_REFRESH, false, account, store_now_ms(), &a->limited);
+        if (a->limited.limited) {
+            a->outcome = OUT_LIMITED;
+            return;
+        }
+        err = auth_session_refresh(au, hash, &a->pair, &a->refresh);
+    }
+    if (err != OK) {
+        a->outcome = OUT_ERROR;
+        a->err = err;
+        return;
+    }
+    a->outcome = a->refresh == AUTH_REFRESH_OK ? OUT_OK : OUT_FAILED;
+    if (a->outcome == OUT_OK)
+        r->user_id = a->pair.user_id; /* for the access log */
+}
+
+static const char *
+refresh_code(enum auth_refresh_result res)
+{
+    switch (res) {
+    case AUTH_REFRESH_EXPIRED:
+        return "refresh_token_expired";
+    case AUTH_REFRESH_REUSED:
+        return "refresh_token_reused";
+    default:
+        return "refresh_token_invalid";
+    }
+}
+
+static const char *
+refresh_detail(enum auth_refresh_result res)
+{
+    switch (res) {
+    case AUTH_REFRESH_EXPIRED:
+        return "the refresh token has expired; log in again";
+    case AUTH_REFRESH_REUSED:
+        return "the refresh token was already used; its session has been ended";
+    default:
+        return "the refresh token is not valid; log in again";
+    }
+}
+
+/* ---- handlers ---- */
+
+static void
+api_auth_register(struct http_req *r)
+{
+    static const struct api_field fields[] = {
+        {"username", API_STRING, API_REQUIRED, AUTH_USERNAME_MIN, AUTH_USERNAME_MAX, NULL},
+        {"email", API_STRING, API_REQUIRED, 3, AUTH_EMAIL_MAX, NULL},
+        {"password", API_STRING, API_REQUIRED, 0, 0, NULL},
+    };
+    struct auth *au = ctx();
+    char ip[IP_MAX];
+    api_client_ip(r, ip, sizeof(ip));
+    struct auth_rl_verdict v;
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, true, ip, store_now_ms(), &v);
+    if (v.limited) {
+        api_reply_rate_limited(r, &v);
+        return;
+    }
+    if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
+        goto out;
+    const char *username = json_string_value(json_object_get(r->json, "username"));
+    const char *email = json_string_value(json_object_get(r->json, "email"));
+    const json_t *pwv = json_object_get(r->json, "password");
+    const char *pw = json_string_value(pwv);
+    size_t pwlen = json_string_length(pwv);
+
+    struct auth_problem problems[3];
+    size_t n = 0;
+    if (auth_username_check(username, &problems[n]) != OK)
+        n++;
+    if (auth_email_check(email, &problems[n]) != OK)
+        n++;
+    if (auth_password_check(pw, pwlen, username, email, &problems[n]) != OK)
+        n++;
+    if (n > 0) {
+        api_reply_invalid_fields(r, problems, n);
+        goto out;
+    }
+    struct auth_rl_verdict acct;
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "n:", username), store_now_ms(),
+                       &acct);
+    if (!acct.limited)
+        auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "e:", email),
+                           store_now_ms(), &acct);
+    if (acct.limited) {
+        api_reply_rate_limited(r, &acct);
+        return;
+    }
+
+    char hash[AUTH_HASH_MAX];
+    int err = auth_password_hash(pw, pwlen, hash);
+    if (err != OK) {
+        api_reply_error(r, ERR_OVERLOADED);
+        goto out;
+    }
+    struct store_user u = {.username = username, .email = email, .password_hash = hash};
+    enum store_conflict conflict = STORE_CONFLICT_NONE;
+    err = store_user_create(api_deps()->store, &u, &conflict);
+    if (err == ERR_CONFLICT) {
+        api_reply_conflict(r, conflict);
+        goto out;
+    }
+    if (err != OK) {
+        api_reply_error(r, err);
+        goto out;
+    }
+    r->user_id = u.id; /* for the access log */
+    struct jw *w = http_reply_json_begin(r, 201);
+    api_write_user(w, &u);
+    http_reply_header(r, "location", "/api/v1/users/me");
+out:
+    api_ratelimit_headers(r, &v);
+}
+
+static void
+api_auth_login(struct http_req *r)
+{
+    static const struct api_field fields[] = {
+        {"login", API_STRING, API_REQUIRED, 1, LOGIN_MAX, NULL},
+        {"password", API_STRING, API_REQUIRED, 1, 0, NULL},
+    };
+    no_store(r);
+    if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
+        return;
+    const json_t *pwv = json_object_get(r->json, "password");
+    if (json_string_length(pwv) > AUTH_PASSWORD_MAX) {
+        struct auth_problem p = {"password", "too_long", "must be at most 1024 bytes"};
+        api_reply_invalid_fields(r, &p, 1);
+        return;
+    }
+    struct attempt a = {0};
+    login_attempt(r, json_string_value(json_object_get(r->json, "login")), json_string_value(pwv),
+                  json_string_length(pwv), &a);
+    switch (a.outcome) {
+    case OUT_OK:
+        reply_pair(r, &a.pair);
+        break;
+    case OUT_FAILED:
+        api_reply_unauthorized(r, "invalid_credentials", "the login or the password is wrong");
+        break;
+    case OUT_LIMITED:
+        api_reply_rate_limited(r, &a.limited);
+        return;
+    case OUT_ERROR:
+        api_reply_error(r, a.err);
+        break;
+    }
+    api_ratelimit_headers(r, &a.ip);
+}
+
+static void
+api_auth_refresh(struct http_req *r)
+{
+    static const struct api_field fields[] = {
+        {"refresh_token", API_STRING, API_REQUIRED, 1, REFRESH_TEXT_MAX, NULL},
+    };
+    no_store(r);
+    if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
+        return;
+    struct attempt a = {0};
+    refresh_attempt(r, json_string_value(json_object_get(r->json, "refresh_token")), &a);
+    switch (a.outcome) {
+    case OUT_OK:
+        reply_pair(r, &a.pair);
+        break;
+    case OUT_FAILED:
+        api_reply_unauthorized(r, refresh_code(a.refresh), refresh_detail(a.refresh));
+        break;
+    case OUT_LIMITED:
+        api_reply_rate_limited(r, &a.limited);
+        return;
+    case OUT_ERROR:
+        api_reply_error(r, a.err);
+        break;
+    }
+    api_ratelimit_headers(r, &a.ip);
+}
+
+static void
+api_auth_logout(struct http_req *r)
+{
+    static const struct api_field fields[] = {
+        {"refresh_token", API_STRING, API_REQUIRED, 1, REFRESH_TEXT_MAX, NULL},
+    };
+    if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
+        return;
+    const char *tok = json_string_value(json_object_get(r->json, "refresh_token"));
+    uint8_t hash[AUTH_REFRESH_HASH];
+    if (auth_refresh_hash(tok, strlen(tok), hash) == OK) {
+        int err = auth_session_logout(ctx(), hash);
+        if (err != OK) {
+            api_reply_error(r, err);
+            return;
+        }
+    }
+    http_reply_empty(r, 204);
+}
+
+static void
+api_auth_logout_all(struct http_req *r)
+{
+    int err = auth_session_end_all(ctx(), r->user_id, 0);
+    if (err != OK) {
+        api_reply_error(r, err);
+        return;
+    }
+    http_reply_empty(r, 204);
+}
+
+static void
+api_auth_sessions(struct http_req *r)
+{
+    struct store_session *rows = NULL;
+    size_t n = 0;
+    int err = store_session_list_active(api_deps()->store, r->user_id, store_now_ms(), SESSIONS_MAX,
+                                        &r->arena, &rows, &n);
+    if (err != OK) {
+        api_reply_error(r, err);
+        return;
+    }
+    struct jw *w = http_reply_json_begin(r, 200);
+    jw_obj_begin(w);
+    jw_key(w, "items");
+    jw_arr_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        jw_obj_begin(w);
+        jw_key(w, "id");
+        jw_int(w, rows[i].id);
+        jw_key(w, "created_at");
+        api_jw_time(w, rows[i].created_at);
+        jw_key(w, "last_used_at");
+        api_jw_time(w, rows[i].last_used_at);
+        jw_key(w, "user_agent");
+        jw_str_or_null(w, rows[i].user_agent);
+        jw_key(w, "ip");
+        jw_str_or_null(w, rows[i].ip);
+        jw_key(w, "current");
+        jw_bool(w, rows[i].id == r->session_id);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+    http_reply_header(r, "cache-control", "no-store");
+}
+
+/* A path id: a positive decimal integer of at most 18 digits, else 0. */
+static int64_t
+path_id(struct http_req *r)
+{
+    const char *s = http_req_param(r, "id");
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > 18 || s[0] == '0')
+        return 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static void
+api_auth_session_delete(struct http_req *r)
+{
+    int64_t id = path_id(r);
+    int err = id > 0 ? auth_session_end(ctx(), r->user_id, id) : ERR_NOT_FOUND;
+    if (err != OK) {
+        api_reply_error(r, err);
+        return;
+    }
+    http_reply_empty(r, 204);
+}
+
+/* ---- OAuth 2.0 token endpoint (RFC 6749 section 4.3, 6, 5.1, 5.2) ---- */
+
+static void
+oauth_error(struct http_req *r, int status, const char *error, const char *description)
+{
+    struct jw *w = http_reply_json_begin(r, status);
+    jw_obj_begin(w);
+    jw_key(w, "error");
+    jw_str(w, error);
+    jw_key(w, "error_description");
+    jw_str(w, description);
+    jw_obj_end(w);
+}
+
+enum { F_GRANT, F_USERNAME, F_PASSWORD, F_REFRESH, F_CLIENT_ID, F_CLIENT_SECRET, F_SCOPE, F_COUNT };
+static const char *const form_names[F_COUNT] = {"grant_type", "username",      "password", "refresh_token",
+                                                "client_id",  "client_secret", "scope"};
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) ('+' is a space) into the arena; NULL when it
+ * decodes to a NUL byte or has a broken escape. *len gets the length. */
+static char *
+form_decode(struct http_req *r, const char *s, size_t n, size_t *len)
+{
+    char *out = arena_alloc(&r->arena, n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        } else if (c == '\0') {
+            return NULL;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+/* Parses the form into v (NULL = absent). A known parameter given twice,
+ * or one that does not decode, is invalid_request: false after replying. */
+static bool
+form_parse(struct http_req *r, const char *v[F_COUNT], size_t vlen[F_COUNT])
+{
+    const char *p = r->body != NULL ? r->body : "", *end = p + r->body_len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ke = eq != NULL ? eq : pe;
+        for (int i = 0; i < F_COUNT; i++) {
+            if ((size_t)(ke - p) != strlen(form_names[i]) || memcmp(p, form_names[i], (size_t)(ke - p)) != 0)
+                continue;
+            if (v[i] != NULL) {
+                oauth_error(
+                    r, 400, "invalid_request",
+                    arena_printf(&r->arena, "the parameter %s is given more than once", form_names[i]));
+                return false;
+            }
+            const char *val = eq != NULL ? eq + 1 : pe;
+            v[i] = form_decode(r, val, (size_t)(pe - val), &vlen[i]);
+            if (v[i] == NULL) {
+                oauth_error(
+                    r, 400, "invalid_request",
+                    arena_printf(&r->arena, "the parameter %s is not properly encoded", form_names[i]));
+                return false;
+            }
+        }
+        p = pe + 1;
+    }
+    return true;
+}
+
+static bool
+is_form(struct http_req *r)
+{
+    static const char want[] = "application/x-www-form-urlencoded";
+    size_t n = 0, wl = sizeof(want) - 1;
+    const char *ct = http_req_header(r, "content-type", &n);
+    if (ct == NULL || n < wl || strncasecmp(ct, want, wl) != 0)
+        return false;
+    return n == wl || ct[wl] == ';' || ct[wl] == ' ';
+}
+
+static void
+token_reply(struct http_req *r, const struct attempt *a, const char *failed)
+{
+    switch (a->outcome) {
+    case OUT_OK:
+        reply_pair(r, &a->pair);
+        break;
+    case OUT_FAILED:
+        oauth_error(r, 400, "invalid_grant", failed);
+        break;
+    case OUT_LIMITED:
+        api_reply_rate_limited(r, &a->limited);
+        return;
+    case OUT_ERROR:
+        api_reply_error(r, a->err);
+        break;
+    }
+    api_ratelimit_headers(r, &a->ip);
+}
+
+static void
+api_auth_token(struct http_req *r)
+{
+    no_store(r);
+    if (!is_form(r)) {
+        oauth_error(r, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+        return;
+    }
+    if (r->body_len > FORM_MAX) {
+        oauth_error(r, 400, "invalid_request", "the request is too large");
+        return;
+    }
+    const char *v[F_COUNT] = {0};
+    size_t vlen[F_COUNT] = {0};
+    if (!form_parse(r, v, vlen))
+        return;
+    size_t alen = 0;
+    const char *authz = http_req_header(r, "authorization", &alen);
+    if ((v[F_CLIENT_SECRET] != NULL && vlen[F_CLIENT_SECRET] > 0) ||
+        (authz != NULL && alen >= 6 && strncasecmp(authz, "Basic ", 6) == 0)) {
+        /* pace is its own only client: public clients send no secret. */
+        oauth_error(r, 401, "invalid_client",
+                    "client authentication is not supported; send no client secret");
+        http_reply_header(r, "www-authenticate", "Basic realm=\"pace\"");
+        return;
+    }
+    const char *grant = v[F_GRANT];
+    if (grant == NULL || vlen[F_GRANT] == 0) {
+        oauth_error(r, 400, "invalid_request", "grant_type is required");
+        return;
+    }
+    struct attempt a = {0};
+    if (strcmp(grant, "password") == 0) {
+        if (v[F_USERNAME] == NULL || vlen[F_USERNAME] == 0 || vlen[F_USERNAME] > LOGIN_MAX ||
+            v[F_PASSWORD] == NULL || vlen[F_PASSWORD] == 0 || vlen[F_PASSWORD] > AUTH_PASSWORD_MAX) {
+            oauth_error(
+                r, 400, "invalid_request",
+                "the password grant needs username (at most 254 bytes) and password (at most 1024 bytes)");
+            return;
+        }
+        login_attempt(r, v[F_USERNAME], v[F_PASSWORD], vlen[F_PASSWORD], &a);
+        token_reply(r, &a, "the username or the password is wrong");
+        return;
+    }
+    if (strcmp(grant, "refresh_token") == 0) {
+        if (v[F_REFRESH] == NULL || vlen[F_REFRESH] == 0 || vlen[F_REFRESH] > REFRESH_TEXT_MAX) {
+            oauth_error(r, 400, "invalid_request", "the refresh_token grant needs refresh_token");
+            return;
+        }
+        refresh_attempt(r, v[F_REFRESH], &a);
+        token_reply(r, &a, refresh_detail(a.refresh));
+        return;
+    }
+    oauth_error(r, 400, "unsupported_grant_type", "grant_type must be password or refresh_token");
+}
+
+const struct http_route api_auth_routes[] = {
+    {HTTP_POST, "/api/v1/auth/register", api_auth_register, ROUTE_JSON | ROUTE_HASH},
+    {HTTP_POST, "/api/v1/auth/login", api_auth_login, ROUTE_JSON | ROUTE_HASH},
+    {HTTP_POST, "/api/v1/auth/token", api_auth_token, ROUTE_HASH},
+    {HTTP_POST, "/api/v1/auth/refresh", api_auth_refresh, ROUTE_JSON | ROUTE_WRITES},
+    {HTTP_POST, "/api/v1/auth/logout", api_auth_logout, ROUTE_JSON | ROUTE_WRITES},
+    {HTTP_POST, "/api/v1/auth/logout-all", api_auth_logout_all, ROUTE_AUTH | ROUTE_WRITES},
+    {HTTP_GET, "/api/v1/auth/sessions", api_auth_sessions, ROUTE_AUTH | ROUTE_READS},
+    {HTTP_DELETE, "/api/v1/auth/sessions/{id}", api_auth_session_delete, ROUTE_AUTH | ROUTE_WRITES},
+};
+const size_t api_auth_nroutes = sizeof(api_auth_routes) / sizeof(api_auth_routes[0]);

@@ -1,0 +1,488 @@
+/* Rate limits and client addresses. Counters live in a fixed table of
+ * sharded buckets (8 slots each, keyed by a keyed SipHash of the key), so
+ * memory is bounded whatever the traffic: a full bucket gives its oldest
+ * slot to a new key. Each limit is a GCRA token bucket (one timestamp per
+ * key): `limit` attempts in a burst, refilled evenly over a minute. Login
+ * failures are counted per (account, client IP) pair with an exponential
+ * backoff, and per account, so an attacker slows down where they fail
+ * while the owner's logins from elsewhere are not affected. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth/auth.h"
+#include "util/err.h"
+
+enum {
+    SHARDS = 64,
+    BUCKETS = 256, /* per shard */
+    WAYS = 8,      /* slots per bucket */
+    KEY_MAX = 512,
+    PROXIES_MAX = 64
+};
+
+static const int64_t WINDOW_MS = 60 * 1000;
+static const int64_t FAILURE_MEMORY_MS = 15 * 60 * 1000;
+static const int64_t BACKOFF_MAX_MS = 15 * 60 * 1000;
+
+enum tag { TAG_IP, TAG_ACCOUNT, TAG_PAIR, TAG_ACCOUNT_FAILURES };
+
+struct slot {
+    uint64_t h;
+    int64_t expires; /* ms; a slot at or past it is free */
+    int64_t t;       /* GCRA: theoretical arrival time; pairs: last failure */
+    int64_t n;       /* pairs: failures */
+};
+
+struct shard {
+    pthread_mutex_t mu;
+    struct slot slots[BUCKETS * WAYS];
+};
+
+struct auth_ratelimit {
+    struct auth_ratelimit_opts o;
+    unsigned char key[crypto_shorthash_KEYBYTES];
+    struct shard *shards;
+};
+
+struct auth_ratelimit *
+auth_ratelimit_new(const struct auth_ratelimit_opts *o)
+{
+    struct auth_ratelimit *rl = calloc(1, sizeof(*rl));
+    if (rl == NULL)
+        abort();
+    rl->o = *o;
+    crypto_shorthash_keygen(rl->key);
+    if (o->enabled) {
+        rl->shards = calloc(SHARDS, sizeof(*rl->shards));
+        if (rl->shards == NULL)
+            abort();
+        for (size_t i = 0; i < SHARDS; i++)
+            pthread_mutex_init(&rl->shards[i].mu, NULL);
+    }
+    return rl;
+}
+
+void
+auth_ratelimit_free(struct auth_ratelimit *rl)
+{
+    if (rl == NULL)
+        return;
+    if (rl->shards != NULL) {
+        for (size_t i = 0; i < SHARDS; i++)
+            pthread_mutex_destroy(&rl->shards[i].mu);
+        free(rl->shards);
+    }
+    free(rl);
+}
+
+static uint64_t
+key_hash(const struct auth_ratelimit *rl, enum tag tag, int cls, const char *a, const char *b)
+{
+    unsigned char buf[2 + 2 * KEY_MAX + 1];
+    size_t n = 0;
+    buf[n++] = (unsigned char)tag;
+    buf[n++] = (unsigned char)cls;
+    size_t al = strnlen(a, KEY_MAX);
+    memcpy(buf + n, a, al);
+    n += al;
+    if (b != NULL) {
+        buf[n++] = '\0';
+        size_t bl = strnlen(b, KEY_MAX);
+        memcpy(buf + n, b, bl);
+        n += bl;
+    }
+    uint64_t h;
+    crypto_shorthash((unsigned char *)&h, buf, n, rl->key);
+    return h != 0 ? h : 1;
+}
+
+/* The slot of h in its (locked) shard: the live one, else a free or the
+ * oldest slot of the bucket, reset. *found says which. */
+static struct slot *
+slot_get(struct shard *sh, uint64_t h, int64_t now, bool *found)
+{
+    struct slot *bucket = &sh->slots[((h >> 8) % BUCKETS) * WAYS];
+    struct slot *victim = &bucket[0];
+    for (int i = 0; i < WAYS; i++) {
+        struct slot *s = &bucket[i];
+        if (s->h == h && s->expires > now) {
+            *found = true;
+            return s;
+        }
+        if (s->expires < victim->expires)
+            victim = s;
+    }
+    *found = false;
+    memset(victim, 0, sizeof(*victim));
+    victim->h = h;
+    return victim;
+}
+
+/* The live slot of h, or NULL; takes nothing from other keys. */
+static struct slot *
+slot_find(struct shard *sh, uint64_t h, int64_t now)
+{
+    struct slot *bucket = &sh->slots[((h >> 8) % BUCKETS) * WAYS];
+    for (int i = 0; i < WAYS; i++)
+        if (bucket[i].h == h && bucket[i].expires > now)
+            return &bucket[i];
+    return NULL;
+}
+
+static struct shard *
+shard_of(struct auth_ratelimit *rl, uint64_t h)
+{
+    return &rl->shards[h % SHARDS];
+}
+
+static int
+ceil_s(int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    return (int)((ms + 999) / 1000);
+}
+
+/* One GCRA step for `limit` per minute; counts unless limited or dry. */
+static void
+gcra(struct slot *s, bool found, int limit, int64_t now, bool dry, struct auth_rl_verdict *v)
+{
+    int64_t T = WINDOW_MS / limit;
+    int64_t tat = found && s->t > now ? s->t : now;
+    int64_t next = tat + T;
+    v->applies = true;
+    v->limit = limit;
+    if (next - now > WINDOW_MS) {
+        v->limited = true;
+        v->remaining = 0;
+        v->retry_after = ceil_s(next - WINDOW_MS - now);
+        if (v->retry_after < 1)
+            v->retry_after = 1;
+        v->reset = ceil_s(tat - now);
+        return;
+    }
+    v->limited = false;
+    v->retry_after = 0;
+    if (dry) {
+        v->remaining = (int)((WINDOW_MS - (tat - now)) / T);
+        v->reset = ceil_s(tat - now);
+        return;
+    }
+    s->t = next;
+    s->expires = next;
+    v->remaining = (int)((WINDOW_MS - (next - now)) / T);
+    v->reset = ceil_s(next - now);
+}
+
+static void
+off(struct auth_rl_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+}
+
+void
+auth_ratelimit_hit(struct auth_ratelimit *rl, enum auth_rl_class c, bool per_ip, const char *key,
+                   int64_t now_ms, struct auth_rl_verdict *v)
+{
+    int limit = per_ip ? rl->o.per_ip[c] : rl->o.per_account[c];
+    if (!rl->o.enabled || limit <= 0) {
+        off(v);
+        return;
+    }
+    uint64_t h = key_hash(rl, per_ip ? TAG_IP : TAG_ACCOUNT, (int)c, key, NULL);
+    struct shard *sh = shard_of(rl, h);
+    pthread_mutex_lock(&sh->mu);
+    bool found;
+    struct slot *s = slot_get(sh, h, now_ms, &found);
+    gcra(s, found, limit, now_ms, false, v);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void
+auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, const char *ip, int64_t now_ms,
+                           struct auth_rl_verdict *v)
+{
+    off(v);
+    if (!rl->o.enabled)
+        return;
+    v->applies = true;
+    v->limit = rl->o.login_failures;
+
+    uint64_t ph = key_hash(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip);
+    struct shard *sh = shard_of(rl, ph);
+    pthread_mutex_lock(&sh->mu);
+    struct slot *pair = slot_find(sh, ph, now_ms);
+    int64_t failures = pair != NULL ? pair->n : 0, last = pair != NULL ? pair->t : 0;
+    pthread_mutex_unlock(&sh->mu);
+    v->remaining = failures >= rl->o.login_failures ? 0 : (int)(rl->o.login_failures - failures);
+
+    if (failures >= rl->o.login_failures) {
+        int64_t shift = failures - rl->o.login_failures;
+        int64_t delay = shift >= 20 ? BACKOFF_MAX_MS : 1000LL << shift;
+        if (delay > BACKOFF_MAX_MS)
+            delay = BACKOFF_MAX_MS;
+        if (now_ms < last + delay) {
+            v->limited = true;
+            v->retry_after = ceil_s(last + delay - now_ms);
+            v->reset = v->retry_after;
+            return;
+        }
+    }
+    /* The account under attack: IPs that failed on it wait for the
+     * account's failure bucket; clean IPs are not held back. */
+    int limit = rl->o.per_account[AUTH_RL_LOGIN];
+    if (failures == 0 || limit <= 0)
+        return;
+    uint64_t ah = key_hash(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL);
+    sh = shard_of(rl, ah);
+    pthread_mutex_lock(&sh->mu);
+    struct slot *acct = slot_find(sh, ah, now_ms);
+    struct auth_rl_verdict av = {0};
+    if (acct != NULL)
+        gcra(acct, true, limit, now_ms, true, &av);
+    pthread_mutex_unlock(&sh->mu);
+    if (av.limited) {
+        v->limited = true;
+        v->retry_after = av.retry_after;
+        v->reset = av.retry_after;
+    }
+}
+
+void
+auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, const char *ip, bool ok,
+                            int64_t now_ms)
+{
+    if (!rl->o.enabled)
+        return;
+    uint64_t ph = key_hash(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip);
+    struct shard *sh = shard_of(rl, ph);
+    pthread_mutex_lock(&sh->mu);
+    bool found;
+    struct slot *pair = ok ? slot_find(sh, ph, now_ms) : slot_get(sh, ph, now_ms, &found);
+    if (ok) {
+        if (pair != NULL)
+            memset(pair, 0, sizeof(*pair));
+    } else {
+        pair->n = (found ? pair->n : 0) + 1;
+        pair->t = now_ms;
+        pair->expires = now_ms + FAILURE_MEMORY_MS;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    int limit = rl->o.per_account[AUTH_RL_LOGIN];
+    if (ok || limit <= 0)
+        return;
+    uint64_t ah = key_hash(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL);
+    sh = shard_of(rl, ah);
+    pthread_mutex_lock(&sh->mu);
+    struct slot *acct = slot_get(sh, ah, now_ms, &found);
+    /* Every failure counts, even past the limit, up to two windows ahead. */
+    int64_t tat = found && acct->t > now_ms ? acct->t : now_ms;
+    tat += WINDOW_MS / limit;
+    if (tat > now_ms + 2 * WINDOW_MS)
+        tat = now_ms + 2 * WINDOW_MS;
+    acct->t = tat;
+    acct->expires = tat;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* ---- client addresses ---- */
+
+struct net {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int prefix;
+};
+
+struct auth_proxies {
+    struct net nets[PROXIES_MAX];
+    size_t n;
+};
+
+/* Parses an address; IPv4-mapped IPv6 becomes IPv4. */
+static bool
+parse_ip(const char *s, struct net *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, s, out->addr) == 1) {
+        out->family = AF_INET;
+        out->prefix = 32;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s, out->addr) != 1)
+        return false;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(out->addr, mapped, 12) == 0) {
+        memmove(out->addr, out->addr + 12, 4);
+        memset(out->addr + 4, 0, 12);
+        out->family = AF_INET;
+        out->prefix = 32;
+        return true;
+    }
+    out->family = AF_INET6;
+    out->prefix = 128;
+    return true;
+}
+
+static bool
+net_contains(const struct net *n, const struct net *ip)
+{
+    if (n->family != ip->family)
+        return false;
+    int full = n->prefix / 8, rest = n->prefix % 8;
+    if (memcmp(n->addr, ip->addr, (size_t)full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return (n->addr[full] & mask) == (ip->addr[full] & mask);
+}
+
+static bool
+is_trusted(const struct auth_proxies *p, const struct net *ip)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (net_contains(&p->nets[i], ip))
+            return true;
+    return false;
+}
+
+static void
+trim(const char **s, size_t *n)
+{
+    while (*n > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+int
+auth_proxies_new(const char *spec, struct auth_proxies **out, const char **why)
+{
+    struct auth_proxies *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        abort();
+    *out = p;
+    const char *s = spec != NULL ? spec : "";
+    while (*s != '\0') {
+        const char *comma = strchr(s, ',');
+        size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        const char *e = s;
+        size_t el = n;
+        trim(&e, &el);
+        s += n + (comma != NULL ? 1 : 0);
+        if (el == 0)
+            continue;
+        char text[64];
+        if (el >= sizeof(text) || p->n == PROXIES_MAX)
+            goto bad;
+        memcpy(text, e, el);
+        text[el] = '\0';
+        char *slash = strchr(text, '/');
+        long prefix = -1;
+        if (slash != NULL) {
+            *slash = '\0';
+            char *end = NULL;
+            prefix = strtol(slash + 1, &end, 10);
+            if (slash[1] == '\0' || *end != '\0')
+                goto bad;
+        }
+        struct net *net = &p->nets[p->n];
+        if (!parse_ip(text, net))
+            goto bad;
+        if (prefix >= 0) {
+            if (prefix > net->prefix)
+                goto bad;
+            net->prefix = (int)prefix;
+        }
+        p->n++;
+    }
+    return OK;
+bad:
+    *why = "PACE_TRUSTED_PROXIES must be a comma list of IP addresses and CIDR ranges";
+    free(p);
+    *out = NULL;
+    return ERR_INVALID;
+}
+
+void
+auth_proxies_free(struct auth_proxies *p)
+{
+    free(p);
+}
+
+/* One X-Forwarded-For element: an address, possibly with a port. */
+static bool
+parse_forwarded(const char *s, size_t n, struct net *out)
+{
+    char text[64];
+    if (n == 0 || n >= sizeof(text))
+        return false;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    if (parse_ip(text, out))
+        return true;
+    if (text[0] == '[') {
+        char *close = strchr(text, ']');
+        if (close == NULL)
+            return false;
+        *close = '\0';
+        return parse_ip(text + 1, out);
+    }
+    char *colon = strchr(text, ':');
+    if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+        *colon = '\0';
+        return parse_ip(text, out);
+    }
+    return false;
+}
+
+static void
+format_ip(const struct net *ip, char *out, size_t cap)
+{
+    if (inet_ntop(ip->family, ip->addr, out, (socklen_t)cap) == NULL)
+        snprintf(out, cap, "unknown");
+}
+
+void
+auth_client_ip(const struct auth_proxies *p, const char *peer, const char *xff, size_t xff_len, char *out,
+               size_t cap)
+{
+    struct net peer_ip;
+    if (!parse_ip(peer, &peer_ip)) {
+        snprintf(out, cap, "%s", peer);
+        return;
+    }
+    format_ip(&peer_ip, out, cap);
+    if (p == NULL || p->n == 0 || xff == NULL || xff_len == 0 || !is_trusted(p, &peer_ip))
+        return;
+    /* From the right: each hop appended the address it saw. */
+    const char *end = xff + xff_len;
+    struct net leftmost;
+    bool have_leftmost = false;
+    while (end > xff) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        const char *e = start;
+        size_t el = (size_t)(end - start);
+        trim(&e, &el);
+        struct net ip;
+        if (!parse_forwarded(e, el, &ip))
+            return; /* garbage: the nearest proxy is what we know */
+        if (!is_trusted(p, &ip)) {
+            format_ip(&ip, out, cap);
+            return;
+        }
+        leftmost = ip;
+        have_leftmost = true;
+        end = start > xff ? start - 1 : xff;
+    }
+    if (have_leftmost)
+        format_ip(&leftmost, out, cap);
+}

@@ -1,0 +1,597 @@
+/* Sessions, refresh tokens, revocation, and the accounts context. Refresh
+ * tokens are 32 random bytes stored only as SHA-256, rotated on every use
+ * (the store picks the one winner of a race); a spent token presented again
+ * revokes its session unless the grace window applies. Revoked session ids
+ * live in an in-process set (O(1) under a rwlock) refreshed from the store
+ * every 500 ms by a background thread. Expired rows are purged by the
+ * periodic purge.tokens job (src/jobs), once per period per deployment. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "auth/auth.h"
+#include "store/store.h"
+#include "util/arena.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum {
+    REFRESH_BYTES = 32,
+    SYNC_INTERVAL_MS = 500,
+    SYNC_OVERLAP_MS = 5000, /* revocations committed out of timestamp order */
+    SYNC_PAGE = 2000,
+    SYNC_PAGES_MAX = 50,
+    PRUNE_INTERVAL_MS = 60 * 1000,
+    DELETE_SESSIONS_MAX = 1000
+};
+
+struct rev {
+    int64_t sid; /* 0: empty */
+    int64_t at;
+};
+
+struct revset {
+    pthread_rwlock_t lock;
+    struct rev *slots;
+    size_t cap; /* a power of two */
+    size_t n;
+};
+
+struct auth {
+    struct store *st;
+    struct auth_jwt *jwt;
+    struct auth_ratelimit *rl;
+    struct auth_proxies *proxies;
+    int refresh_ttl;
+    int grace;
+    int64_t keep_ms; /* how long a revocation matters: an access token's life */
+
+    struct revset revoked;
+    pthread_mutex_t sync_mu;
+    int64_t cursor; /* newest revoked_at seen (guarded by sync_mu) */
+    bool sync_failing;
+
+    pthread_t thread;
+    bool running;
+    bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+/* ---- the revoked-session set ---- */
+
+static size_t
+rev_index(int64_t sid, size_t cap)
+{
+    return (size_t)(((uint64_t)sid * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+static void
+rev_put(struct rev *slots, size_t cap, int64_t sid, int64_t at, size_t *n)
+{
+    size_t i = rev_index(sid, cap);
+    while (slots[i].sid != 0 && slots[i].sid != sid)
+        i = (i + 1) & (cap - 1);
+    if (slots[i].sid == 0) {
+        slots[i].sid = sid;
+        slots[i].at = at;
+        (*n)++;
+    } else if (at > slots[i].at) {
+        slots[i].at = at;
+    }
+}
+
+/* Rebuilds the table at capacity cap keeping entries revoked at or after
+ * keep_from (write lock held). */
+static void
+rev_rebuild(struct revset *s, size_t cap, int64_t keep_from)
+{
+    struct rev *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        abort();
+    size_t n = 0;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[i].sid != 0 && s->slots[i].at >= keep_from)
+            rev_put(slots, cap, s->slots[i].sid, s->slots[i].at, &n);
+    free(s->slots);
+    s->slots = slots;
+    s->cap = cap;
+    s->n = n;
+}
+
+static void
+rev_add(struct revset *s, const struct store_revoked *rows, size_t n)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].session_id <= 0)
+            continue;
+        if ((s->n + 1) * 2 > s->cap)
+            rev_rebuild(s, s->cap * 2, INT64_MIN);
+        rev_put(s->slots, s->cap, rows[i].session_id, rows[i].revoked_at, &s->n);
+    }
+    pthread_rwlock_unlock(&s->lock);
+}
+
+static bool
+rev_contains(struct revset *s, int64_t sid)
+{
+    bool found = false;
+    pthread_rwlock_rdlock(&s->lock);
+    size_t i = rev_index(sid, s->cap);
+    while (s->slots[i].sid != 0) {
+        if (s->slots[i].sid == sid) {
+            found = true;
+            break;
+        }
+        i = (i + 1) & (s->cap - 1);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return found;
+}
+
+static void
+rev_prune(struct revset *s, int64_t keep_from)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    size_t cap = s->cap;
+    while (cap > 1024 && s->n * 8 < cap)
+        cap /= 2;
+    rev_rebuild(s, cap, keep_from);
+    pthread_rwlock_unlock(&s->lock);
+}
+
+static void
+mark_revoked(struct auth *a, int64_t sid)
+{
+    struct store_revoked row = {sid, store_now_ms()};
+    rev_add(&a->revoked, &row, 1);
+}
+
+bool
+auth_session_is_revoked(struct auth *a, int64_t session_id)
+{
+    return rev_contains(&a->revoked, session_id);
+}
+
+int
+auth_revoked_sync(struct auth *a)
+{
+    pthread_mutex_lock(&a->sync_mu);
+    struct arena ar;
+    arena_init(&ar);
+    int64_t since = a->cursor - SYNC_OVERLAP_MS;
+    int err = OK;
+    for (int page = 0; page < SYNC_PAGES_MAX; page++) {
+        struct store_revoked *rows = NULL;
+        size_t n = 0;
+        err = store_session_revoked_since(a->st, since, SYNC_PAGE, &ar, &rows, &n);
+        if (err != OK)
+            break;
+        rev_add(&a->revoked, rows, n);
+        if (n > 0 && rows[n - 1].revoked_at > a->cursor)
+            a->cursor = rows[n - 1].revoked_at;
+        if (n < SYNC_PAGE)
+            break;
+        /* A full page of one timestamp cannot be paged by time: step on. */
+        since = rows[n - 1].revoked_at > since ? rows[n - 1].revoked_at : since + 1;
+        arena_cleanup(&ar);
+    }
+    arena_cleanup(&ar);
+    if (err != OK && !a->sync_failing)
+        log_warn("auth", "cannot read revoked sessions (%s); retrying every %d ms", err_name(err),
+                 SYNC_INTERVAL_MS);
+    else if (err == OK && a->sync_failing)
+        log_info("auth", "reading revoked sessions again");
+    a->sync_failing = err != OK;
+    pthread_mutex_unlock(&a->sync_mu);
+    return err;
+}
+
+/* ---- the background thread ---- */
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+thread_main(void *arg)
+{
+    struct auth *a = arg;
+    int64_t next_prune = mono_ms() + PRUNE_INTERVAL_MS;
+    pthread_mutex_lock(&a->mu);
+    while (!a->stop) {
+        pthread_mutex_unlock(&a->mu);
+        auth_revoked_sync(a);
+        int64_t now = mono_ms();
+        if (now >= next_prune) {
+            rev_prune(&a->revoked, store_now_ms() - a->keep_ms);
+            next_prune = now + PRUNE_INTERVAL_MS;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += SYNC_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&a->mu);
+        while (!a->stop && pthread_cond_timedwait(&a->cv, &a->mu, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&a->mu);
+    log_thread_cleanup();
+    return NULL;
+}
+
+/* ---- the context ---- */
+
+struct auth *
+auth_new(const struct auth_opts *o, struct store *st)
+{
+    struct auth *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        abort();
+    a->st = st;
+    a->refresh_ttl = o->refresh_ttl;
+    a->grace = o->refresh_grace;
+    a->keep_ms = ((int64_t)o->jwt.ttl + o->jwt.leeway) * 1000 + 60 * 1000;
+    pthread_rwlock_init(&a->revoked.lock, NULL);
+    a->revoked.cap = 1024;
+    a->revoked.slots = calloc(a->revoked.cap, sizeof(*a->revoked.slots));
+    if (a->revoked.slots == NULL)
+        abort();
+    pthread_mutex_init(&a->sync_mu, NULL);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+
+    const char *why = NULL;
+    if (auth_jwt_new(&o->jwt, &a->jwt, &why) != OK) {
+        log_error("auth", "invalid access-token settings: %s", why);
+        goto fail;
+    }
+    if (auth_proxies_new(o->trusted_proxies, &a->proxies, &why) != OK) {
+        log_error("auth", "invalid PACE_TRUSTED_PROXIES: %s", why);
+        goto fail;
+    }
+    if (auth_password_init(&o->password) != OK) {
+        log_error("auth", "invalid argon2id parameters (memory %zu KiB, %llu iterations)",
+                  o->password.memory_kib, o->password.iterations);
+        goto fail;
+    }
+    if (auth_policy_init() != OK)
+        goto fail;
+    a->rl = auth_ratelimit_new(&o->limits);
+    a->cursor = store_now_ms() - a->keep_ms;
+    int err = auth_revoked_sync(a);
+    if (err != OK) {
+        log_error("auth", "cannot load the revoked sessions (%s)", err_name(err));
+        goto fail;
+    }
+    return a;
+fail:
+    auth_free(a);
+    return NULL;
+}
+
+int
+auth_start(struct auth *a)
+{
+    if (a->running)
+        return OK;
+    a->stop = false;
+    /* Signals go to the thread that waits for them, never to this one. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&a->thread, NULL, thread_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        log_error("auth", "cannot start the session thread");
+        return ERR_INTERNAL;
+    }
+    a->running = true;
+    return OK;
+}
+
+void
+auth_stop(struct auth *a)
+{
+    if (a == NULL || !a->running)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    a->running = false;
+}
+
+void
+auth_free(struct auth *a)
+{
+    if (a == NULL)
+        return;
+    auth_stop(a);
+    auth_jwt_free(a->jwt);
+    auth_proxies_free(a->proxies);
+    auth_ratelimit_free(a->rl);
+    auth_policy_cleanup();
+    free(a->revoked.slots);
+    pthread_rwlock_destroy(&a->revoked.lock);
+    pthread_mutex_destroy(&a->sync_mu);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a);
+}
+
+struct auth_ratelimit *
+auth_limits(struct auth *a)
+{
+    return a->rl;
+}
+
+const struct auth_proxies *
+auth_proxies(const struct auth *a)
+{
+    return a->proxies;
+}
+
+int
+auth_refresh_ttl(const struct auth *a)
+{
+    return a->refresh_ttl;
+}
+
+int
+auth_access_ttl(const struct auth *a)
+{
+    return auth_jwt_ttl(a->jwt);
+}
+
+enum auth_jwt_status
+auth_access_verify(struct auth *a, const char *tok, size_t len, struct auth_claims *out, bool *revoked)
+{
+    *revoked = false;
+    enum auth_jwt_status st = auth_jwt_verify(a->jwt, tok, len, (int64_t)time(NULL), out);
+    if (st == AUTH_JWT_OK)
+        *revoked = rev_contains(&a->revoked, out->session_id);
+    return st;
+}
+
+/* ---- tokens and sessions ---- */
+
+struct fresh {
+    char text[AUTH_REFRESH_TEXT];
+    uint8_t hash[AUTH_REFRESH_HASH];
+};
+
+static void
+fresh_token(struct fresh *f)
+{
+    unsigned char raw[REFRESH_BYTES];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(f->text, sizeof(f->text), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    crypto_hash_sha256(f->hash, raw, sizeof(raw));
+    sodium_memzero(raw, sizeof(raw));
+}
+
+int
+auth_refresh_hash(const char *text, size_t len, uint8_t hash[AUTH_REFRESH_HASH])
+{
+    unsigned char raw[REFRESH_BYTES + 1];
+    size_t n = 0;
+    const char *end = NULL;
+    if (len != AUTH_REFRESH_TEXT - 1 ||
+        sodium_base642bin(raw, sizeof(raw), text, len, NULL, &n, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != text + len || n != REFRESH_BYTES)
+        return ERR_INVALID;
+    crypto_hash_sha256(hash, raw, REFRESH_BYTES);
+    sodium_memzero(raw, sizeof(raw));
+    return OK;
+}
+
+/* Fills the pair's access token and numbers. */
+static int
+finish_pair(struct auth *a, int64_t user_id, int64_t session_id, int64_t now_ms, const struct fresh *f,
+            struct auth_pair *out)
+{
+    out->user_id = user_id;
+    out->session_id = session_id;
+    out->expires_in = auth_jwt_ttl(a->jwt);
+    out->refresh_expires_in = a->refresh_ttl;
+    memcpy(out->refresh, f->text, sizeof(out->refresh));
+    return auth_jwt_sign(a->jwt, user_id, session_id, now_ms / 1000, out->access, sizeof(out->access));
+}
+
+/* Printable ASCII only, capped: what a client calls itself is untrusted. */
+static void
+clean_copy(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; s != NULL && s[n] != '\0' && n + 1 < cap; n++)
+        out[n] = s[n] >= 0x20 && s[n] < 0x7f ? s[n] : '?';
+    out[n] = '\0';
+}
+
+int
+auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, const char *ip,
+                    struct auth_pair *out)
+{
+    char ua[AUTH_USER_AGENT_MAX + 1], addr[64];
+    clean_copy(ua, sizeof(ua), user_agent);
+    clean_copy(addr, sizeof(addr), ip);
+    struct fresh f;
+    fresh_token(&f);
+    int64_t now = store_now_ms();
+    struct store_session sess = {
+        .user_id = user_id,
+        .user_agent = ua[0] != '\0' ? ua : NULL,
+        .ip = addr[0] != '\0' ? addr : NULL,
+        .expires_at = now + (int64_t)a->refresh_ttl * 1000,
+    };
+    struct store_refresh first = {.user_id = user_id, .expires_at = sess.expires_at};
+    memcpy(first.hash, f.hash, sizeof(first.hash));
+    int err = store_session_create(a->st, &sess, &first);
+    if (err == OK)
+        err = finish_pair(a, user_id, sess.id, now, &f, out);
+    sodium_memzero(&f, sizeof(f));
+    return err;
+}
+
+int
+auth_refresh_owner(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], int64_t *user_id)
+{
+    struct store_refresh tok;
+    int err = store_refresh_get(a->st, hash, &tok);
+    if (err == OK)
+        *user_id = tok.user_id;
+    return err;
+}
+
+/* The grace window: the token was spent moments ago by this session's own
+ * client racing itself; give it a fresh token in the same session. */
+static int
+refresh_in_grace(struct auth *a, const struct store_refresh *old, int64_t now, struct auth_pair *out,
+                 enum auth_refresh_result *res)
+{
+    struct fresh f;
+    fresh_token(&f);
+    struct store_refresh tok = {
+        .user_id = old->user_id,
+        .session_id = old->session_id,
+        .parent_id = old->id,
+        .expires_at = now + (int64_t)a->refresh_ttl * 1000,
+    };
+    memcpy(tok.hash, f.hash, sizeof(tok.hash));
+    int err = store_refresh_create(a->st, &tok);
+    if (err == ERR_NOT_FOUND) {
+        *res = AUTH_REFRESH_INVALID;
+        err = OK;
+    } else if (err == OK) {
+        *res = AUTH_REFRESH_OK;
+        err = finish_pair(a, old->user_id, old->session_id, now, &f, out);
+    }
+    sodium_memzero(&f, sizeof(f));
+    return err;
+}
+
+int
+auth_session_refresh(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], struct auth_pair *out,
+                     enum auth_refresh_result *res)
+{
+    *res = AUTH_REFRESH_INVALID;
+    struct fresh f;
+    fresh_token(&f);
+    int64_t now = store_now_ms();
+    struct store_refresh child = {.expires_at = now + (int64_t)a->refresh_ttl * 1000}, old = {0};
+    memcpy(child.hash, f.hash, sizeof(child.hash));
+    int err = store_refresh_rotate(a->st, hash, now, &child, &old);
+    switch (err) {
+    case OK:
+        *res = AUTH_REFRESH_OK;
+        err = finish_pair(a, old.user_id, old.session_id, now, &f, out);
+        break;
+    case ERR_NOT_FOUND:
+        /* A known token whose session ran out with it is "expired". */
+        if (old.id != 0 && old.session_revoked_at == 0 &&
+            (old.expires_at <= now || old.session_expires_at <= now))
+            *res = AUTH_REFRESH_EXPIRED;
+        err = OK;
+        break;
+    case ERR_PRECONDITION:
+        *res = AUTH_REFRESH_EXPIRED;
+        err = OK;
+        break;
+    case ERR_CONFLICT:
+        if (a->grace > 0 && old.session_revoked_at == 0 && old.session_expires_at > now &&
+            old.used_at >= now - (int64_t)a->grace * 1000) {
+            err = refresh_in_grace(a, &old, now, out, res);
+            break;
+        }
+        *res = AUTH_REFRESH_REUSED;
+        err = store_session_revoke(a->st, old.user_id, old.session_id);
+        if (err == ERR_NOT_FOUND)
+            err = OK;
+        if (err == OK) {
+            mark_revoked(a, old.session_id);
+            log_warn("auth", "a spent refresh token was presented again: session %lld of user %lld revoked",
+                     (long long)old.session_id, (long long)old.user_id);
+        }
+        break;
+    default:
+        break;
+    }
+    sodium_memzero(&f, sizeof(f));
+    return err;
+}
+
+int
+auth_session_logout(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH])
+{
+    struct store_refresh tok;
+    int err = store_refresh_get(a->st, hash, &tok);
+    if (err == ERR_NOT_FOUND)
+        return OK;
+    if (err == OK)
+        err = store_session_revoke(a->st, tok.user_id, tok.session_id);
+    if (err == ERR_NOT_FOUND)
+        return OK;
+    if (err == OK)
+        mark_revoked(a, tok.session_id);
+    return err;
+}
+
+int
+auth_session_end(struct auth *a, int64_t user_id, int64_t session_id)
+{
+    int err = store_session_revoke(a->st, user_id, session_id);
+    if (err == OK)
+        mark_revoked(a, session_id);
+    return err;
+}
+
+int
+auth_session_end_all(struct auth *a, int64_t user_id, int64_t keep)
+{
+    int err = store_session_revoke_all(a->st, user_id, keep, NULL);
+    /* Done; the pull makes it visible here at once (the thread retries). */
+    if (err == OK)
+        (void)auth_revoked_sync(a);
+    return err;
+}
+
+int
+auth_session_password_changed(struct auth *a, int64_t user_id, const char *hash, int64_t keep)
+{
+    int err = store_user_set_password(a->st, user_id, hash, true, keep);
+    if (err == OK)
+        (void)auth_revoked_sync(a);
+    return err;
+}
+
+int
+auth_user_delete(struct auth *a, int64_t user_id)
+{
+    struct arena ar;
+    arena_init(&ar);
+    struct store_session *rows = NULL;
+    size_t n = 0;
+    int err = store_session_list_active(a->st, user_id, store_now_ms(), DELETE_SESSIONS_MAX, &ar, &rows, &n);
+    if (err == OK)
+        err = store_user_delete(a->st, user_id);
+    if (err == OK) {
+        for (size_t i = 0; i < n; i++)
+            mark_revoked(a, rows[i].id);
+    }
+    arena_cleanup(&ar);
+    return err;
+}

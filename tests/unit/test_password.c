@@ -1,0 +1,182 @@
+/* Unit tests for auth/password.c and auth/policy.c: argon2id hashing and
+ * verification, re-hash when parameters change, legacy bcrypt hashes, the
+ * dummy verification of unknown accounts, and the input rules (password
+ * policy with the cracklib dictionary, usernames, email addresses). */
+#include <crypt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth/auth.h"
+#include "check.h"
+#include "util/err.h"
+
+static const char *PW = "umbrella-quarterly-lantern";
+
+static void
+test_argon2(void)
+{
+    struct auth_pwparams low = {1, 8192};
+    CHECK_EQ_INT(auth_password_init(&low), OK);
+    char h[AUTH_HASH_MAX];
+    CHECK_EQ_INT(auth_password_hash(PW, strlen(PW), h), OK);
+    CHECK(strncmp(h, "$argon2id$", 10) == 0);
+    CHECK(strstr(h, "m=8192,t=1,p=1") != NULL);
+    CHECK(auth_password_hash_is_known(h));
+
+    bool rehash = true;
+    CHECK_EQ_INT(auth_password_verify(h, PW, strlen(PW), &rehash), OK);
+    CHECK(!rehash);
+    CHECK_EQ_INT(auth_password_verify(h, "umbrella-quarterly-lanterN", strlen(PW), &rehash), ERR_INVALID);
+    /* Bytes after a NUL count: lengths, not C strings. */
+    CHECK_EQ_INT(auth_password_verify(h, PW, strlen(PW) - 1, &rehash), ERR_INVALID);
+
+    /* An unknown account: verified against the dummy, always a mismatch. */
+    CHECK_EQ_INT(auth_password_verify(NULL, PW, strlen(PW), &rehash), ERR_INVALID);
+    CHECK(!rehash);
+
+    /* Other parameters: still verifies, asks for a re-hash. */
+    struct auth_pwparams other = {2, 8192};
+    CHECK_EQ_INT(auth_password_init(&other), OK);
+    CHECK_EQ_INT(auth_password_verify(h, PW, strlen(PW), &rehash), OK);
+    CHECK(rehash);
+
+    /* Out of libsodium's range. */
+    struct auth_pwparams bad = {0, 8192};
+    CHECK_EQ_INT(auth_password_init(&bad), ERR_INVALID);
+    struct auth_pwparams tiny = {1, 1};
+    CHECK_EQ_INT(auth_password_init(&tiny), ERR_INVALID);
+    CHECK_EQ_INT(auth_password_init(&low), OK);
+
+    CHECK_EQ_INT(auth_password_verify("plain-text", PW, strlen(PW), &rehash), ERR_INVALID);
+    CHECK(!auth_password_hash_is_known("plain-text"));
+    CHECK(!auth_password_hash_is_known(""));
+}
+
+static void
+test_bcrypt(void)
+{
+    char salt[64];
+    CHECK(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)) != NULL);
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    const char *h = crypt_rn(PW, salt, cd, (int)sizeof(*cd));
+    CHECK(h != NULL && strncmp(h, "$2b$04$", 7) == 0);
+    char hash[128];
+    snprintf(hash, sizeof(hash), "%s", h);
+    free(cd);
+    CHECK(auth_password_hash_is_known(hash));
+    bool rehash = false;
+    CHECK_EQ_INT(auth_password_verify(hash, PW, strlen(PW), &rehash), OK);
+    CHECK(rehash); /* always upgraded to argon2id */
+    CHECK_EQ_INT(auth_password_verify(hash, "wrong-password-here", 19, &rehash), ERR_INVALID);
+
+    /* A known vector: "U*U" with cost 5 (OpenBSD's test suite). */
+    const char *vector = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+    CHECK_EQ_INT(auth_password_verify(vector, "U*U", 3, &rehash), OK);
+    CHECK_EQ_INT(auth_password_verify(vector, "U*V", 3, &rehash), ERR_INVALID);
+
+    /* A NUL inside the password cannot match a C-string hash. */
+    CHECK_EQ_INT(auth_password_verify(hash, "umbrella\0quarterly", 18, &rehash), ERR_INVALID);
+
+    CHECK(!auth_password_hash_is_known("$2b$04$short"));
+    CHECK(!auth_password_hash_is_known("$2b$04$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOe!"));
+}
+
+static const char *
+policy(const char *pw, const char *user, const char *email)
+{
+    struct auth_problem p = {0};
+    if (auth_password_check(pw, strlen(pw), user, email, &p) == OK)
+        return "ok";
+    CHECK_EQ_STR(p.field, "password");
+    return p.code;
+}
+
+static void
+test_policy(void)
+{
+    CHECK_EQ_INT(auth_policy_init(), OK);
+    CHECK_EQ_STR(policy(PW, "alice", "alice@example.com"), "ok");
+    CHECK_EQ_STR(policy("zebra-lantern-copper-7", NULL, NULL), "ok");
+    CHECK_EQ_STR(policy("short", NULL, NULL), "too_short");
+    CHECK_EQ_STR(policy("elevenchars", NULL, NULL), "too_short");
+    char big[1100];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK_EQ_STR(policy(big, NULL, NULL), "too_long");
+
+    CHECK_EQ_STR(policy("my-Alice-is-great-99", "alice", "a@example.com"), "contains_username");
+    CHECK_EQ_STR(policy("xx-alice@example.com-xx", "bob", "alice@example.com"), "contains_email");
+    CHECK_EQ_STR(policy("secret-ALICEW-zebra", "bob", "alicew@example.com"), "contains_email");
+
+    const char *common[] = {"password1234", "qwerty123456", "123456789012", "Summer2024!!", "football1234",
+                            "abcdefghijkl", "aaaaaaaaaaaa", "monkey123456", "Password123!", NULL};
+    for (int i = 0; common[i] != NULL; i++) {
+        const char *code = policy(common[i], NULL, NULL);
+        if (strcmp(code, "too_common") != 0)
+            fprintf(stderr, "not refused as common: %s (%s)\n", common[i], code);
+        CHECK_EQ_STR(code, "too_common");
+    }
+    auth_policy_cleanup();
+}
+
+static const char *
+username(const char *s)
+{
+    struct auth_problem p = {0};
+    return auth_username_check(s, &p) == OK ? "ok" : p.code;
+}
+
+static const char *
+email(const char *s)
+{
+    struct auth_problem p = {0};
+    return auth_email_check(s, &p) == OK ? "ok" : p.code;
+}
+
+static void
+test_names(void)
+{
+    CHECK_EQ_STR(username("alice"), "ok");
+    CHECK_EQ_STR(username("A.b_c-9"), "ok");
+    CHECK_EQ_STR(username("ab"), "too_short");
+    CHECK_EQ_STR(username("abcdefghijabcdefghijabcdefghijabc"), "too_long");
+    CHECK_EQ_STR(username("has space"), "invalid_characters");
+    CHECK_EQ_STR(username("emoji\xf0\x9f\x98\x80"), "invalid_characters");
+    CHECK_EQ_STR(username("at@sign"), "invalid_characters");
+
+    CHECK_EQ_STR(email("alice@example.com"), "ok");
+    CHECK_EQ_STR(email("a.b+tag@sub.example.co"), "ok");
+    const char *bad[] = {"alice",
+                         "@example.com",
+                         "alice@",
+                         "alice@localhost",
+                         "a@b@example.com",
+                         "alice@-example.com",
+                         "alice@example..com",
+                         ".alice@example.com",
+                         "al..ice@example.com",
+                         "al ice@example.com",
+                         "alice@exa mple.com",
+                         NULL};
+    for (int i = 0; bad[i] != NULL; i++)
+        CHECK_EQ_STR(email(bad[i]), "invalid_email");
+    char longmail[300];
+    memset(longmail, 'a', 250);
+    snprintf(longmail + 250, sizeof(longmail) - 250, "@example.com");
+    CHECK_EQ_STR(email(longmail), "too_long");
+}
+
+int
+main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    test_argon2();
+    test_bcrypt();
+    test_policy();
+    test_names();
+    return check_done();
+}
