@@ -128,6 +128,18 @@ check_value(struct http_req *r, const struct api_field *f, const json_t *v, stru
             return false;
         }
         return true;
+    case API_NUMBER:
+        if (!json_is_number(v)) {
+            e->code = "wrong_type";
+            e->message = "must be a number";
+            return false;
+        }
+        if (!(json_number_value(v) >= (double)f->min && json_number_value(v) <= (double)f->max)) {
+            e->code = "out_of_range";
+            e->message = arena_printf(&r->arena, "must be from %ld to %ld", f->min, f->max);
+            return false;
+        }
+        return true;
     case API_BOOL:
         if (!json_is_boolean(v)) {
             e->code = "wrong_type";

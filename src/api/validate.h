@@ -12,7 +12,7 @@
 
 #include "http/http.h"
 
-enum api_type { API_STRING, API_INT, API_BOOL, API_DATE, API_ENUM, API_STRING_ARRAY };
+enum api_type { API_STRING, API_INT, API_NUMBER, API_BOOL, API_DATE, API_ENUM, API_STRING_ARRAY };
 
 enum {
     API_REQUIRED = 1 << 0,
@@ -23,7 +23,7 @@ struct api_field {
     const char *name;
     enum api_type type;
     unsigned flags;
-    long min, max;             /* API_STRING: characters; API_INT: value; API_STRING_ARRAY: items */
+    long min, max; /* API_STRING: characters; API_INT, API_NUMBER: value; API_STRING_ARRAY: items */
     const char *const *values; /* API_ENUM: NULL-terminated */
 };
 
