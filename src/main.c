@@ -9,8 +9,11 @@
 #include <sodium.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "config/config.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
+#include "plan/plan.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -22,213 +25,361 @@
 #define PACE_COMMIT "unknown"
 #endif
 
-static void usage(FILE *out) {
-  fprintf(
-      out,
-      "pace %s: a backend for fitness and tasks apps\n\n"
-      "Usage:\n"
-      "  pace serve [--setting value ...]   run the HTTP server\n"
-      "  pace migrate [--setting value ...] apply pending database migrations\n"
-      "  pace backup FILE [--setting ...]   write a consistent copy of the "
-      "live database\n"
-      "  pace version                       print the version\n"
-      "  pace --help                        this text\n\n",
-      PACE_VERSION);
-  config_help(out);
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "pace %s: a backend for fitness and tasks apps\n\n"
+            "Usage:\n"
+            "  pace serve [--setting value ...]   run the HTTP server\n"
+            "  pace migrate [--setting value ...] apply pending database migrations\n"
+            "  pace backup FILE [--setting ...]   write a consistent copy of the live database\n"
+            "  pace user import FILE [--setting ...]\n"
+            "                                     add users from JSON lines {username,email,password_hash}\n"
+            "                                     (bcrypt $2b$ or argon2id hashes; FILE - is stdin)\n"
+            "  pace version                       print the version\n"
+            "  pace --help                        this text\n\n",
+            PACE_VERSION);
+    config_help(out);
 }
 
-static bool wants_help(int argc, char **argv) {
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-      return true;
-  return false;
+static bool
+wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* The database settings of c as store options (borrows c's strings). */
+static void
+store_opts_from(const struct config *c, struct store_opts *o)
+{
+    store_opts_init(o);
+    o->pool_size = c->db_pool_size;
+    o->connect_timeout_ms = c->db_connect_timeout;
+    o->statement_timeout_ms = c->db_statement_timeout;
+    o->replica_urls = c->database_replica_urls;
+    o->read_your_writes_ms = c->read_your_writes_seconds * 1000;
 }
 
 /* Opens the store and brings its schema to this build's version, or says
  * why it cannot. Returns NULL after logging. */
-static struct store *open_store(const struct config *c, bool migrate) {
-  struct store *st = NULL;
-  int err = store_open(c->database_url, &st);
-  if (err != OK) {
-    log_error("main", "cannot open the database (%s)", err_name(err));
-    return NULL;
-  }
-  struct store_schema sch;
-  err = store_schema_status(st, &sch);
-  if (err != OK) {
-    log_error("main", "cannot read the schema version (%s)", err_name(err));
-    goto fail;
-  }
-  if (sch.state == STORE_SCHEMA_NEWER) {
-    log_error("main",
-              "the database was migrated by a newer pace (schema %d, this "
-              "build knows %d); refusing to start",
-              sch.db_version, sch.code_version);
-    goto fail;
-  }
-  if (sch.state == STORE_SCHEMA_PENDING) {
-    if (!migrate) {
-      log_error("main",
-                "the database schema is at %d, this build needs %d: run `pace "
-                "migrate` or set "
-                "PACE_AUTO_MIGRATE=on",
-                sch.db_version, sch.code_version);
-      goto fail;
-    }
-    int applied = 0;
-    err = store_migrate(st, &applied);
+static struct store *
+open_store(const struct config *c, bool migrate)
+{
+    struct store *st = NULL;
+    struct store_opts so;
+    store_opts_from(c, &so);
+    int err = store_open_opts(c->database_url, &so, &st);
     if (err != OK) {
-      log_error("main", "migration failed (%s)", err_name(err));
-      goto fail;
+        log_error("main", "cannot open the database (%s)", err_name(err));
+        return NULL;
     }
-    log_info("main", "applied %d migrations (schema now %d)", applied,
-             sch.code_version);
-  }
-  return st;
+    struct store_schema sch;
+    err = store_schema_status(st, &sch);
+    if (err != OK) {
+        log_error("main", "cannot read the schema version (%s)", err_name(err));
+        goto fail;
+    }
+    if (sch.state == STORE_SCHEMA_NEWER) {
+        log_error(
+            "main",
+            "the database was migrated by a newer pace (schema %d, this build knows %d); refusing to start",
+            sch.db_version, sch.code_version);
+        goto fail;
+    }
+    if (sch.state == STORE_SCHEMA_PENDING) {
+        if (!migrate) {
+            log_error("main",
+                      "the database schema is at %d, this build needs %d: run `pace migrate` or set "
+                      "PACE_AUTO_MIGRATE=on",
+                      sch.db_version, sch.code_version);
+            goto fail;
+        }
+        int applied = 0;
+        err = store_migrate(st, &applied);
+        if (err != OK) {
+            log_error("main", "migration failed (%s)", err_name(err));
+            goto fail;
+        }
+        log_info("main", "applied %d migrations (schema now %d)", applied, sch.code_version);
+    }
+    return st;
 fail:
-  store_close(st);
-  return NULL;
+    store_close(st);
+    return NULL;
 }
 
-static int ensure_data_dir(const struct config *c) {
-  if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
-    log_error("main", "cannot create data directory %s: %s", c->data_dir,
-              strerror(errno));
-    return -1;
-  }
-  return 0;
-}
-
-static int cmd_serve(struct config *c) {
-  if (ensure_data_dir(c) != 0 || config_secret_load(c) != 0)
-    return 1;
-  struct store *st = open_store(c, c->auto_migrate);
-  if (st == NULL)
-    return 1;
-
-  int rc = 1;
-  struct http_pool *hash =
-      http_pool_new("hash", c->hash_threads, c->hash_queue);
-  struct http_pool *blocking =
-      http_pool_new("blocking", c->blocking_threads, c->blocking_queue);
-  struct http_router *rt = http_router_new();
-  struct api_deps deps = {
-      .store = st,
-      .hash_pool = hash,
-      .dev_endpoints = c->dev_endpoints,
-      .version = PACE_VERSION,
-      .commit = PACE_COMMIT,
-  };
-  if (api_init(&deps, rt) != 0)
-    goto out;
-  struct http_server_opts o = {
-      .host = c->listen_host,
-      .port = c->listen_port,
-      .threads = c->threads,
-      .max_body_bytes = c->max_body_bytes,
-      .max_header_bytes = c->max_header_bytes,
-      .max_connections = c->max_connections,
-      .request_timeout = c->request_timeout,
-      .shutdown_timeout = c->shutdown_timeout,
-      .access_log = c->access_log,
-      .reads_block = strcmp(store_backend(st), "sqlite") != 0,
-      .hash_pool = hash,
-      .blocking_pool = blocking,
-  };
-  struct http_server *srv = http_server_start(&o, rt, NULL);
-  if (srv == NULL)
-    goto out;
-  if (!http_server_run_until_signal(srv)) {
-    /* Requests still run on the pools: leave them to the process exit. */
-    log_info("main", "stopped with requests in flight");
-    log_flush();
-    _exit(0);
-  }
-  http_server_free(srv);
-  rc = 0;
-  log_info("main", "stopped");
-out:
-  http_pool_free(hash);
-  http_pool_free(blocking);
-  http_router_free(rt);
-  store_close(st);
-  log_flush();
-  return rc;
-}
-
-static int cmd_migrate(struct config *c) {
-  if (ensure_data_dir(c) != 0)
-    return 1;
-  struct store *st = open_store(c, true);
-  if (st == NULL)
-    return 1;
-  store_close(st);
-  return 0;
-}
-
-static int cmd_backup(struct config *c, const char *path) {
-  struct store *st = NULL;
-  int err = store_open(c->database_url, &st);
-  if (err == OK)
-    err = store_backup(st, path);
-  store_close(st);
-  if (err != OK) {
-    log_error("main", "backup to %s failed (%s)", path, err_name(err));
-    return 1;
-  }
-  log_info("main", "wrote a consistent copy of the database to %s", path);
-  return 0;
-}
-
-int main(int argc, char **argv) {
-  if (sodium_init() < 0) {
-    fprintf(stderr, "pace: libsodium failed to initialise\n");
-    return 1;
-  }
-  const char *cmd = argc > 1 ? argv[1] : NULL;
-  if (cmd == NULL || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-      strcmp(cmd, "help") == 0) {
-    usage(stdout);
-    return cmd == NULL ? 2 : 0;
-  }
-  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-    printf("pace %s (%s)\n", PACE_VERSION, PACE_COMMIT);
-    return 0;
-  }
-  int first = 2;
-  const char *backup_path = NULL;
-  if (strcmp(cmd, "backup") == 0) {
-    if (argc < 3 || strncmp(argv[2], "--", 2) == 0) {
-      if (!wants_help(argc - 2, argv + 2)) {
-        fprintf(stderr, "pace: backup needs a FILE (pace backup FILE)\n");
-        return 2;
-      }
-    } else {
-      backup_path = argv[2];
-      first = 3;
+static int
+ensure_data_dir(const struct config *c)
+{
+    if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
+        log_error("main", "cannot create data directory %s: %s", c->data_dir, strerror(errno));
+        return -1;
     }
-  } else if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
-    fprintf(stderr, "pace: unknown command \"%s\" (see pace --help)\n", cmd);
-    return 2;
-  }
-  if (wants_help(argc - first, argv + first)) {
-    usage(stdout);
     return 0;
-  }
+}
 
-  struct config c;
-  if (config_load(&c, argc - first, argv + first, stderr) != 0) {
+/* The accounts layer from the settings; NULL after logging. */
+static struct auth *
+open_auth(const struct config *c, struct store *st)
+{
+    struct auth_opts o = {
+        .jwt =
+            {
+                .keys = c->jwt_keys,
+                .secret = c->jwt_secret,
+                .issuer = c->jwt_issuer,
+                .audience = c->jwt_audience,
+                .ttl = c->access_token_ttl,
+                .leeway = c->jwt_leeway,
+            },
+        .password = {.iterations = (unsigned long long)c->argon2_iterations,
+                     .memory_kib = (size_t)c->argon2_memory_kib},
+        .limits =
+            {
+                .enabled = c->rate_limits,
+                .per_ip = {[AUTH_RL_REGISTER] = c->rate_limit_register,
+                           [AUTH_RL_LOGIN] = c->rate_limit_login,
+                           [AUTH_RL_REFRESH] = c->rate_limit_refresh},
+                .per_account = {[AUTH_RL_REGISTER] = 5,
+                                [AUTH_RL_LOGIN] = c->rate_limit_login_account,
+                                [AUTH_RL_REFRESH] = c->rate_limit_refresh_account},
+                .login_failures = c->rate_limit_login_failures,
+            },
+        .trusted_proxies = c->trusted_proxies,
+        .refresh_ttl = c->refresh_token_ttl,
+        .refresh_grace = c->refresh_grace_seconds,
+    };
+    return auth_new(&o, st);
+}
+
+/* The job system with the plan generator (and its LLM provider, when one
+ * is configured) registered; NULL after logging. */
+static struct jobs *
+open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
+{
+    struct jobs_opts o;
+    jobs_opts_default(&o);
+    o.workers = c->job_workers;
+    o.max_attempts = c->job_max_attempts;
+    o.lease_ms = c->job_lease_seconds * 1000;
+    o.purge_interval_ms = (int64_t)c->job_purge_seconds * 1000;
+    o.retention_ms = (int64_t)c->job_retention_seconds * 1000;
+    /* A revoked session must outlive the access tokens it issued. */
+    o.token_keep_ms = ((int64_t)c->access_token_ttl + c->jwt_leeway) * 1000 + 60 * 1000;
+    struct plan_llm_opts lo = {
+        .url = c->llm_url,
+        .model = c->llm_model,
+        .api_key = c->llm_api_key,
+        .timeout_ms = c->llm_timeout_ms,
+        .circuit_failures = c->llm_circuit_failures,
+        .circuit_cooldown_ms = (long)c->llm_circuit_cooldown * 1000,
+    };
+    *llm = plan_llm_new(&lo);
+    struct jobs *j = jobs_new(st, &o);
+    if (j != NULL && plan_job_register(j, st, *llm) != 0) {
+        jobs_free(j);
+        j = NULL;
+    }
+    return j;
+}
+
+static int
+cmd_serve(struct config *c)
+{
+    if (ensure_data_dir(c) != 0 || config_secret_load(c) != 0)
+        return 1;
+    struct store *st = open_store(c, c->auto_migrate);
+    if (st == NULL)
+        return 1;
+    struct auth *au = open_auth(c, st);
+    if (au == NULL) {
+        store_close(st);
+        return 1;
+    }
+
+    int rc = 1;
+    struct http_pool *hash = http_pool_new("hash", c->hash_threads, c->hash_queue);
+    struct http_pool *blocking = http_pool_new("blocking", c->blocking_threads, c->blocking_queue);
+    struct http_router *rt = http_router_new();
+    struct plan_llm *llm = NULL;
+    struct jobs *jobs = open_jobs(c, st, &llm);
+    struct api_deps deps = {
+        .store = st,
+        .hash_pool = hash,
+        .auth = au,
+        .dev_endpoints = c->dev_endpoints,
+        .version = PACE_VERSION,
+        .commit = PACE_COMMIT,
+        .secret = c->jwt_secret,
+        .jobs = jobs,
+    };
+    if (api_init(&deps, rt) != 0 || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != 0)
+        goto out;
+    struct http_server_opts o = {
+        .host = c->listen_host,
+        .port = c->listen_port,
+        .threads = c->threads,
+        .max_body_bytes = c->max_body_bytes,
+        .max_header_bytes = c->max_header_bytes,
+        .max_connections = c->max_connections,
+        .request_timeout = c->request_timeout,
+        .shutdown_timeout = c->shutdown_timeout,
+        .access_log = c->access_log,
+        .reads_block = strcmp(store_backend(st), "sqlite") != 0,
+        .hash_pool = hash,
+        .blocking_pool = blocking,
+    };
+    struct http_server *srv = http_server_start(&o, rt, api_auth_hook);
+    if (srv == NULL)
+        goto out;
+    bool drained = http_server_run_until_signal(srv);
+    /* Then the jobs: no more claims; running ones get the same timeout to
+     * finish, else they are handed back to the queue. */
+    if (!jobs_stop(jobs, (long)c->shutdown_timeout * 1000))
+        drained = false;
+    if (!drained) {
+        /* Requests or jobs still run on their threads: leave them to the process exit. */
+        log_info("main", "stopped with requests or jobs in flight");
+        log_flush();
+        _exit(0);
+    }
+    http_server_free(srv);
+    rc = 0;
+    log_info("main", "stopped");
+out:
+    if (!jobs_stop(jobs, (long)c->shutdown_timeout * 1000)) {
+        log_flush();
+        _exit(rc);
+    }
+    jobs_free(jobs);
+    plan_llm_free(llm);
+    http_pool_free(hash);
+    http_pool_free(blocking);
+    http_router_free(rt);
+    auth_free(au);
+    store_close(st);
+    log_flush();
+    return rc;
+}
+
+static int
+cmd_migrate(struct config *c)
+{
+    if (ensure_data_dir(c) != 0)
+        return 1;
+    struct store *st = open_store(c, true);
+    if (st == NULL)
+        return 1;
+    store_close(st);
+    return 0;
+}
+
+static int
+cmd_user_import(struct config *c, const char *path)
+{
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (in == NULL) {
+        log_error("main", "cannot open %s: %s", path, strerror(errno));
+        return 1;
+    }
+    struct store *st = ensure_data_dir(c) == 0 ? open_store(c, c->auto_migrate) : NULL;
+    size_t imported = 0, skipped = 0;
+    int err = st != NULL ? auth_user_import(st, in, stderr, &imported, &skipped) : ERR_UNAVAILABLE;
+    store_close(st);
+    if (in != stdin)
+        fclose(in);
+    if (err != OK) {
+        log_error("main", "import from %s stopped after %zu users (%s)", path, imported, err_name(err));
+        return 1;
+    }
+    log_info("main", "imported %zu users from %s, skipped %zu", imported, path, skipped);
+    return skipped == 0 ? 0 : 1;
+}
+
+static int
+cmd_backup(struct config *c, const char *path)
+{
+    struct store *st = NULL;
+    struct store_opts so;
+    store_opts_from(c, &so);
+    int err = store_open_opts(c->database_url, &so, &st);
+    if (err == OK)
+        err = store_backup(st, path);
+    store_close(st);
+    if (err != OK) {
+        log_error("main", "backup to %s failed (%s)", path, err_name(err));
+        return 1;
+    }
+    log_info("main", "wrote a consistent copy of the database to %s", path);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "pace: libsodium failed to initialise\n");
+        return 1;
+    }
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    if (cmd == NULL || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return cmd == NULL ? 2 : 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("pace %s (%s)\n", PACE_VERSION, PACE_COMMIT);
+        return 0;
+    }
+    int first = 2;
+    const char *backup_path = NULL, *import_path = NULL;
+    if (strcmp(cmd, "user") == 0) {
+        if (argc < 4 || strcmp(argv[2], "import") != 0 || strncmp(argv[3], "--", 2) == 0) {
+            if (!wants_help(argc - 2, argv + 2)) {
+                fprintf(stderr, "pace: usage: pace user import FILE [--setting value ...]\n");
+                return 2;
+            }
+        } else {
+            import_path = argv[3];
+            first = 4;
+        }
+    } else if (strcmp(cmd, "backup") == 0) {
+        if (argc < 3 || strncmp(argv[2], "--", 2) == 0) {
+            if (!wants_help(argc - 2, argv + 2)) {
+                fprintf(stderr, "pace: backup needs a FILE (pace backup FILE)\n");
+                return 2;
+            }
+        } else {
+            backup_path = argv[2];
+            first = 3;
+        }
+    } else if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+        fprintf(stderr, "pace: unknown command \"%s\" (see pace --help)\n", cmd);
+        return 2;
+    }
+    if (wants_help(argc - first, argv + first)) {
+        usage(stdout);
+        return 0;
+    }
+
+    struct config c;
+    if (config_load(&c, argc - first, argv + first, stderr) != 0) {
+        config_cleanup(&c);
+        return 1;
+    }
+    log_init(c.log_level, c.log_format);
+    int rc;
+    if (strcmp(cmd, "serve") == 0)
+        rc = cmd_serve(&c);
+    else if (strcmp(cmd, "migrate") == 0)
+        rc = cmd_migrate(&c);
+    else if (strcmp(cmd, "user") == 0)
+        rc = cmd_user_import(&c, import_path);
+    else
+        rc = cmd_backup(&c, backup_path);
     config_cleanup(&c);
-    return 1;
-  }
-  log_init(c.log_level, c.log_format);
-  int rc;
-  if (strcmp(cmd, "serve") == 0)
-    rc = cmd_serve(&c);
-  else if (strcmp(cmd, "migrate") == 0)
-    rc = cmd_migrate(&c);
-  else
-    rc = cmd_backup(&c, backup_path);
-  config_cleanup(&c);
-  return rc;
+    return rc;
 }

@@ -4,17 +4,25 @@
 #define PACE_API_API_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http/http.h"
 
 struct store;
+struct auth;
+struct auth_problem;
+struct auth_rl_verdict;
+struct jobs;
 
 struct api_deps {
     struct store *store;         /* borrowed */
     struct http_pool *hash_pool; /* borrowed; for the dev endpoints */
+    struct auth *auth;           /* borrowed; accounts, sessions, rate limits */
     bool dev_endpoints;
     const char *version;
     const char *commit;
+    const char *secret; /* borrowed; the server secret (signs list cursors) */
+    struct jobs *jobs;  /* borrowed; may be NULL; woken when a job is queued */
 };
 
 /* Keeps d (borrowed; must outlive the server) and adds every route table
@@ -26,12 +34,62 @@ void api_reply_error(struct http_req *r, int err);
 
 /* Replies 400 invalid_parameter naming the query parameter. */
 void api_reply_bad_param(struct http_req *r, const char *name, const char *why);
+/* 400 invalid_cursor: a cursor that is malformed, tampered with, or made
+ * for another user, filter or sort. */
+void api_reply_invalid_cursor(struct http_req *r);
+/* 422 idempotency_key_reused: the Idempotency-Key came with another request. */
+void api_reply_idem_reused(struct http_req *r);
+/* 409 idempotency_key_in_use (Retry-After: 1): the first request with this
+ * Idempotency-Key has not finished. */
+void api_reply_idem_in_use(struct http_req *r);
+/* 409 profile_required: a plan needs a fitness profile first. */
+void api_reply_profile_required(struct http_req *r);
+
+/* 401 with WWW-Authenticate: Bearer and the given code: "unauthorized" (an
+ * access token is missing, malformed, expired or revoked),
+ * "invalid_credentials", "refresh_token_*". detail may be NULL. */
+void api_reply_unauthorized(struct http_req *r, const char *code, const char *detail);
+/* 409 username_taken or email_taken for an enum store_conflict. */
+void api_reply_conflict(struct http_req *r, int conflict);
+/* 422 validation_failed listing n field problems (n >= 1). */
+void api_reply_invalid_fields(struct http_req *r, const struct auth_problem *p, size_t n);
+/* 429 rate_limited with Retry-After and the RateLimit-* headers of v. */
+void api_reply_rate_limited(struct http_req *r, const struct auth_rl_verdict *v);
+/* Adds RateLimit-Limit, -Remaining and -Reset when v applies. */
+void api_ratelimit_headers(struct http_req *r, const struct auth_rl_verdict *v);
+
+/* Writes a user as the API shows it: id, username, email, created_at,
+ * updated_at (never the password hash). u is a struct store_user. */
+struct store_user;
+void api_write_user(struct jw *w, const struct store_user *u);
+
+/* Writes unix milliseconds as RFC 3339 UTC with milliseconds. */
+void api_jw_time(struct jw *w, int64_t ms);
+
+/* The client's address (api/auth.c): the peer, or what X-Forwarded-For
+ * says when the peer is a trusted proxy (PACE_TRUSTED_PROXIES). */
+void api_client_ip(struct http_req *r, char *out, size_t cap);
+
+/* The http_auth_fn for ROUTE_AUTH routes (api/auth.c): verifies the Bearer
+ * access token without touching the database and sets user_id and
+ * session_id, or replies 401. */
+bool api_auth_hook(struct http_req *r);
 
 /* Route tables, one per resource file. */
 extern const struct http_route api_ops_routes[];
 extern const size_t api_ops_nroutes;
 extern const struct http_route api_dev_routes[];
 extern const size_t api_dev_nroutes;
+extern const struct http_route api_auth_routes[];
+extern const size_t api_auth_nroutes;
+extern const struct http_route api_users_routes[];
+extern const size_t api_users_nroutes;
+extern const struct http_route api_tasks_routes[];
+extern const size_t api_tasks_nroutes;
+extern const struct http_route api_profile_routes[];
+extern const size_t api_profile_nroutes;
+extern const struct http_route api_plans_routes[];
+extern const size_t api_plans_nroutes;
 
 /* The dependencies given to api_init (for the resource files). */
 const struct api_deps *api_deps(void);

@@ -1,5 +1,7 @@
 /* The one mapping from the program's errors to HTTP problems. */
 #include "api/api.h"
+#include "auth/auth.h"
+#include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -44,4 +46,93 @@ api_reply_bad_param(struct http_req *r, const char *name, const char *why)
 {
     http_reply_problem(r, 400, "invalid_parameter", "Invalid query parameter",
                        arena_printf(&r->arena, "%s: %s", name, why));
+}
+
+void
+api_reply_invalid_cursor(struct http_req *r)
+{
+    http_reply_problem(r, 400, "invalid_cursor", "Invalid cursor",
+                       "cursor: not a cursor this list gave out for these filters and this sort");
+}
+
+void
+api_reply_idem_reused(struct http_req *r)
+{
+    http_reply_problem(r, 422, "idempotency_key_reused", "Idempotency key reused",
+                       "this Idempotency-Key was used with a different request");
+}
+
+void
+api_reply_idem_in_use(struct http_req *r)
+{
+    http_reply_problem(r, 409, "idempotency_key_in_use", "Idempotency key in use",
+                       "a request with this Idempotency-Key is still being processed; retry shortly");
+    http_reply_header(r, "retry-after", "1");
+}
+
+void
+api_reply_profile_required(struct http_req *r)
+{
+    http_reply_problem(r, 409, "profile_required", "Profile required",
+                       "a plan is made from your fitness profile: PUT /api/v1/profile first");
+}
+
+void
+api_reply_unauthorized(struct http_req *r, const char *code, const char *detail)
+{
+    if (detail == NULL)
+        detail = "a valid access token is required";
+    http_reply_problem(r, 401, code, "Unauthorized", detail);
+    http_reply_header(r, "www-authenticate", "Bearer realm=\"pace\"");
+}
+
+void
+api_reply_conflict(struct http_req *r, int conflict)
+{
+    if (conflict == STORE_CONFLICT_EMAIL)
+        http_reply_problem(r, 409, "email_taken", "Conflict", "this email address is already registered");
+    else if (conflict == STORE_CONFLICT_USERNAME)
+        http_reply_problem(r, 409, "username_taken", "Conflict", "this username is already taken");
+    else
+        api_reply_error(r, ERR_CONFLICT);
+}
+
+void
+api_reply_invalid_fields(struct http_req *r, const struct auth_problem *p, size_t n)
+{
+    const char *detail = arena_printf(&r->arena, "%s: %s", p[0].field, p[0].message);
+    struct jw *w = http_reply_problem_begin(r, 422, "validation_failed", "Request body is invalid", detail);
+    jw_key(w, "errors");
+    jw_arr_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        jw_obj_begin(w);
+        jw_key(w, "field");
+        jw_str(w, p[i].field);
+        jw_key(w, "code");
+        jw_str(w, p[i].code);
+        jw_key(w, "message");
+        jw_str(w, p[i].message);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+}
+
+void
+api_ratelimit_headers(struct http_req *r, const struct auth_rl_verdict *v)
+{
+    if (!v->applies)
+        return;
+    http_reply_header(r, "ratelimit-limit", arena_printf(&r->arena, "%d", v->limit));
+    http_reply_header(r, "ratelimit-remaining", arena_printf(&r->arena, "%d", v->remaining));
+    http_reply_header(r, "ratelimit-reset", arena_printf(&r->arena, "%d", v->reset));
+}
+
+void
+api_reply_rate_limited(struct http_req *r, const struct auth_rl_verdict *v)
+{
+    http_reply_problem(r, 429, "rate_limited", "Too many requests",
+                       arena_printf(&r->arena, "too many attempts; retry in %d seconds", v->retry_after));
+    http_reply_header(r, "retry-after", arena_printf(&r->arena, "%d", v->retry_after));
+    api_ratelimit_headers(r, v);
 }

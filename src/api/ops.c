@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "jobs/jobs.h"
 #include "store/store.h"
 #include "util/embedded.h"
 #include "util/err.h"
@@ -51,6 +52,8 @@ api_ops_metrics(struct http_req *r)
                "pace_build_info{version=\"%s\",commit=\"%s\"} 1\n",
                d->version, d->commit);
     http_metrics_render(&r->out);
+    jobs_metrics_render(&r->out);
+    store_metrics_render(d->store, &r->out);
 }
 
 static void

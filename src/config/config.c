@@ -18,407 +18,487 @@
 enum kind { K_STRING, K_INT, K_LONG, K_ENUM, K_BOOL, K_LISTEN };
 
 struct setting {
-  const char
-      *name; /* PACE_<name>; the flag is --<name lowercased, '_' -> '-'> */
-  enum kind kind;
-  const char *def; /* NULL: computed (see help) */
-  const char *help;
-  size_t offset;
-  long min, max;             /* K_INT, K_LONG */
-  const char *const *values; /* K_ENUM: NULL-terminated; the index is stored */
+    const char *name; /* PACE_<name>; the flag is --<name lowercased, '_' -> '-'> */
+    enum kind kind;
+    const char *def; /* NULL: computed (see help) */
+    const char *help;
+    size_t offset;
+    long min, max;             /* K_INT, K_LONG */
+    const char *const *values; /* K_ENUM: NULL-terminated; the index is stored */
 };
 
-static const char *const log_levels[] = {"debug", "info", "warn", "error",
-                                         NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"json", "text", NULL};
 
 #define OFF(f) offsetof(struct config, f)
 
 static const struct setting settings[] = {
-    {"LISTEN", K_LISTEN, "127.0.0.1:8080",
-     "address and port to listen on (host:port, [v6]:port)", OFF(listen), 0, 0,
+    {"LISTEN", K_LISTEN, "127.0.0.1:8080", "address and port to listen on (host:port, [v6]:port)",
+     OFF(listen), 0, 0, NULL},
+    {"THREADS", K_INT, NULL, "event-loop threads (default: number of online CPUs)", OFF(threads), 1, 256,
      NULL},
-    {"THREADS", K_INT, NULL,
-     "event-loop threads (default: number of online CPUs)", OFF(threads), 1,
-     256, NULL},
-    {"DATA_DIR", K_STRING, "./data",
-     "directory for the database and generated secrets", OFF(data_dir), 0, 0,
+    {"DATA_DIR", K_STRING, "./data", "directory for the database and generated secrets", OFF(data_dir), 0, 0,
      NULL},
-    {"DATABASE_URL", K_STRING, NULL,
-     "sqlite:PATH or postgresql://... (default: sqlite:<data dir>/pace.db)",
+    {"DATABASE_URL", K_STRING, NULL, "sqlite:PATH or postgresql://... (default: sqlite:<data dir>/pace.db)",
      OFF(database_url), 0, 0, NULL},
-    {"AUTO_MIGRATE", K_BOOL, "on",
-     "apply pending migrations at start-up (on|off)", OFF(auto_migrate), 0, 0,
+    {"AUTO_MIGRATE", K_BOOL, "on", "apply pending migrations at start-up (on|off)", OFF(auto_migrate), 0, 0,
      NULL},
-    {"LOG_LEVEL", K_ENUM, "info", "debug|info|warn|error", OFF(log_level), 0, 0,
-     log_levels},
-    {"LOG_FORMAT", K_ENUM, "json", "json|text", OFF(log_format), 0, 0,
-     log_formats},
-    {"ACCESS_LOG", K_BOOL, "on", "one log line per request (on|off)",
-     OFF(access_log), 0, 0, NULL},
-    {"MAX_BODY_BYTES", K_LONG, "1048576",
-     "largest request body accepted (bytes)", OFF(max_body_bytes), 1,
+    {"DATABASE_REPLICA_URLS", K_STRING, "",
+     "PostgreSQL read replicas: postgresql://... URLs separated by commas (default: none)",
+     OFF(database_replica_urls), 0, 0, NULL},
+    {"DB_POOL_SIZE", K_INT, "16", "PostgreSQL: connections per database server per process",
+     OFF(db_pool_size), 1, 1000, NULL},
+    {"DB_CONNECT_TIMEOUT", K_INT, "1000", "PostgreSQL: milliseconds a connection attempt may take",
+     OFF(db_connect_timeout), 1, 600000, NULL},
+    {"DB_STATEMENT_TIMEOUT", K_INT, "1500",
+     "PostgreSQL: milliseconds each database call may take, waiting for a connection included (then 503)",
+     OFF(db_statement_timeout), 1, 3600000, NULL},
+    {"READ_YOUR_WRITES_SECONDS", K_INT, "5",
+     "with replicas: seconds a user's reads stay on the primary after they write",
+     OFF(read_your_writes_seconds), 0, 3600, NULL},
+    {"LOG_LEVEL", K_ENUM, "info", "debug|info|warn|error", OFF(log_level), 0, 0, log_levels},
+    {"LOG_FORMAT", K_ENUM, "json", "json|text", OFF(log_format), 0, 0, log_formats},
+    {"ACCESS_LOG", K_BOOL, "on", "one log line per request (on|off)", OFF(access_log), 0, 0, NULL},
+    {"MAX_BODY_BYTES", K_LONG, "1048576", "largest request body accepted (bytes)", OFF(max_body_bytes), 1,
      64L * 1024 * 1024, NULL},
-    {"MAX_HEADER_BYTES", K_LONG, "8192",
-     "largest request line plus headers accepted (bytes)",
+    {"MAX_HEADER_BYTES", K_LONG, "8192", "largest request line plus headers accepted (bytes)",
      OFF(max_header_bytes), 1024, 262144, NULL},
-    {"MAX_CONNECTIONS", K_LONG, "10000", "open connections per event loop",
-     OFF(max_connections), 1, 1000000, NULL},
-    {"REQUEST_TIMEOUT", K_INT, "10",
-     "seconds a client may take to send a request, or stay idle between them",
+    {"MAX_CONNECTIONS", K_LONG, "10000", "open connections per event loop", OFF(max_connections), 1, 1000000,
+     NULL},
+    {"REQUEST_TIMEOUT", K_INT, "10", "seconds a client may take to send a request, or stay idle between them",
      OFF(request_timeout), 1, 3600, NULL},
-    {"SHUTDOWN_TIMEOUT", K_INT, "30",
-     "seconds to let requests in flight finish on SIGTERM",
+    {"SHUTDOWN_TIMEOUT", K_INT, "30", "seconds to let requests in flight finish on SIGTERM",
      OFF(shutdown_timeout), 0, 3600, NULL},
     {"JWT_SECRET", K_STRING, NULL,
-     "HMAC secret for access tokens (default: generated once into the data "
-     "dir)",
-     OFF(jwt_secret), 0, 0, NULL},
-    {"HASH_THREADS", K_INT, NULL,
-     "password-hashing threads (default: number of online CPUs)",
+     "HMAC secret for access tokens (default: generated once into the data dir)", OFF(jwt_secret), 0, 0,
+     NULL},
+    {"HASH_THREADS", K_INT, NULL, "password-hashing threads (default: number of online CPUs)",
      OFF(hash_threads), 1, 256, NULL},
-    {"HASH_QUEUE", K_INT, "64", "password hashes that may wait; more get 503",
-     OFF(hash_queue), 1, 100000, NULL},
-    {"BLOCKING_THREADS", K_INT, "64",
-     "threads for handlers that wait on the database", OFF(blocking_threads), 1,
-     1024, NULL},
-    {"BLOCKING_QUEUE", K_INT, "4096",
-     "requests that may wait for a blocking thread; more get 503",
+    {"HASH_QUEUE", K_INT, "64", "password hashes that may wait; more get 503", OFF(hash_queue), 1, 100000,
+     NULL},
+    {"BLOCKING_THREADS", K_INT, "64", "threads for handlers that wait on the database", OFF(blocking_threads),
+     1, 1024, NULL},
+    {"BLOCKING_QUEUE", K_INT, "4096", "requests that may wait for a blocking thread; more get 503",
      OFF(blocking_queue), 1, 1000000, NULL},
-    {"DEV_ENDPOINTS", K_BOOL, "off",
-     "test-only endpoints under /_dev (never in production)",
+    {"DEV_ENDPOINTS", K_BOOL, "off", "test-only endpoints under /_dev (never in production)",
      OFF(dev_endpoints), 0, 0, NULL},
+    {"JWT_KEYS", K_STRING, NULL,
+     "access-token keys for rotation: kid=secret,kid2=secret2 (the first signs, all verify; "
+     "replaces PACE_JWT_SECRET)",
+     OFF(jwt_keys), 0, 0, NULL},
+    {"JWT_ISSUER", K_STRING, "pace", "iss claim of access tokens (checked on every request)", OFF(jwt_issuer),
+     0, 0, NULL},
+    {"JWT_AUDIENCE", K_STRING, "pace", "aud claim of access tokens (checked on every request)",
+     OFF(jwt_audience), 0, 0, NULL},
+    {"ACCESS_TOKEN_TTL", K_INT, "900", "seconds an access token is valid", OFF(access_token_ttl), 60, 86400,
+     NULL},
+    {"JWT_LEEWAY", K_INT, "30", "seconds of clock skew allowed on exp, nbf and iat", OFF(jwt_leeway), 0, 300,
+     NULL},
+    {"REFRESH_TOKEN_TTL", K_INT, "2592000", "seconds a refresh token (and an unused session) lives",
+     OFF(refresh_token_ttl), 1, 31536000, NULL},
+    {"REFRESH_GRACE_SECONDS", K_INT, "0",
+     "seconds a just-rotated refresh token may be presented again for a new pair (0: strict)",
+     OFF(refresh_grace_seconds), 0, 300, NULL},
+    {"ARGON2_MEMORY_KIB", K_LONG, "19456", "argon2id memory per password hash (KiB)", OFF(argon2_memory_kib),
+     8, 4194304, NULL},
+    {"ARGON2_ITERATIONS", K_INT, "2", "argon2id passes per password hash", OFF(argon2_iterations), 1, 64,
+     NULL},
+    {"RATE_LIMITS", K_BOOL, "on", "rate limits on register, login, token and refresh (on|off)",
+     OFF(rate_limits), 0, 0, NULL},
+    {"TRUSTED_PROXIES", K_STRING, "",
+     "comma list of proxy IPs/CIDRs whose X-Forwarded-For names the client (default: none)",
+     OFF(trusted_proxies), 0, 0, NULL},
+    {"RATE_LIMIT_REGISTER", K_INT, "10", "registrations per minute per client IP", OFF(rate_limit_register),
+     1, 1000000, NULL},
+    {"RATE_LIMIT_LOGIN", K_INT, "30", "login attempts per minute per client IP", OFF(rate_limit_login), 1,
+     1000000, NULL},
+    {"RATE_LIMIT_LOGIN_ACCOUNT", K_INT, "20",
+     "failed logins per minute per account before the IPs that failed on it must wait",
+     OFF(rate_limit_login_account), 1, 1000000, NULL},
+    {"RATE_LIMIT_LOGIN_FAILURES", K_INT, "5",
+     "failed logins from one IP on one account before that IP backs off (1 s, 2 s, 4 s ... 15 min)",
+     OFF(rate_limit_login_failures), 1, 1000, NULL},
+    {"RATE_LIMIT_REFRESH", K_INT, "60", "token refreshes per minute per client IP", OFF(rate_limit_refresh),
+     1, 1000000, NULL},
+    {"RATE_LIMIT_REFRESH_ACCOUNT", K_INT, "120", "token refreshes per minute per account",
+     OFF(rate_limit_refresh_account), 1, 1000000, NULL},
+    {"JOB_WORKERS", K_INT, "4", "background job worker threads (0: this instance runs no jobs)",
+     OFF(job_workers), 0, 256, NULL},
+    {"JOB_MAX_ATTEMPTS", K_INT, "5", "attempts before a failing job is given up (dead)",
+     OFF(job_max_attempts), 1, 100, NULL},
+    {"JOB_LEASE_SECONDS", K_INT, "30",
+     "seconds a claimed job is leased; renewed while it runs, claimed again when its worker died",
+     OFF(job_lease_seconds), 1, 3600, NULL},
+    {"JOB_PURGE_SECONDS", K_INT, "3600",
+     "period of the purges of expired sessions, tokens, idempotency keys and finished jobs",
+     OFF(job_purge_seconds), 1, 604800, NULL},
+    {"JOB_RETENTION_SECONDS", K_INT, "604800", "seconds finished jobs are kept before they are purged",
+     OFF(job_retention_seconds), 1, 31536000, NULL},
+    {"LLM_URL", K_STRING, "",
+     "OpenAI-compatible chat-completions endpoint for plans (default: none, built-in only)", OFF(llm_url), 0,
+     0, NULL},
+    {"LLM_MODEL", K_STRING, "gpt-4o-mini", "model name sent to the LLM provider", OFF(llm_model), 0, 0, NULL},
+    {"LLM_API_KEY", K_STRING, NULL, "Bearer key for the LLM provider (default: none)", OFF(llm_api_key), 0, 0,
+     NULL},
+    {"LLM_TIMEOUT_MS", K_INT, "20000", "milliseconds to wait for the LLM provider before the built-in engine",
+     OFF(llm_timeout_ms), 100, 600000, NULL},
+    {"LLM_CIRCUIT_FAILURES", K_INT, "5", "consecutive LLM failures that open its circuit breaker",
+     OFF(llm_circuit_failures), 1, 1000, NULL},
+    {"LLM_CIRCUIT_COOLDOWN", K_INT, "60", "seconds the open LLM circuit skips the provider before one trial",
+     OFF(llm_circuit_cooldown), 1, 86400, NULL},
 };
 
 enum { NSETTINGS = sizeof(settings) / sizeof(settings[0]) };
 
-static void flag_name(const struct setting *s, char *out, size_t n) {
-  size_t i = 0;
-  for (; s->name[i] != '\0' && i + 1 < n; i++)
-    out[i] = s->name[i] == '_' ? '-' : (char)tolower((unsigned char)s->name[i]);
-  out[i] = '\0';
+static void
+flag_name(const struct setting *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s->name[i] != '\0' && i + 1 < n; i++)
+        out[i] = s->name[i] == '_' ? '-' : (char)tolower((unsigned char)s->name[i]);
+    out[i] = '\0';
 }
 
-void config_help(FILE *out) {
-  fprintf(out, "Settings (flag, environment variable, default). A flag wins "
-               "over the environment,\n"
-               "which wins over a .env file in the working directory, which "
-               "wins over the default.\n\n");
-  for (size_t i = 0; i < NSETTINGS; i++) {
-    const struct setting *s = &settings[i];
-    char flag[64];
-    flag_name(s, flag, sizeof(flag));
-    fprintf(out, "  --%-18s PACE_%-18s default: %s\n      %s\n", flag, s->name,
-            s->def != NULL ? s->def : "(see below)", s->help);
-  }
+void
+config_help(FILE *out)
+{
+    fprintf(out, "Settings (flag, environment variable, default). A flag wins over the environment,\n"
+                 "which wins over a .env file in the working directory, which wins over the default.\n\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char flag[64];
+        flag_name(s, flag, sizeof(flag));
+        fprintf(out, "  --%-18s PACE_%-18s default: %s\n      %s\n", flag, s->name,
+                s->def != NULL ? s->def : "(see below)", s->help);
+    }
 }
 
 /* ---- .env ---- */
 
 struct dotenv {
-  char *keys[128];
-  char *values[128];
-  size_t n;
+    char *keys[128];
+    char *values[128];
+    size_t n;
 };
 
-static void dotenv_load(struct dotenv *d) {
-  d->n = 0;
-  FILE *f = fopen(".env", "r");
-  if (f == NULL)
-    return;
-  char *line = NULL;
-  size_t cap = 0;
-  while (getline(&line, &cap, f) != -1 && d->n < 128) {
-    char *p = line;
-    while (isspace((unsigned char)*p))
-      p++;
-    if (*p == '#' || *p == '\0')
-      continue;
-    if (strncmp(p, "export ", 7) == 0)
-      p += 7;
-    char *eq = strchr(p, '=');
-    if (eq == NULL)
-      continue;
-    *eq = '\0';
-    char *v = eq + 1;
-    while (*v == ' ' || *v == '\t')
-      v++;
-    size_t vl = strcspn(v, "\r\n");
-    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-      vl--;
-    v[vl] = '\0';
-    for (char *e = eq - 1; e >= p && isspace((unsigned char)*e); e--)
-      *e = '\0';
-    if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
-      v[vl - 1] = '\0';
-      v++;
+static void
+dotenv_load(struct dotenv *d)
+{
+    d->n = 0;
+    FILE *f = fopen(".env", "r");
+    if (f == NULL)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) != -1 && d->n < 128) {
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '#' || *p == '\0')
+            continue;
+        if (strncmp(p, "export ", 7) == 0)
+            p += 7;
+        char *eq = strchr(p, '=');
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        char *v = eq + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = strcspn(v, "\r\n");
+        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            vl--;
+        v[vl] = '\0';
+        for (char *e = eq - 1; e >= p && isspace((unsigned char)*e); e--)
+            *e = '\0';
+        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+            v[vl - 1] = '\0';
+            v++;
+        }
+        d->keys[d->n] = strdup(p);
+        d->values[d->n] = strdup(v);
+        if (d->keys[d->n] == NULL || d->values[d->n] == NULL)
+            abort();
+        d->n++;
     }
-    d->keys[d->n] = strdup(p);
-    d->values[d->n] = strdup(v);
-    if (d->keys[d->n] == NULL || d->values[d->n] == NULL)
-      abort();
-    d->n++;
-  }
-  free(line);
-  fclose(f);
+    free(line);
+    fclose(f);
 }
 
-static const char *dotenv_get(const struct dotenv *d, const char *key) {
-  for (size_t i = d->n; i > 0; i--)
-    if (strcmp(d->keys[i - 1], key) == 0)
-      return d->values[i - 1];
-  return NULL;
+static const char *
+dotenv_get(const struct dotenv *d, const char *key)
+{
+    for (size_t i = d->n; i > 0; i--)
+        if (strcmp(d->keys[i - 1], key) == 0)
+            return d->values[i - 1];
+    return NULL;
 }
 
-static void dotenv_free(struct dotenv *d) {
-  for (size_t i = 0; i < d->n; i++) {
-    free(d->keys[i]);
-    free(d->values[i]);
-  }
-  d->n = 0;
+static void
+dotenv_free(struct dotenv *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->keys[i]);
+        free(d->values[i]);
+    }
+    d->n = 0;
 }
 
 /* ---- parsing ---- */
 
-static bool parse_long(const char *v, long *out) {
-  if (*v == '\0' || isspace((unsigned char)*v))
-    return false;
-  char *end;
-  errno = 0;
-  long x = strtol(v, &end, 10);
-  if (errno != 0 || *end != '\0')
-    return false;
-  *out = x;
-  return true;
+static bool
+parse_long(const char *v, long *out)
+{
+    if (*v == '\0' || isspace((unsigned char)*v))
+        return false;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = x;
+    return true;
 }
 
-static int parse_listen(struct config *c, const char *v) {
-  const char *colon = strrchr(v, ':');
-  if (colon == NULL || colon == v)
-    return -1;
-  size_t hl = (size_t)(colon - v);
-  const char *h = v;
-  if (h[0] == '[') {
-    if (hl < 3 || h[hl - 1] != ']')
-      return -1;
-    h++;
-    hl -= 2;
-  }
-  long port;
-  if (!parse_long(colon + 1, &port) || port < 1 || port > 65535)
-    return -1;
-  free(c->listen_host);
-  c->listen_host = strndup(h, hl);
-  if (c->listen_host == NULL)
-    abort();
-  c->listen_port = (int)port;
-  return 0;
+static int
+parse_listen(struct config *c, const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || colon == v)
+        return -1;
+    size_t hl = (size_t)(colon - v);
+    const char *h = v;
+    if (h[0] == '[') {
+        if (hl < 3 || h[hl - 1] != ']')
+            return -1;
+        h++;
+        hl -= 2;
+    }
+    long port;
+    if (!parse_long(colon + 1, &port) || port < 1 || port > 65535)
+        return -1;
+    free(c->listen_host);
+    c->listen_host = strndup(h, hl);
+    if (c->listen_host == NULL)
+        abort();
+    c->listen_port = (int)port;
+    return 0;
 }
 
 /* Stores v into c per s; returns 0 or -1 after printing the complaint. */
-static int apply(struct config *c, const struct setting *s, const char *v,
-                 const char *source, FILE *err) {
-  char *field = (char *)c + s->offset;
-  long x;
-  switch (s->kind) {
-  case K_STRING:
-  case K_LISTEN: {
-    if (s->kind == K_LISTEN && parse_listen(c, v) != 0) {
-      fprintf(err,
-              "pace: invalid PACE_%s=\"%s\" (%s): expected host:port with a "
-              "port from 1 to 65535\n",
-              s->name, v, source);
-      return -1;
-    }
-    char **dst = (char **)(void *)field;
-    free(*dst);
-    *dst = strdup(v);
-    if (*dst == NULL)
-      abort();
-    return 0;
-  }
-  case K_INT:
-  case K_LONG:
-    if (!parse_long(v, &x) || x < s->min || x > s->max) {
-      fprintf(err,
-              "pace: invalid PACE_%s=\"%s\" (%s): must be an integer from %ld "
-              "to %ld\n",
-              s->name, v, source, s->min, s->max);
-      return -1;
-    }
-    if (s->kind == K_INT)
-      *(int *)(void *)field = (int)x;
-    else
-      *(long *)(void *)field = x;
-    return 0;
-  case K_ENUM:
-    for (int i = 0; s->values[i] != NULL; i++) {
-      if (strcmp(v, s->values[i]) == 0) {
-        *(int *)(void *)field = i;
+static int
+apply(struct config *c, const struct setting *s, const char *v, const char *source, FILE *err)
+{
+    char *field = (char *)c + s->offset;
+    long x;
+    switch (s->kind) {
+    case K_STRING:
+    case K_LISTEN: {
+        if (s->kind == K_LISTEN && parse_listen(c, v) != 0) {
+            fprintf(err,
+                    "pace: invalid PACE_%s=\"%s\" (%s): expected host:port with a port from 1 to 65535\n",
+                    s->name, v, source);
+            return -1;
+        }
+        char **dst = (char **)(void *)field;
+        free(*dst);
+        *dst = strdup(v);
+        if (*dst == NULL)
+            abort();
         return 0;
-      }
     }
-    fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be one of %s\n",
-            s->name, v, source, s->help);
-    return -1;
-  case K_BOOL:
-    if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
-      *(bool *)(void *)field = true;
-      return 0;
-    }
-    if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 ||
-        strcmp(v, "0") == 0) {
-      *(bool *)(void *)field = false;
-      return 0;
-    }
-    fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be on or off\n",
-            s->name, v, source);
-    return -1;
-  }
-  return -1;
-}
-
-static const struct setting *find_flag(const char *arg, size_t len) {
-  for (size_t i = 0; i < NSETTINGS; i++) {
-    char flag[64];
-    flag_name(&settings[i], flag, sizeof(flag));
-    if (strlen(flag) == len && memcmp(flag, arg, len) == 0)
-      return &settings[i];
-  }
-  return NULL;
-}
-
-int config_load(struct config *c, int argc, char **argv, FILE *err) {
-  memset(c, 0, sizeof(*c));
-  const char *flags[NSETTINGS] = {0};
-  for (int i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    if (strncmp(a, "--", 2) != 0) {
-      fprintf(err, "pace: unexpected argument \"%s\" (see pace --help)\n", a);
-      return -1;
-    }
-    a += 2;
-    const char *eq = strchr(a, '=');
-    size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
-    const struct setting *s = find_flag(a, len);
-    if (s == NULL) {
-      fprintf(err, "pace: unknown flag --%.*s (see pace --help)\n", (int)len,
-              a);
-      return -1;
-    }
-    const char *v = eq != NULL ? eq + 1 : NULL;
-    if (v == NULL) {
-      if (i + 1 >= argc) {
-        fprintf(err, "pace: flag --%.*s needs a value\n", (int)len, a);
+    case K_INT:
+    case K_LONG:
+        if (!parse_long(v, &x) || x < s->min || x > s->max) {
+            fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be an integer from %ld to %ld\n", s->name,
+                    v, source, s->min, s->max);
+            return -1;
+        }
+        if (s->kind == K_INT)
+            *(int *)(void *)field = (int)x;
+        else
+            *(long *)(void *)field = x;
+        return 0;
+    case K_ENUM:
+        for (int i = 0; s->values[i] != NULL; i++) {
+            if (strcmp(v, s->values[i]) == 0) {
+                *(int *)(void *)field = i;
+                return 0;
+            }
+        }
+        fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be one of %s\n", s->name, v, source, s->help);
         return -1;
-      }
-      v = argv[++i];
+    case K_BOOL:
+        if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+            *(bool *)(void *)field = true;
+            return 0;
+        }
+        if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+            *(bool *)(void *)field = false;
+            return 0;
+        }
+        fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be on or off\n", s->name, v, source);
+        return -1;
     }
-    flags[s - settings] = v;
-  }
-
-  struct dotenv d;
-  dotenv_load(&d);
-  int rc = 0;
-  for (size_t i = 0; i < NSETTINGS && rc == 0; i++) {
-    const struct setting *s = &settings[i];
-    char var[64];
-    snprintf(var, sizeof(var), "PACE_%s", s->name);
-    const char *v = flags[i];
-    const char *source = "flag";
-    if (v == NULL && (v = getenv(var)) != NULL)
-      source = "environment";
-    if (v == NULL && (v = dotenv_get(&d, var)) != NULL)
-      source = ".env";
-    if (v == NULL && (v = s->def) != NULL)
-      source = "default";
-    if (v != NULL)
-      rc = apply(c, s, v, source, err);
-  }
-  dotenv_free(&d);
-  if (rc != 0)
     return -1;
-
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  if (ncpu < 1)
-    ncpu = 1;
-  if (c->threads == 0)
-    c->threads = (int)(ncpu > 256 ? 256 : ncpu);
-  if (c->hash_threads == 0)
-    c->hash_threads = (int)(ncpu > 256 ? 256 : ncpu);
-  if (c->data_dir[0] == '\0') {
-    fprintf(err, "pace: invalid PACE_DATA_DIR=\"\": must not be empty\n");
-    return -1;
-  }
-  if (c->database_url == NULL || c->database_url[0] == '\0') {
-    free(c->database_url);
-    size_t n = strlen(c->data_dir) + 16;
-    c->database_url = malloc(n);
-    if (c->database_url == NULL)
-      abort();
-    snprintf(c->database_url, n, "sqlite:%s/pace.db", c->data_dir);
-  }
-  if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {
-    free(c->jwt_secret);
-    c->jwt_secret = NULL;
-  }
-  return 0;
 }
 
-void config_cleanup(struct config *c) {
-  free(c->listen);
-  free(c->listen_host);
-  free(c->data_dir);
-  free(c->database_url);
-  if (c->jwt_secret != NULL)
-    sodium_memzero(c->jwt_secret, strlen(c->jwt_secret));
-  free(c->jwt_secret);
-  memset(c, 0, sizeof(*c));
+static const struct setting *
+find_flag(const char *arg, size_t len)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char flag[64];
+        flag_name(&settings[i], flag, sizeof(flag));
+        if (strlen(flag) == len && memcmp(flag, arg, len) == 0)
+            return &settings[i];
+    }
+    return NULL;
 }
 
-int config_secret_load(struct config *c) {
-  if (c->jwt_secret != NULL)
+int
+config_load(struct config *c, int argc, char **argv, FILE *err)
+{
+    memset(c, 0, sizeof(*c));
+    const char *flags[NSETTINGS] = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(err, "pace: unexpected argument \"%s\" (see pace --help)\n", a);
+            return -1;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a);
+        const struct setting *s = find_flag(a, len);
+        if (s == NULL) {
+            fprintf(err, "pace: unknown flag --%.*s (see pace --help)\n", (int)len, a);
+            return -1;
+        }
+        const char *v = eq != NULL ? eq + 1 : NULL;
+        if (v == NULL) {
+            if (i + 1 >= argc) {
+                fprintf(err, "pace: flag --%.*s needs a value\n", (int)len, a);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        flags[s - settings] = v;
+    }
+
+    struct dotenv d;
+    dotenv_load(&d);
+    int rc = 0;
+    for (size_t i = 0; i < NSETTINGS && rc == 0; i++) {
+        const struct setting *s = &settings[i];
+        char var[64];
+        snprintf(var, sizeof(var), "PACE_%s", s->name);
+        const char *v = flags[i];
+        const char *source = "flag";
+        if (v == NULL && (v = getenv(var)) != NULL)
+            source = "environment";
+        if (v == NULL && (v = dotenv_get(&d, var)) != NULL)
+            source = ".env";
+        if (v == NULL && (v = s->def) != NULL)
+            source = "default";
+        if (v != NULL)
+            rc = apply(c, s, v, source, err);
+    }
+    dotenv_free(&d);
+    if (rc != 0)
+        return -1;
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    if (c->threads == 0)
+        c->threads = (int)(ncpu > 256 ? 256 : ncpu);
+    if (c->hash_threads == 0)
+        c->hash_threads = (int)(ncpu > 256 ? 256 : ncpu);
+    if (c->data_dir[0] == '\0') {
+        fprintf(err, "pace: invalid PACE_DATA_DIR=\"\": must not be empty\n");
+        return -1;
+    }
+    if (c->database_url == NULL || c->database_url[0] == '\0') {
+        free(c->database_url);
+        size_t n = strlen(c->data_dir) + 16;
+        c->database_url = malloc(n);
+        if (c->database_url == NULL)
+            abort();
+        snprintf(c->database_url, n, "sqlite:%s/pace.db", c->data_dir);
+    }
+    if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {
+        free(c->jwt_secret);
+        c->jwt_secret = NULL;
+    }
     return 0;
-  char path[PATH_MAX];
-  snprintf(path, sizeof(path), "%s/jwt_secret", c->data_dir);
-  char secret[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t n = read(fd, secret, sizeof(secret) - 1);
-    close(fd);
-    if (n < 32) {
-      log_error(
-          "config",
-          "%s is shorter than 32 bytes; delete it to generate a new secret",
-          path);
-      return -1;
+}
+
+void
+config_cleanup(struct config *c)
+{
+    free(c->listen);
+    free(c->listen_host);
+    free(c->data_dir);
+    free(c->database_url);
+    free(c->database_replica_urls);
+    if (c->jwt_secret != NULL)
+        sodium_memzero(c->jwt_secret, strlen(c->jwt_secret));
+    free(c->jwt_secret);
+    if (c->jwt_keys != NULL)
+        sodium_memzero(c->jwt_keys, strlen(c->jwt_keys));
+    free(c->jwt_keys);
+    free(c->jwt_issuer);
+    free(c->jwt_audience);
+    free(c->trusted_proxies);
+    free(c->llm_url);
+    free(c->llm_model);
+    if (c->llm_api_key != NULL)
+        sodium_memzero(c->llm_api_key, strlen(c->llm_api_key));
+    free(c->llm_api_key);
+    memset(c, 0, sizeof(*c));
+}
+
+int
+config_secret_load(struct config *c)
+{
+    if (c->jwt_secret != NULL)
+        return 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/jwt_secret", c->data_dir);
+    char secret[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, secret, sizeof(secret) - 1);
+        close(fd);
+        if (n < 32) {
+            log_error("config", "%s is shorter than 32 bytes; delete it to generate a new secret", path);
+            return -1;
+        }
+        secret[n] = '\0';
+        secret[strcspn(secret, "\r\n")] = '\0';
+    } else {
+        unsigned char raw[32];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2base64(secret, sizeof(secret), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        sodium_memzero(raw, sizeof(raw));
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            log_error("config", "cannot create %s: %s", path, strerror(errno));
+            return -1;
+        }
+        size_t len = strlen(secret);
+        if (write(fd, secret, len) != (ssize_t)len || fsync(fd) != 0) {
+            log_error("config", "cannot write %s: %s", path, strerror(errno));
+            close(fd);
+            unlink(path);
+            return -1;
+        }
+        close(fd);
+        log_info("config", "generated a new JWT secret in %s", path);
     }
-    secret[n] = '\0';
-    secret[strcspn(secret, "\r\n")] = '\0';
-  } else {
-    unsigned char raw[32];
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64(secret, sizeof(secret), raw, sizeof(raw),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof(raw));
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      log_error("config", "cannot create %s: %s", path, strerror(errno));
-      return -1;
-    }
-    size_t len = strlen(secret);
-    if (write(fd, secret, len) != (ssize_t)len || fsync(fd) != 0) {
-      log_error("config", "cannot write %s: %s", path, strerror(errno));
-      close(fd);
-      unlink(path);
-      return -1;
-    }
-    close(fd);
-    log_info("config", "generated a new JWT secret in %s", path);
-  }
-  c->jwt_secret = strdup(secret);
-  sodium_memzero(secret, sizeof(secret));
-  if (c->jwt_secret == NULL)
-    abort();
-  return 0;
+    c->jwt_secret = strdup(secret);
+    sodium_memzero(secret, sizeof(secret));
+    if (c->jwt_secret == NULL)
+        abort();
+    return 0;
 }
