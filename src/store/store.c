@@ -1,10 +1,13 @@
 /* The store's front door: picks the backend from the database URL, checks
  * the arguments every backend would check, and dispatches through the
  * backend's struct store_ops. Holds no state of its own. */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "store/backend.h"
+#include "util/embedded.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -581,4 +584,32 @@ store_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+migration_cmp(const void *a, const void *b)
+{
+    const struct store_migration *x = a, *y = b;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+size_t
+store_migrations_known(const char *dir, struct store_migration *out, size_t max)
+{
+    size_t n = 0;
+    size_t dirlen = strlen(dir);
+    for (const struct embedded_file *f = embedded_files; f->path != NULL; f++) {
+        if (strncmp(f->path, dir, dirlen) != 0)
+            continue;
+        const char *name = f->path + dirlen;
+        char *end;
+        long v = strtol(name, &end, 10);
+        if (end == name || *end != '_' || v <= 0 || v > INT_MAX || strchr(name, '/') != NULL)
+            continue;
+        if (n == max)
+            break;
+        out[n++] = (struct store_migration){(int)v, name, f->data};
+    }
+    qsort(out, n, sizeof(*out), migration_cmp);
+    return n;
 }

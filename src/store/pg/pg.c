@@ -26,41 +26,6 @@ static const char MIGRATION_LOCK[] = "SELECT pg_advisory_xact_lock(7361626559122
 
 /* ---- migrations ---- */
 
-struct migration {
-    int version;
-    const char *name; /* file name without the folder */
-    const char *sql;
-};
-
-static int
-migration_cmp(const void *a, const void *b)
-{
-    const struct migration *x = a, *y = b;
-    return x->version < y->version ? -1 : x->version > y->version;
-}
-
-/* The migrations compiled in, sorted; returns how many (at most max). */
-static size_t
-migrations_known(struct migration *out, size_t max)
-{
-    size_t n = 0;
-    size_t dirlen = strlen(MIGRATIONS_DIR);
-    for (const struct embedded_file *f = embedded_files; f->path != NULL; f++) {
-        if (strncmp(f->path, MIGRATIONS_DIR, dirlen) != 0)
-            continue;
-        const char *name = f->path + dirlen;
-        char *end;
-        long v = strtol(name, &end, 10);
-        if (end == name || *end != '_' || v <= 0 || v > INT_MAX || strchr(name, '/') != NULL)
-            continue;
-        if (n == max)
-            break;
-        out[n++] = (struct migration){(int)v, name, f->data};
-    }
-    qsort(out, n, sizeof(*out), migration_cmp);
-    return n;
-}
-
 static int
 db_version(struct pgx *x, int *version)
 {
@@ -91,8 +56,8 @@ static int
 pg_schema_status(struct store *s, struct store_schema *out)
 {
     struct pg_store *st = (struct pg_store *)s;
-    struct migration known[256];
-    size_t n = migrations_known(known, 256);
+    struct store_migration known[256];
+    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
     out->code_version = n > 0 ? known[n - 1].version : 0;
     int err = store_pg_run(st, PG_READ, 0, op_schema_status, &out->db_version);
     if (err != OK)
@@ -107,7 +72,7 @@ pg_schema_status(struct store *s, struct store_schema *out)
 }
 
 struct migrate_arg {
-    const struct migration *m;
+    const struct store_migration *m;
     int code_version;
     bool applied;
 };
@@ -168,8 +133,8 @@ static int
 pg_migrate(struct store *s, int *applied)
 {
     struct pg_store *st = (struct pg_store *)s;
-    struct migration known[256];
-    size_t n = migrations_known(known, 256);
+    struct store_migration known[256];
+    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
     struct store_schema sch;
     *applied = 0;
     int err = pg_schema_status(s, &sch);
