@@ -84,6 +84,19 @@ arena_alloc(struct arena *a, size_t n)
     return c->data;
 }
 
+void *
+arena_grow(struct arena *a, void *p, size_t *cap, size_t count, size_t elem)
+{
+    if (count < *cap)
+        return p;
+    size_t ncap = *cap == 0 ? 8 : *cap * 2;
+    void *q = arena_alloc(a, ncap * elem);
+    if (count > 0)
+        memcpy(q, p, count * elem);
+    *cap = ncap;
+    return q;
+}
+
 char *
 arena_strndup(struct arena *a, const char *s, size_t n)
 {

@@ -18,6 +18,10 @@ void arena_init(struct arena *a);
 void arena_cleanup(struct arena *a);
 /* Returns n bytes aligned for any type; aborts on out-of-memory. */
 void *arena_alloc(struct arena *a, size_t n);
+/* Growing an array kept in the arena: when count == *cap, returns a copy of
+ * the count elements of `elem` bytes at p with room for twice as many (and
+ * doubles *cap); otherwise returns p. The old block stays until cleanup. */
+void *arena_grow(struct arena *a, void *p, size_t *cap, size_t count, size_t elem);
 /* Returns a NUL-terminated copy of the n bytes at s. */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 /* printf into the arena. */

@@ -212,6 +212,29 @@ test_impossible_sizes_abort(void)
     CHECK(alloc_aborts(SIZE_MAX - 15));
 }
 
+static void
+test_grow(void)
+{
+    struct arena a;
+    arena_init(&a);
+    size_t cap = 2, n = 0;
+    int *v = arena_alloc(&a, cap * sizeof(*v));
+    for (int i = 0; i < 100; i++) {
+        v = arena_grow(&a, v, &cap, n, sizeof(*v));
+        CHECK(n < cap);
+        v[n++] = i;
+    }
+    bool ok = true;
+    for (int i = 0; i < 100; i++)
+        ok = ok && v[i] == i;
+    CHECK(ok);
+    CHECK(cap >= 100 && cap <= 256);
+    size_t zero = 0;
+    int *w = arena_grow(&a, NULL, &zero, 0, sizeof(int));
+    CHECK(w != NULL && zero == 8);
+    arena_cleanup(&a);
+}
+
 int
 main(void)
 {
@@ -223,5 +246,6 @@ main(void)
     test_printf();
     test_reuse_after_cleanup();
     test_impossible_sizes_abort();
+    test_grow();
     return check_done();
 }

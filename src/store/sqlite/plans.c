@@ -219,12 +219,7 @@ store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan
     size_t cap = limit < 32 ? limit : 32, count = 0;
     struct store_plan *out = arena_alloc(a, cap * sizeof(*out));
     while (count < limit && (err = store_sqlite_step_row(c, st, "plan list")) == OK) {
-        if (count == cap) {
-            struct store_plan *bigger = arena_alloc(a, 2 * cap * sizeof(*out));
-            memcpy(bigger, out, count * sizeof(*out));
-            out = bigger;
-            cap *= 2;
-        }
+        out = arena_grow(a, out, &cap, count, sizeof(*out));
         err = read_plan(st, a, &out[count]);
         if (err != OK)
             break;

@@ -233,12 +233,7 @@ store_sqlite_task_list(struct store *s, int64_t user_id, const struct store_task
     size_t cap = limit < 32 ? limit : 32, count = 0;
     struct store_task *out = arena_alloc(a, cap * sizeof(*out));
     while (count < limit && (err = store_sqlite_step_row(c, st, "task list")) == OK) {
-        if (count == cap) {
-            struct store_task *bigger = arena_alloc(a, 2 * cap * sizeof(*out));
-            memcpy(bigger, out, count * sizeof(*out));
-            out = bigger;
-            cap *= 2;
-        }
+        out = arena_grow(a, out, &cap, count, sizeof(*out));
         err = read_task(st, a, &out[count]);
         if (err != OK)
             break;

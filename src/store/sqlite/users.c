@@ -502,12 +502,7 @@ store_sqlite_session_revoked_since(struct store *s, int64_t since, size_t max, s
     size_t cap = max < 64 ? max : 64, count = 0;
     struct store_revoked *out = arena_alloc(a, cap * sizeof(*out));
     while (count < max && (err = store_sqlite_step_row(c, st, "sessions revoked")) == OK) {
-        if (count == cap) {
-            struct store_revoked *bigger = arena_alloc(a, 2 * cap * sizeof(*out));
-            memcpy(bigger, out, count * sizeof(*out));
-            out = bigger;
-            cap *= 2;
-        }
+        out = arena_grow(a, out, &cap, count, sizeof(*out));
         out[count].session_id = sqlite3_column_int64(st, 0);
         out[count].revoked_at = sqlite3_column_int64(st, 1);
         count++;
