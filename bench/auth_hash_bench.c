@@ -28,7 +28,7 @@ main(int argc, char **argv)
     long count = argc > 3 ? strtol(argv[3], NULL, 10) : 40;
     if (sodium_init() < 0 || mem < 8 || iters < 1 || count < 1)
         return 2;
-    struct auth_pwparams p = {(unsigned long long)iters, (size_t)mem};
+    struct auth_pwparams p = {(unsigned long long)iters, (size_t)mem, false};
     if (auth_password_init(&p) != OK)
         return 1;
     static const char pw[] = "umbrella-quarterly-lantern-42";

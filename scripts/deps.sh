@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libh2o-evloop-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
-  libpq-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev
+  libpq-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev libargon2-dev
   libpwquality-dev cracklib-runtime
   python3 python3-pytest python3-requests python3-jwt
   postgresql redis-server nginx wrk

@@ -137,7 +137,8 @@ open_auth(const struct config *c, struct store *st)
                 .leeway = c->jwt_leeway,
             },
         .password = {.iterations = (unsigned long long)c->argon2_iterations,
-                     .memory_kib = (size_t)c->argon2_memory_kib},
+                     .memory_kib = (size_t)c->argon2_memory_kib,
+                     .idle_priority = c->hash_priority == 0},
         .limits =
             {
                 .enabled = c->rate_limits,
@@ -230,6 +231,7 @@ cmd_serve(struct config *c)
         .shutdown_timeout = c->shutdown_timeout,
         .access_log = c->access_log,
         .reads_block = strcmp(store_backend(st), "sqlite") != 0,
+        .pool_wait_ms = c->pool_wait_ms,
         .hash_pool = hash,
         .blocking_pool = blocking,
     };

@@ -137,28 +137,33 @@ struct attempt {
     struct auth_rl_verdict ip;        /* for the RateLimit-* headers */
     struct auth_rl_verdict limited;   /* the limit that refused, OUT_LIMITED */
     struct auth_pair pair;            /* OUT_OK */
+    int64_t user_id;                  /* a login whose password was right */
+    char addr[IP_MAX];                /* the client's address */
 };
 
-static void
-login_attempt(struct http_req *r, const char *login, const char *pw, size_t pwlen, struct attempt *a)
+/* The hash pool's part of a login: limits, the account, the password.
+ * Returns true when the password is right (a->user_id): the session is
+ * then login_session's, on the blocking pool. Otherwise a->outcome says. */
+static bool
+login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen, struct attempt *a)
 {
     struct auth *au = ctx();
     struct store *st = api_deps()->store;
-    char ip[IP_MAX];
-    api_client_ip(r, ip, sizeof(ip));
+    char *ip = a->addr;
+    api_client_ip(r, ip, sizeof(a->addr));
     int64_t now = store_now_ms();
     auth_ratelimit_hit(auth_limits(au), AUTH_RL_LOGIN, true, ip, now, &a->ip);
     if (a->ip.limited) {
         a->outcome = OUT_LIMITED;
         a->limited = a->ip;
-        return;
+        return false;
     }
     struct store_user u;
     int err = store_user_get_by_login(st, login, &r->arena, &u);
     if (err != OK && err != ERR_NOT_FOUND) {
         a->outcome = OUT_ERROR;
         a->err = err;
-        return;
+        return false;
     }
     bool known = err == OK;
     /* Unknown logins are limited like accounts, so limits reveal nothing. */
@@ -167,19 +172,19 @@ login_attempt(struct http_req *r, const char *login, const char *pw, size_t pwle
     auth_ratelimit_login_check(auth_limits(au), account, ip, now, &a->limited);
     if (a->limited.limited) {
         a->outcome = OUT_LIMITED;
-        return;
+        return false;
     }
     bool rehash = false;
     err = auth_password_verify(known ? u.password_hash : NULL, pw, pwlen, &rehash);
     if (err == ERR_NOMEM) {
         a->outcome = OUT_ERROR;
         a->err = ERR_OVERLOADED;
-        return;
+        return false;
     }
     auth_ratelimit_login_result(auth_limits(au), account, ip, err == OK, store_now_ms());
     if (err != OK) {
         a->outcome = OUT_FAILED;
-        return;
+        return false;
     }
     if (rehash) {
         /* New parameters or a legacy hash: replace it while we know the
@@ -193,7 +198,15 @@ login_attempt(struct http_req *r, const char *login, const char *pw, size_t pwle
                       "could not upgrade the password hash of user %lld (%s)", (long long)u.id,
                       err_name(herr));
     }
-    err = auth_session_create(au, u.id, user_agent(r), ip, &a->pair);
+    a->user_id = u.id;
+    return true;
+}
+
+/* The session of a login whose password was right (blocking pool). */
+static void
+login_session(struct http_req *r, struct attempt *a)
+{
+    int err = auth_session_create(ctx(), a->user_id, user_agent(r), a->addr, &a->pair);
     if (err == ERR_NOT_FOUND) {
         a->outcome = OUT_FAILED; /* deleted meanwhile */
         return;
@@ -201,7 +214,7 @@ login_attempt(struct http_req *r, const char *login, const char *pw, size_t pwle
     a->outcome = err == OK ? OUT_OK : OUT_ERROR;
     a->err = err;
     if (err == OK)
-        r->user_id = u.id; /* for the access log */
+        r->user_id = a->user_id; /* for the access log */
 }
 
 /* ---- refresh, shared by /auth/refresh and the refresh_token grant ---- */
@@ -348,6 +361,33 @@ out:
 }
 
 static void
+login_reply(struct http_req *r, const struct attempt *a)
+{
+    switch (a->outcome) {
+    case OUT_OK:
+        reply_pair(r, &a->pair);
+        break;
+    case OUT_FAILED:
+        api_reply_unauthorized(r, "invalid_credentials", "the login or the password is wrong");
+        break;
+    case OUT_LIMITED:
+        api_reply_rate_limited(r, &a->limited);
+        return;
+    case OUT_ERROR:
+        api_reply_error(r, a->err);
+        break;
+    }
+    api_ratelimit_headers(r, &a->ip);
+}
+
+static void
+api_auth_login_session(struct http_req *r)
+{
+    login_session(r, r->state);
+    login_reply(r, r->state);
+}
+
+static void
 api_auth_login(struct http_req *r)
 {
     static const struct api_field fields[] = {
@@ -363,24 +403,15 @@ api_auth_login(struct http_req *r)
         api_reply_invalid_fields(r, &p, 1);
         return;
     }
-    struct attempt a = {0};
-    login_attempt(r, json_string_value(json_object_get(r->json, "login")), json_string_value(pwv),
-                  json_string_length(pwv), &a);
-    switch (a.outcome) {
-    case OUT_OK:
-        reply_pair(r, &a.pair);
-        break;
-    case OUT_FAILED:
-        api_reply_unauthorized(r, "invalid_credentials", "the login or the password is wrong");
-        break;
-    case OUT_LIMITED:
-        api_reply_rate_limited(r, &a.limited);
+    struct attempt *a = arena_alloc(&r->arena, sizeof(*a));
+    memset(a, 0, sizeof(*a));
+    if (login_verify(r, json_string_value(json_object_get(r->json, "login")), json_string_value(pwv),
+                     json_string_length(pwv), a)) {
+        r->state = a;
+        http_req_then(r, api_auth_login_session);
         return;
-    case OUT_ERROR:
-        api_reply_error(r, a.err);
-        break;
     }
-    api_ratelimit_headers(r, &a.ip);
+    login_reply(r, a);
 }
 
 static void
@@ -629,6 +660,15 @@ token_reply(struct http_req *r, const struct attempt *a, const char *failed)
     api_ratelimit_headers(r, &a->ip);
 }
 
+static const char PASSWORD_GRANT_FAILED[] = "the username or the password is wrong";
+
+static void
+api_auth_token_session(struct http_req *r)
+{
+    login_session(r, r->state);
+    token_reply(r, r->state, PASSWORD_GRANT_FAILED);
+}
+
 static void
 api_auth_token(struct http_req *r)
 {
@@ -669,8 +709,14 @@ api_auth_token(struct http_req *r)
                 "the password grant needs username (at most 254 bytes) and password (at most 1024 bytes)");
             return;
         }
-        login_attempt(r, v[F_USERNAME], v[F_PASSWORD], vlen[F_PASSWORD], &a);
-        token_reply(r, &a, "the username or the password is wrong");
+        struct attempt *la = arena_alloc(&r->arena, sizeof(*la));
+        memset(la, 0, sizeof(*la));
+        if (login_verify(r, v[F_USERNAME], v[F_PASSWORD], vlen[F_PASSWORD], la)) {
+            r->state = la;
+            http_req_then(r, api_auth_token_session);
+            return;
+        }
+        token_reply(r, la, PASSWORD_GRANT_FAILED);
         return;
     }
     if (strcmp(grant, "refresh_token") == 0) {

@@ -4,7 +4,8 @@
  * position of the last row shown into next_cursor, bound to the user, the
  * filters and the sort (api/cursor.c); single tasks are tagged
  * W/"t<id>-v<version>", pages by a hash of their ids, versions and next
- * cursor (api/etag.c). Reads run inline on SQLite (ROUTE_READS). */
+ * cursor (api/etag.c). Reads run inline on SQLite (ROUTE_READS); so do
+ * creates, up to the group commit (ROUTE_ASYNC_WRITES). */
 #include <string.h>
 
 #include <sodium.h>
@@ -221,6 +222,60 @@ expected_version(struct http_req *r, int64_t id, int64_t *expect)
 
 /* ---- handlers ---- */
 
+/* A create in flight: the task, and the store's answer. */
+struct create {
+    struct store_task t;
+    int err;
+};
+
+static void
+reply_created(struct http_req *r, int err, const struct store_task *t)
+{
+    if (err == ERR_NOT_FOUND)
+        reply_account_gone(r);
+    else if (err != OK)
+        api_reply_error(r, err);
+    else {
+        reply_task(r, 201, t);
+        http_reply_header(r, "location", arena_printf(&r->arena, "/api/v1/tasks/%lld", (long long)t->id));
+    }
+}
+
+/* The synchronous create, with Idempotency-Key (which may wait for another
+ * request with the same key): on the blocking pool. */
+static void
+create_blocking(struct http_req *r)
+{
+    struct create *cr = r->state;
+    struct api_idem idem;
+    if (!api_idem_begin(r, &idem))
+        return;
+    int err = store_task_create(api_deps()->store, &cr->t);
+    reply_created(r, err, &cr->t);
+    api_idem_finish(r, &idem);
+}
+
+/* The asynchronous create: on the loop once the commit is on disk. */
+static void
+create_resumed(struct http_req *r)
+{
+    struct create *cr = r->state;
+    reply_created(r, cr->err, &cr->t);
+}
+
+/* On the store's writer thread: hand the answer back to the loop. */
+static void
+create_committed(void *arg, int err)
+{
+    struct http_req *r = arg;
+    ((struct create *)r->state)->err = err;
+    http_req_resume(r, create_resumed);
+}
+
+/* ROUTE_ASYNC_WRITES: on SQLite this starts on the loop, and a create
+ * without Idempotency-Key never leaves it but for the group commit (no
+ * thread waits for the disk); on PostgreSQL, and with a key, the create
+ * runs on the blocking pool. */
 static void
 api_task_create(struct http_req *r)
 {
@@ -228,7 +283,9 @@ api_task_create(struct http_req *r)
         return;
     const json_t *body = r->json;
     const json_t *v;
-    struct store_task t = {
+    struct create *cr = arena_alloc(&r->arena, sizeof(*cr));
+    memset(cr, 0, sizeof(*cr));
+    cr->t = (struct store_task){
         .user_id = r->user_id,
         .title = json_string_value(json_object_get(body, "title")),
         .description = json_string_value(json_object_get(body, "description")),
@@ -237,24 +294,26 @@ api_task_create(struct http_req *r)
     };
     v = json_object_get(body, "status");
     if (v != NULL)
-        t.status = (enum store_task_status)status_of(json_string_value(v));
+        cr->t.status = (enum store_task_status)status_of(json_string_value(v));
     v = json_object_get(body, "priority");
     if (v != NULL)
-        t.priority = (int)json_integer_value(v);
+        cr->t.priority = (int)json_integer_value(v);
+    r->state = cr;
 
-    struct api_idem idem;
-    if (!api_idem_begin(r, &idem))
+    if (!http_req_on_loop(r)) {
+        create_blocking(r);
         return;
-    int err = store_task_create(api_deps()->store, &t);
-    if (err == ERR_NOT_FOUND)
-        reply_account_gone(r);
-    else if (err != OK)
-        api_reply_error(r, err);
-    else {
-        reply_task(r, 201, &t);
-        http_reply_header(r, "location", arena_printf(&r->arena, "/api/v1/tasks/%lld", (long long)t.id));
     }
-    api_idem_finish(r, &idem);
+    if (http_req_header(r, "idempotency-key", NULL) != NULL) {
+        http_req_offload(r, create_blocking);
+        return;
+    }
+    http_req_suspend(r);
+    int err = store_task_create_async(api_deps()->store, &cr->t, create_committed, r);
+    if (err != OK) {
+        cr->err = err;
+        http_req_resume(r, create_resumed);
+    }
 }
 
 static void
@@ -595,7 +654,7 @@ api_task_list(struct http_req *r)
 
 const struct http_route api_tasks_routes[] = {
     {HTTP_GET, "/api/v1/tasks", api_task_list, ROUTE_AUTH | ROUTE_READS},
-    {HTTP_POST, "/api/v1/tasks", api_task_create, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON},
+    {HTTP_POST, "/api/v1/tasks", api_task_create, ROUTE_AUTH | ROUTE_ASYNC_WRITES | ROUTE_JSON},
     {HTTP_GET, "/api/v1/tasks/{id}", api_task_get, ROUTE_AUTH | ROUTE_READS},
     {HTTP_PATCH, "/api/v1/tasks/{id}", api_task_update, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON},
     {HTTP_DELETE, "/api/v1/tasks/{id}", api_task_delete, ROUTE_AUTH | ROUTE_WRITES},

@@ -44,14 +44,15 @@ struct auth_problem {
 struct auth_pwparams {
     unsigned long long iterations; /* argon2id t */
     size_t memory_kib;             /* argon2id m, KiB */
+    bool idle_priority;            /* hashing threads SCHED_IDLE, else nice +10 */
 };
 
-/* Hashing and verification lower the calling thread's CPU priority (nice
- * +10, once per thread): they are meant for the hash pool's threads.
+/* Hashing and verification lower the calling thread's CPU priority (once per
+ * thread: SCHED_IDLE, or nice +10): they are meant for the hash pool's threads.
  *
  * Sets the argon2id parameters for the process and prepares the dummy hash
  * that unknown accounts are verified against (costs one hash). Returns OK,
- * ERR_INVALID (parameters out of libsodium's range) or ERR_NOMEM. Call
+ * ERR_INVALID (parameters out of range: t 1..64, m 8 KiB..1 GiB) or ERR_NOMEM. Call
  * before any other auth_password_* function; not thread-safe. */
 int auth_password_init(const struct auth_pwparams *p);
 /* Hashes pw[0..len) with argon2id into out (NUL-terminated). OK or ERR_NOMEM. */
@@ -131,6 +132,12 @@ struct auth_claims {
  * Fills *out on AUTH_JWT_OK. Never touches the database. */
 enum auth_jwt_status auth_jwt_verify(const struct auth_jwt *j, const char *tok, size_t len, int64_t now,
                                      struct auth_claims *out);
+/* auth_jwt_verify through a per-thread cache of tokens that verified: the
+ * same token again costs a hash and a compare, and its exp, nbf and iat are
+ * checked again. Same answers as auth_jwt_verify. About 290 KiB per thread
+ * that calls it (the event loops). */
+enum auth_jwt_status auth_jwt_verify_cached(const struct auth_jwt *j, const char *tok, size_t len,
+                                            int64_t now, struct auth_claims *out);
 const char *auth_jwt_status_name(enum auth_jwt_status s);
 
 /* ---- rate limits (ratelimit.c) -------------------------------------------- */

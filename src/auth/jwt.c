@@ -5,6 +5,8 @@
  * kept as prepared HMAC states, so a check costs one SHA-256 pass. */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,9 @@
 enum {
     B64 = sodium_base64_VARIANT_URLSAFE_NO_PADDING,
     CLAIM_TEXT_MAX = 128, /* iss, aud */
-    JTI_BYTES = 16
+    JTI_BYTES = 16,
+    CACHE_SLOTS = 512,     /* verified tokens remembered per thread */
+    CACHE_TOKEN_MAX = 480, /* longer tokens are verified every time (pace's are about 300) */
 };
 
 struct key {
@@ -34,7 +38,10 @@ struct auth_jwt {
     char header[256]; /* base64url of the signing key's header */
     int ttl;
     int leeway;
+    uint64_t id; /* unique per ring: cache entries of another ring never match */
 };
+
+static atomic_uint_least64_t ring_ids;
 
 static bool
 kid_ok(const char *s, size_t n)
@@ -144,6 +151,7 @@ auth_jwt_new(const struct auth_jwt_opts *o, struct auth_jwt **out, const char **
     snprintf(j->audience, sizeof(j->audience), "%s", o->audience);
     j->ttl = o->ttl;
     j->leeway = o->leeway;
+    j->id = atomic_fetch_add(&ring_ids, 1) + 1;
     char header[128];
     int hl = snprintf(header, sizeof(header), "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
                       j->keys[0].kid);
@@ -315,6 +323,17 @@ check_header(const struct auth_jwt *j, const json_t *h, const struct key **key)
     return AUTH_JWT_UNKNOWN_KID;
 }
 
+/* The checks of a token that depend on the time (all the others do not). */
+static enum auth_jwt_status
+check_times(const struct auth_jwt *j, const struct auth_claims *c, int64_t now)
+{
+    if (now >= c->exp + j->leeway)
+        return AUTH_JWT_EXPIRED;
+    if (c->nbf > now + j->leeway || c->iat > now + j->leeway)
+        return AUTH_JWT_NOT_YET_VALID;
+    return AUTH_JWT_OK;
+}
+
 static enum auth_jwt_status
 check_claims(const struct auth_jwt *j, const json_t *c, int64_t now, struct auth_claims *out)
 {
@@ -326,10 +345,9 @@ check_claims(const struct auth_jwt *j, const json_t *c, int64_t now, struct auth
         !numeric_date(json_object_get(c, "iat"), &out->iat) || !json_is_string(jti) ||
         json_string_length(jti) == 0 || json_string_length(jti) > 128)
         return AUTH_JWT_BAD_CLAIMS;
-    if (now >= out->exp + j->leeway)
-        return AUTH_JWT_EXPIRED;
-    if (out->nbf > now + j->leeway || out->iat > now + j->leeway)
-        return AUTH_JWT_NOT_YET_VALID;
+    enum auth_jwt_status st = check_times(j, out, now);
+    if (st != AUTH_JWT_OK)
+        return st;
     const json_t *iss = json_object_get(c, "iss");
     if (!json_is_string(iss) || strcmp(json_string_value(iss), j->issuer) != 0)
         return AUTH_JWT_BAD_ISSUER;
@@ -373,6 +391,85 @@ auth_jwt_verify(const struct auth_jwt *j, const char *tok, size_t len, int64_t n
         return AUTH_JWT_MALFORMED;
     st = check_claims(j, claims, now, out);
     json_decref(claims);
+    return st;
+}
+
+/* ---- verified tokens, remembered per thread ---- */
+
+/* A token that passed every check but the time ones, with its claims: the
+ * same bytes under the same ring pass them again, so a hit only re-checks
+ * exp, nbf and iat. Direct-mapped by SipHash of the token under a random
+ * per-thread key; a hit needs the whole token to be equal (constant time). */
+struct cached {
+    uint64_t ring;
+    size_t len;
+    struct auth_claims claims;
+    char tok[CACHE_TOKEN_MAX];
+};
+
+struct cache {
+    unsigned char key[crypto_shorthash_KEYBYTES];
+    struct cached slot[CACHE_SLOTS];
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_free(void *p)
+{
+    sodium_memzero(p, sizeof(struct cache));
+    free(p);
+}
+
+static void
+cache_key_make(void)
+{
+    if (pthread_key_create(&cache_key, cache_free) != 0)
+        abort();
+}
+
+static struct cache *
+thread_cache(void)
+{
+    pthread_once(&cache_once, cache_key_make);
+    struct cache *c = pthread_getspecific(cache_key);
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL)
+            return NULL;
+        crypto_shorthash_keygen(c->key);
+        if (pthread_setspecific(cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+enum auth_jwt_status
+auth_jwt_verify_cached(const struct auth_jwt *j, const char *tok, size_t len, int64_t now,
+                       struct auth_claims *out)
+{
+    struct cache *c = len <= CACHE_TOKEN_MAX ? thread_cache() : NULL;
+    if (c == NULL)
+        return auth_jwt_verify(j, tok, len, now, out);
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const unsigned char *)tok, len, c->key);
+    uint64_t x;
+    memcpy(&x, h, sizeof(x));
+    struct cached *e = &c->slot[x % CACHE_SLOTS];
+    if (e->ring == j->id && e->len == len && sodium_memcmp(e->tok, tok, len) == 0) {
+        *out = e->claims;
+        return check_times(j, out, now);
+    }
+    enum auth_jwt_status st = auth_jwt_verify(j, tok, len, now, out);
+    if (st == AUTH_JWT_OK) {
+        e->ring = j->id;
+        e->len = len;
+        e->claims = *out;
+        memcpy(e->tok, tok, len);
+    }
     return st;
 }
 

@@ -53,7 +53,11 @@ struct auth {
 
     struct revset revoked;
     pthread_mutex_t sync_mu;
-    int64_t cursor; /* newest revoked_at seen (guarded by sync_mu) */
+    /* Guarded by sync_mu. */
+    int64_t cursor;    /* newest revoked_at seen */
+    bool resume;       /* the last sync stopped at SYNC_PAGES_MAX pages */
+    int64_t resume_at; /* the key of that sync's last row */
+    int64_t resume_id;
     bool sync_failing;
 
     pthread_t thread;
@@ -159,28 +163,64 @@ auth_session_is_revoked(struct auth *a, int64_t session_id)
     return rev_contains(&a->revoked, session_id);
 }
 
+/* Reads new revocations into the set, in pages by (revoked_at, id), each
+ * page after the last row of the one before: nothing is skipped however
+ * many rows share one revoked_at (an account deletion or a logout-all
+ * revokes all of a user's sessions at one time).
+ *
+ * A sync starts SYNC_OVERLAP_MS before the newest revoked_at seen: a
+ * revocation can commit after newer ones were read, and the overlap reads
+ * it then. One sync reads at most SYNC_PAGES_MAX pages; when it stops
+ * there, the next one goes on after its last row (a->resume_*), since
+ * starting over at cursor - overlap could meet the same pages every time
+ * and never pass them. Rows behind that row can still commit late only
+ * while it is less than SYNC_OVERLAP_MS old, and then the sync starts at
+ * now - overlap instead, before it; the clock moves on even when nothing
+ * new is read, so after SYNC_OVERLAP_MS (plus the clock skew between
+ * instances) the syncs go on from the row again. The row only moves
+ * forward, and only a sync that reads to the end drops it: every row after
+ * it is read by a later sync. */
 int
 auth_revoked_sync(struct auth *a)
 {
     pthread_mutex_lock(&a->sync_mu);
     struct arena ar;
     arena_init(&ar);
-    int64_t since = a->cursor - SYNC_OVERLAP_MS;
+    /* Session ids are positive: id 0 includes the millisecond `at`. */
+    int64_t at = a->cursor - SYNC_OVERLAP_MS, id = 0;
+    if (a->resume) {
+        int64_t recent = store_now_ms() - SYNC_OVERLAP_MS;
+        at = a->resume_at < recent ? a->resume_at : recent;
+        id = a->resume_at < recent ? a->resume_id : 0;
+    }
     int err = OK;
+    bool full = false;
     for (int page = 0; page < SYNC_PAGES_MAX; page++) {
         struct store_revoked *rows = NULL;
         size_t n = 0;
-        err = store_session_revoked_since(a->st, since, SYNC_PAGE, &ar, &rows, &n);
+        err = store_session_revoked_since(a->st, at, id, SYNC_PAGE, &ar, &rows, &n);
         if (err != OK)
             break;
         rev_add(&a->revoked, rows, n);
-        if (n > 0 && rows[n - 1].revoked_at > a->cursor)
-            a->cursor = rows[n - 1].revoked_at;
-        if (n < SYNC_PAGE)
-            break;
-        /* A full page of one timestamp cannot be paged by time: step on. */
-        since = rows[n - 1].revoked_at > since ? rows[n - 1].revoked_at : since + 1;
+        if (n > 0) {
+            at = rows[n - 1].revoked_at;
+            id = rows[n - 1].session_id;
+            if (at > a->cursor)
+                a->cursor = at;
+        }
+        full = n == SYNC_PAGE;
         arena_cleanup(&ar);
+        if (!full)
+            break;
+    }
+    if (err == OK && !full) {
+        a->resume = false;
+    } else if (err == OK) {
+        if (!a->resume || at > a->resume_at || (at == a->resume_at && id > a->resume_id)) {
+            a->resume_at = at;
+            a->resume_id = id;
+        }
+        a->resume = true;
     }
     arena_cleanup(&ar);
     if (err != OK && !a->sync_failing)
@@ -360,7 +400,7 @@ enum auth_jwt_status
 auth_access_verify(struct auth *a, const char *tok, size_t len, struct auth_claims *out, bool *revoked)
 {
     *revoked = false;
-    enum auth_jwt_status st = auth_jwt_verify(a->jwt, tok, len, (int64_t)time(NULL), out);
+    enum auth_jwt_status st = auth_jwt_verify_cached(a->jwt, tok, len, (int64_t)time(NULL), out);
     if (st == AUTH_JWT_OK)
         *revoked = rev_contains(&a->revoked, out->session_id);
     return st;

@@ -29,6 +29,7 @@ struct setting {
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"json", "text", NULL};
+static const char *const hash_priorities[] = {"idle", "low", NULL};
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -74,12 +75,19 @@ static const struct setting settings[] = {
      NULL},
     {"HASH_THREADS", K_INT, NULL, "password-hashing threads (default: number of online CPUs)",
      OFF(hash_threads), 1, 256, NULL},
+    {"HASH_PRIORITY", K_ENUM, "idle",
+     "CPU priority of hashing threads: idle (only CPU the event loops leave; best isolation) or low "
+     "(nice 10: logins keep a share when the loops are saturated)",
+     OFF(hash_priority), 0, 0, hash_priorities},
     {"HASH_QUEUE", K_INT, "64", "password hashes that may wait; more get 503", OFF(hash_queue), 1, 100000,
      NULL},
     {"BLOCKING_THREADS", K_INT, "64", "threads for handlers that wait on the database", OFF(blocking_threads),
      1, 1024, NULL},
     {"BLOCKING_QUEUE", K_INT, "4096", "requests that may wait for a blocking thread; more get 503",
      OFF(blocking_queue), 1, 1000000, NULL},
+    {"POOL_WAIT_MS", K_INT, "1000",
+     "milliseconds a request waits for room when its pool's queue is full, then 503 (0: answer at once)",
+     OFF(pool_wait_ms), 0, 60000, NULL},
     {"DEV_ENDPOINTS", K_BOOL, "off", "test-only endpoints under /_dev (never in production)",
      OFF(dev_endpoints), 0, 0, NULL},
     {"JWT_KEYS", K_STRING, NULL,
@@ -100,7 +108,7 @@ static const struct setting settings[] = {
      "seconds a just-rotated refresh token may be presented again for a new pair (0: strict)",
      OFF(refresh_grace_seconds), 0, 300, NULL},
     {"ARGON2_MEMORY_KIB", K_LONG, "19456", "argon2id memory per password hash (KiB)", OFF(argon2_memory_kib),
-     8, 4194304, NULL},
+     8, 1048576, NULL},
     {"ARGON2_ITERATIONS", K_INT, "2", "argon2id passes per password hash", OFF(argon2_iterations), 1, 64,
      NULL},
     {"RATE_LIMITS", K_BOOL, "on", "rate limits on register, login, token and refresh (on|off)",

@@ -30,6 +30,10 @@ enum {
     ROUTE_HASH = 1 << 3,     /* hashes passwords: on the hash pool */
     ROUTE_BLOCKING = 1 << 4, /* may wait for another reason: on the blocking pool */
     ROUTE_JSON = 1 << 5,     /* takes a JSON body: checked before the handler (415, 400) */
+    /* writes the store asynchronously where it can: on the loop on SQLite
+     * (the handler suspends, or offloads itself when it must wait), on the
+     * blocking pool on PostgreSQL; see http_req_on_loop */
+    ROUTE_ASYNC_WRITES = 1 << 6,
 };
 
 struct http_req;
@@ -69,6 +73,7 @@ struct http_req {
     char client[64]; /* peer address, without port */
     int64_t user_id; /* set by auth; 0 when anonymous */
     int64_t session_id;
+    void *state; /* the handler's own, carried to its next stage (then, resume, offload) */
 
     /* The response, filled by the reply helpers. */
     int status;
@@ -88,6 +93,26 @@ const char *http_req_param(struct http_req *r, const char *name);
 /* A query parameter, percent-decoded into the arena and NUL-terminated, or
  * NULL when absent. A parameter given twice yields the first. */
 const char *http_req_query(struct http_req *r, const char *name);
+
+/* True when the handler runs on its event loop thread: it must not wait
+ * (ROUTE_ASYNC_WRITES handlers decide with this). */
+bool http_req_on_loop(const struct http_req *r);
+/* From a handler on the loop: once it returns, run fn on the blocking pool
+ * instead of answering (a full queue waits like any pool request, then 503). */
+void http_req_offload(struct http_req *r, http_handler_fn *fn);
+/* From a handler on the loop that started work finishing on another thread
+ * (an asynchronous store call): the handler returns without a reply, and
+ * whoever finishes calls http_req_resume (any thread, exactly once); next
+ * then runs on the request's loop and replies. Call suspend before starting
+ * the work. */
+void http_req_suspend(struct http_req *r);
+void http_req_resume(struct http_req *r, http_handler_fn *next);
+
+/* From a handler running on the hash pool: when it returns, run next on the
+ * blocking pool instead of answering (on this thread when that pool's queue
+ * is full). For handlers that hash and then write: a hashing thread never
+ * waits on the database. next replies as a handler does. */
+void http_req_then(struct http_req *r, http_handler_fn *next);
 
 /* ---- replies: each sets status and body; the module sends it ---- */
 
@@ -153,6 +178,7 @@ struct http_server_opts {
     int shutdown_timeout; /* seconds */
     bool access_log;
     bool reads_block; /* ROUTE_READS go to the blocking pool (PostgreSQL) */
+    int pool_wait_ms; /* a request finding its pool's queue full waits this long for room, then 503 */
     struct http_pool *hash_pool;
     struct http_pool *blocking_pool;
 };

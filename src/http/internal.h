@@ -12,7 +12,9 @@
 struct http_pool_task {
     h2o_multithread_message_t msg; /* the hand-back message */
     h2o_multithread_receiver_t *owner;
-    void (*run)(struct http_pool_task *t);
+    /* Returns true when it handed t on to another pool: the worker must not
+     * touch t again. */
+    bool (*run)(struct http_pool_task *t);
     void (*done)(struct http_pool_task *t);
     struct http_pool_task *next;
 };

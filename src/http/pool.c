@@ -43,7 +43,10 @@ worker(void *arg)
         atomic_store_explicit(&p->depth_seen, p->depth, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
 
-        t->run(t);
+        if (t->run(t)) {
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
         if (t->owner != NULL)
             h2o_multithread_send_message(t->owner, &t->msg);
         else

@@ -28,6 +28,8 @@
 
 enum ctl_kind { CTL_DRAIN, CTL_STOP };
 
+enum { POOL_RETRY_MS = 20 }; /* how often a request waiting on a full pool looks again */
+
 struct ctl_msg {
     h2o_multithread_message_t msg;
     enum ctl_kind kind;
@@ -44,6 +46,10 @@ struct loop {
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t pool_receiver;
     h2o_multithread_receiver_t ctl_receiver;
+    h2o_linklist_t pool_waiting; /* requests waiting for room in a full pool queue, oldest first */
+    h2o_timeout_t pool_retry;
+    h2o_timeout_entry_t pool_tick; /* linked while pool_waiting is not empty */
+    uint64_t pool_full_logged;     /* ms: the last "queue full" warning (one a second) */
     struct ctl_msg ctl[2];
     long open; /* connections; written by this loop only */
     atomic_long open_seen;
@@ -78,6 +84,12 @@ struct reqctx {
     size_t route_index;
     bool counted; /* contributes to in_flight */
     struct http_pool_task task;
+    http_handler_fn *then;         /* the next stage: http_req_then, _offload, _resume */
+    bool suspended;                /* http_req_suspend: no reply when the handler returns */
+    bool offload;                  /* http_req_offload: to the blocking pool when it returns */
+    struct http_pool *waiting_for; /* full pool this request waits on, or NULL */
+    uint64_t wait_until;           /* ms on the loop's clock */
+    h2o_linklist_t waiting;        /* in loop->pool_waiting */
 };
 
 /* ---- request context ---- */
@@ -86,6 +98,8 @@ static void
 reqctx_dispose(void *p)
 {
     struct reqctx *c = p;
+    if (h2o_linklist_is_linked(&c->waiting))
+        h2o_linklist_unlink(&c->waiting);
     if (c->r.json != NULL)
         json_decref(c->r.json);
     arena_cleanup(&c->r.arena);
@@ -332,11 +346,74 @@ parse_body(struct reqctx *c)
 
 /* ---- dispatch ---- */
 
-static void
+static bool
 task_run(struct http_pool_task *t)
 {
     struct reqctx *c = H2O_STRUCT_FROM_MEMBER(struct reqctx, task, t);
-    c->r.route->fn(&c->r);
+    http_handler_fn *fn = c->then != NULL ? c->then : c->r.route->fn;
+    c->then = NULL;
+    fn(&c->r);
+    if (c->then == NULL)
+        return false;
+    /* On success c->then stays set: the blocking pool's run executes it. */
+    struct http_pool *next = c->loop->srv->opts.blocking_pool;
+    if (next != NULL && http_pool_submit(next, t) == OK)
+        return true;
+    fn = c->then; /* the blocking pool is full: this thread does it */
+    c->then = NULL;
+    fn(&c->r);
+    return false;
+}
+
+void
+http_req_then(struct http_req *r, http_handler_fn *next)
+{
+    ((struct reqctx *)r)->then = next;
+}
+
+static _Thread_local bool on_loop_thread;
+
+bool
+http_req_on_loop(const struct http_req *r)
+{
+    (void)r;
+    return on_loop_thread;
+}
+
+void
+http_req_offload(struct http_req *r, http_handler_fn *fn)
+{
+    struct reqctx *c = (struct reqctx *)r;
+    c->then = fn;
+    c->offload = true;
+}
+
+void
+http_req_suspend(struct http_req *r)
+{
+    ((struct reqctx *)r)->suspended = true;
+}
+
+/* On the loop: the resumed stage, then the response. */
+static void
+resume_done(struct http_pool_task *t)
+{
+    struct reqctx *c = H2O_STRUCT_FROM_MEMBER(struct reqctx, task, t);
+    http_handler_fn *fn = c->then;
+    c->then = NULL;
+    fn(&c->r);
+    send_response(c);
+}
+
+void
+http_req_resume(struct http_req *r, http_handler_fn *next)
+{
+    struct reqctx *c = (struct reqctx *)r;
+    c->then = next;
+    c->task.done = resume_done;
+    c->task.owner = &c->loop->pool_receiver;
+    memset(&c->task.msg, 0, sizeof(c->task.msg));
+    h2o_multithread_send_message(c->task.owner, &c->task.msg);
 }
 
 static void
@@ -351,6 +428,8 @@ pool_for(const struct http_server *s, unsigned flags)
 {
     if (flags & ROUTE_HASH)
         return s->opts.hash_pool;
+    if (flags & ROUTE_ASYNC_WRITES)
+        return s->opts.reads_block ? s->opts.blocking_pool : NULL;
     if (flags & (ROUTE_WRITES | ROUTE_BLOCKING))
         return s->opts.blocking_pool;
     if ((flags & ROUTE_READS) && s->opts.reads_block)
@@ -382,6 +461,87 @@ header_bytes(const h2o_req_t *req)
     for (size_t i = 0; i < req->headers.size; i++)
         n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     return n;
+}
+
+static void
+reply_pool_full(struct reqctx *c, struct http_pool *pool)
+{
+    struct loop *L = c->loop;
+    uint64_t now = h2o_now(L->ctx.loop);
+    if (now - L->pool_full_logged >= 1000) {
+        L->pool_full_logged = now;
+        log_write(LOG_WARN, "http", c->r.request_id, "%s pool queue full", http_pool_name(pool));
+    }
+    http_reply_problem(&c->r, 503, "overloaded", "Overloaded", "the server is busy; retry shortly");
+    http_reply_header(&c->r, "retry-after", "1");
+}
+
+/* The waiting list's tick: requests go into their pool while it has room,
+ * oldest first; those whose wait is over get 503. One failed submit per
+ * pool per tick, however many wait. */
+static void
+on_pool_tick(h2o_timeout_entry_t *e)
+{
+    struct loop *L = H2O_STRUCT_FROM_MEMBER(struct loop, pool_tick, e);
+    uint64_t now = h2o_now(L->ctx.loop);
+    struct http_pool *full[2] = {NULL, NULL};
+    h2o_linklist_t *n = L->pool_waiting.next;
+    while (n != &L->pool_waiting) {
+        struct reqctx *c = H2O_STRUCT_FROM_MEMBER(struct reqctx, waiting, n);
+        n = n->next;
+        bool is_full = c->waiting_for == full[0] || c->waiting_for == full[1];
+        if (!is_full && http_pool_submit(c->waiting_for, &c->task) == OK) {
+            h2o_linklist_unlink(&c->waiting);
+            c->waiting_for = NULL;
+            continue;
+        }
+        if (!is_full)
+            full[full[0] == NULL ? 0 : 1] = c->waiting_for;
+        if (now >= c->wait_until || L->draining) {
+            h2o_linklist_unlink(&c->waiting);
+            reply_pool_full(c, c->waiting_for);
+            c->waiting_for = NULL;
+            send_response(c);
+        }
+    }
+    if (!h2o_linklist_is_empty(&L->pool_waiting))
+        h2o_timeout_link(L->ctx.loop, &L->pool_retry, &L->pool_tick);
+}
+
+/* Full: wait for room rather than answer at once. A client that retries at
+ * once (a flood, a closed loop) then costs the loop a list entry, not a
+ * request every few microseconds. */
+static void
+pool_wait(struct reqctx *c, struct http_pool *pool)
+{
+    struct loop *L = c->loop;
+    c->waiting_for = pool;
+    /* Between half and all of the wait, at random: requests refused together
+     * are not answered together, so their clients do not come back as one
+     * burst every wait. */
+    uint64_t wait = (uint64_t)L->srv->opts.pool_wait_ms;
+    c->wait_until = h2o_now(L->ctx.loop) + wait - splitmix(&L->rng) % (wait / 2 + 1);
+    h2o_linklist_insert(&L->pool_waiting, &c->waiting);
+    if (!h2o_timeout_is_linked(&L->pool_tick))
+        h2o_timeout_link(L->ctx.loop, &L->pool_retry, &L->pool_tick);
+}
+
+/* Hands the request to pool (the route's handler, or c->then when set); a
+ * full queue waits for room (PACE_POOL_WAIT_MS) or answers 503. */
+static void
+submit_or_wait(struct reqctx *c, struct http_pool *pool)
+{
+    c->task.run = task_run;
+    c->task.done = task_done;
+    c->task.owner = &c->loop->pool_receiver;
+    if (http_pool_submit(pool, &c->task) == OK)
+        return;
+    if (c->loop->srv->opts.pool_wait_ms > 0) {
+        pool_wait(c, pool);
+        return;
+    }
+    reply_pool_full(c, pool);
+    send_response(c);
 }
 
 static int
@@ -448,17 +608,17 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 
     struct http_pool *pool = pool_for(s, route->flags);
     if (pool != NULL) {
-        c->task.run = task_run;
-        c->task.done = task_done;
-        c->task.owner = &L->pool_receiver;
-        if (http_pool_submit(pool, &c->task) == OK)
-            return 0;
-        log_write(LOG_WARN, "http", r->request_id, "%s pool queue full", http_pool_name(pool));
-        http_reply_problem(r, 503, "overloaded", "Overloaded", "the server is busy; retry shortly");
-        http_reply_header(r, "retry-after", "1");
-        goto send;
+        submit_or_wait(c, pool);
+        return 0;
     }
     route->fn(r);
+    if (c->suspended)
+        return 0; /* http_req_resume answers */
+    if (c->offload) {
+        c->offload = false;
+        submit_or_wait(c, s->opts.blocking_pool);
+        return 0;
+    }
 
 send:
     send_response(c);
@@ -628,9 +788,13 @@ loop_main(void *arg)
     L->queue = h2o_multithread_create_queue(L->ctx.loop);
     h2o_multithread_register_receiver(L->queue, &L->pool_receiver, http_pool_on_done);
     h2o_multithread_register_receiver(L->queue, &L->ctl_receiver, on_ctl);
+    h2o_timeout_init(L->ctx.loop, &L->pool_retry, POOL_RETRY_MS);
+    h2o_linklist_init_anchor(&L->pool_waiting);
+    L->pool_tick.cb = on_pool_tick;
     L->listener = h2o_evloop_socket_create(L->ctx.loop, L->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     L->listener->data = L;
     h2o_socket_read_start(L->listener, on_accept);
+    on_loop_thread = true;
     pthread_barrier_wait(&s->ready);
 
     while (!L->stop) {

@@ -41,8 +41,8 @@ struct store_ops {
     int (*session_touch)(struct store *s, int64_t id, int64_t now);
     int (*session_revoke)(struct store *s, int64_t user_id, int64_t id);
     int (*session_revoke_all)(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
-    int (*session_revoked_since)(struct store *s, int64_t since, size_t max, struct arena *a,
-                                 struct store_revoked **rows, size_t *n);
+    int (*session_revoked_since)(struct store *s, int64_t since, int64_t after_id, size_t max,
+                                 struct arena *a, struct store_revoked **rows, size_t *n);
     int (*session_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
     int (*refresh_create)(struct store *s, struct store_refresh *tok);
@@ -52,6 +52,8 @@ struct store_ops {
     int (*refresh_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
     int (*task_create)(struct store *s, struct store_task *t);
+    /* Optional (NULL: store.c runs task_create and calls done). */
+    int (*task_create_async)(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
     int (*task_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
     int (*task_update)(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
                        int64_t expect_version, struct arena *a, struct store_task *out);

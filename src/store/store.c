@@ -236,14 +236,14 @@ store_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, si
 }
 
 int
-store_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
+store_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max, struct arena *a,
                             struct store_revoked **rows, size_t *n)
 {
     *rows = NULL;
     *n = 0;
     if (max == 0 || max > STORE_PURGE_MAX * 10)
         return ERR_INVALID;
-    return s->ops->session_revoked_since(s, since, max, a, rows, n);
+    return s->ops->session_revoked_since(s, since, after_id, max, a, rows, n);
 }
 
 int
@@ -298,6 +298,17 @@ store_task_create(struct store *s, struct store_task *t)
     if (t->title == NULL || !task_status_ok(t->status))
         return ERR_INVALID;
     return s->ops->task_create(s, t);
+}
+
+int
+store_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg)
+{
+    if (t->title == NULL || !task_status_ok(t->status))
+        return ERR_INVALID;
+    if (s->ops->task_create_async != NULL)
+        return s->ops->task_create_async(s, t, done, arg);
+    done(arg, s->ops->task_create(s, t));
+    return OK;
 }
 
 int

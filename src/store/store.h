@@ -164,7 +164,14 @@ int store_user_update(struct store *s, int64_t id, const struct store_user_patch
 int store_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
                             int64_t keep_session_id);
 /* Deletes the user and everything that belongs to them: sessions, refresh
- * tokens, tasks, profile, plans, their queued jobs, idempotency keys. */
+ * tokens, tasks, profile, plans, their queued jobs, idempotency keys.
+ * ERR_NOT_FOUND for an unknown user. In the same transaction, before the
+ * sessions go, every session of the user (active, revoked or expired) is
+ * recorded in session_revocations as revoked at the time of the
+ * deletion: the deleted sessions stay visible to
+ * store_session_revoked_since until store_session_purge's cut-off passes
+ * that time, and while they are recorded no new session gets one of their
+ * ids. */
 int store_user_delete(struct store *s, int64_t id);
 
 /* ---- sessions and refresh tokens ----------------------------------------- */
@@ -220,13 +227,25 @@ struct store_revoked {
     int64_t revoked_at;
 };
 
-/* Sessions revoked at or after since, oldest revocation first, at most max,
- * in arena a: the in-process revocation set loads and refreshes from this
- * (continue from the last revoked_at; duplicates are harmless). */
-int store_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
+/* Revoked sessions, from both places they are kept: sessions with a
+ * revoked_at, and the sessions of deleted accounts (session_revocations,
+ * see store_user_delete). Returns the rows whose (revoked_at, session_id)
+ * comes after (since, after_id), that is revoked_at > since, or
+ * revoked_at == since and session_id > after_id, in that order, at most max
+ * (1 .. 10 * STORE_PURGE_MAX, else ERR_INVALID); *rows in arena a.
+ * Session ids are positive, so after_id 0 starts at since itself. Passing
+ * the last row's (revoked_at, session_id) reads the next page: nothing is
+ * skipped or read twice, however many rows share one revoked_at. A
+ * revocation that commits late may still land behind a position already
+ * read; the in-process revocation set (auth_revoked_sync) re-reads a
+ * window for that. */
+int store_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max, struct arena *a,
                                 struct store_revoked **rows, size_t *n);
 /* Deletes sessions (and their tokens) that expired or were revoked before
- * `before`, at most max; *purged (may be NULL) gets how many. */
+ * `before`, then, within the same max, the session_revocations rows of
+ * deleted accounts' sessions revoked before `before` (they leave
+ * store_session_revoked_since with them); *purged (may be NULL) gets how
+ * many rows of both went, at most max. */
 int store_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 /* Adds a token to an existing session (reads session_id, parent_id, hash,
@@ -271,6 +290,18 @@ struct store_task {
  * (borrowed) and sets id, created_at, updated_at, version.
  * ERR_NOT_FOUND when the user no longer exists. */
 int store_task_create(struct store *s, struct store_task *t);
+/* The completion of an asynchronous store call: err is what the synchronous
+ * call would have returned. Runs on a store thread (or the caller's, before
+ * the call returns); must not block. */
+typedef void store_done_fn(void *arg, int err);
+/* As store_task_create, without waiting: done(arg, err) once the task is
+ * durable (or failed), with *t filled as store_task_create fills it; *t and
+ * the strings it borrows must live until then. On SQLite the group-commit
+ * writer calls done after the batch's commit; a backend without
+ * asynchronous writes runs the create and calls done before returning.
+ * Returns OK when done will be (or was) called, or an error (then it is not:
+ * ERR_INVALID, ERR_OVERLOADED, ERR_UNAVAILABLE, ERR_NOMEM). */
+int store_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
 /* The task id of user_id; another user's task is ERR_NOT_FOUND. May read a
  * replica. */
 int store_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);

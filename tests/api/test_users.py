@@ -1,16 +1,17 @@
 """The current user: GET/PATCH/DELETE /api/v1/users/me and
 POST /api/v1/users/me/password, with ETags, If-Match, unique conflicts,
 validation, other sessions ending on a password change, and an account
-deletion that takes its tokens and data with it."""
+deletion that takes its tokens and data with it (on every instance)."""
 
 import pytest
 import requests
 
-from harness import RFC3339_MS_Z_RE, assert_problem
-from test_auth import (BASE_ENV, PASSWORD, USER_KEYS, assert_pair, assert_unauthorized, errors_of, get, login, me,
-                       new_user, post, refresh, register, unique_name)
+from harness import RFC3339_MS_Z_RE, assert_problem, wait_until
+from test_auth import (BASE_ENV, PASSWORD, USER_KEYS, assert_pair, assert_unauthorized, claims_of, errors_of, get,
+                       login, me, new_user, post, refresh, register, unique_name)
 
 ME = "/api/v1/users/me"
+TASKS = "/api/v1/tasks"
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +155,34 @@ def test_delete_account(srv):
     # The name is free again.
     r, _, _ = register(srv, username=u["username"], email=u["email"])
     assert r.status_code == 201
+
+
+def test_a_new_session_never_inherits_a_deleted_accounts_revocation(srv):
+    u = new_user(srv)  # the newest session
+    assert delete_me(srv, u["access"], {"password": PASSWORD}).status_code == 204
+    v = new_user(srv)
+    assert claims_of(v["access"])["sid"] != claims_of(u["access"])["sid"]
+    assert me(srv, v["access"]).status_code == 200
+    assert_unauthorized(me(srv, u["access"]))
+
+
+def test_deleted_accounts_sessions_end_on_another_instance(make_server, tmp_path):
+    """The sessions go with the account; the other instances learn that they
+    are revoked like any other revocation, and refuse their access tokens
+    even where nothing reads the account (the task list)."""
+    a = make_server(env=BASE_ENV, tmp_path=tmp_path)
+    b = make_server(env=BASE_ENV, tmp_path=tmp_path)  # same data dir, same database
+    u = new_user(a)
+    tokens = [u["access"], login(a, u["username"]).json()["access_token"]]
+    for t in tokens:
+        assert get(b, TASKS, token=t).status_code == 200
+    assert delete_me(a, u["access"], {"password": PASSWORD}).status_code == 204
+    # Bounded, not timed tightly (machines are noisy): the design says 1 s.
+    wait_until(lambda: all(get(b, TASKS, token=t).status_code == 401 for t in tokens), 5,
+               "instance b to refuse the deleted account's access tokens")
+    for t in tokens:
+        body = assert_unauthorized(get(b, TASKS, token=t))
+        assert body["detail"] == "the session of this access token has ended", body
 
 
 def test_wrong_passwords_on_account_endpoints_back_off(make_server):

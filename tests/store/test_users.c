@@ -1,5 +1,7 @@
-/* Users (unique keys ignoring case, updates, deletion of everything) and
- * sessions with refresh tokens (rotation, reuse, revocation, purges). */
+/* Users (unique keys ignoring case, updates, deletion of everything, the
+ * revocation of a deleted account's sessions) and sessions with refresh
+ * tokens (rotation, reuse, revocation, purges). */
+#include <stdio.h>
 #include <string.h>
 
 #include "contract.h"
@@ -231,7 +233,7 @@ sessions(struct store *s)
     CHECK_EQ_INT(n, 2); /* s1 and s3 */
 
     struct store_revoked *rv;
-    CHECK_EQ_INT(store_session_revoked_since(s, before, 1000, &a, &rv, &n), OK);
+    CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
     bool seen = false;
     for (size_t i = 0; i < n; i++)
         seen = seen || rv[i].session_id == s2.id;
@@ -271,10 +273,178 @@ sessions(struct store *s)
     arena_cleanup(&a);
 }
 
+/* True when rows[0..n) hold session id. */
+static bool
+revoked_has(const struct store_revoked *rows, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].session_id == id)
+            return true;
+    return false;
+}
+
+/* A deleted account's sessions stay visible as revoked (other instances
+ * learn of them from revoked_since) until the purge's cut-off passes. */
+static void
+deleted_sessions(struct store *s)
+{
+    struct arena a;
+    arena_init(&a);
+    int64_t before = store_now_ms();
+    int64_t uid = contract_user(s, "gone");
+    struct store_session s1 = {.user_id = uid, .expires_at = before + 3600000};
+    struct store_session s2 = {.user_id = uid, .expires_at = before + 3600000};
+    struct store_refresh t1 = {.expires_at = before + 3600000}, t2 = t1;
+    contract_hash(t1.hash, "gone-token-1");
+    contract_hash(t2.hash, "gone-token-2");
+    CHECK_EQ_INT(store_session_create(s, &s1, &t1), OK);
+    CHECK_EQ_INT(store_session_create(s, &s2, &t2), OK);
+    struct store_revoked *rv;
+    size_t n;
+    CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
+    CHECK(!revoked_has(rv, n, s1.id) && !revoked_has(rv, n, s2.id));
+
+    int64_t deleted_at = store_now_ms();
+    CHECK_EQ_INT(store_user_delete(s, uid), OK);
+    struct store_session got;
+    CHECK_EQ_INT(store_session_get(s, s2.id, &a, &got), ERR_NOT_FOUND);
+    CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
+    CHECK(revoked_has(rv, n, s1.id));
+    CHECK(revoked_has(rv, n, s2.id));
+    for (size_t i = 0; i < n; i++) {
+        if (rv[i].session_id == s1.id || rv[i].session_id == s2.id)
+            CHECK(rv[i].revoked_at >= deleted_at);
+        if (i > 0)
+            CHECK(rv[i - 1].revoked_at < rv[i].revoked_at ||
+                  (rv[i - 1].revoked_at == rv[i].revoked_at && rv[i - 1].session_id < rv[i].session_id));
+    }
+
+    /* A new session never takes a deleted one's id (it would be revoked). */
+    int64_t other = contract_user(s, "gone_after");
+    struct store_session s3 = {.user_id = other, .expires_at = store_now_ms() + 3600000};
+    struct store_refresh t3 = {.expires_at = s3.expires_at};
+    contract_hash(t3.hash, "gone-token-3");
+    CHECK_EQ_INT(store_session_create(s, &s3, &t3), OK);
+    CHECK(s3.id > s1.id && s3.id > s2.id);
+
+    /* Both sources in one order, and max holds across them. */
+    CHECK_EQ_INT(store_session_revoke(s, other, s3.id), OK);
+    CHECK_EQ_INT(store_session_revoked_since(s, deleted_at, 0, 1000, &a, &rv, &n), OK);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_INT(rv[2].session_id, s3.id);
+        struct store_revoked *page;
+        size_t np;
+        CHECK_EQ_INT(store_session_revoked_since(s, deleted_at, 0, 2, &a, &page, &np), OK);
+        CHECK_EQ_INT(np, 2);
+        if (np == 2) {
+            CHECK_EQ_INT(page[0].session_id, rv[0].session_id);
+            CHECK_EQ_INT(page[1].session_id, rv[1].session_id);
+        }
+    }
+
+    /* The purge keeps them until its cut-off passes them, then drops them,
+     * counting them within max. */
+    size_t purged = 0, total = 0;
+    CHECK_EQ_INT(store_session_purge(s, deleted_at, 1000, &purged), OK);
+    CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
+    CHECK(revoked_has(rv, n, s1.id) && revoked_has(rv, n, s2.id) && revoked_has(rv, n, s3.id));
+    int64_t cutoff = store_now_ms() + 1;
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ_INT(store_session_purge(s, cutoff, 1, &purged), OK);
+        CHECK(purged <= 1);
+        total += purged;
+        if (purged == 0)
+            break;
+    }
+    CHECK(total >= 3);
+    CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
+    CHECK(!revoked_has(rv, n, s1.id) && !revoked_has(rv, n, s2.id) && !revoked_has(rv, n, s3.id));
+    arena_cleanup(&a);
+}
+
+/* Creates n sessions of user uid; their ids in ids[], in creation order. */
+static void
+make_sessions(struct store *s, int64_t uid, const char *seed, int64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s-%zu", seed, i);
+        struct store_session ss = {.user_id = uid, .expires_at = store_now_ms() + 3600000};
+        struct store_refresh t = {.expires_at = ss.expires_at};
+        contract_hash(t.hash, name);
+        CHECK_EQ_INT(store_session_create(s, &ss, &t), OK);
+        ids[i] = ss.id;
+        if (i > 0)
+            CHECK(ids[i] > ids[i - 1]);
+    }
+}
+
+/* Pages through store_session_revoked_since from since, 3 rows a page, each
+ * page after the last row of the one before (as auth_revoked_sync does):
+ * ids[0..n), all revoked at one time, come back once each and in order. */
+static void
+pages_hold(struct store *s, int64_t since, const int64_t *ids, size_t n)
+{
+    struct arena a;
+    arena_init(&a);
+    int64_t at = since, after = 0, when = 0;
+    size_t next = 0;
+    for (int page = 0; page < 10000; page++) {
+        struct store_revoked *rv;
+        size_t got;
+        CHECK_EQ_INT(store_session_revoked_since(s, at, after, 3, &a, &rv, &got), OK);
+        CHECK(got <= 3);
+        for (size_t i = 0; i < got; i++) {
+            /* After the key asked for, and after each other. */
+            CHECK(rv[i].revoked_at > at || (rv[i].revoked_at == at && rv[i].session_id > after));
+            at = rv[i].revoked_at;
+            after = rv[i].session_id;
+            for (size_t j = 0; j < n; j++) {
+                if (rv[i].session_id != ids[j])
+                    continue;
+                CHECK_EQ_INT(j, next);
+                next = j + 1;
+                if (j == 0)
+                    when = rv[i].revoked_at;
+                CHECK_EQ_INT(rv[i].revoked_at, when);
+            }
+        }
+        if (got < 3)
+            break;
+        arena_cleanup(&a);
+    }
+    CHECK_EQ_INT(next, n);
+    arena_cleanup(&a);
+}
+
+/* More revocations of one revoked_at than a page holds: a logout-all and
+ * an account deletion revoke all of a user's sessions at one time. */
+static void
+one_time_pages(struct store *s)
+{
+    int64_t ids[7];
+    size_t count = 0;
+    int64_t since = store_now_ms();
+    int64_t uid = contract_user(s, "many");
+    make_sessions(s, uid, "many-token", ids, 7);
+    CHECK_EQ_INT(store_session_revoke_all(s, uid, 0, &count), OK);
+    CHECK_EQ_INT(count, 7);
+    pages_hold(s, since, ids, 7);
+
+    since = store_now_ms();
+    int64_t gone = contract_user(s, "many_gone");
+    make_sessions(s, gone, "many-gone-token", ids, 7);
+    CHECK_EQ_INT(store_user_delete(s, gone), OK);
+    pages_hold(s, since, ids, 7);
+}
+
 void
 contract_users(struct store *s)
 {
     users(s);
+    deleted_sessions(s);
+    one_time_pages(s);
     contract_tally();
 }
 

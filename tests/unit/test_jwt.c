@@ -293,6 +293,50 @@ test_rotation(void)
     CHECK(strcmp(auth_jwt_status_name(AUTH_JWT_EXPIRED), "expired") == 0);
 }
 
+/* The per-thread cache of verified tokens gives auth_jwt_verify's answers:
+ * times are checked on every hit, other rings and changed bytes miss. */
+static void
+test_cache(void)
+{
+    struct auth_jwt *j = make(NULL, SECRET_A, "pace", "pace");
+    char tok[AUTH_JWT_MAX];
+    CHECK_EQ_INT(auth_jwt_sign(j, 7, 9, NOW, tok, sizeof(tok)), OK);
+    struct auth_claims c;
+    for (int i = 0; i < 2; i++) { /* a miss, then a hit */
+        memset(&c, 0, sizeof(c));
+        CHECK_EQ_INT(auth_jwt_verify_cached(j, tok, strlen(tok), NOW, &c), AUTH_JWT_OK);
+        CHECK(c.user_id == 7 && c.session_id == 9 && c.exp == NOW + 900);
+    }
+    CHECK_EQ_INT(auth_jwt_verify_cached(j, tok, strlen(tok), NOW + 900 + 30, &c), AUTH_JWT_EXPIRED);
+    CHECK_EQ_INT(auth_jwt_verify_cached(j, tok, strlen(tok), NOW - 31, &c), AUTH_JWT_NOT_YET_VALID);
+    CHECK_EQ_INT(auth_jwt_verify_cached(j, tok, strlen(tok), NOW + 10, &c), AUTH_JWT_OK);
+
+    /* One byte changed anywhere: a miss, and refused. */
+    char bad[AUTH_JWT_MAX];
+    snprintf(bad, sizeof(bad), "%s", tok);
+    bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+    CHECK_EQ_INT(auth_jwt_verify_cached(j, bad, strlen(bad), NOW, &c), AUTH_JWT_BAD_SIGNATURE);
+    CHECK_EQ_INT(auth_jwt_verify_cached(j, tok, strlen(tok) - 1, NOW, &c), AUTH_JWT_BAD_SIGNATURE);
+
+    /* Another ring never sees this ring's entries, even at the same address. */
+    struct auth_jwt *other = make(NULL, SECRET_B, "pace", "pace");
+    CHECK_EQ_INT(auth_jwt_verify_cached(other, tok, strlen(tok), NOW, &c), AUTH_JWT_BAD_SIGNATURE);
+    auth_jwt_free(other);
+    auth_jwt_free(j);
+    struct auth_jwt *again = make(NULL, SECRET_B, "pace", "pace");
+    CHECK_EQ_INT(auth_jwt_verify_cached(again, tok, strlen(tok), NOW, &c), AUTH_JWT_BAD_SIGNATURE);
+    auth_jwt_free(again);
+
+    /* Forged tokens are never cached as valid. */
+    struct auth_jwt *k = make(NULL, SECRET_A, "pace", "pace");
+    char forged[AUTH_JWT_MAX];
+    forge("{\"alg\":\"none\",\"kid\":\"default\"}", claims(NOW, NOW, NOW + 60, "pace", "\"pace\""), SECRET_A,
+          forged, sizeof(forged));
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ_INT(auth_jwt_verify_cached(k, forged, strlen(forged), NOW, &c), AUTH_JWT_BAD_ALG);
+    auth_jwt_free(k);
+}
+
 int
 main(void)
 {
@@ -303,5 +347,6 @@ main(void)
     test_times();
     test_refused();
     test_rotation();
+    test_cache();
     return check_done();
 }

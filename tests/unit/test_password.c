@@ -18,7 +18,7 @@ static const char *PW = "umbrella-quarterly-lantern";
 static void
 test_argon2(void)
 {
-    struct auth_pwparams low = {1, 8192};
+    struct auth_pwparams low = {1, 8192, false};
     CHECK_EQ_INT(auth_password_init(&low), OK);
     char h[AUTH_HASH_MAX];
     CHECK_EQ_INT(auth_password_hash(PW, strlen(PW), h), OK);
@@ -38,21 +38,95 @@ test_argon2(void)
     CHECK(!rehash);
 
     /* Other parameters: still verifies, asks for a re-hash. */
-    struct auth_pwparams other = {2, 8192};
+    struct auth_pwparams other = {2, 8192, false};
     CHECK_EQ_INT(auth_password_init(&other), OK);
     CHECK_EQ_INT(auth_password_verify(h, PW, strlen(PW), &rehash), OK);
     CHECK(rehash);
 
-    /* Out of libsodium's range. */
-    struct auth_pwparams bad = {0, 8192};
+    /* Out of range. */
+    struct auth_pwparams bad = {0, 8192, false};
     CHECK_EQ_INT(auth_password_init(&bad), ERR_INVALID);
-    struct auth_pwparams tiny = {1, 1};
+    struct auth_pwparams tiny = {1, 1, false};
     CHECK_EQ_INT(auth_password_init(&tiny), ERR_INVALID);
     CHECK_EQ_INT(auth_password_init(&low), OK);
 
     CHECK_EQ_INT(auth_password_verify("plain-text", PW, strlen(PW), &rehash), ERR_INVALID);
     CHECK(!auth_password_hash_is_known("plain-text"));
     CHECK(!auth_password_hash_is_known(""));
+}
+
+/* Stored hashes are PHC strings as libsodium writes them: hashes written by
+ * crypto_pwhash_str verify here, and ours verify there. */
+static void
+test_libsodium_compat(void)
+{
+    struct auth_pwparams low = {1, 8192, false};
+    CHECK_EQ_INT(auth_password_init(&low), OK);
+    char theirs[crypto_pwhash_STRBYTES];
+    CHECK(crypto_pwhash_str_alg(theirs, PW, strlen(PW), 1, 8192 * 1024, crypto_pwhash_ALG_ARGON2ID13) == 0);
+    bool rehash = true;
+    CHECK_EQ_INT(auth_password_verify(theirs, PW, strlen(PW), &rehash), OK);
+    CHECK(!rehash);
+    CHECK_EQ_INT(auth_password_verify(theirs, "umbrella-quarterly-lanterX", strlen(PW), &rehash),
+                 ERR_INVALID);
+
+    char ours[AUTH_HASH_MAX];
+    CHECK_EQ_INT(auth_password_hash(PW, strlen(PW), ours), OK);
+    CHECK(crypto_pwhash_str_verify(ours, PW, strlen(PW)) == 0);
+    CHECK(crypto_pwhash_str_verify(ours, "umbrella-quarterly-lanterX", strlen(PW)) != 0);
+    CHECK(crypto_pwhash_str_needs_rehash(ours, 1, 8192 * 1024) == 0);
+
+    /* A known vector (RFC 9106 style parameters through libsodium): the
+     * same string verifies after a thread has hashed with more memory. */
+    struct auth_pwparams more = {1, 16384, false};
+    CHECK_EQ_INT(auth_password_init(&more), OK);
+    CHECK_EQ_INT(auth_password_verify(theirs, PW, strlen(PW), &rehash), OK);
+    CHECK(rehash);
+    CHECK_EQ_INT(auth_password_init(&low), OK);
+}
+
+/* Malformed or oversized argon2id strings are unknown formats: refused,
+ * never a crash or a huge allocation. */
+static void
+test_phc_strict(void)
+{
+    char ours[AUTH_HASH_MAX];
+    CHECK_EQ_INT(auth_password_hash(PW, strlen(PW), ours), OK);
+    const char *tail = strrchr(ours, '$');
+    char buf[512];
+    const char *bad[] = {
+        "$argon2id$",
+        "$argon2id$v=19$m=8192,t=1,p=1$",
+        "$argon2id$v=18$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=08192,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=-8192,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=99999999999,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=8192,t=1000,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=8192,t=0,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=8192,t=1,p=0$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=8,t=1,p=2$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=8192,t=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        "$argon2id$v=19$m=8192,t=1,p=1$c2Fs$",
+        "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA==$",
+        "$argon2id$v=19$m=8192,t=1,p=1$c2FsdH*hbHRzYWx0c2FsdA$",
+        "$argon2i$v=19$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$",
+        NULL,
+    };
+    bool rehash;
+    for (int i = 0; bad[i] != NULL; i++) {
+        snprintf(buf, sizeof(buf), "%s%s", bad[i], bad[i][strlen(bad[i]) - 1] == '$' ? tail + 1 : "");
+        if (auth_password_hash_is_known(buf))
+            fprintf(stderr, "accepted: %s\n", buf);
+        CHECK(!auth_password_hash_is_known(buf));
+        CHECK_EQ_INT(auth_password_verify(buf, PW, strlen(PW), &rehash), ERR_INVALID);
+    }
+    /* A key of the wrong length or with trailing bytes. */
+    snprintf(buf, sizeof(buf), "%sxx", ours);
+    CHECK(!auth_password_hash_is_known(buf));
+    snprintf(buf, sizeof(buf), "%.*s", (int)strlen(ours) - 30, ours);
+    CHECK(!auth_password_hash_is_known(buf));
+    CHECK(auth_password_hash_is_known(ours));
 }
 
 static void
@@ -175,6 +249,8 @@ main(void)
     if (sodium_init() < 0)
         return 1;
     test_argon2();
+    test_libsodium_compat();
+    test_phc_strict();
     test_bcrypt();
     test_policy();
     test_names();

@@ -44,7 +44,7 @@ item_of(struct http_pool_task *t)
     return (struct item *)(void *)((char *)t - offsetof(struct item, t));
 }
 
-static void
+static bool
 item_run(struct http_pool_task *t)
 {
     struct item *it = item_of(t);
@@ -54,6 +54,7 @@ item_run(struct http_pool_task *t)
     if (it->release != NULL)
         sem_wait(it->release);
     atomic_fetch_add(&it->runs, 1);
+    return false;
 }
 
 static void

@@ -31,6 +31,7 @@ enum pg_stmt {
     PG_USER_UPDATE,
     PG_USER_VERSION,
     PG_USER_SET_PASSWORD,
+    PG_USER_LOCK,
     PG_USER_DELETE,
 
     PG_SESSION_INSERT,
@@ -42,6 +43,8 @@ enum pg_stmt {
     PG_SESSION_REVOKE_ALL,
     PG_SESSION_REVOKED_SINCE,
     PG_SESSION_PURGE,
+    PG_REVOCATION_INSERT_USER,
+    PG_REVOCATION_PURGE,
     PG_REFRESH_INSERT,
     PG_REFRESH_GET,
     PG_REFRESH_ROTATE,
@@ -297,8 +300,8 @@ int store_pg_session_list_active(struct store *s, int64_t user_id, int64_t now, 
 int store_pg_session_touch(struct store *s, int64_t id, int64_t now);
 int store_pg_session_revoke(struct store *s, int64_t user_id, int64_t id);
 int store_pg_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
-int store_pg_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
-                                   struct store_revoked **rows, size_t *n);
+int store_pg_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max,
+                                   struct arena *a, struct store_revoked **rows, size_t *n);
 int store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 int store_pg_refresh_create(struct store *s, struct store_refresh *tok);
 int store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);

@@ -63,6 +63,8 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
                               "r AS (UPDATE sessions SET revoked_at = $3 WHERE $5 AND user_id = $1 "
                               "AND id <> $4 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM u)) "
                               "SELECT count(*) FROM u"},
+    /* Holds off new sessions of the user until the deletion commits. */
+    [PG_USER_LOCK] = {"user_lock", "l", "SELECT id FROM users WHERE id = $1 FOR UPDATE"},
     [PG_USER_DELETE] = {"user_delete", "l", "DELETE FROM users WHERE id = $1"},
 
     [PG_SESSION_INSERT] =
@@ -89,12 +91,27 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
     [PG_SESSION_REVOKE_ALL] = {"session_revoke_all", "lll",
                                "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND id <> $2 "
                                "AND revoked_at IS NULL"},
-    [PG_SESSION_REVOKED_SINCE] = {"session_revoked_since", "ll",
+    /* Revoked sessions and those deleted with their account, in one order,
+     * after the key ($1, $2). The range on revoked_at alone is what the
+     * indexes serve (a row comparison would not use the partial one). */
+    [PG_SESSION_REVOKED_SINCE] = {"session_revoked_since", "lll",
                                   "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 "
-                                  "ORDER BY revoked_at, id LIMIT $2"},
+                                  "AND (revoked_at > $1 OR id > $2) "
+                                  "UNION ALL SELECT session_id, revoked_at FROM session_revocations "
+                                  "WHERE revoked_at >= $1 AND (revoked_at > $1 OR session_id > $2) "
+                                  "ORDER BY revoked_at, id LIMIT $3"},
     [PG_SESSION_PURGE] = {"session_purge", "ll",
                           "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 "
                           "UNION ALL SELECT id FROM sessions WHERE revoked_at < $1 LIMIT $2)"},
+    /* Every session of user $1, about to be deleted with it, revoked at $2
+     * (the revoked ones again: other instances may not have read them yet). */
+    [PG_REVOCATION_INSERT_USER] = {"revocation_insert_user", "ll",
+                                   "INSERT INTO session_revocations (session_id, revoked_at) "
+                                   "SELECT id, $2 FROM sessions WHERE user_id = $1 "
+                                   "ON CONFLICT (session_id) DO UPDATE SET revoked_at = excluded.revoked_at"},
+    [PG_REVOCATION_PURGE] = {"revocation_purge", "ll",
+                             "DELETE FROM session_revocations WHERE session_id IN (SELECT session_id FROM "
+                             "session_revocations WHERE revoked_at < $1 LIMIT $2)"},
     /* A token for an existing session, with the session's state. */
     [PG_REFRESH_INSERT] =
         {"refresh_insert", "llbll",

@@ -241,14 +241,38 @@ op_ids(struct pgx *x, void *arg)
     return store_pg_exec_changes(x, ia->stmt, &p, &ia->changes);
 }
 
+/* Runs inside a transaction (store_pg_run_tx). The sessions go with the
+ * user (ON DELETE CASCADE), so their revocations are recorded first, for
+ * the other instances to read. The user's row is locked by a statement of
+ * its own before: a session created meanwhile has committed by then and is
+ * seen by the next statement, and none can be created after. */
+static int
+op_user_delete(struct pgx *x, void *arg)
+{
+    const int64_t *id = arg;
+    struct pg_params p = {0};
+    pg_p_i64(&p, *id);
+    PGresult *r;
+    int err = store_pg_exec(x, PG_USER_LOCK, &p, &r);
+    if (err != OK)
+        return err;
+    bool found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found)
+        return ERR_NOT_FOUND;
+    struct pg_params q = {0};
+    pg_p_i64(&q, *id);
+    pg_p_i64(&q, store_pg_now());
+    err = store_pg_exec_changes(x, PG_REVOCATION_INSERT_USER, &q, NULL);
+    if (err == OK)
+        err = store_pg_exec_changes(x, PG_USER_DELETE, &p, NULL);
+    return err;
+}
+
 int
 store_pg_user_delete(struct store *s, int64_t id)
 {
-    struct ids_arg ia = {PG_USER_DELETE, id, 0, 0, 1, 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, id, op_ids, &ia);
-    if (err == OK && ia.changes == 0)
-        err = ERR_NOT_FOUND;
-    return err;
+    return store_pg_run_tx(STORE(s), id, op_user_delete, &id);
 }
 
 /* ---- sessions ---- */
@@ -441,6 +465,7 @@ store_pg_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id,
 
 struct revoked_arg {
     int64_t since;
+    int64_t after_id;
     size_t max;
     struct arena *a;
     struct store_revoked *rows;
@@ -453,6 +478,7 @@ op_session_revoked_since(struct pgx *x, void *arg)
     struct revoked_arg *ra = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ra->since);
+    pg_p_i64(&p, ra->after_id);
     pg_p_i64(&p, (int64_t)ra->max);
     PGresult *r;
     int err = store_pg_exec(x, PG_SESSION_REVOKED_SINCE, &p, &r);
@@ -472,10 +498,10 @@ op_session_revoked_since(struct pgx *x, void *arg)
 }
 
 int
-store_pg_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
+store_pg_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max, struct arena *a,
                                struct store_revoked **rows, size_t *n)
 {
-    struct revoked_arg ra = {since, max, a, NULL, 0};
+    struct revoked_arg ra = {since, after_id, max, a, NULL, 0};
     int err = store_pg_run(STORE(s), PG_READ, 0, op_session_revoked_since, &ra);
     if (err != OK)
         return err;
@@ -495,10 +521,36 @@ store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max, siz
     return err;
 }
 
+/* Sessions first, then, within the same max, the revocations of deleted
+ * accounts' sessions past the same cut-off. */
+static int
+op_session_purge(struct pgx *x, void *arg)
+{
+    struct ids_arg *ia = arg;
+    int64_t sessions = 0, revocations = 0;
+    struct pg_params p = {0};
+    pg_p_i64(&p, ia->a);
+    pg_p_i64(&p, ia->b);
+    int err = store_pg_exec_changes(x, PG_SESSION_PURGE, &p, &sessions);
+    if (err == OK && sessions < ia->b) {
+        struct pg_params q = {0};
+        pg_p_i64(&q, ia->a);
+        pg_p_i64(&q, ia->b - sessions);
+        err = store_pg_exec_changes(x, PG_REVOCATION_PURGE, &q, &revocations);
+    }
+    ia->changes = sessions + revocations;
+    return err;
+}
+
 int
 store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged)
 {
-    return store_pg_purge(s, PG_SESSION_PURGE, before, max, purged);
+    struct ids_arg ia = {PG_SESSION_PURGE, before, (int64_t)max, 0, 2, 0};
+    *purged = 0;
+    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_session_purge, &ia);
+    if (err == OK)
+        *purged = (size_t)ia.changes;
+    return err;
 }
 
 /* ---- refresh tokens ---- */

@@ -52,10 +52,14 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
                                                      "version = version + 1 WHERE id = ?1"},
     [STMT_USER_DELETE] = {"user_delete", "DELETE FROM users WHERE id = ?1"},
 
+    /* The id is past every id in use or still listed as revoked: SQLite
+     * would otherwise reuse the highest id after a deletion, and a new
+     * session would inherit a deleted account's revocation. */
     [STMT_SESSION_INSERT] =
         {"session_insert",
-         "INSERT INTO sessions (user_id, user_agent, ip, created_at, last_used_at, expires_at) "
-         "VALUES (?1, ?2, ?3, ?4, ?4, ?5)"},
+         "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at) "
+         "VALUES (max(ifnull((SELECT max(id) FROM sessions), 0), "
+         "ifnull((SELECT max(session_id) FROM session_revocations), 0)) + 1, ?1, ?2, ?3, ?4, ?4, ?5)"},
     [STMT_SESSION_GET] = {"session_get", "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1"},
     [STMT_SESSION_LIST_ACTIVE] = {"session_list_active",
                                   "SELECT " SESSION_COLS
@@ -71,12 +75,29 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
     [STMT_SESSION_REVOKE_ALL] = {"session_revoke_all",
                                  "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id <> ?2 "
                                  "AND revoked_at IS NULL"},
+    /* Revoked sessions and those deleted with their account, in one order,
+     * after the key (?1, ?2). Each table in two parts, the rest of the
+     * millisecond ?1 and what follows it, so that both seek in the
+     * revoked_at index, whose entries end with the rowid (the id). */
     [STMT_SESSION_REVOKED_SINCE] = {"session_revoked_since",
-                                    "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?1 "
-                                    "ORDER BY revoked_at, id LIMIT ?2"},
+                                    "SELECT id, revoked_at FROM sessions WHERE revoked_at = ?1 AND id > ?2 "
+                                    "UNION ALL SELECT id, revoked_at FROM sessions WHERE revoked_at > ?1 "
+                                    "UNION ALL SELECT session_id, revoked_at FROM session_revocations "
+                                    "WHERE revoked_at = ?1 AND session_id > ?2 "
+                                    "UNION ALL SELECT session_id, revoked_at FROM session_revocations "
+                                    "WHERE revoked_at > ?1 ORDER BY revoked_at, id LIMIT ?3"},
     [STMT_SESSION_PURGE] = {"session_purge",
                             "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ?1 "
                             "UNION ALL SELECT id FROM sessions WHERE revoked_at < ?1 LIMIT ?2)"},
+    /* Every session of user ?1, about to be deleted with it, revoked at ?2
+     * (the revoked ones again: other instances may not have read them yet). */
+    [STMT_REVOCATION_INSERT_USER] =
+        {"revocation_insert_user", "INSERT INTO session_revocations (session_id, revoked_at) "
+                                   "SELECT id, ?2 FROM sessions WHERE user_id = ?1 "
+                                   "ON CONFLICT (session_id) DO UPDATE SET revoked_at = excluded.revoked_at"},
+    [STMT_REVOCATION_PURGE] = {"revocation_purge",
+                               "DELETE FROM session_revocations WHERE session_id IN (SELECT session_id FROM "
+                               "session_revocations WHERE revoked_at < ?1 LIMIT ?2)"},
     [STMT_REFRESH_INSERT] = {"refresh_insert",
                              "INSERT INTO refresh_tokens (user_id, session_id, parent_id, hash, created_at, "
                              "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},

@@ -636,6 +636,7 @@ static const struct store_ops sqlite_ops = {
     .refresh_rotate = store_sqlite_refresh_rotate,
     .refresh_purge = store_sqlite_refresh_purge,
     .task_create = store_sqlite_task_create,
+    .task_create_async = store_sqlite_task_create_async,
     .task_get = store_sqlite_task_get,
     .task_update = store_sqlite_task_update,
     .task_delete = store_sqlite_task_delete,

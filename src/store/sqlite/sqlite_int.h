@@ -44,6 +44,8 @@ enum stmt {
     STMT_SESSION_REVOKE_ALL,
     STMT_SESSION_REVOKED_SINCE,
     STMT_SESSION_PURGE,
+    STMT_REVOCATION_INSERT_USER,
+    STMT_REVOCATION_PURGE,
     STMT_REFRESH_INSERT,
     STMT_REFRESH_GET,
     STMT_REFRESH_SPEND,
@@ -171,6 +173,11 @@ typedef int store_sqlite_op_fn(struct conn *c, void *arg);
 /* Queues fn(arg) for the writer and waits until its batch committed (or
  * failed). alone: run in a transaction of its own (migrations). */
 int store_sqlite_write(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, bool alone);
+/* Queues fn(arg) like store_sqlite_write without waiting: the writer calls
+ * done(done_arg, result) after the batch holding it committed (or failed).
+ * OK, or ERR_UNAVAILABLE / ERR_OVERLOADED / ERR_NOMEM (then done is not called). */
+int store_sqlite_write_async(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, store_done_fn *done,
+                             void *done_arg);
 /* Starts and stops the writer and checkpointer threads. */
 int store_sqlite_writer_start(struct sqlite_store *st);
 void store_sqlite_writer_stop(struct sqlite_store *st);
@@ -227,8 +234,8 @@ int store_sqlite_session_list_active(struct store *s, int64_t user_id, int64_t n
 int store_sqlite_session_touch(struct store *s, int64_t id, int64_t now);
 int store_sqlite_session_revoke(struct store *s, int64_t user_id, int64_t id);
 int store_sqlite_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
-int store_sqlite_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
-                                       struct store_revoked **rows, size_t *n);
+int store_sqlite_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max,
+                                       struct arena *a, struct store_revoked **rows, size_t *n);
 int store_sqlite_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 int store_sqlite_refresh_create(struct store *s, struct store_refresh *tok);
 int store_sqlite_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
@@ -237,6 +244,7 @@ int store_sqlite_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HA
 int store_sqlite_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 int store_sqlite_task_create(struct store *s, struct store_task *t);
+int store_sqlite_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
 int store_sqlite_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                           struct store_task *out);
 int store_sqlite_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,

@@ -72,6 +72,12 @@ store_sqlite_task_create(struct store *s, struct store_task *t)
 }
 
 int
+store_sqlite_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg)
+{
+    return store_sqlite_write_async(STORE(s), op_task_create, t, done, arg);
+}
+
+int
 store_sqlite_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out)
 {
     struct conn *c;

@@ -265,12 +265,17 @@ exec2(struct conn *c, enum stmt id, int64_t a, int64_t b, int *changes)
     return err;
 }
 
+/* The sessions go with the user (ON DELETE CASCADE), so their revocations
+ * are recorded first, in the same transaction: other instances read them
+ * from session_revocations. */
 static int
 op_user_delete(struct conn *c, void *arg)
 {
     const int64_t *id = arg;
-    int changes;
-    int err = exec2(c, STMT_USER_DELETE, *id, 0, &changes);
+    int changes = 0;
+    int err = exec2(c, STMT_REVOCATION_INSERT_USER, *id, c->now, NULL);
+    if (err == OK)
+        err = exec2(c, STMT_USER_DELETE, *id, 0, &changes);
     if (err == OK && changes == 0)
         err = ERR_NOT_FOUND;
     return err;
@@ -487,8 +492,8 @@ store_sqlite_session_revoke_all(struct store *s, int64_t user_id, int64_t except
 }
 
 int
-store_sqlite_session_revoked_since(struct store *s, int64_t since, size_t max, struct arena *a,
-                                   struct store_revoked **rows, size_t *n)
+store_sqlite_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max,
+                                   struct arena *a, struct store_revoked **rows, size_t *n)
 {
     struct conn *c;
     int err = store_sqlite_reader(STORE(s), &c);
@@ -498,7 +503,8 @@ store_sqlite_session_revoked_since(struct store *s, int64_t since, size_t max, s
     if (st == NULL)
         return err;
     sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int64(st, 2, (int64_t)max);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_int64(st, 3, (int64_t)max);
     size_t cap = max < 64 ? max : 64, count = 0;
     struct store_revoked *out = arena_alloc(a, cap * sizeof(*out));
     while (count < max && (err = store_sqlite_step_row(c, st, "sessions revoked")) == OK) {
@@ -542,10 +548,28 @@ purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged)
     return store_sqlite_write(STORE(s), op_purge, &pa, false);
 }
 
+/* Sessions first, then, within the same max, the revocations of deleted
+ * accounts' sessions past the same cut-off. */
+static int
+op_session_purge(struct conn *c, void *arg)
+{
+    struct purge_arg *pa = arg;
+    int sessions = 0, revocations = 0;
+    int err = exec2(c, STMT_SESSION_PURGE, pa->before, (int64_t)pa->max, &sessions);
+    int64_t left = (int64_t)pa->max - sessions;
+    if (err == OK && left > 0)
+        err = exec2(c, STMT_REVOCATION_PURGE, pa->before, left, &revocations);
+    if (err == OK)
+        *pa->purged = (size_t)sessions + (size_t)revocations;
+    return err;
+}
+
 int
 store_sqlite_session_purge(struct store *s, int64_t before, size_t max, size_t *purged)
 {
-    return purge(s, STMT_SESSION_PURGE, before, max, purged);
+    struct purge_arg pa = {STMT_SESSION_PURGE, before, max, purged};
+    *purged = 0;
+    return store_sqlite_write(STORE(s), op_session_purge, &pa, false);
 }
 
 /* ---- refresh tokens ---- */

@@ -1,11 +1,13 @@
 /* Group commit. One writer thread owns the write connection; callers queue
  * operations (bounded: full is ERR_OVERLOADED) and sleep until the batch
- * holding theirs has committed. The writer takes everything queued, runs it
+ * holding theirs has committed, or (asynchronous operations) get a callback
+ * on the writer thread once it has. The writer takes everything queued, runs it
  * in one transaction with a SAVEPOINT per operation (one failing operation
  * does not fail the others), commits once (one fsync per batch) and wakes
  * each caller with its own result. A second thread runs PASSIVE WAL
  * checkpoints, so no request ever waits for one. */
 #include <errno.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -17,26 +19,24 @@ struct wop {
     store_sqlite_op_fn *fn;
     void *arg;
     int result;
-    bool done;
     bool alone;
-    pthread_cond_t cv;
+    sem_t done; /* synchronous: posted once result is set; the writer never touches the op after */
+    store_done_fn *callback; /* asynchronous: called with the result, then the op is freed */
+    void *callback_arg;
     struct wop *next;
 };
 
-int
-store_sqlite_write(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, bool alone)
+/* Queues op; OK, or ERR_UNAVAILABLE (stopping) / ERR_OVERLOADED (full). */
+static int
+enqueue(struct sqlite_store *st, struct wop *op)
 {
-    struct wop op = {.fn = fn, .arg = arg, .result = ERR_INTERNAL, .alone = alone};
-    pthread_cond_init(&op.cv, NULL);
     pthread_mutex_lock(&st->mu);
     if (st->stop) {
         pthread_mutex_unlock(&st->mu);
-        pthread_cond_destroy(&op.cv);
         return ERR_UNAVAILABLE;
     }
     if (st->queued >= WRITE_QUEUE_MAX) {
         pthread_mutex_unlock(&st->mu);
-        pthread_cond_destroy(&op.cv);
         int64_t now = store_sqlite_mono_ms();
         int64_t last = atomic_load(&st->last_overload_log);
         if (now - last >= 1000 && atomic_compare_exchange_strong(&st->last_overload_log, &last, now))
@@ -44,17 +44,47 @@ store_sqlite_write(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, b
         return ERR_OVERLOADED;
     }
     if (st->tail != NULL)
-        st->tail->next = &op;
+        st->tail->next = op;
     else
-        st->head = &op;
-    st->tail = &op;
+        st->head = op;
+    st->tail = op;
     st->queued++;
     pthread_cond_signal(&st->cv);
-    while (!op.done)
-        pthread_cond_wait(&op.cv, &st->mu);
     pthread_mutex_unlock(&st->mu);
-    pthread_cond_destroy(&op.cv);
-    return op.result;
+    return OK;
+}
+
+int
+store_sqlite_write(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, bool alone)
+{
+    struct wop op = {.fn = fn, .arg = arg, .result = ERR_INTERNAL, .alone = alone};
+    sem_init(&op.done, 0, 0);
+    int err = enqueue(st, &op);
+    if (err == OK) {
+        while (sem_wait(&op.done) != 0 && errno == EINTR) {
+        }
+        err = op.result;
+    }
+    sem_destroy(&op.done);
+    return err;
+}
+
+int
+store_sqlite_write_async(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, store_done_fn *done,
+                         void *done_arg)
+{
+    struct wop *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return ERR_NOMEM;
+    op->fn = fn;
+    op->arg = arg;
+    op->result = ERR_INTERNAL;
+    op->callback = done;
+    op->callback_arg = done_arg;
+    int err = enqueue(st, op);
+    if (err != OK)
+        free(op);
+    return err;
 }
 
 /* The writer's clock never goes back, so created_at follows commit order
@@ -144,13 +174,19 @@ writer_main(void *arg)
 
         run_batch(st, batch);
 
-        pthread_mutex_lock(&st->mu);
+        /* Wake the callers without holding the queue's lock, so that a
+         * woken caller does not block on it at once. */
         for (struct wop *op = batch; op != NULL;) {
-            struct wop *next = op->next; /* op lives on its caller's stack */
-            op->done = true;
-            pthread_cond_signal(&op->cv);
+            struct wop *next = op->next; /* a synchronous op lives on its caller's stack */
+            if (op->callback != NULL) {
+                op->callback(op->callback_arg, op->result);
+                free(op);
+            } else {
+                sem_post(&op->done);
+            }
             op = next;
         }
+        pthread_mutex_lock(&st->mu);
     }
     pthread_mutex_unlock(&st->mu);
     return NULL;
