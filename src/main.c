@@ -65,13 +65,16 @@ store_opts_from(const struct config *c, struct store_opts *o)
 }
 
 /* Opens the store and brings its schema to this build's version, or says
- * why it cannot. Returns NULL after logging. */
+ * why it cannot; serve: also keeps PACE_DB_POOL_MIN connections open.
+ * Returns NULL after logging. */
 static struct store *
-open_store(const struct config *c, bool migrate)
+open_store(const struct config *c, bool migrate, bool serve)
 {
     struct store *st = NULL;
     struct store_opts so;
     store_opts_from(c, &so);
+    if (serve)
+        so.pool_min = c->db_pool_min;
     int err = store_open_opts(c->database_url, &so, &st);
     if (err != OK) {
         log_error("main", "cannot open the database (%s)", err_name(err));
@@ -188,12 +191,20 @@ open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
     return j;
 }
 
+/* After each round of an event loop: its reads of the next round start
+ * from a fresh snapshot (store_reads_round_end). */
+static void
+on_loop_round(void *arg)
+{
+    store_reads_round_end(arg);
+}
+
 static int
 cmd_serve(struct config *c)
 {
     if (ensure_data_dir(c) != 0 || config_secret_load(c) != 0)
         return 1;
-    struct store *st = open_store(c, c->auto_migrate);
+    struct store *st = open_store(c, c->auto_migrate, true);
     if (st == NULL)
         return 1;
     struct auth *au = open_auth(c, st);
@@ -232,6 +243,8 @@ cmd_serve(struct config *c)
         .access_log = c->access_log,
         .reads_block = strcmp(store_backend(st), "sqlite") != 0,
         .pool_wait_ms = c->pool_wait_ms,
+        .on_round = on_loop_round,
+        .on_round_arg = st,
         .hash_pool = hash,
         .blocking_pool = blocking,
     };
@@ -273,7 +286,7 @@ cmd_migrate(struct config *c)
 {
     if (ensure_data_dir(c) != 0)
         return 1;
-    struct store *st = open_store(c, true);
+    struct store *st = open_store(c, true, false);
     if (st == NULL)
         return 1;
     store_close(st);
@@ -288,7 +301,7 @@ cmd_user_import(struct config *c, const char *path)
         log_error("main", "cannot open %s: %s", path, strerror(errno));
         return 1;
     }
-    struct store *st = ensure_data_dir(c) == 0 ? open_store(c, c->auto_migrate) : NULL;
+    struct store *st = ensure_data_dir(c) == 0 ? open_store(c, c->auto_migrate, false) : NULL;
     size_t imported = 0, skipped = 0;
     int err = st != NULL ? auth_user_import(st, in, stderr, &imported, &skipped) : ERR_UNAVAILABLE;
     store_close(st);

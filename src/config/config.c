@@ -49,6 +49,10 @@ static const struct setting settings[] = {
      OFF(database_replica_urls), 0, 0, NULL},
     {"DB_POOL_SIZE", K_INT, "16", "PostgreSQL: connections per database server per process",
      OFF(db_pool_size), 1, 1000, NULL},
+    {"DB_POOL_MIN", K_INT, NULL,
+     "PostgreSQL: connections to the primary that `pace serve` opens at start-up and keeps open "
+     "(default: PACE_DB_POOL_SIZE; 0: on demand)",
+     OFF(db_pool_min), 0, 1000, NULL},
     {"DB_CONNECT_TIMEOUT", K_INT, "1000", "PostgreSQL: milliseconds a connection attempt may take",
      OFF(db_connect_timeout), 1, 600000, NULL},
     {"DB_STATEMENT_TIMEOUT", K_INT, "1500",
@@ -367,6 +371,7 @@ int
 config_load(struct config *c, int argc, char **argv, FILE *err)
 {
     memset(c, 0, sizeof(*c));
+    c->db_pool_min = -1; /* unset: the pool size */
     const char *flags[NSETTINGS] = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -422,6 +427,13 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
         c->threads = (int)(ncpu > 256 ? 256 : ncpu);
     if (c->hash_threads == 0)
         c->hash_threads = (int)(ncpu > 256 ? 256 : ncpu);
+    if (c->db_pool_min < 0) {
+        c->db_pool_min = c->db_pool_size;
+    } else if (c->db_pool_min > c->db_pool_size) {
+        fprintf(err, "pace: invalid PACE_DB_POOL_MIN=%d: must not exceed PACE_DB_POOL_SIZE (%d)\n",
+                c->db_pool_min, c->db_pool_size);
+        return -1;
+    }
     if (c->data_dir[0] == '\0') {
         fprintf(err, "pace: invalid PACE_DATA_DIR=\"\": must not be empty\n");
         return -1;

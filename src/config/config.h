@@ -20,6 +20,7 @@ struct config {
     /* PostgreSQL */
     char *database_replica_urls; /* "" = none */
     int db_pool_size;
+    int db_pool_min;              /* primary connections opened at start-up and kept */
     int db_connect_timeout;       /* milliseconds */
     int db_statement_timeout;     /* milliseconds */
     int read_your_writes_seconds; /* with replicas */

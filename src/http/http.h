@@ -179,6 +179,8 @@ struct http_server_opts {
     bool access_log;
     bool reads_block; /* ROUTE_READS go to the blocking pool (PostgreSQL) */
     int pool_wait_ms; /* a request finding its pool's queue full waits this long for room, then 503 */
+    void (*on_round)(void *arg); /* optional: each loop thread calls it after each round of events */
+    void *on_round_arg;
     struct http_pool *hash_pool;
     struct http_pool *blocking_pool;
 };

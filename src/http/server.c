@@ -799,6 +799,8 @@ loop_main(void *arg)
 
     while (!L->stop) {
         h2o_evloop_run(L->ctx.loop, INT32_MAX);
+        if (s->opts.on_round != NULL)
+            s->opts.on_round(s->opts.on_round_arg);
         log_flush();
     }
     log_thread_cleanup();

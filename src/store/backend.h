@@ -52,6 +52,8 @@ struct store_ops {
     int (*refresh_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
     int (*task_create)(struct store *s, struct store_task *t);
+    /* Optional (NULL: nothing to do). */
+    void (*reads_round_end)(struct store *s);
     /* Optional (NULL: store.c runs task_create and calls done). */
     int (*task_create_async)(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
     int (*task_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);

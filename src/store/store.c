@@ -29,6 +29,7 @@ store_opts_init(struct store_opts *o)
 {
     *o = (struct store_opts){
         .pool_size = 16,
+        .pool_min = 0,
         .connect_timeout_ms = 5000,
         .statement_timeout_ms = 10000,
         .replica_urls = NULL,
@@ -66,7 +67,7 @@ store_open_opts(const char *url, const struct store_opts *o, struct store **out)
         return store_sqlite_open(path, out);
     }
     if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
-        if (o->pool_size < 1 || o->connect_timeout_ms < 1 || o->statement_timeout_ms < 1 ||
+        if (o->pool_size < 1 || o->pool_min < 0 || o->connect_timeout_ms < 1 || o->statement_timeout_ms < 1 ||
             o->read_your_writes_ms < 0) {
             log_error("store", "invalid PostgreSQL options (pool size and timeouts must be positive)");
             return ERR_INVALID;
@@ -298,6 +299,13 @@ store_task_create(struct store *s, struct store_task *t)
     if (t->title == NULL || !task_status_ok(t->status))
         return ERR_INVALID;
     return s->ops->task_create(s, t);
+}
+
+void
+store_reads_round_end(struct store *s)
+{
+    if (s->ops->reads_round_end != NULL)
+        s->ops->reads_round_end(s);
 }
 
 int

@@ -50,16 +50,18 @@ enum {
 /* Settings of the connection to a database server; SQLite ignores them. */
 struct store_opts {
     int pool_size;            /* PostgreSQL: connections per server per process */
+    int pool_min;             /* PostgreSQL: primary connections opened at once and kept (0: on demand) */
     int connect_timeout_ms;   /* PostgreSQL: a connection attempt's deadline */
     int statement_timeout_ms; /* PostgreSQL: every call's deadline (the server's statement_timeout too) */
     const char *replica_urls; /* PostgreSQL: read replicas, URLs separated by commas or spaces; NULL: none */
     int read_your_writes_ms;  /* after a user's write, their reads stay on the primary this long */
 };
 
-/* Defaults for tools and tests (store_open): 16 connections, 5 s to
- * connect, 10 s per call, no replicas, a read-your-writes window of 5 s.
- * `pace serve` passes its settings instead (PACE_DB_*: 1 s and 1.5 s, so
- * that a database that is down or frozen gets a 503 within 2 s). */
+/* Defaults for tools and tests (store_open): 16 connections, opened on
+ * demand, 5 s to connect, 10 s per call, no replicas, a read-your-writes
+ * window of 5 s. `pace serve` passes its settings instead (PACE_DB_*: 1 s
+ * and 1.5 s, so that a database that is down or frozen gets a 503 within
+ * 2 s; the whole primary pool opened at start-up). */
 void store_opts_init(struct store_opts *o);
 
 /* Opens the store named by url: "sqlite:PATH" or "sqlite://PATH" (relative
@@ -290,6 +292,13 @@ struct store_task {
  * (borrowed) and sets id, created_at, updated_at, version.
  * ERR_NOT_FOUND when the user no longer exists. */
 int store_task_create(struct store *s, struct store_task *t);
+/* For threads that serve in rounds (the event loops): call after each round
+ * of events. From the first call on, the calling thread's reads within one
+ * round share one read snapshot (SQLite: one read transaction, begun again
+ * whenever this process has committed since, so a reply never misses a
+ * write that was acknowledged before it); this call ends it. Other threads
+ * read as before, each call on its own snapshot. A no-op on PostgreSQL. */
+void store_reads_round_end(struct store *s);
 /* The completion of an asynchronous store call: err is what the synchronous
  * call would have returned. Runs on a store thread (or the caller's, before
  * the call returns); must not block. */

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from harness import BACKEND, DEV, assert_problem, free_port, run_pace, wait_until
+from harness import BACKEND, DEV, assert_problem, free_port, metric_value, run_pace, scrape, wait_until
 from pgcluster import Cluster
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
@@ -66,6 +66,15 @@ def ready(srv):
     return requests.get(srv.url + "/ready", timeout=10)
 
 
+def wait_pool_open(srv):
+    """Until the primary's pool is open (it opens in the background at start-up)."""
+    def is_open():
+        samples = scrape(srv.url)
+        return (metric_value(samples, "pace_db_connections_open", server="primary") ==
+                metric_value(samples, "pace_db_pool_size", server="primary"))
+    wait_until(is_open, 10, "the primary's pool to be open")
+
+
 def assert_unavailable_quickly(srv, user):
     """/ready, a read and a write all fail fast and cleanly, alone and in parallel."""
     r, took = timed(lambda: ready(srv))
@@ -112,6 +121,10 @@ def test_database_frozen_then_thawed(cluster, make_server):
     srv = make_server(env={**ENV, "PACE_DATABASE_URL": cluster.url("pace")})
     user = new_user(srv)
     assert me(srv, user).status_code == 200
+    # SIGSTOP reaches the server processes that exist when it is sent: a
+    # backend forked meanwhile for a connection the pool is still opening
+    # would go on answering. Freeze once the pool is open.
+    wait_pool_open(srv)
     cluster.freeze()
     try:
         assert_unavailable_quickly(srv, user)

@@ -5,13 +5,17 @@
  * handshakes and acknowledges data, but never answers) fails at the
  * deadline: the query is cancelled from a helper thread and the connection
  * dropped. An idle connection is checked before reuse, so a restarted
- * server costs no failed request. Replicas serve the reads that tolerate
- * lag, except for users who wrote within the read-your-writes window; a
- * replica that fails is skipped for PG_REPLICA_RETRY_MS. */
+ * server costs no failed request. At most PG_CONNECTING_MAX connection
+ * attempts per pool run at once, so a burst of callers does not storm the
+ * server; a pool with a minimum has a keeper thread that opens it at
+ * start-up and refills it after a restart. Replicas serve the reads that
+ * tolerate lag, except for users who wrote within the read-your-writes
+ * window; a replica that fails is skipped for PG_REPLICA_RETRY_MS. */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -436,18 +440,26 @@ pool_acquire(struct pg_pool *p, struct pgx *x)
             p->open--;
             continue;
         }
-        if (p->open < p->size) {
+        /* Below the pool size, connect; unless PG_CONNECTING_MAX attempts
+         * are in flight: then wait for one of them, or for an idle
+         * connection, whichever comes first. A caller past its deadline
+         * starts no attempt. */
+        int64_t deadline_ms = x->deadline;
+        bool late = store_pg_mono_ms() >= deadline_ms;
+        if (!late && p->open < p->size && p->connecting < PG_CONNECTING_MAX) {
             p->open++;
             p->busy++;
+            p->connecting++;
             pthread_mutex_unlock(&p->mu);
             struct pg_conn *c;
             int err = conn_open(p, x->deadline, &c);
             pthread_mutex_lock(&p->mu);
             record_wait(p, mono_us() - t0);
+            p->connecting--;
+            pthread_cond_signal(&p->cv); /* a free attempt (and, on failure, room) for a waiter */
             if (err != OK) {
                 p->open--;
                 p->busy--;
-                pthread_cond_signal(&p->cv);
                 pthread_mutex_unlock(&p->mu);
                 x->conn_failed = true;
                 return err;
@@ -457,11 +469,13 @@ pool_acquire(struct pg_pool *p, struct pgx *x)
             x->reused = false;
             return OK;
         }
-        int64_t deadline_ms = x->deadline;
-        if (store_pg_mono_ms() >= deadline_ms) {
+        if (late) {
             record_wait(p, mono_us() - t0);
+            int busy = p->busy, connecting = p->connecting;
+            pthread_cond_signal(&p->cv); /* pass on a wake-up this caller may have taken */
             pthread_mutex_unlock(&p->mu);
-            log_trouble(p, "no free connection within the deadline (%d in use)", p->size);
+            log_trouble(p, "no free connection within the deadline (%d in use, %d of them connecting)", busy,
+                        connecting);
             return ERR_UNAVAILABLE;
         }
         struct timespec ts = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000L};
@@ -570,6 +584,7 @@ store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool 
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
+    pthread_cond_init(&p->keeper_cv, &ca);
     pthread_condattr_destroy(&ca);
     *out = p;
     return OK;
@@ -580,6 +595,13 @@ store_pg_pool_free(struct pg_pool *p)
 {
     if (p == NULL)
         return;
+    if (p->keeping) {
+        pthread_mutex_lock(&p->mu);
+        p->stopping = true;
+        pthread_cond_signal(&p->keeper_cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->keeper, NULL);
+    }
     struct pg_conn *c = p->idle;
     while (c != NULL) {
         struct pg_conn *next = c->next;
@@ -594,6 +616,7 @@ store_pg_pool_free(struct pg_pool *p)
     free(p->vals);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->keeper_cv);
     free(p);
 }
 
@@ -605,6 +628,109 @@ store_pg_pool_check(struct pg_pool *p, int timeout_ms)
     if (err == OK)
         pool_release(p, x.c);
     return err;
+}
+
+/* ---- the keeper ---- */
+
+/* Drops the idle connections the server closed (a restart, a terminated
+ * backend), so that keep_fill replaces them before a caller needs them.
+ * Checked under the lock: conn_alive does not wait, and an idle
+ * connection stays out of callers' hands meanwhile. */
+static void
+keep_prune(struct pg_pool *p)
+{
+    struct pg_conn *dead = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (struct pg_conn **pc = &p->idle; *pc != NULL;) {
+        struct pg_conn *c = *pc;
+        if (conn_alive(c)) {
+            pc = &c->next;
+            continue;
+        }
+        *pc = c->next;
+        c->next = dead;
+        dead = c;
+        p->open--;
+        pthread_cond_signal(&p->cv); /* room for a new connection */
+    }
+    pthread_mutex_unlock(&p->mu);
+    while (dead != NULL) {
+        struct pg_conn *next = dead->next;
+        log_debug("store", "%s: dropped an idle connection the server had closed", p->label);
+        conn_close(dead);
+        dead = next;
+    }
+}
+
+/* Opens connections one at a time until min are open; stops at the first
+ * failure (the next round tries again) or when callers already have
+ * PG_CONNECTING_MAX attempts in flight. */
+static void
+keep_fill(struct pg_pool *p)
+{
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (p->stopping || p->open >= p->min || p->connecting >= PG_CONNECTING_MAX) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        p->open++;
+        p->busy++;
+        p->connecting++;
+        pthread_mutex_unlock(&p->mu);
+        struct pg_conn *c;
+        int err = conn_open(p, store_pg_mono_ms() + p->st->connect_timeout_ms, &c);
+        pthread_mutex_lock(&p->mu);
+        p->connecting--;
+        p->busy--;
+        if (err == OK) {
+            c->next = p->idle;
+            p->idle = c;
+        } else {
+            p->open--;
+        }
+        pthread_cond_signal(&p->cv); /* a connection, or a free attempt, for a waiter */
+        pthread_mutex_unlock(&p->mu);
+        if (err != OK)
+            return;
+    }
+}
+
+static void *
+keeper_main(void *arg)
+{
+    struct pg_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        keep_prune(p);
+        keep_fill(p);
+        pthread_mutex_lock(&p->mu);
+        int64_t until = store_pg_mono_ms() + PG_KEEP_INTERVAL_MS;
+        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
+        while (!p->stopping && store_pg_mono_ms() < until)
+            pthread_cond_timedwait(&p->keeper_cv, &p->mu, &ts);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+void
+store_pg_pool_keep(struct pg_pool *p, int min)
+{
+    if (min <= 0 || p->keeping)
+        return;
+    p->min = min < p->size ? min : p->size;
+    sigset_t all, old;
+    sigfillset(&all);
+    /* Threads inherit the mask: signals stay with the thread that waits for them. */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    p->keeping = pthread_create(&p->keeper, NULL, keeper_main, p) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!p->keeping) {
+        p->min = 0;
+        log_warn("store", "%s: cannot start the pool keeper: connections open on demand", p->label);
+    }
 }
 
 /* ---- running statements ---- */

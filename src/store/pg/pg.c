@@ -1,5 +1,6 @@
 /* The PostgreSQL backend's life cycle: opening the pools (the primary,
- * checked at once, and the replicas, used when they answer), migrations
+ * checked at once and then kept at its minimum in the background, and the
+ * replicas, used when they answer), migrations
  * (one transaction each, under an advisory lock so that instances starting
  * together apply each once), ping, backup (pg_dump's job) and the
  * query-plan report. Operations live in the other files of this folder.
@@ -491,12 +492,18 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
         log_error("store", "cannot connect to the PostgreSQL primary");
         goto fail;
     }
+    /* The rest of the primary's minimum opens in the background, while
+     * start-up goes on: a burst of requests right after start finds
+     * connections ready instead of connecting all at once. */
+    store_pg_pool_keep(st->primary, o->pool_min);
     for (int i = 0; i < st->nreplicas; i++)
         if (store_pg_pool_check(st->replicas[i], st->connect_timeout_ms) != OK)
             log_warn("store", "%s does not answer: reads go to the primary until it does",
                      st->replicas[i]->label);
-    log_info("store", "PostgreSQL: pool of %d connections per server, %d replicas, deadline %d ms per call",
-             o->pool_size, st->nreplicas, st->statement_timeout_ms);
+    log_info("store",
+             "PostgreSQL: pool of %d connections per server (%d to the primary kept open), %d replicas, "
+             "deadline %d ms per call",
+             o->pool_size, st->primary->min, st->nreplicas, st->statement_timeout_ms);
     *out = &st->base;
     return OK;
 fail:

@@ -174,13 +174,21 @@ struct pg_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct pg_conn *idle;
-    int size;    /* at most this many connections */
-    int open;    /* idle + busy + connecting */
-    int busy;    /* handed out or connecting */
-    int waiting; /* callers waiting for a connection */
+    int size;       /* at most this many connections */
+    int min;        /* the keeper keeps this many open (0: on demand only) */
+    int open;       /* idle + busy + connecting */
+    int busy;       /* handed out or connecting */
+    int connecting; /* connection attempts in flight (at most PG_CONNECTING_MAX) */
+    int waiting;    /* callers waiting for a connection */
     uint64_t wait_buckets[PG_WAIT_BUCKETS + 1];
     uint64_t wait_count;
     uint64_t wait_us;
+
+    /* The keeper thread (store_pg_pool_keep): wakes on keeper_cv, under mu. */
+    pthread_t keeper;
+    pthread_cond_t keeper_cv;
+    bool keeping;
+    bool stopping;
 
     _Atomic int64_t down_until; /* replicas: skipped until this monotonic ms */
     _Atomic int64_t last_log;   /* rate limit for "unavailable" warnings */
@@ -220,8 +228,10 @@ struct pg_store {
 };
 
 enum {
-    PG_REPLICA_RETRY_MS = 5000,    /* a failed replica is skipped this long */
-    PG_MIGRATE_TIMEOUT_MS = 600000 /* one migration may take this long */
+    PG_REPLICA_RETRY_MS = 5000,     /* a failed replica is skipped this long */
+    PG_MIGRATE_TIMEOUT_MS = 600000, /* one migration may take this long */
+    PG_CONNECTING_MAX = 4,          /* connection attempts in flight per pool */
+    PG_KEEP_INTERVAL_MS = 1000      /* the keeper checks its pool this often */
 };
 
 /* Which server a call may use. */
@@ -271,6 +281,13 @@ int store_pg_pool_new(struct pg_store *st, const char *url, const char *label, b
 void store_pg_pool_free(struct pg_pool *p);
 /* Opens one connection (store_open checks the server this way). */
 int store_pg_pool_check(struct pg_pool *p, int timeout_ms);
+/* Starts p's keeper: a thread that opens connections (one at a time,
+ * within the connect timeout each) until min are open, then every
+ * PG_KEEP_INTERVAL_MS drops the idle ones the server closed and opens
+ * again up to min. A failed attempt waits for the next round. min is
+ * capped at the pool size; 0 starts nothing. store_pg_pool_free stops it
+ * (waiting for an attempt in flight). */
+void store_pg_pool_keep(struct pg_pool *p, int min);
 void store_pg_metrics_render(struct store *s, struct buf *out);
 
 /* Read-your-writes. */

@@ -26,6 +26,7 @@
 
 const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
     [STMT_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
+    [STMT_BEGIN_READ] = {"begin_read", "BEGIN DEFERRED"},
     [STMT_COMMIT] = {"commit", "COMMIT"},
     [STMT_ROLLBACK] = {"rollback", "ROLLBACK"},
     [STMT_SAVEPOINT] = {"savepoint", "SAVEPOINT op"},

@@ -274,12 +274,45 @@ reader_destroy(void *arg)
     store_sqlite_conn_close(c);
 }
 
+/* An event loop's reader: one read transaction for all reads of a round,
+ * begun again when the writer has committed since it began (the commit
+ * counter moves before any caller of that commit is woken, so a reply sent
+ * after an acknowledged write reads it). Ended by store_sqlite_reads_round_end. */
+static int
+hold_snapshot(struct conn *c)
+{
+    uint64_t gen = atomic_load_explicit(&c->st->commits, memory_order_acquire);
+    if (!sqlite3_get_autocommit(c->db)) {
+        if (c->gen == gen)
+            return OK;
+        int err = store_sqlite_exec(c, STMT_COMMIT);
+        if (err != OK)
+            return err;
+    }
+    c->gen = gen;
+    return store_sqlite_exec(c, STMT_BEGIN_READ);
+}
+
+void
+store_sqlite_reads_round_end(struct store *s)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct conn *c = NULL;
+    if (store_sqlite_reader(st, &c) != OK)
+        return;
+    c->rounds = true;
+    if (!sqlite3_get_autocommit(c->db))
+        (void)store_sqlite_exec(c, STMT_COMMIT);
+}
+
 int
 store_sqlite_reader(struct sqlite_store *st, struct conn **out)
 {
     struct conn *c = pthread_getspecific(st->key);
     if (c != NULL) {
         *out = c;
+        if (c->rounds)
+            return hold_snapshot(c);
         return OK;
     }
     int err = conn_open(st, CONN_READ, &c);
@@ -637,6 +670,7 @@ static const struct store_ops sqlite_ops = {
     .refresh_purge = store_sqlite_refresh_purge,
     .task_create = store_sqlite_task_create,
     .task_create_async = store_sqlite_task_create_async,
+    .reads_round_end = store_sqlite_reads_round_end,
     .task_get = store_sqlite_task_get,
     .task_update = store_sqlite_task_update,
     .task_delete = store_sqlite_task_delete,

@@ -17,6 +17,7 @@ struct arena;
 /* Every statement the backend prepares, by number (SQL in sql.c). */
 enum stmt {
     STMT_BEGIN,
+    STMT_BEGIN_READ,
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_SAVEPOINT,
@@ -122,6 +123,8 @@ struct conn {
     sqlite3_stmt *task_lists[STORE_TASK_SORT_COUNT][TASK_FILTER_COMBOS];
     int64_t deadline; /* monotonic ms after which queries are interrupted; 0: none */
     int64_t now;      /* writer only: this operation's timestamp */
+    bool rounds;      /* a reader of an event loop: holds its snapshot for a round */
+    uint64_t gen;     /* st->commits when its held snapshot was begun */
     struct conn *next;
 };
 
@@ -147,6 +150,7 @@ struct sqlite_store {
     bool stop;
     int64_t last_now;
     _Atomic int64_t last_overload_log;
+    _Atomic uint64_t commits; /* bumped by the writer after each commit, before it wakes anyone */
 
     /* The checkpointer: PASSIVE checkpoints off the request path. */
     struct conn *cconn;
@@ -244,6 +248,7 @@ int store_sqlite_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HA
 int store_sqlite_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 int store_sqlite_task_create(struct store *s, struct store_task *t);
+void store_sqlite_reads_round_end(struct store *s);
 int store_sqlite_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
 int store_sqlite_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                           struct store_task *out);
