@@ -360,15 +360,23 @@ out:
     api_ratelimit_headers(r, &v);
 }
 
+static void oauth_error(struct http_req *r, int status, const char *error, const char *description);
+
+/* The answer to a login or refresh attempt: the token pair, or why not.
+ * oauth: as RFC 6749 wants it (/auth/token), with failed as the
+ * description of invalid_grant; else API.md's 401 invalid_credentials. */
 static void
-login_reply(struct http_req *r, const struct attempt *a)
+attempt_reply(struct http_req *r, const struct attempt *a, bool oauth, const char *failed)
 {
     switch (a->outcome) {
     case OUT_OK:
         reply_pair(r, &a->pair);
         break;
     case OUT_FAILED:
-        api_reply_unauthorized(r, "invalid_credentials", "the login or the password is wrong");
+        if (oauth)
+            oauth_error(r, 400, "invalid_grant", failed);
+        else
+            api_reply_unauthorized(r, "invalid_credentials", failed);
         break;
     case OUT_LIMITED:
         api_reply_rate_limited(r, &a->limited);
@@ -378,6 +386,14 @@ login_reply(struct http_req *r, const struct attempt *a)
         break;
     }
     api_ratelimit_headers(r, &a->ip);
+}
+
+static const char LOGIN_FAILED[] = "the login or the password is wrong";
+
+static void
+login_reply(struct http_req *r, const struct attempt *a)
+{
+    attempt_reply(r, a, false, LOGIN_FAILED);
 }
 
 static void
@@ -640,33 +656,13 @@ is_form(struct http_req *r)
     return n == wl || ct[wl] == ';' || ct[wl] == ' ';
 }
 
-static void
-token_reply(struct http_req *r, const struct attempt *a, const char *failed)
-{
-    switch (a->outcome) {
-    case OUT_OK:
-        reply_pair(r, &a->pair);
-        break;
-    case OUT_FAILED:
-        oauth_error(r, 400, "invalid_grant", failed);
-        break;
-    case OUT_LIMITED:
-        api_reply_rate_limited(r, &a->limited);
-        return;
-    case OUT_ERROR:
-        api_reply_error(r, a->err);
-        break;
-    }
-    api_ratelimit_headers(r, &a->ip);
-}
-
 static const char PASSWORD_GRANT_FAILED[] = "the username or the password is wrong";
 
 static void
 api_auth_token_session(struct http_req *r)
 {
     login_session(r, r->state);
-    token_reply(r, r->state, PASSWORD_GRANT_FAILED);
+    attempt_reply(r, r->state, true, PASSWORD_GRANT_FAILED);
 }
 
 static void
@@ -716,7 +712,7 @@ api_auth_token(struct http_req *r)
             http_req_then(r, api_auth_token_session);
             return;
         }
-        token_reply(r, la, PASSWORD_GRANT_FAILED);
+        attempt_reply(r, la, true, PASSWORD_GRANT_FAILED);
         return;
     }
     if (strcmp(grant, "refresh_token") == 0) {
@@ -725,7 +721,7 @@ api_auth_token(struct http_req *r)
             return;
         }
         refresh_attempt(r, v[F_REFRESH], &a);
-        token_reply(r, &a, refresh_detail(a.refresh));
+        attempt_reply(r, &a, true, refresh_detail(a.refresh));
         return;
     }
     oauth_error(r, 400, "unsupported_grant_type", "grant_type must be password or refresh_token");

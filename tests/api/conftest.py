@@ -72,3 +72,14 @@ def make_server(tmp_path):
     f = _Factory(lambda: tmp_path)
     yield f
     f.cleanup()
+
+
+@pytest.fixture
+def cluster():
+    """A PostgreSQL cluster of the test's own (with a database "pace"), for
+    tests that stop, freeze or restart their server."""
+    from pgcluster import Cluster
+    c = Cluster.start()
+    c.psql("CREATE DATABASE pace")
+    yield c
+    c.stop()

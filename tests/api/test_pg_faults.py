@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from harness import BACKEND, DEV, assert_problem, free_port, metric_value, run_pace, scrape, wait_until
-from pgcluster import Cluster
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
@@ -27,14 +26,6 @@ DEADLINES = {"PACE_DB_CONNECT_TIMEOUT": "1000", "PACE_DB_STATEMENT_TIMEOUT": "15
 ENV = {**DEV, **DEADLINES, "PACE_JWT_SECRET": "test-secret-0123456789abcdef0123456789abcdef",
        "PACE_RATE_LIMITS": "off", "PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
 _names = itertools.count(1)
-
-
-@pytest.fixture
-def cluster():
-    c = Cluster.start()
-    c.psql("CREATE DATABASE pace")
-    yield c
-    c.stop()
 
 
 def timed(fn):

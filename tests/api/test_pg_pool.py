@@ -11,7 +11,6 @@ import pytest
 import requests
 
 from harness import BACKEND, DEV, free_port, metric_value, pg_query, run_pace, scrape, wait_until
-from pgcluster import Cluster
 
 needs_postgres = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
@@ -52,14 +51,6 @@ def test_pool_min_opens_part_of_the_pool(make_server):
     wait_until(lambda: backends(srv.database) == 5, 10, "5 pace backends in pg_stat_activity")
     assert metric_value(scrape(srv.url), "pace_db_pool_size", server="primary") == 8  # the rest on demand
     assert requests.get(srv.url + "/ready", timeout=10).status_code == 200
-
-
-@pytest.fixture
-def cluster():
-    c = Cluster.start()
-    c.psql("CREATE DATABASE pace")
-    yield c
-    c.stop()
 
 
 @needs_postgres
