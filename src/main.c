@@ -216,6 +216,7 @@ cmd_serve(struct config *c)
     int rc = 1;
     struct http_pool *hash = http_pool_new("hash", c->hash_threads, c->hash_queue);
     struct http_pool *blocking = http_pool_new("blocking", c->blocking_threads, c->blocking_queue);
+    http_pool_yield_to_loops(hash);
     struct http_router *rt = http_router_new();
     struct plan_llm *llm = NULL;
     struct jobs *jobs = open_jobs(c, st, &llm);

@@ -159,6 +159,10 @@ unsigned http_method_parse(const char *s, size_t len);
 struct http_pool;
 /* A pool of `threads` threads with at most `queue` tasks waiting. */
 struct http_pool *http_pool_new(const char *name, int threads, int queue);
+/* From now on p runs at most threads - 1 tasks at once while the event
+ * loops are serving other requests (the hash pool: a login flood leaves a
+ * core to the rest of the API); all threads when they are not. */
+void http_pool_yield_to_loops(struct http_pool *p);
 /* Finishes queued tasks, then stops and joins the threads. */
 void http_pool_free(struct http_pool *p);
 size_t http_pool_depth(const struct http_pool *p);

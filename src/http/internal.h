@@ -21,6 +21,9 @@ struct http_pool_task {
 
 /* Queues t; returns 0, or ERR_OVERLOADED when the queue is full (t untouched). */
 int http_pool_submit(struct http_pool *p, struct http_pool_task *t);
+/* Event loops call it after a round in which they served a request that
+ * no yielding pool runs (see http_pool_yield_to_loops). */
+void http_pool_note_loop_work(void);
 /* The receiver callback a loop registers for pool completions. */
 void http_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 

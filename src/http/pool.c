@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http/internal.h"
 #include "util/err.h"
@@ -21,9 +22,45 @@ struct http_pool {
     size_t capacity;          /* most tasks that may wait */
     atomic_size_t depth_seen; /* depth for metrics, read without the lock */
     bool stopping;
+    bool yields; /* leaves one thread's worth of CPU to the loops while they serve */
+    int running; /* tasks being run (guarded by mu) */
     int nthreads;
     pthread_t *threads;
 };
+
+/* CLOCK_MONOTONIC ms when an event loop last served a request of no pool
+ * that yields (written once per loop round). */
+static atomic_llong loops_served_ms;
+
+static long long
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+http_pool_note_loop_work(void)
+{
+    atomic_store_explicit(&loops_served_ms, mono_ms(), memory_order_relaxed);
+}
+
+/* A yielding pool runs at most nthreads - 1 tasks at once while the loops
+ * have served other requests within the last YIELD_WINDOW_MS: one core's
+ * worth stays free for them, so a login flood leaves the rest of the API's
+ * latency alone (on a 2-core machine a woken loop thread otherwise waits
+ * for a core that a hash holds); with nothing else to serve, every thread
+ * hashes. */
+enum { YIELD_WINDOW_MS = 200, YIELD_RECHECK_MS = 20 };
+
+static bool
+must_yield(const struct http_pool *p)
+{
+    if (!p->yields || p->nthreads < 2 || p->running < p->nthreads - 1)
+        return false;
+    return mono_ms() - atomic_load_explicit(&loops_served_ms, memory_order_relaxed) < YIELD_WINDOW_MS;
+}
 
 static void *
 worker(void *arg)
@@ -31,8 +68,20 @@ worker(void *arg)
     struct http_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     while (true) {
-        while (p->head == NULL && !p->stopping)
-            pthread_cond_wait(&p->cv, &p->mu);
+        while ((p->head == NULL || must_yield(p)) && !p->stopping) {
+            if (p->head == NULL) {
+                pthread_cond_wait(&p->cv, &p->mu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += YIELD_RECHECK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        }
         if (p->head == NULL)
             break; /* stopping and drained */
         struct http_pool_task *t = p->head;
@@ -40,22 +89,33 @@ worker(void *arg)
         if (p->head == NULL)
             p->tail = NULL;
         p->depth--;
+        p->running++;
         atomic_store_explicit(&p->depth_seen, p->depth, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
 
-        if (t->run(t)) {
-            pthread_mutex_lock(&p->mu);
-            continue;
+        bool handed_on = t->run(t);
+        if (!handed_on) {
+            if (t->owner != NULL)
+                h2o_multithread_send_message(t->owner, &t->msg);
+            else
+                t->done(t);
         }
-        if (t->owner != NULL)
-            h2o_multithread_send_message(t->owner, &t->msg);
-        else
-            t->done(t);
 
         pthread_mutex_lock(&p->mu);
+        p->running--;
+        if (p->yields && p->head != NULL)
+            pthread_cond_signal(&p->cv); /* a yielding thread may go now */
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+void
+http_pool_yield_to_loops(struct http_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->yields = true;
+    pthread_mutex_unlock(&p->mu);
 }
 
 struct http_pool *

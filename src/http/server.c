@@ -51,7 +51,8 @@ struct loop {
     h2o_timeout_entry_t pool_tick; /* linked while pool_waiting is not empty */
     uint64_t pool_full_logged;     /* ms: the last "queue full" warning (one a second) */
     struct ctl_msg ctl[2];
-    long open; /* connections; written by this loop only */
+    long open;   /* connections; written by this loop only */
+    bool served; /* this round served a request of no yielding pool */
     atomic_long open_seen;
     bool paused;
     bool draining;
@@ -587,6 +588,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         goto send;
     }
     r->route = route;
+    if (!(route->flags & ROUTE_HASH))
+        L->served = true;
     for (size_t i = 0; i < np; i++) {
         r->params[i].name = params[i].name;
         r->params[i].value = arena_strndup(&r->arena, params[i].value, params[i].value_len);
@@ -799,6 +802,10 @@ loop_main(void *arg)
 
     while (!L->stop) {
         h2o_evloop_run(L->ctx.loop, INT32_MAX);
+        if (L->served) {
+            L->served = false;
+            http_pool_note_loop_work();
+        }
         if (s->opts.on_round != NULL)
             s->opts.on_round(s->opts.on_round_arg);
         log_flush();

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "http/internal.h"
@@ -358,6 +359,51 @@ test_evloop_handback(void)
     h2o_evloop_destroy(loop);
 }
 
+/* A yielding pool of 2 threads runs one task at a time while the loops
+ * serve (http_pool_note_loop_work within the last 200 ms), and both once
+ * they have been quiet for that long. */
+static void
+test_yield_to_loops(void)
+{
+    sem_t started, release;
+    sem_init(&started, 0, 0);
+    sem_init(&release, 0, 0);
+    reset_completed();
+    struct http_pool *p = http_pool_new("hash", 2, 8);
+    http_pool_yield_to_loops(p);
+    struct item a, b;
+    item_init(&a, NULL);
+    item_init(&b, NULL);
+    a.started = b.started = &started;
+    a.release = b.release = &release;
+
+    http_pool_note_loop_work();
+    CHECK_EQ_INT(http_pool_submit(p, &a.t), OK);
+    CHECK_EQ_INT(http_pool_submit(p, &b.t), OK);
+    sem_wait(&started);           /* one runs... */
+    for (int i = 0; i < 5; i++) { /* ...the other waits while the loops keep serving */
+        http_pool_note_loop_work();
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ_INT(sem_trywait(&started), -1);
+    CHECK_EQ_INT(http_pool_depth(p), 1);
+    /* the loops go quiet: the second thread starts without the first ending */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    CHECK_EQ_INT(sem_timedwait(&started, &deadline), 0);
+    CHECK_EQ_INT(http_pool_depth(p), 0);
+    sem_post(&release);
+    sem_post(&release);
+    wait_completed(2);
+    CHECK_EQ_INT(atomic_load(&a.runs), 1);
+    CHECK_EQ_INT(atomic_load(&b.runs), 1);
+    http_pool_free(p);
+    sem_destroy(&started);
+    sem_destroy(&release);
+}
+
 int
 main(void)
 {
@@ -367,5 +413,6 @@ main(void)
     test_overloaded();
     test_free_drains();
     test_evloop_handback();
+    test_yield_to_loops();
     return check_done();
 }
