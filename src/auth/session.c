@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -235,24 +236,16 @@ auth_revoked_sync(struct auth *a)
 
 /* ---- the background thread ---- */
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *
 thread_main(void *arg)
 {
     struct auth *a = arg;
-    int64_t next_prune = mono_ms() + PRUNE_INTERVAL_MS;
+    int64_t next_prune = clock_mono_ms() + PRUNE_INTERVAL_MS;
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         pthread_mutex_unlock(&a->mu);
         auth_revoked_sync(a);
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         if (now >= next_prune) {
             rev_prune(&a->revoked, store_now_ms() - a->keep_ms);
             next_prune = now + PRUNE_INTERVAL_MS;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "http/internal.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -32,18 +33,10 @@ struct http_pool {
  * that yields (written once per loop round). */
 static atomic_llong loops_served_ms;
 
-static long long
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 http_pool_note_loop_work(void)
 {
-    atomic_store_explicit(&loops_served_ms, mono_ms(), memory_order_relaxed);
+    atomic_store_explicit(&loops_served_ms, clock_mono_ms(), memory_order_relaxed);
 }
 
 /* A yielding pool runs at most nthreads - 1 tasks at once while the loops
@@ -59,7 +52,7 @@ must_yield(const struct http_pool *p)
 {
     if (!p->yields || p->nthreads < 2 || p->running < p->nthreads - 1)
         return false;
-    return mono_ms() - atomic_load_explicit(&loops_served_ms, memory_order_relaxed) < YIELD_WINDOW_MS;
+    return clock_mono_ms() - atomic_load_explicit(&loops_served_ms, memory_order_relaxed) < YIELD_WINDOW_MS;
 }
 
 static void *

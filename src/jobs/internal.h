@@ -74,6 +74,5 @@ struct jobs {
 /* queue.c */
 void jobs_register_periodic(struct jobs *j);
 void jobs_schedule_periodic(struct jobs *j, int64_t now_ms);
-int64_t jobs_mono_ms(void);
 
 #endif

@@ -14,19 +14,12 @@
 #include "jobs/internal.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/jparse.h"
 #include "util/log.h"
 
 enum { PURGE_BATCHES_MAX = 100 };
-
-int64_t
-jobs_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 jobs_opts_default(struct jobs_opts *o)

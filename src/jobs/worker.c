@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -44,7 +45,7 @@ random_u32(void)
 {
     uint32_t r = 0;
     if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-        r = (uint32_t)((uint64_t)jobs_mono_ms() * 2654435761u);
+        r = (uint32_t)((uint64_t)clock_mono_ms() * 2654435761u);
     return r;
 }
 
@@ -243,7 +244,7 @@ slot_set(struct jobs_worker *wk, int64_t job_id)
 {
     pthread_mutex_lock(&wk->j->mu);
     wk->job_id = job_id;
-    wk->last_renew_ms = jobs_mono_ms();
+    wk->last_renew_ms = clock_mono_ms();
     wk->lease_lost = false;
     wk->released = false;
     pthread_mutex_unlock(&wk->j->mu);
@@ -357,7 +358,7 @@ renew_leases(struct jobs *j)
 {
     struct renewal due[JOBS_WORKERS_MAX];
     size_t n = 0;
-    int64_t now = jobs_mono_ms();
+    int64_t now = clock_mono_ms();
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->o.workers; i++) {
         struct jobs_worker *wk = &j->workers[i];
@@ -414,7 +415,7 @@ keeper_main(void *arg)
         renew_leases(j);
         if (schedule)
             jobs_schedule_periodic(j, store_now_ms());
-        int64_t now = jobs_mono_ms();
+        int64_t now = clock_mono_ms();
         if (now >= next_depth) {
             refresh_depth(j);
             next_depth = now + DEPTH_REFRESH_MS;

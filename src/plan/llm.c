@@ -22,6 +22,7 @@
 #include "plan/plan.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/jparse.h"
 #include "util/jw.h"
@@ -54,14 +55,6 @@ struct plan_llm {
 static const char *const result_names[PLAN_LLM_RESULT_COUNT] = {
     "ok", "timeout", "http_error", "invalid_output", "circuit_open", "aborted"};
 static const char *const circuit_names[] = {"closed", "open", "half_open"};
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *
 xstrdup(const char *s)
@@ -133,7 +126,7 @@ circuit_allow(struct plan_llm *l)
     pthread_mutex_lock(&l->mu);
     bool ok = true;
     if (l->state == CIRCUIT_OPEN) {
-        if (mono_ms() - l->opened_at >= l->cooldown_ms) {
+        if (clock_mono_ms() - l->opened_at >= l->cooldown_ms) {
             l->state = CIRCUIT_HALF_OPEN;
             l->trial = true;
             log_info("plan", "LLM circuit half-open: one trial request");
@@ -170,7 +163,7 @@ circuit_record(struct plan_llm *l, enum plan_llm_result r)
                      "%ld ms",
                      l->failures, l->cooldown_ms);
             l->state = CIRCUIT_OPEN;
-            l->opened_at = mono_ms();
+            l->opened_at = clock_mono_ms();
         }
         l->trial = false;
     }
@@ -182,7 +175,7 @@ plan_llm_circuit_state(struct plan_llm *l)
 {
     pthread_mutex_lock(&l->mu);
     enum circuit_state s = l->state;
-    if (s == CIRCUIT_OPEN && mono_ms() - l->opened_at >= l->cooldown_ms)
+    if (s == CIRCUIT_OPEN && clock_mono_ms() - l->opened_at >= l->cooldown_ms)
         s = CIRCUIT_HALF_OPEN;
     pthread_mutex_unlock(&l->mu);
     return circuit_names[s];
@@ -670,7 +663,7 @@ plan_llm_generate(struct plan_llm *l, const struct plan_profile *p, const struct
     const char *body = request_body(l, a, user_message(a, p, r));
     struct response res;
     struct stop stop = {should_stop, stop_arg, false};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     result = call(l, body, a, &res, &stop);
     if (result == PLAN_LLM_OK) {
         const char *text = NULL;
@@ -689,7 +682,7 @@ plan_llm_generate(struct plan_llm *l, const struct plan_profile *p, const struct
         why = "the request failed";
     if (result != PLAN_LLM_OK && result != PLAN_LLM_ABORTED)
         log_warn("plan", "LLM provider: %s after %" PRId64 " ms (%s); using the built-in generator",
-                 result_names[result], mono_ms() - t0, why != NULL ? why : "-");
+                 result_names[result], clock_mono_ms() - t0, why != NULL ? why : "-");
 out:
     atomic_fetch_add_explicit(&l->results[result], 1, memory_order_relaxed);
     return result;

@@ -293,10 +293,17 @@ task_status_ok(enum store_task_status st)
     return (unsigned)st < STORE_TASK_STATUS_COUNT;
 }
 
+/* What a create needs from the caller (both the waiting and the asynchronous one). */
+static bool
+task_create_ok(const struct store_task *t)
+{
+    return t->title != NULL && task_status_ok(t->status);
+}
+
 int
 store_task_create(struct store *s, struct store_task *t)
 {
-    if (t->title == NULL || !task_status_ok(t->status))
+    if (!task_create_ok(t))
         return ERR_INVALID;
     return s->ops->task_create(s, t);
 }
@@ -311,7 +318,7 @@ store_reads_round_end(struct store *s)
 int
 store_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg)
 {
-    if (t->title == NULL || !task_status_ok(t->status))
+    if (!task_create_ok(t))
         return ERR_INVALID;
     if (s->ops->task_create_async != NULL)
         return s->ops->task_create_async(s, t, done, arg);

@@ -25,18 +25,11 @@
 #include "store/pg/pg_int.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
 enum { WAIT_TIMEOUT = 1 };
-
-int64_t
-store_pg_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t
 mono_us(void)
@@ -70,7 +63,7 @@ static void __attribute__((format(printf, 2, 3))) log_trouble(struct pg_pool *p,
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    int64_t now = store_pg_mono_ms();
+    int64_t now = clock_mono_ms();
     int64_t last = atomic_load(&p->last_log);
     bool loud = now - last >= 1000 && atomic_compare_exchange_strong(&p->last_log, &last, now);
     log_write(loud ? LOG_WARN : LOG_DEBUG, "store", NULL, "%s: %s", p->label, msg);
@@ -321,7 +314,7 @@ static int
 poll_ms(int fd, short events, int64_t deadline, short *revents)
 {
     for (;;) {
-        int64_t left = deadline - store_pg_mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0)
             return WAIT_TIMEOUT;
         struct pollfd pfd = {fd, events, 0};
@@ -445,7 +438,7 @@ pool_acquire(struct pg_pool *p, struct pgx *x)
          * connection, whichever comes first. A caller past its deadline
          * starts no attempt. */
         int64_t deadline_ms = x->deadline;
-        bool late = store_pg_mono_ms() >= deadline_ms;
+        bool late = clock_mono_ms() >= deadline_ms;
         if (!late && p->open < p->size && p->connecting < PG_CONNECTING_MAX) {
             p->open++;
             p->busy++;
@@ -623,7 +616,7 @@ store_pg_pool_free(struct pg_pool *p)
 int
 store_pg_pool_check(struct pg_pool *p, int timeout_ms)
 {
-    struct pgx x = {.st = p->st, .deadline = store_pg_mono_ms() + timeout_ms};
+    struct pgx x = {.st = p->st, .deadline = clock_mono_ms() + timeout_ms};
     int err = pool_acquire(p, &x);
     if (err == OK)
         pool_release(p, x.c);
@@ -679,7 +672,7 @@ keep_fill(struct pg_pool *p)
         p->connecting++;
         pthread_mutex_unlock(&p->mu);
         struct pg_conn *c;
-        int err = conn_open(p, store_pg_mono_ms() + p->st->connect_timeout_ms, &c);
+        int err = conn_open(p, clock_mono_ms() + p->st->connect_timeout_ms, &c);
         pthread_mutex_lock(&p->mu);
         p->connecting--;
         p->busy--;
@@ -706,9 +699,9 @@ keeper_main(void *arg)
         keep_prune(p);
         keep_fill(p);
         pthread_mutex_lock(&p->mu);
-        int64_t until = store_pg_mono_ms() + PG_KEEP_INTERVAL_MS;
+        int64_t until = clock_mono_ms() + PG_KEEP_INTERVAL_MS;
         struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
-        while (!p->stopping && store_pg_mono_ms() < until)
+        while (!p->stopping && clock_mono_ms() < until)
             pthread_cond_timedwait(&p->keeper_cv, &p->mu, &ts);
     }
     pthread_mutex_unlock(&p->mu);
@@ -1043,7 +1036,7 @@ run_on(struct pg_pool *p, int64_t deadline, int64_t user_id, bool tx, pg_fn *fn,
 static struct pg_pool *
 pick_replica(struct pg_store *st)
 {
-    int64_t now = store_pg_mono_ms();
+    int64_t now = clock_mono_ms();
     unsigned start = atomic_fetch_add(&st->next_replica, 1);
     for (int i = 0; i < st->nreplicas; i++) {
         struct pg_pool *p = st->replicas[(start + (unsigned)i) % (unsigned)st->nreplicas];
@@ -1056,19 +1049,19 @@ pick_replica(struct pg_store *st)
 static int
 run(struct pg_store *st, enum pg_mode mode, int64_t user_id, bool tx, int timeout_ms, pg_fn *fn, void *arg)
 {
-    int64_t deadline = store_pg_mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     struct pgx x;
     int err;
     if (mode == PG_READ_LAGGED && st->nreplicas > 0 && !store_pg_ryw_recent(st, user_id)) {
         struct pg_pool *rp = pick_replica(st);
         if (rp != NULL) {
             /* Half the time for the replica, the rest for the primary. */
-            int64_t now = store_pg_mono_ms();
+            int64_t now = clock_mono_ms();
             err = run_on(rp, now + (deadline - now) / 2, user_id, false, fn, arg, &x);
             if (err != ERR_UNAVAILABLE)
                 return err;
             if (x.conn_failed) {
-                atomic_store(&rp->down_until, store_pg_mono_ms() + PG_REPLICA_RETRY_MS);
+                atomic_store(&rp->down_until, clock_mono_ms() + PG_REPLICA_RETRY_MS);
                 log_warn("store", "%s is unavailable: reads go to the primary; retrying it in %d s",
                          rp->label, PG_REPLICA_RETRY_MS / 1000);
             }
@@ -1077,8 +1070,7 @@ run(struct pg_store *st, enum pg_mode mode, int64_t user_id, bool tx, int timeou
     err = run_on(st->primary, deadline, user_id, tx, fn, arg, &x);
     /* A connection the server closed between the idle check and its use:
      * a read may be retried on another one while time is left. */
-    if (err == ERR_UNAVAILABLE && mode != PG_WRITE && x.conn_failed && x.reused &&
-        store_pg_mono_ms() < deadline)
+    if (err == ERR_UNAVAILABLE && mode != PG_WRITE && x.conn_failed && x.reused && clock_mono_ms() < deadline)
         err = run_on(st->primary, deadline, user_id, tx, fn, arg, &x);
     if (mode == PG_WRITE && x.ryw_user != 0)
         store_pg_ryw_note(st, x.ryw_user);
@@ -1117,7 +1109,7 @@ store_pg_ryw_note(struct pg_store *st, int64_t user_id)
 {
     if (st->ryw == NULL || user_id == 0)
         return;
-    int64_t now = store_pg_mono_ms();
+    int64_t now = clock_mono_ms();
     size_t si = ryw_set_of(user_id);
     struct ryw_set *set = &st->ryw[si];
     pthread_mutex_t *mu = &st->ryw_mu[si % RYW_LOCKS];
@@ -1144,7 +1136,7 @@ store_pg_ryw_recent(struct pg_store *st, int64_t user_id)
 {
     if (st->ryw == NULL || user_id == 0)
         return false;
-    int64_t now = store_pg_mono_ms();
+    int64_t now = clock_mono_ms();
     size_t si = ryw_set_of(user_id);
     struct ryw_set *set = &st->ryw[si];
     pthread_mutex_t *mu = &st->ryw_mu[si % RYW_LOCKS];
@@ -1253,7 +1245,7 @@ store_pg_metrics_render(struct store *s, struct buf *out)
     }
     if (st->nreplicas > 0) {
         family(out, "pace_db_replica_up", "gauge", "1 while a replica serves reads, 0 while it is skipped.");
-        int64_t now = store_pg_mono_ms();
+        int64_t now = clock_mono_ms();
         for (int i = 1; i < np; i++)
             buf_printf(out, "pace_db_replica_up{server=\"%s\"} %d\n", pools[i]->label,
                        atomic_load(&pools[i]->down_until) <= now);

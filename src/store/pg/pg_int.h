@@ -294,7 +294,6 @@ void store_pg_metrics_render(struct store *s, struct buf *out);
 void store_pg_ryw_note(struct pg_store *st, int64_t user_id);
 bool store_pg_ryw_recent(struct pg_store *st, int64_t user_id);
 
-int64_t store_pg_mono_ms(void);
 /* This call's timestamp: wall-clock ms, never below one handed out before
  * in this process. */
 int64_t store_pg_now(void);

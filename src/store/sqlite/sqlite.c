@@ -14,19 +14,12 @@
 
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/embedded.h"
 #include "util/err.h"
 #include "util/log.h"
 
 static const char MIGRATIONS_DIR[] = "src/store/migrations/sqlite/";
-
-int64_t
-store_sqlite_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- errors and statements ---- */
 
@@ -193,7 +186,7 @@ static int
 progress(void *arg)
 {
     struct conn *c = arg;
-    return c->deadline != 0 && store_sqlite_mono_ms() > c->deadline;
+    return c->deadline != 0 && clock_mono_ms() > c->deadline;
 }
 
 enum conn_kind { CONN_READ, CONN_WRITE, CONN_CHECKPOINT };
@@ -297,8 +290,10 @@ void
 store_sqlite_reads_round_end(struct store *s)
 {
     struct sqlite_store *st = (struct sqlite_store *)s;
-    struct conn *c = NULL;
-    if (store_sqlite_reader(st, &c) != OK)
+    /* Not through store_sqlite_reader once c->rounds is set: that would
+     * begin a snapshot only to end it. */
+    struct conn *c = pthread_getspecific(st->key);
+    if (c == NULL && store_sqlite_reader(st, &c) != OK)
         return;
     c->rounds = true;
     if (!sqlite3_get_autocommit(c->db))
@@ -471,7 +466,7 @@ sqlite_ping(struct store *s, int deadline_ms)
     sqlite3_stmt *q = store_sqlite_stmt(c, STMT_PING, &err);
     if (q == NULL)
         return err == ERR_CORRUPT ? err : ERR_UNAVAILABLE;
-    c->deadline = store_sqlite_mono_ms() + deadline_ms;
+    c->deadline = clock_mono_ms() + deadline_ms;
     sqlite3_busy_timeout(c->db, deadline_ms);
     err = store_sqlite_step_row(c, q, "ping");
     sqlite3_reset(q);

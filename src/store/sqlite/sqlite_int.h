@@ -217,8 +217,6 @@ void store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v);
 /* Parses a stored enum name; -1 when unknown (then ERR_CORRUPT). */
 int store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count);
 
-int64_t store_sqlite_mono_ms(void);
-
 /* Backend operations by file, wired into the ops table in sqlite.c. */
 int store_sqlite_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
 int store_sqlite_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);

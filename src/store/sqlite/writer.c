@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "store/sqlite/sqlite_int.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -37,7 +38,7 @@ enqueue(struct sqlite_store *st, struct wop *op)
     }
     if (st->queued >= WRITE_QUEUE_MAX) {
         pthread_mutex_unlock(&st->mu);
-        int64_t now = store_sqlite_mono_ms();
+        int64_t now = clock_mono_ms();
         int64_t last = atomic_load(&st->last_overload_log);
         if (now - last >= 1000 && atomic_compare_exchange_strong(&st->last_overload_log, &last, now))
             log_warn("store", "write queue full (%d queued): shedding writes", WRITE_QUEUE_MAX);
