@@ -36,4 +36,19 @@ void http_metrics_set_server(struct http_server *s);
 /* Renders the server's gauges: in flight, connections, pool depths. */
 void http_server_metrics(const struct http_server *s, struct buf *out);
 
+/* Lingering close (linger.c), one per loop thread. */
+struct http_linger {
+    h2o_loop_t *loop;
+    h2o_timeout_t timeout;
+    h2o_linklist_t open; /* connections armed or draining */
+    int count;
+};
+void http_linger_init(struct http_linger *lg, h2o_loop_t *loop);
+/* For an HTTP/1 answer after which h2o closes the connection with the
+ * request body unread: keep the connection open after h2o's close, drop
+ * what the client still sends, then close (see linger.c). */
+void http_linger_arm(struct http_linger *lg, h2o_req_t *req);
+/* At loop exit: closes every lingering connection. */
+void http_linger_close_all(struct http_linger *lg);
+
 #endif

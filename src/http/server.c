@@ -50,6 +50,7 @@ struct loop {
     h2o_timeout_t pool_retry;
     h2o_timeout_entry_t pool_tick; /* linked while pool_waiting is not empty */
     uint64_t pool_full_logged;     /* ms: the last "queue full" warning (one a second) */
+    struct http_linger linger;     /* connections closed after an unread body */
     struct ctl_msg ctl[2];
     long open;   /* connections; written by this loop only */
     bool served; /* this round served a request of no yielding pool */
@@ -664,6 +665,7 @@ problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
                        H2O_STRLIT("application/problem+json"), 1);
         add_header(req, H2O_STRLIT("x-request-id"), c->r.request_id, strlen(c->r.request_id));
         req->res.content_length = c->r.out.len;
+        http_linger_arm(&loop_of(req)->linger, req);
         struct problem_ostream *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
         os->super.do_send = problem_do_send;
         os->body = h2o_iovec_init(c->r.out.data, c->r.out.len);
@@ -794,6 +796,7 @@ loop_main(void *arg)
     h2o_timeout_init(L->ctx.loop, &L->pool_retry, POOL_RETRY_MS);
     h2o_linklist_init_anchor(&L->pool_waiting);
     L->pool_tick.cb = on_pool_tick;
+    http_linger_init(&L->linger, L->ctx.loop);
     L->listener = h2o_evloop_socket_create(L->ctx.loop, L->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     L->listener->data = L;
     h2o_socket_read_start(L->listener, on_accept);
@@ -810,6 +813,7 @@ loop_main(void *arg)
             s->opts.on_round(s->opts.on_round_arg);
         log_flush();
     }
+    http_linger_close_all(&L->linger);
     log_thread_cleanup();
     return NULL;
 }

@@ -219,6 +219,21 @@ def test_body_over_limit_is_413_and_closes(small_body_server):
     assert_serving(small_body_server)
 
 
+def test_client_still_sending_an_oversized_body_reads_the_413(small_body_server):
+    """After a 413 the server keeps reading (and dropping) the rest of the body
+    before it closes (a lingering close), so a client that writes its whole
+    body before reading gets the answer, not a connection reset."""
+    body = json_of_size(8 * 1024 * 1024).encode()
+    for _ in range(3):
+        with RawConn(small_body_server.port, timeout=10) as c:
+            c.send(raw_request("POST", "/_dev/echo", {"Content-Type": "application/json"}, body))
+            resp = c.read_response()
+            assert resp.status == 413, resp
+            check_problem_body(resp.json(), 413, "body_too_large", resp.header("x-request-id"))
+            assert c.closed_by_peer(), "connection still open after 413"
+    assert_serving(small_body_server)
+
+
 def test_huge_content_length_rejected_without_reading_body(small_body_server):
     with RawConn(small_body_server.port, timeout=5) as c:
         c.send(raw_request("POST", "/_dev/echo", {"Content-Type": "application/json",
