@@ -85,8 +85,10 @@ static const struct setting settings[] = {
      OFF(hash_priority), 0, 0, hash_priorities},
     {"HASH_QUEUE", K_INT, "64", "password hashes that may wait; more get 503", OFF(hash_queue), 1, 100000,
      NULL},
-    {"BLOCKING_THREADS", K_INT, "64", "threads for handlers that wait on the database", OFF(blocking_threads),
-     1, 1024, NULL},
+    {"BLOCKING_THREADS", K_INT, NULL,
+     "threads for handlers that wait on the database (default: 64 on SQLite; on PostgreSQL one per "
+     "pooled connection, PACE_DB_POOL_SIZE x servers)",
+     OFF(blocking_threads), 1, 1024, NULL},
     {"BLOCKING_QUEUE", K_INT, "4096", "requests that may wait for a blocking thread; more get 503",
      OFF(blocking_queue), 1, 1000000, NULL},
     {"POOL_WAIT_MS", K_INT, "1000",
@@ -367,6 +369,25 @@ find_flag(const char *arg, size_t len)
     return NULL;
 }
 
+/* On PostgreSQL a blocking thread holds a pooled connection while it waits,
+ * so more threads than connections only queue on the pool's lock (and, on
+ * a small machine, spend their time waking each other): one thread per
+ * connection, to the primary and to each replica. */
+static int
+default_blocking_threads(const struct config *c)
+{
+    const char *url = c->database_url != NULL ? c->database_url : "";
+    if (strncmp(url, "postgres", 8) != 0)
+        return 64;
+    long servers = 1;
+    const char *r = c->database_replica_urls != NULL ? c->database_replica_urls : "";
+    if (*r != '\0')
+        for (servers = 2; (r = strchr(r, ',')) != NULL; r++)
+            servers++;
+    long n = (long)c->db_pool_size * servers;
+    return (int)(n > 1024 ? 1024 : n);
+}
+
 int
 config_load(struct config *c, int argc, char **argv, FILE *err)
 {
@@ -434,6 +455,8 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
                 c->db_pool_min, c->db_pool_size);
         return -1;
     }
+    if (c->blocking_threads == 0)
+        c->blocking_threads = default_blocking_threads(c);
     if (c->data_dir[0] == '\0') {
         fprintf(err, "pace: invalid PACE_DATA_DIR=\"\": must not be empty\n");
         return -1;

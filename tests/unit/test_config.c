@@ -161,6 +161,19 @@ test_flags(void)
     CHECK_EQ_INT(load(&c, &msg, 4, a4), 0);
     CHECK_EQ_STR(c.database_url, "postgresql://u@localhost/pace");
     CHECK_EQ_INT(c.threads, 7);
+    CHECK_EQ_INT(c.blocking_threads, 16); /* PostgreSQL: one per pooled connection */
+    config_cleanup(&c);
+    free(msg);
+
+    char *a6[] = {"--database-url=postgres://u@localhost/pace", "--db-pool-size=5",
+                  "--database-replica-urls=postgresql://u@r1/pace,postgresql://u@r2/pace"};
+    CHECK_EQ_INT(load(&c, &msg, 3, a6), 0);
+    CHECK_EQ_INT(c.blocking_threads, 15); /* the primary and two replicas */
+    config_cleanup(&c);
+    free(msg);
+    char *a7[] = {"--database-url=postgres://u@localhost/pace", "--blocking-threads=3"};
+    CHECK_EQ_INT(load(&c, &msg, 2, a7), 0);
+    CHECK_EQ_INT(c.blocking_threads, 3);
     config_cleanup(&c);
     free(msg);
 
