@@ -17,7 +17,9 @@
 # nginx's answers carry the same headers as pace's (X-Request-Id of 26
 # characters, ETag, Cache-Control), so the bytes on the wire match within a
 # few. PACE_DATABASE_URL in the environment runs pace on that database
-# instead of SQLite (a fresh user per run; nothing is deleted).
+# instead of SQLite (a fresh user per run; nothing is deleted); the goal
+# there is the list page at 10x the 1,600 pages/s that Express + pg served
+# on one PostgreSQL on this machine (>= 16,000/s).
 # BENCH_PERF=1 records a perf profile (perf record -g) of pace during the
 # list run at the first connection count and prints the top of the report.
 # BENCH_ROUNDS > 1 repeats the runs, pace and nginx alternating which goes
@@ -312,14 +314,29 @@ echo "| one task | $(size_of "$task_url") (pace), $(size_of "$NGINX_URL/task") (
 echo
 echo "| endpoint | connections | req/s | p50 | p99 | server CPU/req | pace/nginx | goal |"
 echo "|---|---:|---:|---:|---:|---:|---:|---|"
+# The goals: on SQLite against nginx; on PostgreSQL the list page at 10x
+# the 1,600 pages/s Express + pg served on this machine (no goal for the rest).
 for c in "${levels[@]}"; do
     r="$(ratio_of "$(med "${rps[pace list,$c]:-}")" "$(med "${rps[nginx list,$c]:-}")")"
-    row "pace GET /tasks?limit=20" "pace list" "$c" "$r" ">= 40%: $(met "${r%\%}" 40)"
+    if [ -n "${PACE_DATABASE_URL:-}" ]; then
+        row "pace GET /tasks?limit=20" "pace list" "$c" "$r" \
+            ">= 16,000/s (10x Express + pg): $(met "$(med "${rps[pace list,$c]:-}")" 16000)"
+    else
+        row "pace GET /tasks?limit=20" "pace list" "$c" "$r" ">= 40%: $(met "${r%\%}" 40)"
+    fi
     row "nginx, same bytes" "nginx list" "$c" "" ""
     r="$(ratio_of "$(med "${rps[pace task,$c]:-}")" "$(med "${rps[nginx task,$c]:-}")")"
-    row "pace GET /tasks/{id}" "pace task" "$c" "$r" ">= 60%: $(met "${r%\%}" 60)"
+    if [ -n "${PACE_DATABASE_URL:-}" ]; then
+        row "pace GET /tasks/{id}" "pace task" "$c" "$r" "(none on PostgreSQL)"
+    else
+        row "pace GET /tasks/{id}" "pace task" "$c" "$r" ">= 60%: $(met "${r%\%}" 60)"
+    fi
     row "nginx, same bytes" "nginx task" "$c" "" ""
-    row "pace POST /tasks (durable)" "pace create" "$c" "" ">= 15,000/s: $(met "$(med "${rps[pace create,$c]:-}")" 15000)"
+    if [ -n "${PACE_DATABASE_URL:-}" ]; then
+        row "pace POST /tasks (durable)" "pace create" "$c" "" "(none on PostgreSQL)"
+    else
+        row "pace POST /tasks (durable)" "pace create" "$c" "" ">= 15,000/s: $(met "$(med "${rps[pace create,$c]:-}")" 15000)"
+    fi
 done
 echo
 echo "server CPU/req: CPU time the server process (nginx: its workers) used during the run, per request"
@@ -335,7 +352,7 @@ if [ "$perf_done" = 1 ]; then
     echo
     echo "-- perf: pace during 'pace list c=${levels[0]}', inclusive share of CPU time --"
     perf report -i "$work/perf.data" --stdio --children --sort sym -g none 2>/dev/null |
-        grep -E '\] (on_req|api_task_list|store_sqlite_task_list|store_pg_task_list|sqlite3_step|sqlite3WalBeginReadTransaction|sqlite3WalEndReadTransaction|__fcntl64_nocancel_adjusted|__GI___lll_lock_wake|read_task|write_task|api_jw_time|jw_escape|page_etag|make_cursor|api_cursor_decode|parse_list_query|api_auth_hook|auth_jwt_verify|jparse|send_response|__GI___writev|__GI___libc_read|h2o_evloop_run)$' |
+        grep -E '\] (on_req|api_task_list|store_sqlite_task_list|store_pg_task_list|store_pg_task_list_async|on_ready|store_pg_reads_round_end|PQgetResult|PQconsumeInput|sqlite3_step|sqlite3WalBeginReadTransaction|sqlite3WalEndReadTransaction|__fcntl64_nocancel_adjusted|__GI___lll_lock_wake|read_task|write_task|api_jw_time|jw_escape|page_etag|make_cursor|api_cursor_decode|parse_list_query|api_auth_hook|auth_jwt_verify|jparse|send_response|__GI___writev|__GI___libc_read|h2o_evloop_run)$' |
         head -n 40
     echo
     echo "-- perf: flat top (self time) --"

@@ -191,12 +191,40 @@ open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
     return j;
 }
 
-/* After each round of an event loop: its reads of the next round start
- * from a fresh snapshot (store_reads_round_end). */
+/* After each round of an event loop (store_reads_round_end): on SQLite its
+ * reads of the next round start from a fresh snapshot; on PostgreSQL the
+ * reads it sent this round go out. */
 static void
 on_loop_round(void *arg)
 {
     store_reads_round_end(arg);
+}
+
+/* The loops lend the store their poller (PostgreSQL reads on the loops). */
+static void *
+loop_watch(int fd, void (*ready)(void *arg), void *arg)
+{
+    return http_watch_fd(fd, ready, arg);
+}
+
+static void
+loop_watch_arm(void *w, bool write, bool tick)
+{
+    http_watch_arm(w, write, tick);
+}
+
+static void
+loop_watch_close(void *w)
+{
+    http_watch_close(w);
+}
+
+static const struct store_loop_io loop_io = {loop_watch, loop_watch_arm, loop_watch_close};
+
+static void
+on_loop_end(void *arg)
+{
+    store_loop_end(arg);
 }
 
 static int
@@ -246,9 +274,11 @@ cmd_serve(struct config *c)
         .pool_wait_ms = c->pool_wait_ms,
         .on_round = on_loop_round,
         .on_round_arg = st,
+        .on_loop_end = on_loop_end,
         .hash_pool = hash,
         .blocking_pool = blocking,
     };
+    store_set_loop_io(st, &loop_io);
     struct http_server *srv = http_server_start(&o, rt, api_auth_hook);
     if (srv == NULL)
         goto out;

@@ -316,21 +316,97 @@ api_task_create(struct http_req *r)
     }
 }
 
+/* ---- reads started on the loop (ROUTE_ASYNC_READS) ----
+ * On PostgreSQL a read goes out on the loop's own connection and the
+ * request suspends until the rows are in; when the store cannot (no
+ * connection of the loop's free, or it was lost) the read runs as a
+ * blocking call on the blocking pool. On SQLite it runs at once. */
+
+struct task_read {
+    int err;
+    http_handler_fn *blocking; /* the read and the reply as a blocking call */
+    http_handler_fn *reply;    /* the reply once the asynchronous read is done */
+};
+
+/* The asynchronous read's done: on the loop, with r->state a task_read. */
+static void
+read_done(void *arg, int err)
+{
+    struct http_req *r = arg;
+    struct task_read *tr = r->state;
+    if (err == ERR_WOULD_BLOCK) {
+        http_req_resume_blocking(r, tr->blocking);
+        return;
+    }
+    tr->err = err;
+    http_req_resume_here(r, tr->reply);
+}
+
+/* Sets up r's read: true when the handler is to start the asynchronous
+ * read; false when it ran as a blocking read already (SQLite, or not on
+ * the loop). */
+static bool
+read_begin(struct http_req *r, struct task_read *tr, http_handler_fn *blocking, http_handler_fn *reply)
+{
+    tr->blocking = blocking;
+    tr->reply = reply;
+    r->state = tr;
+    if (http_req_on_loop(r) && store_reads_async(api_deps()->store))
+        return true;
+    blocking(r);
+    return false;
+}
+
+/* What err, returned by the call that started the read, means for r. */
+static void
+read_started(struct http_req *r, int err)
+{
+    struct task_read *tr = r->state;
+    if (err == OK)
+        http_req_suspend(r);
+    else if (err == ERR_WOULD_BLOCK)
+        http_req_offload(r, tr->blocking);
+    else
+        api_reply_error(r, err);
+}
+
+struct get {
+    struct task_read tr; /* first: r->state is both */
+    int64_t id;
+    struct store_task t;
+};
+
+static void
+get_reply(struct http_req *r)
+{
+    struct get *g = r->state;
+    if (g->tr.err != OK) {
+        api_reply_error(r, g->tr.err);
+        return;
+    }
+    if (api_etag_not_modified(r, task_etag(r, &g->t)))
+        return;
+    reply_task(r, 200, &g->t);
+}
+
+static void
+get_blocking(struct http_req *r)
+{
+    struct get *g = r->state;
+    g->tr.err = store_task_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->t);
+    get_reply(r);
+}
+
 static void
 api_task_get(struct http_req *r)
 {
-    int64_t id;
-    if (!task_id(r, &id))
+    struct get *g = arena_alloc(&r->arena, sizeof(*g));
+    memset(g, 0, sizeof(*g));
+    if (!task_id(r, &g->id))
         return;
-    struct store_task t;
-    int err = store_task_get(api_deps()->store, r->user_id, id, &r->arena, &t);
-    if (err != OK) {
-        api_reply_error(r, err);
-        return;
-    }
-    if (api_etag_not_modified(r, task_etag(r, &t)))
-        return;
-    reply_task(r, 200, &t);
+    if (read_begin(r, &g->tr, get_blocking, get_reply))
+        read_started(
+            r, store_task_get_async(api_deps()->store, r->user_id, g->id, &r->arena, &g->t, read_done, r));
 }
 
 static void
@@ -609,25 +685,29 @@ page_etag(struct http_req *r, const struct store_task *rows, size_t n, const cha
     return tag;
 }
 
-static void
-api_task_list(struct http_req *r)
-{
+struct list {
+    struct task_read tr; /* first: r->state is both */
     struct list_query q;
-    if (!parse_list_query(r, &q))
-        return;
-    struct store_task *rows = NULL;
-    size_t n = 0;
-    int err = store_task_list(api_deps()->store, r->user_id, &q.filter, q.sort, q.has_after ? &q.after : NULL,
-                              q.limit + 1, &r->arena, &rows, &n);
-    if (err != OK) {
-        api_reply_error(r, err);
+    struct store_task *rows;
+    size_t n;
+};
+
+static void
+list_reply(struct http_req *r)
+{
+    struct list *l = r->state;
+    const struct list_query *q = &l->q;
+    struct store_task *rows = l->rows;
+    size_t n = l->n;
+    if (l->tr.err != OK) {
+        api_reply_error(r, l->tr.err);
         return;
     }
     char next[API_CURSOR_TEXT + 1];
-    bool more = n > q.limit;
+    bool more = n > q->limit;
     if (more) {
-        n = q.limit;
-        make_cursor(&q, &rows[n - 1], next);
+        n = q->limit;
+        make_cursor(q, &rows[n - 1], next);
     }
     const char *tag = page_etag(r, rows, n, more ? next : NULL);
     if (api_etag_not_modified(r, tag))
@@ -652,10 +732,34 @@ api_task_list(struct http_req *r)
     api_etag_header(r, tag);
 }
 
+static void
+list_blocking(struct http_req *r)
+{
+    struct list *l = r->state;
+    l->tr.err =
+        store_task_list(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
+                        l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows, &l->n);
+    list_reply(r);
+}
+
+static void
+api_task_list(struct http_req *r)
+{
+    struct list *l = arena_alloc(&r->arena, sizeof(*l));
+    memset(l, 0, sizeof(*l));
+    if (!parse_list_query(r, &l->q))
+        return;
+    if (!read_begin(r, &l->tr, list_blocking, list_reply))
+        return;
+    read_started(r, store_task_list_async(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
+                                          l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena,
+                                          &l->rows, &l->n, read_done, r));
+}
+
 const struct http_route api_tasks_routes[] = {
-    {HTTP_GET, "/api/v1/tasks", api_task_list, ROUTE_AUTH | ROUTE_READS},
+    {HTTP_GET, "/api/v1/tasks", api_task_list, ROUTE_AUTH | ROUTE_ASYNC_READS},
     {HTTP_POST, "/api/v1/tasks", api_task_create, ROUTE_AUTH | ROUTE_ASYNC_WRITES | ROUTE_JSON},
-    {HTTP_GET, "/api/v1/tasks/{id}", api_task_get, ROUTE_AUTH | ROUTE_READS},
+    {HTTP_GET, "/api/v1/tasks/{id}", api_task_get, ROUTE_AUTH | ROUTE_ASYNC_READS},
     {HTTP_PATCH, "/api/v1/tasks/{id}", api_task_update, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON},
     {HTTP_DELETE, "/api/v1/tasks/{id}", api_task_delete, ROUTE_AUTH | ROUTE_WRITES},
 };

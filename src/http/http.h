@@ -34,6 +34,10 @@ enum {
      * (the handler suspends, or offloads itself when it must wait), on the
      * blocking pool on PostgreSQL; see http_req_on_loop */
     ROUTE_ASYNC_WRITES = 1 << 6,
+    /* reads the store on the loop: inline on SQLite; on PostgreSQL the
+     * handler reads asynchronously (suspends), or offloads itself when the
+     * store cannot; see http_req_on_loop */
+    ROUTE_ASYNC_READS = 1 << 7,
 };
 
 struct http_req;
@@ -107,6 +111,22 @@ void http_req_offload(struct http_req *r, http_handler_fn *fn);
  * the work. */
 void http_req_suspend(struct http_req *r);
 void http_req_resume(struct http_req *r, http_handler_fn *next);
+/* As http_req_resume, from a callback on the request's own loop thread (not
+ * from its handler): next runs at once. */
+void http_req_resume_here(struct http_req *r, http_handler_fn *next);
+/* From a callback on a suspended request's loop thread: run fn on the
+ * blocking pool, then reply (a full queue waits, then 503). */
+void http_req_resume_blocking(struct http_req *r, http_handler_fn *fn);
+
+/* Descriptors on the calling loop thread, for clients of other servers
+ * that must not block (the store's PostgreSQL connections): ready(arg) runs
+ * on this thread when fd is readable, when it is writable while armed with
+ * write, and about every 100 ms while armed with tick. NULL when not on a
+ * loop thread. The watch does not own fd; close it before closing fd. */
+struct http_watch;
+struct http_watch *http_watch_fd(int fd, void (*ready)(void *arg), void *arg);
+void http_watch_arm(struct http_watch *w, bool write, bool tick);
+void http_watch_close(struct http_watch *w);
 
 /* From a handler running on the hash pool: when it returns, run next on the
  * blocking pool instead of answering (on this thread when that pool's queue
@@ -185,6 +205,7 @@ struct http_server_opts {
     int pool_wait_ms; /* a request finding its pool's queue full waits this long for room, then 503 */
     void (*on_round)(void *arg); /* optional: each loop thread calls it after each round of events */
     void *on_round_arg;
+    void (*on_loop_end)(void *arg); /* optional: each loop thread calls it (with on_round_arg) as it exits */
     struct http_pool *hash_pool;
     struct http_pool *blocking_pool;
 };

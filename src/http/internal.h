@@ -36,6 +36,9 @@ void http_metrics_set_server(struct http_server *s);
 /* Renders the server's gauges: in flight, connections, pool depths. */
 void http_server_metrics(const struct http_server *s, struct buf *out);
 
+/* The h2o loop of the calling loop thread, or NULL on other threads. */
+h2o_loop_t *http_this_loop(void);
+
 /* Lingering close (linger.c), one per loop thread. */
 struct http_linger {
     h2o_loop_t *loop;

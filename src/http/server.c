@@ -373,13 +373,19 @@ http_req_then(struct http_req *r, http_handler_fn *next)
     ((struct reqctx *)r)->then = next;
 }
 
-static _Thread_local bool on_loop_thread;
+static _Thread_local struct loop *this_loop;
 
 bool
 http_req_on_loop(const struct http_req *r)
 {
     (void)r;
-    return on_loop_thread;
+    return this_loop != NULL;
+}
+
+h2o_loop_t *
+http_this_loop(void)
+{
+    return this_loop != NULL ? this_loop->ctx.loop : NULL;
 }
 
 void
@@ -418,6 +424,29 @@ http_req_resume(struct http_req *r, http_handler_fn *next)
     h2o_multithread_send_message(c->task.owner, &c->task.msg);
 }
 
+void
+http_req_resume_here(struct http_req *r, http_handler_fn *next)
+{
+    struct reqctx *c = (struct reqctx *)r;
+    c->then = next;
+    resume_done(&c->task);
+}
+
+static void submit_or_wait(struct reqctx *c, struct http_pool *pool);
+
+void
+http_req_resume_blocking(struct http_req *r, http_handler_fn *fn)
+{
+    struct reqctx *c = (struct reqctx *)r;
+    struct http_pool *pool = c->loop->srv->opts.blocking_pool;
+    if (pool == NULL) {
+        http_req_resume_here(r, fn);
+        return;
+    }
+    c->then = fn;
+    submit_or_wait(c, pool);
+}
+
 static void
 task_done(struct http_pool_task *t)
 {
@@ -432,6 +461,8 @@ pool_for(const struct http_server *s, unsigned flags)
         return s->opts.hash_pool;
     if (flags & ROUTE_ASYNC_WRITES)
         return s->opts.reads_block ? s->opts.blocking_pool : NULL;
+    if (flags & ROUTE_ASYNC_READS)
+        return NULL;
     if (flags & (ROUTE_WRITES | ROUTE_BLOCKING))
         return s->opts.blocking_pool;
     if ((flags & ROUTE_READS) && s->opts.reads_block)
@@ -800,7 +831,7 @@ loop_main(void *arg)
     L->listener = h2o_evloop_socket_create(L->ctx.loop, L->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     L->listener->data = L;
     h2o_socket_read_start(L->listener, on_accept);
-    on_loop_thread = true;
+    this_loop = L;
     pthread_barrier_wait(&s->ready);
 
     while (!L->stop) {
@@ -814,6 +845,9 @@ loop_main(void *arg)
         log_flush();
     }
     http_linger_close_all(&L->linger);
+    if (s->opts.on_loop_end != NULL)
+        s->opts.on_loop_end(s->opts.on_round_arg);
+    this_loop = NULL;
     log_thread_cleanup();
     return NULL;
 }

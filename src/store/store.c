@@ -332,6 +332,35 @@ store_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, st
     return s->ops->task_get(s, user_id, id, a, out);
 }
 
+void
+store_set_loop_io(struct store *s, const struct store_loop_io *io)
+{
+    if (s->ops->set_loop_io != NULL)
+        s->ops->set_loop_io(s, io);
+}
+
+bool
+store_reads_async(struct store *s)
+{
+    return s->ops->task_list_async != NULL;
+}
+
+int
+store_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out,
+                     store_done_fn *done, void *arg)
+{
+    if (s->ops->task_get_async == NULL)
+        return ERR_WOULD_BLOCK;
+    return s->ops->task_get_async(s, user_id, id, a, out, done, arg);
+}
+
+void
+store_loop_end(struct store *s)
+{
+    if (s->ops->loop_end != NULL)
+        s->ops->loop_end(s);
+}
+
 int
 store_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
                   int64_t expect_version, struct arena *a, struct store_task *out)
@@ -358,21 +387,41 @@ store_task_pos_from(const struct store_task *last, struct store_task_pos *pos)
     pos->due_date = last->due_date;
 }
 
-int
-store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                enum store_task_sort sort, const struct store_task_pos *after, size_t limit, struct arena *a,
-                struct store_task **rows, size_t *n)
+/* The argument checks of both list calls; a NULL filter becomes no filter. */
+static int
+task_list_ok(enum store_task_sort sort, size_t limit, const struct store_task_filter **f,
+             struct store_task **rows, size_t *n)
 {
     static const struct store_task_filter none = {0, -1, NULL, NULL};
     *rows = NULL;
     *n = 0;
     if ((unsigned)sort >= STORE_TASK_SORT_COUNT || limit == 0 || limit > STORE_LIST_MAX)
         return ERR_INVALID;
-    if (f == NULL)
-        f = &none;
-    if (f->status_mask >= (1u << STORE_TASK_STATUS_COUNT))
-        return ERR_INVALID;
-    return s->ops->task_list(s, user_id, f, sort, after, limit, a, rows, n);
+    if (*f == NULL)
+        *f = &none;
+    return (*f)->status_mask >= (1u << STORE_TASK_STATUS_COUNT) ? ERR_INVALID : OK;
+}
+
+int
+store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                enum store_task_sort sort, const struct store_task_pos *after, size_t limit, struct arena *a,
+                struct store_task **rows, size_t *n)
+{
+    int err = task_list_ok(sort, limit, &f, rows, n);
+    return err != OK ? err : s->ops->task_list(s, user_id, f, sort, after, limit, a, rows, n);
+}
+
+int
+store_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                      enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
+                      struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
+{
+    int err = task_list_ok(sort, limit, &f, rows, n);
+    if (err != OK)
+        return err;
+    if (s->ops->task_list_async == NULL)
+        return ERR_WOULD_BLOCK;
+    return s->ops->task_list_async(s, user_id, f, sort, after, limit, a, rows, n, done, arg);
 }
 
 const char *

@@ -381,6 +381,38 @@ void store_task_pos_from(const struct store_task *last, struct store_task_pos *p
 int store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
                     enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
                     struct arena *a, struct store_task **rows, size_t *n);
+
+/* Asynchronous reads on the event loops (PostgreSQL). The loops lend the
+ * store their poller: watch() makes ready(arg) run on the calling loop
+ * thread whenever fd is readable, also when it is writable while arm()ed
+ * with write, and about every 100 ms while armed with tick. The store
+ * calls these only on a loop thread. */
+struct store_loop_io {
+    void *(*watch)(int fd, void (*ready)(void *arg), void *arg); /* NULL: cannot */
+    void (*arm)(void *w, bool write, bool tick);
+    void (*close)(void *w);
+};
+/* Set once, before the loops start; without it there are no asynchronous reads. */
+void store_set_loop_io(struct store *s, const struct store_loop_io *io);
+/* Whether a loop thread may call the *_async reads below: false on SQLite
+ * (its reads on the loops do not wait). */
+bool store_reads_async(struct store *s);
+/* As store_task_list / store_task_get, without blocking the calling loop
+ * thread: OK when done(arg, err) will run later on this same thread (never
+ * before the call returns), err being what the blocking call would return,
+ * or ERR_WOULD_BLOCK to say the read must take the blocking call instead
+ * (no connection of this loop's right now, or the one it had was lost
+ * before the answer); other errors as the blocking call. Every pointer
+ * argument must stay valid until done runs. */
+int store_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                          enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
+                          struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
+                          void *arg);
+int store_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                         struct store_task *out, store_done_fn *done, void *arg);
+/* On a loop thread that is about to exit: gives back what the store keeps
+ * for this thread (its PostgreSQL connection). */
+void store_loop_end(struct store *s);
 /* Names for logs and cursors: "-created_at", "todo", ... */
 const char *store_task_sort_name(enum store_task_sort sort);
 const char *store_task_status_name(enum store_task_status st);

@@ -27,6 +27,8 @@ err_name(int err)
         return "nomem";
     case ERR_INTERNAL:
         return "internal";
+    case ERR_WOULD_BLOCK:
+        return "would_block";
     }
     return "unknown";
 }

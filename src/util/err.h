@@ -14,7 +14,8 @@ enum err {
     ERR_PRECONDITION = -7, /* optimistic concurrency check failed */
     ERR_CORRUPT = -8,      /* stored data cannot be read */
     ERR_NOMEM = -9,
-    ERR_INTERNAL = -10, /* a bug; logged where it happens */
+    ERR_INTERNAL = -10,    /* a bug; logged where it happens */
+    ERR_WOULD_BLOCK = -11, /* cannot go on without waiting here: use the blocking call */
 };
 
 /* Short stable name of an error ("not_found"), for logs. */

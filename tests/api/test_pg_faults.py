@@ -3,7 +3,9 @@ still completes TCP handshakes and acknowledges data, so only pace's own
 deadline on every database call catches it), GET /ready is 503 and requests
 that need the database answer 503 `unavailable` within 2 seconds, with no
 hang and no crash; when the server comes back, service resumes without
-restarting pace. Each test runs its own throwaway cluster (never the shared
+restarting pace. Task reads take the event loops' own pipelined
+connections, the rest the blocking pool: both paths are covered, and a
+loop connection the server ends under load has its reads retried. Each test runs its own throwaway cluster (never the shared
 one). Runs with PACE_TEST_BACKEND=postgres."""
 
 import concurrent.futures
@@ -45,7 +47,22 @@ def new_user(srv):
     assert r.status_code == 201, r.text
     r2 = requests.post(srv.url + "/api/v1/auth/login", json={"login": name, "password": PASSWORD}, timeout=10)
     assert r2.status_code == 200, r2.text
-    return {"id": r.json()["id"], "access": r2.json()["access_token"]}
+    user = {"id": r.json()["id"], "access": r2.json()["access_token"]}
+    r3 = requests.post(srv.url + "/api/v1/tasks", json={"title": "before the fault"}, timeout=10,
+                       headers={"Authorization": f"Bearer {user['access']}"})
+    assert r3.status_code == 201, r3.text
+    user["task"] = r3.json()["id"]
+    return user
+
+
+def task_list(srv, user):
+    return requests.get(srv.url + "/api/v1/tasks?limit=5", timeout=10,
+                        headers={"Authorization": f"Bearer {user['access']}"})
+
+
+def task_get(srv, user):
+    return requests.get(srv.url + f"/api/v1/tasks/{user['task']}", timeout=10,
+                        headers={"Authorization": f"Bearer {user['access']}"})
 
 
 def me(srv, user):
@@ -73,20 +90,21 @@ def assert_unavailable_quickly(srv, user):
     assert r.json()["status"] == "unavailable" and r.json()["checks"]["database"] != "ok", r.text
     assert took < BOUND, f"/ready took {took:.2f}s"
 
-    r, took = timed(lambda: me(srv, user))
-    assert_problem(r, 503, "unavailable")
-    assert r.headers.get("Retry-After"), r.headers
-    assert took < BOUND, f"GET /users/me took {took:.2f}s"
+    for name, call in (("GET /users/me", me), ("GET /tasks", task_list), ("GET /tasks/{id}", task_get)):
+        r, took = timed(lambda: call(srv, user))
+        assert_problem(r, 503, "unavailable")
+        assert r.headers.get("Retry-After"), r.headers
+        assert took < BOUND, f"{name} took {took:.2f}s"
 
     (r, _), took = timed(lambda: register(srv))
     assert_problem(r, 503, "unavailable")
     assert took < BOUND, f"POST /auth/register took {took:.2f}s"
 
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        results = list(ex.map(lambda _: timed(lambda: me(srv, user)), range(8)))
+        results = list(ex.map(lambda i: timed(lambda: (me, task_list)[i % 2](srv, user)), range(16)))
     for r, took in results:
         assert_problem(r, 503, "unavailable")
-        assert took < BOUND, f"a parallel GET /users/me took {took:.2f}s"
+        assert took < BOUND, f"a parallel read took {took:.2f}s"
 
 
 def assert_service_resumes(srv, user):
@@ -94,6 +112,11 @@ def assert_service_resumes(srv, user):
     r = me(srv, user)
     assert r.status_code == 200, r.text
     assert r.json()["id"] == user["id"]
+    r = task_list(srv, user)
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()["items"]] == [user["task"]]
+    r = task_get(srv, user)
+    assert r.status_code == 200 and r.json()["id"] == user["task"], r.text
     assert new_user(srv)["id"] > user["id"]  # writes work again too
     assert srv.alive()
 
@@ -128,6 +151,41 @@ def test_database_frozen_then_thawed(cluster, make_server):
     text = requests.get(srv.url + "/metrics", timeout=5).text
     timeouts = [ln for ln in text.splitlines() if ln.startswith('pace_db_timeouts_total{server="primary"}')]
     assert timeouts and float(timeouts[0].split()[-1]) >= 1, timeouts
+
+
+def test_loop_connections_ended_under_load(cluster, make_server):
+    """The server ends every pace connection (pg_terminate_backend) while
+    task reads are in flight on the loops' pipelined connections: the reads
+    that were waiting are retried as blocking reads, so every one answers
+    200 with the right rows, and later reads take new connections."""
+    srv = make_server(env={**ENV, "PACE_DATABASE_URL": cluster.url("pace")})
+    user = new_user(srv)
+    wait_pool_open(srv)
+    stop = time.monotonic() + 3
+    bad = []
+
+    def reader(i):
+        n = 0
+        while time.monotonic() < stop:
+            r = (task_list, task_get)[i % 2](srv, user)
+            if r.status_code != 200:
+                bad.append((r.status_code, r.text[:200]))
+            elif i % 2 == 0:
+                assert [t["id"] for t in r.json()["items"]] == [user["task"]], r.text
+            n += 1
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        futures = [ex.submit(reader, i) for i in range(8)]
+        for _ in range(3):
+            time.sleep(0.6)
+            cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = 'pace' AND pid <> pg_backend_pid()")
+        counts = [f.result() for f in futures]
+    assert sum(counts) > 100, counts
+    assert not bad, bad[:5]
+    assert task_list(srv, user).status_code == 200
+    assert srv.alive()
 
 
 def test_default_deadlines(tmp_path):

@@ -273,8 +273,8 @@ canceller_main(void *arg)
     return NULL;
 }
 
-static void
-cancel_async(PGconn *pg)
+void
+store_pg_cancel(PGconn *pg)
 {
     PGcancel *c = PQgetCancel(pg);
     if (c == NULL)
@@ -360,6 +360,7 @@ conn_open(struct pg_pool *p, int64_t deadline, struct pg_conn **out)
         abort();
     c->pg = pg;
     c->pool = p;
+    c->opened_at = clock_mono_ms();
     *out = c;
     return OK;
 fail:
@@ -369,11 +370,22 @@ fail:
     return ERR_UNAVAILABLE;
 }
 
+void
+store_pg_conn_lost(struct pg_pool *p)
+{
+    atomic_store(&p->lost_at, clock_mono_ms());
+}
+
 /* An idle connection is usable unless the server closed it meanwhile (a
- * restart, an idle timeout, a terminated backend): checked without waiting. */
+ * restart, an idle timeout, a terminated backend): checked without waiting.
+ * One opened before the server last closed another one is not trusted: a
+ * restart, a failover or an operator's pg_terminate_backend ends them all,
+ * and one whose end has not reached this side yet would look alive. */
 static bool
 conn_alive(struct pg_conn *c)
 {
+    if (c->opened_at <= atomic_load(&c->pool->lost_at))
+        return false;
     struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
     if (PQstatus(c->pg) != CONNECTION_OK || pfd.fd < 0)
         return false;
@@ -494,6 +506,30 @@ pool_release(struct pg_pool *p, struct pg_conn *c)
     }
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+struct pg_conn *
+store_pg_pool_take_idle(struct pg_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct pg_conn *c = p->idle;
+    if (c != NULL) {
+        p->idle = c->next;
+        c->next = NULL;
+        p->busy++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (c == NULL || conn_alive(c))
+        return c;
+    c->broken = true;
+    pool_release(p, c);
+    return NULL;
+}
+
+void
+store_pg_pool_put(struct pg_pool *p, struct pg_conn *c)
+{
+    pool_release(p, c);
 }
 
 static int
@@ -735,6 +771,7 @@ conn_lost(struct pgx *x, const char *what, const char *why)
     x->c->broken = true;
     x->conn_failed = true;
     atomic_fetch_add(&x->c->pool->errors, 1);
+    store_pg_conn_lost(x->c->pool);
     log_trouble(x->c->pool, "%s: connection lost: %s", what, why != NULL ? why : PQerrorMessage(x->c->pg));
     return ERR_UNAVAILABLE;
 }
@@ -747,7 +784,7 @@ deadline_passed(struct pgx *x, const char *what)
     x->c->broken = true;
     x->conn_failed = true;
     atomic_fetch_add(&x->c->pool->timeouts, 1);
-    cancel_async(x->c->pg);
+    store_pg_cancel(x->c->pg);
     log_trouble(x->c->pool, "%s: no answer within the deadline; cancelled, connection dropped", what);
     return ERR_UNAVAILABLE;
 }
@@ -861,8 +898,8 @@ map_error(struct pgx *x, const PGresult *r, const char *what)
 
 /* Checks a result: OK for a command or rows; else the mapped error and
  * the result is freed. */
-static int
-check_result(struct pgx *x, PGresult *r, const char *what)
+int
+store_pg_check_result(struct pgx *x, PGresult *r, const char *what)
 {
     ExecStatusType s = PQresultStatus(r);
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
@@ -872,8 +909,8 @@ check_result(struct pgx *x, PGresult *r, const char *what)
     return err;
 }
 
-static void
-param_types(const char *types, Oid *out, int *n)
+void
+store_pg_param_types(const char *types, Oid *out, int *n)
 {
     *n = 0;
     for (const char *t = types; *t != '\0' && *n < PG_MAX_PARAMS; t++) {
@@ -905,14 +942,14 @@ prepare(struct pgx *x, const char *name, const char *sql, const char *types, con
 {
     Oid oids[PG_MAX_PARAMS];
     int n;
-    param_types(types, oids, &n);
+    store_pg_param_types(types, oids, &n);
     if (!PQsendPrepare(x->c->pg, name, sql, n, oids))
         return conn_lost(x, what, NULL);
     PGresult *r;
     int err = roundtrip(x, &r, what);
     if (err != OK)
         return err;
-    err = check_result(x, r, what);
+    err = store_pg_check_result(x, r, what);
     if (err != OK)
         return err == ERR_UNAVAILABLE || err == ERR_CORRUPT ? err : ERR_INTERNAL;
     PQclear(r);
@@ -933,10 +970,19 @@ exec_prepared(struct pgx *x, const char *name, const struct pg_params *p, const 
     int err = roundtrip(x, &r, what);
     if (err != OK)
         return err;
-    err = check_result(x, r, what);
+    err = store_pg_check_result(x, r, what);
     if (err == OK)
         *res = r;
     return err;
+}
+
+void
+store_pg_prepared_name(int stmt, enum store_task_sort sort, unsigned filters, char name[16])
+{
+    if (stmt == PG_AOP_TASK_LIST)
+        snprintf(name, 16, "t%d_%u", (int)sort, filters);
+    else
+        snprintf(name, 16, "s%d", stmt);
 }
 
 int
@@ -944,7 +990,7 @@ store_pg_exec(struct pgx *x, enum pg_stmt id, const struct pg_params *p, PGresul
 {
     const struct pg_stmt_def *d = &store_pg_stmts[id];
     char name[16];
-    snprintf(name, sizeof(name), "s%d", (int)id);
+    store_pg_prepared_name((int)id, 0, 0, name);
     if (!x->c->prepared[id]) {
         int err = prepare(x, name, d->sql, d->types, d->name);
         if (err != OK)
@@ -972,7 +1018,7 @@ store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned filte
                         PGresult **res)
 {
     char name[16];
-    snprintf(name, sizeof(name), "t%d_%u", (int)sort, filters);
+    store_pg_prepared_name(PG_AOP_TASK_LIST, sort, filters, name);
     if (!x->c->tl_prepared[sort][filters]) {
         char sql[1024];
         store_pg_task_list_sql(sort, filters, sql, sizeof(sql));
@@ -996,7 +1042,7 @@ store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res)
     int err = roundtrip(x, &r, "query");
     if (err != OK)
         return err;
-    err = check_result(x, r, "query");
+    err = store_pg_check_result(x, r, "query");
     if (err != OK)
         return err;
     if (res != NULL)
@@ -1069,8 +1115,12 @@ run(struct pg_store *st, enum pg_mode mode, int64_t user_id, bool tx, int timeou
     }
     err = run_on(st->primary, deadline, user_id, tx, fn, arg, &x);
     /* A connection the server closed between the idle check and its use:
-     * a read may be retried on another one while time is left. */
-    if (err == ERR_UNAVAILABLE && mode != PG_WRITE && x.conn_failed && x.reused && clock_mono_ms() < deadline)
+     * a read may be retried on another one while time is left (a few
+     * times: a server ending every connection at once, as an operator's
+     * pg_terminate_backend or a failover does, leaves several such). */
+    for (int retries = 0; retries < PG_READ_RETRIES && err == ERR_UNAVAILABLE && mode != PG_WRITE &&
+                          x.conn_failed && x.reused && clock_mono_ms() < deadline;
+         retries++)
         err = run_on(st->primary, deadline, user_id, tx, fn, arg, &x);
     if (mode == PG_WRITE && x.ryw_user != 0)
         store_pg_ryw_note(st, x.ryw_user);

@@ -157,7 +157,8 @@ struct pg_conn {
     struct pg_pool *pool;
     bool prepared[PG_STMT_COUNT];
     bool tl_prepared[STORE_TASK_SORT_COUNT][PG_TASK_FILTER_COMBOS];
-    bool broken; /* unknown protocol state: closed on release */
+    bool broken;       /* unknown protocol state: closed on release */
+    int64_t opened_at; /* monotonic ms */
     struct pg_conn *next;
 };
 
@@ -191,6 +192,7 @@ struct pg_pool {
     bool stopping;
 
     _Atomic int64_t down_until; /* replicas: skipped until this monotonic ms */
+    _Atomic int64_t lost_at;    /* when a connection was last found closed by the server */
     _Atomic int64_t last_log;   /* rate limit for "unavailable" warnings */
     _Atomic uint64_t queries;
     _Atomic uint64_t errors;
@@ -225,13 +227,15 @@ struct pg_store {
     int ryw_ms;
     pthread_mutex_t ryw_mu[RYW_LOCKS];
     struct ryw_set *ryw;
+    const struct store_loop_io *loop_io; /* NULL: no loop connections */
 };
 
 enum {
     PG_REPLICA_RETRY_MS = 5000,     /* a failed replica is skipped this long */
     PG_MIGRATE_TIMEOUT_MS = 600000, /* one migration may take this long */
     PG_CONNECTING_MAX = 4,          /* connection attempts in flight per pool */
-    PG_KEEP_INTERVAL_MS = 1000      /* the keeper checks its pool this often */
+    PG_KEEP_INTERVAL_MS = 1000,     /* the keeper checks its pool this often */
+    PG_READ_RETRIES = 3             /* reads retried after a reused connection turned out closed */
 };
 
 /* Which server a call may use. */
@@ -330,6 +334,12 @@ int store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max,
 
 int store_pg_task_create(struct store *s, struct store_task *t);
 int store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
+int store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                            struct store_task *out, store_done_fn *done, void *arg);
+int store_pg_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
+                             enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
+                             struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
+                             void *arg);
 int store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
                          int64_t expect_version, struct arena *a, struct store_task *out);
 int store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
@@ -373,5 +383,52 @@ int store_pg_idem_release(struct store *s, int64_t user_id, const char *key);
 int store_pg_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
                       struct store_idem *out);
 int store_pg_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+/* ---- shared with the loop connections (aread.c) ---- */
+
+/* An idle connection of p, checked alive, without waiting or connecting;
+ * NULL when there is none. Give it back with store_pg_pool_put. */
+struct pg_conn *store_pg_pool_take_idle(struct pg_pool *p);
+void store_pg_pool_put(struct pg_pool *p, struct pg_conn *c);
+/* Notes that the server closed a connection of p: the idle ones opened
+ * before now are not used again. */
+void store_pg_conn_lost(struct pg_pool *p);
+/* Asks the server to cancel what pg runs, from another thread. */
+void store_pg_cancel(PGconn *pg);
+/* OK for a command or rows; else the mapped error (r freed). */
+int store_pg_check_result(struct pgx *x, PGresult *r, const char *what);
+void store_pg_param_types(const char *types, Oid *out, int *n);
+/* The name a connection prepares a statement under (stmt: enum pg_stmt or
+ * PG_AOP_TASK_LIST, then with sort and filters). */
+void store_pg_prepared_name(int stmt, enum store_task_sort sort, unsigned filters, char name[16]);
+
+/* One read on a loop connection: a prepared statement (stmt, or a task
+ * list when stmt is PG_AOP_TASK_LIST), its parameters, and read() for the
+ * rows. Lives in the caller's arena until done has run. */
+enum { PG_AOP_TASK_LIST = -1 };
+
+struct pg_aop {
+    struct pg_aop *next;
+    int stmt;
+    enum store_task_sort sort; /* task lists */
+    unsigned filters;
+    struct pg_params p;
+    int (*read)(void *arg, const PGresult *r); /* OK or ERR_* */
+    void *read_arg;
+    store_done_fn *done;
+    void *done_arg;
+    int64_t sent;     /* monotonic ms */
+    int steps;        /* results still due: the prepare's, if any, and the query's */
+    PGresult *failed; /* the first error result */
+    bool aborted;     /* skipped: an earlier command of its batch failed */
+};
+
+/* Sends op on the calling loop thread's connection: OK (op->done runs
+ * later on this thread) or ERR_WOULD_BLOCK (op untouched: use the blocking
+ * call). */
+int store_pg_aop_submit(struct pg_store *st, struct pg_aop *op);
+void store_pg_set_loop_io(struct store *s, const struct store_loop_io *io);
+void store_pg_reads_round_end(struct store *s);
+void store_pg_loop_end(struct store *s);
 
 #endif

@@ -1,0 +1,310 @@
+/* Loop connections: the hot reads (a task list page, one task) sent from
+ * the event loop threads without waiting, pipelined on one connection per
+ * loop thread.
+ *
+ * A blocking read crosses threads twice (loop -> blocking pool -> loop)
+ * and waits for the server on a pool thread; on a small machine the
+ * wake-ups cost more than the query. Here a loop thread borrows one idle
+ * connection of the primary's pool (never connecting itself: the pool's
+ * keeper reopens connections), puts it in pipeline mode and has the loop's
+ * poller watch it. Reads sent during one round of events go out together
+ * at the round's end, after one Sync (store_pg_reads_round_end); results
+ * come back in order and each op's done runs on the loop.
+ *
+ * When the connection breaks (an error, the server gone) it is dropped and
+ * the reads in flight get ERR_WOULD_BLOCK: their callers retry them as
+ * blocking reads, which find a live connection or fail fast. When the
+ * oldest read has had no answer within PACE_DB_STATEMENT_TIMEOUT (a frozen
+ * server) the reads in flight get ERR_UNAVAILABLE: the server does not
+ * answer, and a retry would only double the wait. The next read borrows
+ * another idle connection. With read replicas configured, reads keep to
+ * the blocking path (it knows replicas and read-your-writes). */
+#include <string.h>
+
+#include "store/pg/pg_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define STORE(s) ((struct pg_store *)(s))
+
+enum {
+    AOP_MAX_PENDING = 1024, /* ops in flight on one loop connection; beyond: blocking reads */
+    RETRY_MS = 100          /* after no idle connection was free, do not look again before this */
+};
+
+struct lconn {
+    struct pg_store *st;
+    struct pg_conn *c; /* borrowed from the primary's pool; NULL: none */
+    void *w;           /* the loop's watch on its socket */
+    struct pg_aop *head, **tail;
+    int pending;
+    bool unsynced; /* ops sent since the last Sync */
+    int64_t retry_at;
+};
+
+static _Thread_local struct lconn tl;
+
+void
+store_pg_set_loop_io(struct store *s, const struct store_loop_io *io)
+{
+    STORE(s)->loop_io = io;
+}
+
+static void
+complete(struct pg_aop *op, int err)
+{
+    if (op->failed != NULL)
+        PQclear(op->failed);
+    op->failed = NULL;
+    op->done(op->done_arg, err);
+}
+
+/* Drops the connection; every op in flight gets err (none when the loop
+ * is exiting: no reply can go out any more). */
+static void
+drop(struct lconn *l, int err, bool complete_ops)
+{
+    struct pg_aop *ops = l->head;
+    l->head = NULL;
+    l->tail = &l->head;
+    l->pending = 0;
+    l->unsynced = false;
+    if (l->c != NULL) {
+        l->st->loop_io->close(l->w);
+        l->w = NULL;
+        l->c->broken = true;
+        store_pg_pool_put(l->st->primary, l->c);
+        l->c = NULL;
+    }
+    l->retry_at = clock_mono_ms() + RETRY_MS;
+    while (ops != NULL) {
+        struct pg_aop *next = ops->next;
+        if (complete_ops)
+            complete(ops, err);
+        else if (ops->failed != NULL)
+            PQclear(ops->failed);
+        ops = next;
+    }
+}
+
+static void
+lost(struct lconn *l, const char *why)
+{
+    atomic_fetch_add(&l->st->primary->errors, 1);
+    store_pg_conn_lost(l->st->primary);
+    log_warn("store", "primary: loop connection lost: %s", why);
+    drop(l, ERR_WOULD_BLOCK, true);
+}
+
+/* One result for the head op. */
+static void
+take_result(struct lconn *l, PGresult *r)
+{
+    struct pg_aop *op = l->head;
+    ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_PIPELINE_ABORTED)
+        op->aborted = true;
+    else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && op->failed == NULL) {
+        op->failed = r;
+        r = NULL;
+    }
+    if (--op->steps > 0) {
+        PQclear(r);
+        return;
+    }
+    l->head = op->next;
+    if (l->head == NULL)
+        l->tail = &l->head;
+    l->pending--;
+    int err;
+    if (op->failed != NULL) {
+        struct pgx x = {.st = l->st, .c = l->c};
+        PGresult *f = op->failed;
+        op->failed = NULL;
+        err = store_pg_check_result(&x, f, "loop read");
+        PQclear(r);
+        /* The connection is gone, or a statement failed (perhaps its
+         * prepare, which this connection now counts as done): drop it, and
+         * let a blocking read try again with its own deadline. */
+        complete(op, err == ERR_UNAVAILABLE ? ERR_WOULD_BLOCK : err);
+        if (l->c != NULL)
+            drop(l, ERR_WOULD_BLOCK, true);
+        return;
+    } else if (op->aborted) {
+        err = ERR_WOULD_BLOCK;
+    } else {
+        err = op->read(op->read_arg, r);
+    }
+    PQclear(r);
+    complete(op, err);
+}
+
+static void
+on_ready(void *arg)
+{
+    struct lconn *l = arg;
+    if (l->c == NULL)
+        return;
+    PGconn *pg = l->c->pg;
+    int f = PQflush(pg);
+    if (f < 0 || !PQconsumeInput(pg)) {
+        lost(l, PQerrorMessage(pg));
+        return;
+    }
+    /* Each command's results end with a NULL; an idle connection answers
+     * NULL every time: two in a row mean nothing more for now. */
+    int nulls = 0;
+    while (l->c != NULL && !PQisBusy(pg)) {
+        PGresult *r = PQgetResult(pg);
+        if (r == NULL) {
+            if (++nulls == 2 || l->head == NULL)
+                break;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            continue;
+        }
+        if (l->head == NULL) {
+            PQclear(r);
+            lost(l, "a result no read asked for");
+            return;
+        }
+        take_result(l, r);
+    }
+    if (l->c == NULL)
+        return;
+    if (PQstatus(pg) == CONNECTION_BAD) {
+        lost(l, PQerrorMessage(pg));
+        return;
+    }
+    if (l->head != NULL && clock_mono_ms() - l->head->sent > l->st->statement_timeout_ms) {
+        atomic_fetch_add(&l->st->primary->timeouts, 1);
+        store_pg_cancel(pg);
+        log_warn("store", "primary: loop read: no answer within the deadline; cancelled, connection dropped");
+        drop(l, ERR_UNAVAILABLE, true);
+        return;
+    }
+    l->st->loop_io->arm(l->w, f == 1, l->head != NULL);
+}
+
+/* This thread's connection, borrowed now if need be; NULL: none free. */
+static struct lconn *
+lconn_for(struct pg_store *st)
+{
+    struct lconn *l = &tl;
+    if (st->loop_io == NULL || st->nreplicas > 0 || (l->st != NULL && l->st != st))
+        return NULL;
+    if (l->c != NULL)
+        return l;
+    int64_t now = clock_mono_ms();
+    if (now < l->retry_at)
+        return NULL;
+    l->st = st;
+    l->tail = &l->head;
+    struct pg_conn *c = store_pg_pool_take_idle(st->primary);
+    if (c == NULL) {
+        l->retry_at = now + RETRY_MS;
+        return NULL;
+    }
+    void *w = PQenterPipelineMode(c->pg) ? st->loop_io->watch(PQsocket(c->pg), on_ready, l) : NULL;
+    if (w == NULL) {
+        c->broken = true; /* half in pipeline mode, or not watched: not for the pool either */
+        store_pg_pool_put(st->primary, c);
+        l->retry_at = now + RETRY_MS;
+        return NULL;
+    }
+    l->c = c;
+    l->w = w;
+    return l;
+}
+
+int
+store_pg_aop_submit(struct pg_store *st, struct pg_aop *op)
+{
+    struct lconn *l = lconn_for(st);
+    if (l == NULL || l->pending >= AOP_MAX_PENDING)
+        return ERR_WOULD_BLOCK;
+    PGconn *pg = l->c->pg;
+    char name[16];
+    const char *sql, *types;
+    char list_sql[1024];
+    bool *prepared;
+    if (op->stmt == PG_AOP_TASK_LIST) {
+        store_pg_task_list_sql(op->sort, op->filters, list_sql, sizeof(list_sql));
+        sql = list_sql;
+        types = store_pg_task_list_types;
+        prepared = &l->c->tl_prepared[op->sort][op->filters];
+    } else {
+        const struct pg_stmt_def *d = &store_pg_stmts[op->stmt];
+        sql = d->sql;
+        types = d->types;
+        prepared = &l->c->prepared[op->stmt];
+    }
+    store_pg_prepared_name(op->stmt, op->sort, op->filters, name);
+    op->steps = 1;
+    op->failed = NULL;
+    op->aborted = false;
+    if (!*prepared) {
+        Oid oids[PG_MAX_PARAMS];
+        int n;
+        store_pg_param_types(types, oids, &n);
+        if (!PQsendPrepare(pg, name, sql, n, oids)) {
+            lost(l, PQerrorMessage(pg));
+            return ERR_WOULD_BLOCK;
+        }
+        *prepared = true; /* a failed prepare drops the connection */
+        op->steps++;
+    }
+    if (!PQsendQueryPrepared(pg, name, op->p.n, op->p.values, op->p.lengths, op->p.formats, 0)) {
+        lost(l, PQerrorMessage(pg));
+        return ERR_WOULD_BLOCK;
+    }
+    atomic_fetch_add(&st->primary->queries, 1);
+    op->next = NULL;
+    op->sent = clock_mono_ms();
+    *l->tail = op;
+    l->tail = &op->next;
+    l->pending++;
+    l->unsynced = true;
+    return OK;
+}
+
+/* The round's reads go out: one Sync after them, and a flush. */
+void
+store_pg_reads_round_end(struct store *s)
+{
+    struct lconn *l = &tl;
+    if (l->c == NULL || !l->unsynced || l->st != STORE(s))
+        return;
+    l->unsynced = false;
+    if (!PQpipelineSync(l->c->pg)) {
+        lost(l, PQerrorMessage(l->c->pg));
+        return;
+    }
+    int f = PQflush(l->c->pg);
+    if (f < 0) {
+        lost(l, PQerrorMessage(l->c->pg));
+        return;
+    }
+    l->st->loop_io->arm(l->w, f == 1, true);
+}
+
+void
+store_pg_loop_end(struct store *s)
+{
+    struct lconn *l = &tl;
+    if (l->st != STORE(s))
+        return;
+    if (l->c != NULL && l->head == NULL && !l->unsynced && PQexitPipelineMode(l->c->pg)) {
+        /* Idle and out of pipeline mode: good for the pool again. */
+        l->st->loop_io->close(l->w);
+        l->w = NULL;
+        store_pg_pool_put(l->st->primary, l->c);
+        l->c = NULL;
+    }
+    drop(l, ERR_UNAVAILABLE, false);
+    l->st = NULL;
+}
