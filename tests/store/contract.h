@@ -36,6 +36,7 @@ void contract_ops(struct store *s);
 void contract_users(struct store *s);
 void contract_sessions(struct store *s);
 void contract_tasks(struct store *s);
+void contract_async(struct store *s);
 void contract_plans(struct store *s);
 void contract_jobs(struct store *s);
 void contract_idem(struct store *s);

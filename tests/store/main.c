@@ -82,6 +82,7 @@ main(int argc, char **argv)
     contract_users(s);
     contract_sessions(s);
     contract_tasks(s);
+    contract_async(s);
     contract_plans(s);
     contract_jobs(s);
     contract_idem(s);
