@@ -379,11 +379,14 @@ default_blocking_threads(const struct config *c)
     const char *url = c->database_url != NULL ? c->database_url : "";
     if (strncmp(url, "postgres", 8) != 0)
         return 64;
+    /* Replica URLs: pieces between commas or spaces that start with a
+     * scheme (a piece without one continues a multi-host URL). */
     long servers = 1;
-    const char *r = c->database_replica_urls != NULL ? c->database_replica_urls : "";
-    if (*r != '\0')
-        for (servers = 2; (r = strchr(r, ',')) != NULL; r++)
-            servers++;
+    for (const char *r = c->database_replica_urls != NULL ? c->database_replica_urls : ""; *r != '\0';) {
+        size_t len = strcspn(r, ", \t\r\n");
+        servers += len > 0 && strncmp(r, "postgres", 8) == 0;
+        r += len > 0 ? len : 1;
+    }
     long n = (long)c->db_pool_size * servers;
     return (int)(n > 1024 ? 1024 : n);
 }

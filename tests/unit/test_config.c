@@ -166,7 +166,7 @@ test_flags(void)
     free(msg);
 
     char *a6[] = {"--database-url=postgres://u@localhost/pace", "--db-pool-size=5",
-                  "--database-replica-urls=postgresql://u@r1/pace,postgresql://u@r2/pace"};
+                  "--database-replica-urls=postgresql://u@r1/pace, postgresql://u@h1,h2/pace,"};
     CHECK_EQ_INT(load(&c, &msg, 3, a6), 0);
     CHECK_EQ_INT(c.blocking_threads, 15); /* the primary and two replicas */
     config_cleanup(&c);

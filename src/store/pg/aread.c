@@ -7,7 +7,9 @@
  * wake-ups cost more than the query. Here a loop thread borrows one idle
  * connection of the primary's pool (never connecting itself: the pool's
  * keeper reopens connections), puts it in pipeline mode and has the loop's
- * poller watch it. Reads sent during one round of events go out together
+ * poller watch it. The loops together keep at most a quarter of the pool
+ * (the rest serves the blocking calls); a loop without one reads through
+ * the blocking pool. Reads sent during one round of events go out together
  * at the round's end, after one Sync (store_pg_reads_round_end); results
  * come back in order and each op's done runs on the loop.
  *
@@ -51,6 +53,17 @@ store_pg_set_loop_io(struct store *s, const struct store_loop_io *io)
     STORE(s)->loop_io = io;
 }
 
+/* The connection goes back to the pool (closed there when broken). */
+static void
+give_back(struct lconn *l)
+{
+    l->st->loop_io->close(l->w);
+    l->w = NULL;
+    store_pg_pool_put(l->st->primary, l->c);
+    l->c = NULL;
+    atomic_fetch_sub(&l->st->primary->loop_held, 1);
+}
+
 static void
 complete(struct pg_aop *op, int err)
 {
@@ -71,11 +84,8 @@ drop(struct lconn *l, int err, bool complete_ops)
     l->pending = 0;
     l->unsynced = false;
     if (l->c != NULL) {
-        l->st->loop_io->close(l->w);
-        l->w = NULL;
         l->c->broken = true;
-        store_pg_pool_put(l->st->primary, l->c);
-        l->c = NULL;
+        give_back(l);
     }
     l->retry_at = clock_mono_ms() + RETRY_MS;
     while (ops != NULL) {
@@ -107,6 +117,7 @@ take_result(struct lconn *l, PGresult *r)
         op->aborted = true;
     else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && op->failed == NULL) {
         op->failed = r;
+        op->failed_step = op->prepared_flag != NULL ? 2 - op->steps : 1;
         r = NULL;
     }
     if (--op->steps > 0) {
@@ -124,12 +135,20 @@ take_result(struct lconn *l, PGresult *r)
         op->failed = NULL;
         err = store_pg_check_result(&x, f, "loop read");
         PQclear(r);
-        /* The connection is gone, or a statement failed (perhaps its
-         * prepare, which this connection now counts as done): drop it, and
-         * let a blocking read try again with its own deadline. */
-        complete(op, err == ERR_UNAVAILABLE ? ERR_WOULD_BLOCK : err);
-        if (l->c != NULL)
-            drop(l, ERR_WOULD_BLOCK, true);
+        if (op->prepared_flag != NULL && op->failed_step == 0)
+            *op->prepared_flag = false; /* its prepare failed: prepare again next time */
+        if (x.conn_failed) {
+            /* The connection is gone: a blocking read tries again, with its
+             * own deadline, as do the reads after this one. */
+            complete(op, ERR_WOULD_BLOCK);
+            if (l->c != NULL)
+                drop(l, ERR_WOULD_BLOCK, true);
+            return;
+        }
+        /* A statement error on a live connection (the server's statement
+         * timeout, a serialization failure): the answer; the reads after it
+         * in its batch come back aborted and are retried. */
+        complete(op, err);
         return;
     } else if (op->aborted) {
         err = ERR_WOULD_BLOCK;
@@ -138,6 +157,37 @@ take_result(struct lconn *l, PGresult *r)
     }
     PQclear(r);
     complete(op, err);
+}
+
+/* Hands out the results libpq has read. False when the connection was
+ * dropped. */
+static bool
+take_results(struct lconn *l)
+{
+    PGconn *pg = l->c->pg;
+    /* Each command's results end with a NULL; an idle connection answers
+     * NULL every time: two in a row mean nothing more for now. */
+    int nulls = 0;
+    while (l->c != NULL && !PQisBusy(pg)) {
+        PGresult *r = PQgetResult(pg);
+        if (r == NULL) {
+            if (++nulls == 2)
+                break;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            continue;
+        }
+        if (l->head == NULL) {
+            PQclear(r);
+            lost(l, "a result no read asked for");
+            return false;
+        }
+        take_result(l, r);
+    }
+    return l->c != NULL;
 }
 
 static void
@@ -152,29 +202,7 @@ on_ready(void *arg)
         lost(l, PQerrorMessage(pg));
         return;
     }
-    /* Each command's results end with a NULL; an idle connection answers
-     * NULL every time: two in a row mean nothing more for now. */
-    int nulls = 0;
-    while (l->c != NULL && !PQisBusy(pg)) {
-        PGresult *r = PQgetResult(pg);
-        if (r == NULL) {
-            if (++nulls == 2 || l->head == NULL)
-                break;
-            continue;
-        }
-        nulls = 0;
-        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            continue;
-        }
-        if (l->head == NULL) {
-            PQclear(r);
-            lost(l, "a result no read asked for");
-            return;
-        }
-        take_result(l, r);
-    }
-    if (l->c == NULL)
+    if (!take_results(l))
         return;
     if (PQstatus(pg) == CONNECTION_BAD) {
         lost(l, PQerrorMessage(pg));
@@ -204,15 +232,23 @@ lconn_for(struct pg_store *st)
         return NULL;
     l->st = st;
     l->tail = &l->head;
-    struct pg_conn *c = store_pg_pool_take_idle(st->primary);
+    struct pg_pool *p = st->primary;
+    if (atomic_fetch_add(&p->loop_held, 1) >= p->size / 4) {
+        atomic_fetch_sub(&p->loop_held, 1); /* the loops have their quarter */
+        l->retry_at = now + RETRY_MS;
+        return NULL;
+    }
+    struct pg_conn *c = store_pg_pool_take_idle(p);
     if (c == NULL) {
+        atomic_fetch_sub(&p->loop_held, 1);
         l->retry_at = now + RETRY_MS;
         return NULL;
     }
     void *w = PQenterPipelineMode(c->pg) ? st->loop_io->watch(PQsocket(c->pg), on_ready, l) : NULL;
     if (w == NULL) {
         c->broken = true; /* half in pipeline mode, or not watched: not for the pool either */
-        store_pg_pool_put(st->primary, c);
+        store_pg_pool_put(p, c);
+        atomic_fetch_sub(&p->loop_held, 1);
         l->retry_at = now + RETRY_MS;
         return NULL;
     }
@@ -247,6 +283,7 @@ store_pg_aop_submit(struct pg_store *st, struct pg_aop *op)
     op->steps = 1;
     op->failed = NULL;
     op->aborted = false;
+    op->prepared_flag = NULL;
     if (!*prepared) {
         Oid oids[PG_MAX_PARAMS];
         int n;
@@ -255,7 +292,8 @@ store_pg_aop_submit(struct pg_store *st, struct pg_aop *op)
             lost(l, PQerrorMessage(pg));
             return ERR_WOULD_BLOCK;
         }
-        *prepared = true; /* a failed prepare drops the connection */
+        *prepared = true; /* until its result says otherwise */
+        op->prepared_flag = prepared;
         op->steps++;
     }
     if (!PQsendQueryPrepared(pg, name, op->p.n, op->p.values, op->p.lengths, op->p.formats, 0)) {
@@ -289,7 +327,11 @@ store_pg_reads_round_end(struct store *s)
         lost(l, PQerrorMessage(l->c->pg));
         return;
     }
-    l->st->loop_io->arm(l->w, f == 1, true);
+    /* A flush that had to wait may have read answers into libpq's buffer,
+     * and the socket will not signal them again. */
+    if (!PQisBusy(l->c->pg) && !take_results(l))
+        return;
+    l->st->loop_io->arm(l->w, f == 1, l->head != NULL);
 }
 
 void
@@ -298,13 +340,8 @@ store_pg_loop_end(struct store *s)
     struct lconn *l = &tl;
     if (l->st != STORE(s))
         return;
-    if (l->c != NULL && l->head == NULL && !l->unsynced && PQexitPipelineMode(l->c->pg)) {
-        /* Idle and out of pipeline mode: good for the pool again. */
-        l->st->loop_io->close(l->w);
-        l->w = NULL;
-        store_pg_pool_put(l->st->primary, l->c);
-        l->c = NULL;
-    }
+    if (l->c != NULL && l->head == NULL && !l->unsynced && PQexitPipelineMode(l->c->pg))
+        give_back(l); /* idle and out of pipeline mode: good for the pool again */
     drop(l, ERR_UNAVAILABLE, false);
     l->st = NULL;
 }

@@ -378,9 +378,13 @@ store_pg_conn_lost(struct pg_pool *p)
 
 /* An idle connection is usable unless the server closed it meanwhile (a
  * restart, an idle timeout, a terminated backend): checked without waiting.
- * One opened before the server last closed another one is not trusted: a
- * restart, a failover or an operator's pg_terminate_backend ends them all,
- * and one whose end has not reached this side yet would look alive. */
+ * One opened before another connection last broke in the middle of a call
+ * is not trusted: what ends a connection under a query (a restart, a
+ * failover, an operator's pg_terminate_backend) usually ends them all, and
+ * one whose end has not reached this side yet would look alive. Idle
+ * timeouts end idle connections, which this check catches without that. A
+ * false alarm costs one reopening of the pool, at most PG_CONNECTING_MAX
+ * connects at a time. */
 static bool
 conn_alive(struct pg_conn *c)
 {

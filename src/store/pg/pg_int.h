@@ -192,7 +192,8 @@ struct pg_pool {
     bool stopping;
 
     _Atomic int64_t down_until; /* replicas: skipped until this monotonic ms */
-    _Atomic int64_t lost_at;    /* when a connection was last found closed by the server */
+    _Atomic int64_t lost_at;    /* when a connection last broke during a call */
+    _Atomic int loop_held;      /* connections the event loops keep (aread.c) */
     _Atomic int64_t last_log;   /* rate limit for "unavailable" warnings */
     _Atomic uint64_t queries;
     _Atomic uint64_t errors;
@@ -390,7 +391,7 @@ int store_pg_idem_purge(struct store *s, int64_t before, size_t max, size_t *pur
  * NULL when there is none. Give it back with store_pg_pool_put. */
 struct pg_conn *store_pg_pool_take_idle(struct pg_pool *p);
 void store_pg_pool_put(struct pg_pool *p, struct pg_conn *c);
-/* Notes that the server closed a connection of p: the idle ones opened
+/* Notes that a connection of p broke during a call: the idle ones opened
  * before now are not used again. */
 void store_pg_conn_lost(struct pg_pool *p);
 /* Asks the server to cancel what pg runs, from another thread. */
@@ -417,10 +418,12 @@ struct pg_aop {
     void *read_arg;
     store_done_fn *done;
     void *done_arg;
-    int64_t sent;     /* monotonic ms */
-    int steps;        /* results still due: the prepare's, if any, and the query's */
-    PGresult *failed; /* the first error result */
-    bool aborted;     /* skipped: an earlier command of its batch failed */
+    int64_t sent;        /* monotonic ms */
+    int steps;           /* results still due: the prepare's, if any, and the query's */
+    PGresult *failed;    /* the first error result */
+    int failed_step;     /* 0: the prepare's, 1: the query's */
+    bool *prepared_flag; /* set when this op prepares its statement */
+    bool aborted;        /* skipped: an earlier command of its batch failed */
 };
 
 /* Sends op on the calling loop thread's connection: OK (op->done runs
