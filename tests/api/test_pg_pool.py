@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from harness import BACKEND, DEV, free_port, metric_value, pg_query, run_pace, scrape, wait_until
+from test_pg_faults import new_user, task_get, task_list
 
 needs_postgres = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
@@ -75,6 +76,24 @@ def test_pool_reopened_after_restart(cluster, make_server):
     wait_until(lambda: server_count() == 6, 10, "6 pace backends again")
     assert requests.get(srv.url + "/ready", timeout=10).status_code == 200
     assert srv.alive()
+
+
+@needs_postgres
+@pytest.mark.parametrize("size,held", [(8, 2), (3, 0)])
+def test_loops_keep_at_most_a_quarter_of_the_pool(make_server, size, held):
+    """Task reads take the event loops' own connections, at most a quarter
+    of the pool (8: both loops keep one; 3: none, the reads go through the
+    blocking pool), and answer the same either way."""
+    srv = make_server(env={**QUIET, "PACE_DB_POOL_SIZE": str(size)})
+    wait_until(lambda: open_gauge(srv) == size, 10, f"{size} connections open")
+    user = new_user(srv)
+    for _ in range(20):
+        r = task_list(srv, user)
+        assert r.status_code == 200 and [t["id"] for t in r.json()["items"]] == [user["task"]], r.text
+        r = task_get(srv, user)
+        assert r.status_code == 200 and r.json()["id"] == user["task"], r.text
+    busy = metric_value(scrape(srv.url), "pace_db_connections_busy", server="primary")
+    assert busy <= held, f"{busy} connections busy with no request in flight; the loops may keep {held}"
 
 
 # ---------------------------------------------------------------- settings (every backend)

@@ -264,39 +264,25 @@ store_pg_aop_submit(struct pg_store *st, struct pg_aop *op)
     if (l == NULL || l->pending >= AOP_MAX_PENDING)
         return ERR_WOULD_BLOCK;
     PGconn *pg = l->c->pg;
-    char name[16];
-    const char *sql, *types;
-    char list_sql[1024];
-    bool *prepared;
-    if (op->stmt == PG_AOP_TASK_LIST) {
-        store_pg_task_list_sql(op->sort, op->filters, list_sql, sizeof(list_sql));
-        sql = list_sql;
-        types = store_pg_task_list_types;
-        prepared = &l->c->tl_prepared[op->sort][op->filters];
-    } else {
-        const struct pg_stmt_def *d = &store_pg_stmts[op->stmt];
-        sql = d->sql;
-        types = d->types;
-        prepared = &l->c->prepared[op->stmt];
-    }
-    store_pg_prepared_name(op->stmt, op->sort, op->filters, name);
+    struct pg_prep pp = store_pg_prep(l->c, op->stmt, op->sort, op->filters);
     op->steps = 1;
     op->failed = NULL;
     op->aborted = false;
     op->prepared_flag = NULL;
-    if (!*prepared) {
+    if (!*pp.prepared) {
         Oid oids[PG_MAX_PARAMS];
         int n;
-        store_pg_param_types(types, oids, &n);
-        if (!PQsendPrepare(pg, name, sql, n, oids)) {
+        char buf[PG_SQL_MAX];
+        store_pg_param_types(pp.types, oids, &n);
+        if (!PQsendPrepare(pg, pp.name, store_pg_prep_sql(&pp, buf), n, oids)) {
             lost(l, PQerrorMessage(pg));
             return ERR_WOULD_BLOCK;
         }
-        *prepared = true; /* until its result says otherwise */
-        op->prepared_flag = prepared;
+        *pp.prepared = true; /* until its result says otherwise */
+        op->prepared_flag = pp.prepared;
         op->steps++;
     }
-    if (!PQsendQueryPrepared(pg, name, op->p.n, op->p.values, op->p.lengths, op->p.formats, 0)) {
+    if (!PQsendQueryPrepared(pg, pp.name, op->p.n, op->p.values, op->p.lengths, op->p.formats, 0)) {
         lost(l, PQerrorMessage(pg));
         return ERR_WOULD_BLOCK;
     }

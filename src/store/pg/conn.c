@@ -980,28 +980,53 @@ exec_prepared(struct pgx *x, const char *name, const struct pg_params *p, const 
     return err;
 }
 
-void
-store_pg_prepared_name(int stmt, enum store_task_sort sort, unsigned filters, char name[16])
+struct pg_prep
+store_pg_prep(struct pg_conn *c, int stmt, enum store_task_sort sort, unsigned filters)
 {
-    if (stmt == PG_AOP_TASK_LIST)
-        snprintf(name, 16, "t%d_%u", (int)sort, filters);
-    else
-        snprintf(name, 16, "s%d", stmt);
+    struct pg_prep pp = {.stmt = stmt, .sort = sort, .filters = filters};
+    if (stmt == PG_STMT_TASK_LIST) {
+        snprintf(pp.name, sizeof(pp.name), "t%d_%u", (int)sort, filters);
+        pp.what = "task list";
+        pp.types = store_pg_task_list_types;
+        pp.prepared = &c->tl_prepared[sort][filters];
+    } else {
+        snprintf(pp.name, sizeof(pp.name), "s%d", stmt);
+        pp.what = store_pg_stmts[stmt].name;
+        pp.types = store_pg_stmts[stmt].types;
+        pp.prepared = &c->prepared[stmt];
+    }
+    return pp;
+}
+
+const char *
+store_pg_prep_sql(const struct pg_prep *pp, char buf[PG_SQL_MAX])
+{
+    if (pp->stmt != PG_STMT_TASK_LIST)
+        return store_pg_stmts[pp->stmt].sql;
+    store_pg_task_list_sql(pp->sort, pp->filters, buf, PG_SQL_MAX);
+    return buf;
+}
+
+/* Runs a statement, prepared on x's connection first if need be. */
+static int
+exec_stmt(struct pgx *x, int stmt, enum store_task_sort sort, unsigned filters, const struct pg_params *p,
+          PGresult **res)
+{
+    struct pg_prep pp = store_pg_prep(x->c, stmt, sort, filters);
+    if (!*pp.prepared) {
+        char buf[PG_SQL_MAX];
+        int err = prepare(x, pp.name, store_pg_prep_sql(&pp, buf), pp.types, pp.what);
+        if (err != OK)
+            return err;
+        *pp.prepared = true;
+    }
+    return exec_prepared(x, pp.name, p, pp.what, res);
 }
 
 int
 store_pg_exec(struct pgx *x, enum pg_stmt id, const struct pg_params *p, PGresult **res)
 {
-    const struct pg_stmt_def *d = &store_pg_stmts[id];
-    char name[16];
-    store_pg_prepared_name((int)id, 0, 0, name);
-    if (!x->c->prepared[id]) {
-        int err = prepare(x, name, d->sql, d->types, d->name);
-        if (err != OK)
-            return err;
-        x->c->prepared[id] = true;
-    }
-    return exec_prepared(x, name, p, d->name, res);
+    return exec_stmt(x, (int)id, 0, 0, p, res);
 }
 
 int
@@ -1021,17 +1046,7 @@ int
 store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned filters, const struct pg_params *p,
                         PGresult **res)
 {
-    char name[16];
-    store_pg_prepared_name(PG_AOP_TASK_LIST, sort, filters, name);
-    if (!x->c->tl_prepared[sort][filters]) {
-        char sql[1024];
-        store_pg_task_list_sql(sort, filters, sql, sizeof(sql));
-        int err = prepare(x, name, sql, store_pg_task_list_types, "task list");
-        if (err != OK)
-            return err;
-        x->c->tl_prepared[sort][filters] = true;
-    }
-    return exec_prepared(x, name, p, "task list", res);
+    return exec_stmt(x, PG_STMT_TASK_LIST, sort, filters, p, res);
 }
 
 int

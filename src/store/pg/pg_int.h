@@ -399,14 +399,27 @@ void store_pg_cancel(PGconn *pg);
 /* OK for a command or rows; else the mapped error (r freed). */
 int store_pg_check_result(struct pgx *x, PGresult *r, const char *what);
 void store_pg_param_types(const char *types, Oid *out, int *n);
-/* The name a connection prepares a statement under (stmt: enum pg_stmt or
- * PG_AOP_TASK_LIST, then with sort and filters). */
-void store_pg_prepared_name(int stmt, enum store_task_sort sort, unsigned filters, char name[16]);
+/* A statement as a connection prepares it: stmt is an enum pg_stmt, or
+ * PG_STMT_TASK_LIST with sort and filters. Shared by the blocking calls
+ * and the loop connections. */
+enum { PG_STMT_TASK_LIST = -1, PG_SQL_MAX = 1024 };
+
+struct pg_prep {
+    int stmt;
+    enum store_task_sort sort;
+    unsigned filters;
+    char name[16];     /* the prepared statement's name */
+    const char *what;  /* for logs */
+    const char *types; /* parameter types (see struct pg_stmt_def) */
+    bool *prepared;    /* the connection's flag for it */
+};
+struct pg_prep store_pg_prep(struct pg_conn *c, int stmt, enum store_task_sort sort, unsigned filters);
+/* Its SQL (task lists are written into buf): needed only to prepare it. */
+const char *store_pg_prep_sql(const struct pg_prep *pp, char buf[PG_SQL_MAX]);
 
 /* One read on a loop connection: a prepared statement (stmt, or a task
- * list when stmt is PG_AOP_TASK_LIST), its parameters, and read() for the
+ * list when stmt is PG_STMT_TASK_LIST), its parameters, and read() for the
  * rows. Lives in the caller's arena until done has run. */
-enum { PG_AOP_TASK_LIST = -1 };
 
 struct pg_aop {
     struct pg_aop *next;

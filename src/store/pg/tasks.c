@@ -313,7 +313,7 @@ store_pg_task_list_async(struct store *s, int64_t user_id, const struct store_ta
     struct list_arg *la = arena_alloc(a, sizeof(*la));
     struct pg_aop *op = arena_alloc(a, sizeof(*op));
     *la = (struct list_arg){user_id, f, sort, after, limit, a, NULL, 0, rows, n};
-    *op = (struct pg_aop){.stmt = PG_AOP_TASK_LIST,
+    *op = (struct pg_aop){.stmt = PG_STMT_TASK_LIST,
                           .sort = sort,
                           .read = read_list,
                           .read_arg = la,
