@@ -260,6 +260,9 @@ cmd_serve(struct config *c)
     };
     if (api_init(&deps, rt) != 0 || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != 0)
         goto out;
+    store_set_loop_io(st, &loop_io);
+    struct store_caps caps;
+    store_caps(st, &caps);
     struct http_server_opts o = {
         .host = c->listen_host,
         .port = c->listen_port,
@@ -270,7 +273,9 @@ cmd_serve(struct config *c)
         .request_timeout = c->request_timeout,
         .shutdown_timeout = c->shutdown_timeout,
         .access_log = c->access_log,
-        .reads_block = strcmp(store_backend(st), "sqlite") != 0,
+        .reads_block = caps.reads_block,
+        .reads_async = caps.reads_async,
+        .writes_async = caps.writes_async,
         .pool_wait_ms = c->pool_wait_ms,
         .on_round = on_loop_round,
         .on_round_arg = st,
@@ -278,7 +283,6 @@ cmd_serve(struct config *c)
         .hash_pool = hash,
         .blocking_pool = blocking,
     };
-    store_set_loop_io(st, &loop_io);
     struct http_server *srv = http_server_start(&o, rt, api_auth_hook);
     if (srv == NULL)
         goto out;

@@ -728,13 +728,13 @@ api_auth_token(struct http_req *r)
 }
 
 const struct http_route api_auth_routes[] = {
-    {HTTP_POST, "/api/v1/auth/register", api_auth_register, ROUTE_JSON | ROUTE_HASH},
-    {HTTP_POST, "/api/v1/auth/login", api_auth_login, ROUTE_JSON | ROUTE_HASH},
-    {HTTP_POST, "/api/v1/auth/token", api_auth_token, ROUTE_HASH},
-    {HTTP_POST, "/api/v1/auth/refresh", api_auth_refresh, ROUTE_JSON | ROUTE_WRITES},
-    {HTTP_POST, "/api/v1/auth/logout", api_auth_logout, ROUTE_JSON | ROUTE_WRITES},
-    {HTTP_POST, "/api/v1/auth/logout-all", api_auth_logout_all, ROUTE_AUTH | ROUTE_WRITES},
-    {HTTP_GET, "/api/v1/auth/sessions", api_auth_sessions, ROUTE_AUTH | ROUTE_READS},
-    {HTTP_DELETE, "/api/v1/auth/sessions/{id}", api_auth_session_delete, ROUTE_AUTH | ROUTE_WRITES},
+    {HTTP_POST, "/api/v1/auth/register", api_auth_register, ROUTE_JSON | ROUTE_HASH, NULL},
+    {HTTP_POST, "/api/v1/auth/login", api_auth_login, ROUTE_JSON | ROUTE_HASH, NULL},
+    {HTTP_POST, "/api/v1/auth/token", api_auth_token, ROUTE_HASH, NULL},
+    {HTTP_POST, "/api/v1/auth/refresh", api_auth_refresh, ROUTE_JSON | ROUTE_WRITES, NULL},
+    {HTTP_POST, "/api/v1/auth/logout", api_auth_logout, ROUTE_JSON | ROUTE_WRITES, NULL},
+    {HTTP_POST, "/api/v1/auth/logout-all", api_auth_logout_all, ROUTE_AUTH | ROUTE_WRITES, NULL},
+    {HTTP_GET, "/api/v1/auth/sessions", api_auth_sessions, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_DELETE, "/api/v1/auth/sessions/{id}", api_auth_session_delete, ROUTE_AUTH | ROUTE_WRITES, NULL},
 };
 const size_t api_auth_nroutes = sizeof(api_auth_routes) / sizeof(api_auth_routes[0]);

@@ -98,10 +98,10 @@ api_dev_validate(struct http_req *r)
 }
 
 const struct http_route api_dev_routes[] = {
-    {HTTP_POST, "/_dev/validate", api_dev_validate, ROUTE_JSON},
-    {HTTP_POST, "/_dev/echo", api_dev_echo, ROUTE_JSON},
-    {HTTP_GET, "/_dev/sleep", api_dev_sleep, ROUTE_BLOCKING},
-    {HTTP_GET, "/_dev/sleep-hash", api_dev_sleep_hash, ROUTE_HASH},
-    {HTTP_GET, "/_dev/routes", api_dev_list_routes, 0},
+    {HTTP_POST, "/_dev/validate", api_dev_validate, ROUTE_JSON, NULL},
+    {HTTP_POST, "/_dev/echo", api_dev_echo, ROUTE_JSON, NULL},
+    {HTTP_GET, "/_dev/sleep", api_dev_sleep, ROUTE_BLOCKING, NULL},
+    {HTTP_GET, "/_dev/sleep-hash", api_dev_sleep_hash, ROUTE_HASH, NULL},
+    {HTTP_GET, "/_dev/routes", api_dev_list_routes, 0, NULL},
 };
 const size_t api_dev_nroutes = sizeof(api_dev_routes) / sizeof(api_dev_routes[0]);

@@ -68,9 +68,9 @@ api_ops_openapi(struct http_req *r)
 }
 
 const struct http_route api_ops_routes[] = {
-    {HTTP_GET, "/health", api_ops_health, 0},
-    {HTTP_GET, "/ready", api_ops_ready, ROUTE_BLOCKING},
-    {HTTP_GET, "/metrics", api_ops_metrics, 0},
-    {HTTP_GET, "/api/v1/openapi.json", api_ops_openapi, 0},
+    {HTTP_GET, "/health", api_ops_health, 0, NULL},
+    {HTTP_GET, "/ready", api_ops_ready, ROUTE_BLOCKING, NULL},
+    {HTTP_GET, "/metrics", api_ops_metrics, 0, NULL},
+    {HTTP_GET, "/api/v1/openapi.json", api_ops_openapi, 0, NULL},
 };
 const size_t api_ops_nroutes = sizeof(api_ops_routes) / sizeof(api_ops_routes[0]);

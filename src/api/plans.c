@@ -419,9 +419,9 @@ api_plan_list(struct http_req *r)
 }
 
 const struct http_route api_plans_routes[] = {
-    {HTTP_GET, "/api/v1/plans", api_plan_list, ROUTE_AUTH | ROUTE_READS},
-    {HTTP_POST, "/api/v1/plans", api_plan_create, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON},
-    {HTTP_GET, "/api/v1/plans/{id}", api_plan_get, ROUTE_AUTH | ROUTE_READS},
-    {HTTP_DELETE, "/api/v1/plans/{id}", api_plan_delete, ROUTE_AUTH | ROUTE_WRITES},
+    {HTTP_GET, "/api/v1/plans", api_plan_list, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_POST, "/api/v1/plans", api_plan_create, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON, NULL},
+    {HTTP_GET, "/api/v1/plans/{id}", api_plan_get, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_DELETE, "/api/v1/plans/{id}", api_plan_delete, ROUTE_AUTH | ROUTE_WRITES, NULL},
 };
 const size_t api_plans_nroutes = sizeof(api_plans_routes) / sizeof(api_plans_routes[0]);

@@ -198,7 +198,7 @@ api_profile_put(struct http_req *r)
 }
 
 const struct http_route api_profile_routes[] = {
-    {HTTP_GET, "/api/v1/profile", api_profile_get, ROUTE_AUTH | ROUTE_READS},
-    {HTTP_PUT, "/api/v1/profile", api_profile_put, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON},
+    {HTTP_GET, "/api/v1/profile", api_profile_get, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_PUT, "/api/v1/profile", api_profile_put, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON, NULL},
 };
 const size_t api_profile_nroutes = sizeof(api_profile_routes) / sizeof(api_profile_routes[0]);

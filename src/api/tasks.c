@@ -4,8 +4,9 @@
  * position of the last row shown into next_cursor, bound to the user, the
  * filters and the sort (api/cursor.c); single tasks are tagged
  * W/"t<id>-v<version>", pages by a hash of their ids, versions and next
- * cursor (api/etag.c). Reads run inline on SQLite (ROUTE_READS); so do
- * creates, up to the group commit (ROUTE_ASYNC_WRITES). */
+ * cursor (api/etag.c). Reads and creates are handlers in stages, so the
+ * server runs them inline on SQLite (creates up to the group commit) and
+ * on the loops' own connections on PostgreSQL (reads). */
 #include <string.h>
 
 #include <sodium.h>
@@ -220,67 +221,23 @@ expected_version(struct http_req *r, int64_t id, int64_t *expect)
     return false;
 }
 
-/* ---- handlers ---- */
+/* ---- handlers ----
+ * Reads and creates are handlers in stages (http.h): prepare reads the
+ * request, run is the store call as a blocking call, start the same call
+ * without waiting where the store can, reply renders. The server decides
+ * where each runs; update and delete are handlers in one piece on the
+ * blocking pool. */
 
-/* A create in flight: the task, and the store's answer. */
+/* POST /tasks: the task to create, and the store's answer. */
 struct create {
     struct store_task t;
-    int err;
 };
 
-static void
-reply_created(struct http_req *r, int err, const struct store_task *t)
-{
-    if (err == ERR_NOT_FOUND)
-        reply_account_gone(r);
-    else if (err != OK)
-        api_reply_error(r, err);
-    else {
-        reply_task(r, 201, t);
-        http_reply_header(r, "location", arena_printf(&r->arena, "/api/v1/tasks/%lld", (long long)t->id));
-    }
-}
-
-/* The synchronous create, with Idempotency-Key (which may wait for another
- * request with the same key): on the blocking pool. */
-static void
-create_blocking(struct http_req *r)
-{
-    struct create *cr = r->state;
-    struct api_idem idem;
-    if (!api_idem_begin(r, &idem))
-        return;
-    int err = store_task_create(api_deps()->store, &cr->t);
-    reply_created(r, err, &cr->t);
-    api_idem_finish(r, &idem);
-}
-
-/* The asynchronous create: on the loop once the commit is on disk. */
-static void
-create_resumed(struct http_req *r)
-{
-    struct create *cr = r->state;
-    reply_created(r, cr->err, &cr->t);
-}
-
-/* On the store's writer thread: hand the answer back to the loop. */
-static void
-create_committed(void *arg, int err)
-{
-    struct http_req *r = arg;
-    ((struct create *)r->state)->err = err;
-    http_req_resume(r, create_resumed);
-}
-
-/* ROUTE_ASYNC_WRITES: on SQLite this starts on the loop, and a create
- * without Idempotency-Key never leaves it but for the group commit (no
- * thread waits for the disk); on PostgreSQL, and with a key, the create
- * runs on the blocking pool. */
-static void
-api_task_create(struct http_req *r)
+static bool
+create_prepare(struct http_req *r)
 {
     if (!api_validate(r, r->json, create_fields, NFIELDS(create_fields)))
-        return;
+        return false;
     const json_t *body = r->json;
     const json_t *v;
     struct create *cr = arena_alloc(&r->arena, sizeof(*cr));
@@ -299,89 +256,91 @@ api_task_create(struct http_req *r)
     if (v != NULL)
         cr->t.priority = (int)json_integer_value(v);
     r->state = cr;
+    return true;
+}
 
-    if (!http_req_on_loop(r)) {
-        create_blocking(r);
-        return;
-    }
-    if (http_req_header(r, "idempotency-key", NULL) != NULL) {
-        http_req_offload(r, create_blocking);
-        return;
-    }
-    http_req_suspend(r);
-    int err = store_task_create_async(api_deps()->store, &cr->t, create_committed, r);
-    if (err != OK) {
-        cr->err = err;
-        http_req_resume(r, create_resumed);
+static void
+create_reply(struct http_req *r, int err)
+{
+    struct create *cr = r->state;
+    if (err == ERR_NOT_FOUND)
+        reply_account_gone(r);
+    else if (err != OK)
+        api_reply_error(r, err);
+    else {
+        reply_task(r, 201, &cr->t);
+        http_reply_header(r, "location", arena_printf(&r->arena, "/api/v1/tasks/%lld", (long long)cr->t.id));
     }
 }
 
-/* ---- reads started on the loop (ROUTE_ASYNC_READS) ----
- * On PostgreSQL a read goes out on the loop's own connection and the
- * request suspends until the rows are in; when the store cannot (no
- * connection of the loop's free, or it was lost) the read runs as a
- * blocking call on the blocking pool. On SQLite it runs at once. */
+/* The create as a blocking call, with Idempotency-Key (which may wait for
+ * another request with the same key, or replay its answer). */
+static int
+create_run(struct http_req *r)
+{
+    struct create *cr = r->state;
+    struct api_idem idem;
+    if (!api_idem_begin(r, &idem))
+        return OK; /* answered: a replay, or the key's error */
+    create_reply(r, store_task_create(api_deps()->store, &cr->t));
+    api_idem_finish(r, &idem);
+    return OK;
+}
 
-struct task_read {
-    int err;
-    http_handler_fn *blocking; /* the read and the reply as a blocking call */
-    http_handler_fn *reply;    /* the reply once the asynchronous read is done */
+/* Without waiting: on SQLite the create joins the writer's next group
+ * commit and done runs once it is on disk. A create with an
+ * Idempotency-Key may have to wait for its key: it takes run. */
+static int
+create_start(struct http_req *r, http_done_fn *done, void *arg)
+{
+    struct create *cr = r->state;
+    if (http_req_header(r, "idempotency-key", NULL) != NULL)
+        return ERR_WOULD_BLOCK;
+    return store_task_create_async(api_deps()->store, &cr->t, done, arg);
+}
+
+static const struct http_stages task_create = {
+    .prepare = create_prepare,
+    .run = create_run,
+    .start = create_start,
+    .reply = create_reply,
 };
 
-/* The asynchronous read's done: on the loop, with r->state a task_read. */
-static void
-read_done(void *arg, int err)
-{
-    struct http_req *r = arg;
-    struct task_read *tr = r->state;
-    if (err == ERR_WOULD_BLOCK) {
-        http_req_resume_blocking(r, tr->blocking);
-        return;
-    }
-    tr->err = err;
-    http_req_resume_here(r, tr->reply);
-}
-
-/* Sets up r's read: true when the handler is to start the asynchronous
- * read; false when it ran as a blocking read already (SQLite, or not on
- * the loop). */
-static bool
-read_begin(struct http_req *r, struct task_read *tr, http_handler_fn *blocking, http_handler_fn *reply)
-{
-    tr->blocking = blocking;
-    tr->reply = reply;
-    r->state = tr;
-    if (http_req_on_loop(r) && store_reads_async(api_deps()->store))
-        return true;
-    blocking(r);
-    return false;
-}
-
-/* What err, returned by the call that started the read, means for r. */
-static void
-read_started(struct http_req *r, int err)
-{
-    struct task_read *tr = r->state;
-    if (err == OK)
-        http_req_suspend(r);
-    else if (err == ERR_WOULD_BLOCK)
-        http_req_offload(r, tr->blocking);
-    else
-        api_reply_error(r, err);
-}
-
+/* GET /tasks/{id}. */
 struct get {
-    struct task_read tr; /* first: r->state is both */
     int64_t id;
     struct store_task t;
 };
 
-static void
-get_reply(struct http_req *r)
+static bool
+get_prepare(struct http_req *r)
+{
+    struct get *g = arena_alloc(&r->arena, sizeof(*g));
+    memset(g, 0, sizeof(*g));
+    r->state = g;
+    return task_id(r, &g->id);
+}
+
+static int
+get_run(struct http_req *r)
 {
     struct get *g = r->state;
-    if (g->tr.err != OK) {
-        api_reply_error(r, g->tr.err);
+    return store_task_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->t);
+}
+
+static int
+get_start(struct http_req *r, http_done_fn *done, void *arg)
+{
+    struct get *g = r->state;
+    return store_task_get_async(api_deps()->store, r->user_id, g->id, &r->arena, &g->t, done, arg);
+}
+
+static void
+get_reply(struct http_req *r, int err)
+{
+    struct get *g = r->state;
+    if (err != OK) {
+        api_reply_error(r, err);
         return;
     }
     if (api_etag_not_modified(r, task_etag(r, &g->t)))
@@ -389,25 +348,12 @@ get_reply(struct http_req *r)
     reply_task(r, 200, &g->t);
 }
 
-static void
-get_blocking(struct http_req *r)
-{
-    struct get *g = r->state;
-    g->tr.err = store_task_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->t);
-    get_reply(r);
-}
-
-static void
-api_task_get(struct http_req *r)
-{
-    struct get *g = arena_alloc(&r->arena, sizeof(*g));
-    memset(g, 0, sizeof(*g));
-    if (!task_id(r, &g->id))
-        return;
-    if (read_begin(r, &g->tr, get_blocking, get_reply))
-        read_started(
-            r, store_task_get_async(api_deps()->store, r->user_id, g->id, &r->arena, &g->t, read_done, r));
-}
+static const struct http_stages task_get = {
+    .prepare = get_prepare,
+    .run = get_run,
+    .start = get_start,
+    .reply = get_reply,
+};
 
 static void
 api_task_update(struct http_req *r)
@@ -685,22 +631,48 @@ page_etag(struct http_req *r, const struct store_task *rows, size_t n, const cha
     return tag;
 }
 
+/* GET /tasks: the query and the rows. */
 struct list {
-    struct task_read tr; /* first: r->state is both */
     struct list_query q;
     struct store_task *rows;
     size_t n;
 };
 
+static bool
+list_prepare(struct http_req *r)
+{
+    struct list *l = arena_alloc(&r->arena, sizeof(*l));
+    memset(l, 0, sizeof(*l));
+    r->state = l;
+    return parse_list_query(r, &l->q);
+}
+
+static int
+list_run(struct http_req *r)
+{
+    struct list *l = r->state;
+    return store_task_list(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
+                           l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows, &l->n);
+}
+
+static int
+list_start(struct http_req *r, http_done_fn *done, void *arg)
+{
+    struct list *l = r->state;
+    return store_task_list_async(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
+                                 l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows,
+                                 &l->n, done, arg);
+}
+
 static void
-list_reply(struct http_req *r)
+list_reply(struct http_req *r, int err)
 {
     struct list *l = r->state;
     const struct list_query *q = &l->q;
     struct store_task *rows = l->rows;
     size_t n = l->n;
-    if (l->tr.err != OK) {
-        api_reply_error(r, l->tr.err);
+    if (err != OK) {
+        api_reply_error(r, err);
         return;
     }
     char next[API_CURSOR_TEXT + 1];
@@ -732,35 +704,18 @@ list_reply(struct http_req *r)
     api_etag_header(r, tag);
 }
 
-static void
-list_blocking(struct http_req *r)
-{
-    struct list *l = r->state;
-    l->tr.err =
-        store_task_list(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
-                        l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows, &l->n);
-    list_reply(r);
-}
-
-static void
-api_task_list(struct http_req *r)
-{
-    struct list *l = arena_alloc(&r->arena, sizeof(*l));
-    memset(l, 0, sizeof(*l));
-    if (!parse_list_query(r, &l->q))
-        return;
-    if (!read_begin(r, &l->tr, list_blocking, list_reply))
-        return;
-    read_started(r, store_task_list_async(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
-                                          l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena,
-                                          &l->rows, &l->n, read_done, r));
-}
+static const struct http_stages task_list = {
+    .prepare = list_prepare,
+    .run = list_run,
+    .start = list_start,
+    .reply = list_reply,
+};
 
 const struct http_route api_tasks_routes[] = {
-    {HTTP_GET, "/api/v1/tasks", api_task_list, ROUTE_AUTH | ROUTE_ASYNC_READS},
-    {HTTP_POST, "/api/v1/tasks", api_task_create, ROUTE_AUTH | ROUTE_ASYNC_WRITES | ROUTE_JSON},
-    {HTTP_GET, "/api/v1/tasks/{id}", api_task_get, ROUTE_AUTH | ROUTE_ASYNC_READS},
-    {HTTP_PATCH, "/api/v1/tasks/{id}", api_task_update, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON},
-    {HTTP_DELETE, "/api/v1/tasks/{id}", api_task_delete, ROUTE_AUTH | ROUTE_WRITES},
+    {HTTP_GET, "/api/v1/tasks", NULL, ROUTE_AUTH | ROUTE_READS, &task_list},
+    {HTTP_POST, "/api/v1/tasks", NULL, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON, &task_create},
+    {HTTP_GET, "/api/v1/tasks/{id}", NULL, ROUTE_AUTH | ROUTE_READS, &task_get},
+    {HTTP_PATCH, "/api/v1/tasks/{id}", api_task_update, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON, NULL},
+    {HTTP_DELETE, "/api/v1/tasks/{id}", api_task_delete, ROUTE_AUTH | ROUTE_WRITES, NULL},
 };
 const size_t api_tasks_nroutes = sizeof(api_tasks_routes) / sizeof(api_tasks_routes[0]);

@@ -263,9 +263,9 @@ api_users_delete(struct http_req *r)
 }
 
 const struct http_route api_users_routes[] = {
-    {HTTP_GET, "/api/v1/users/me", api_users_me, ROUTE_AUTH | ROUTE_READS},
-    {HTTP_PATCH, "/api/v1/users/me", api_users_update, ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITES},
-    {HTTP_DELETE, "/api/v1/users/me", api_users_delete, ROUTE_AUTH | ROUTE_JSON | ROUTE_HASH},
-    {HTTP_POST, "/api/v1/users/me/password", api_users_password, ROUTE_AUTH | ROUTE_JSON | ROUTE_HASH},
+    {HTTP_GET, "/api/v1/users/me", api_users_me, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_PATCH, "/api/v1/users/me", api_users_update, ROUTE_AUTH | ROUTE_JSON | ROUTE_WRITES, NULL},
+    {HTTP_DELETE, "/api/v1/users/me", api_users_delete, ROUTE_AUTH | ROUTE_JSON | ROUTE_HASH, NULL},
+    {HTTP_POST, "/api/v1/users/me/password", api_users_password, ROUTE_AUTH | ROUTE_JSON | ROUTE_HASH, NULL},
 };
 const size_t api_users_nroutes = sizeof(api_users_routes) / sizeof(api_users_routes[0]);

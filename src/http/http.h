@@ -22,32 +22,63 @@ enum http_method {
     HTTP_OPTIONS = 1 << 6,
 };
 
-/* Route flags: where the handler runs and what the request needs. */
+/* Route flags: what the request needs and what its handler touches. The
+ * server decides from them (and from what the store can do) where each
+ * stage runs; see docs/internals/request-flow.md. */
 enum {
     ROUTE_AUTH = 1 << 0,     /* needs a valid access token (checked before the handler) */
-    ROUTE_READS = 1 << 1,    /* reads the store: inline on SQLite, on the blocking pool on PostgreSQL */
-    ROUTE_WRITES = 1 << 2,   /* writes the store: always on the blocking pool */
+    ROUTE_READS = 1 << 1,    /* reads the store: on the loop where reads never wait, else the blocking pool */
+    ROUTE_WRITES = 1 << 2,   /* writes the store: on the blocking pool, or started asynchronously */
     ROUTE_HASH = 1 << 3,     /* hashes passwords: on the hash pool */
     ROUTE_BLOCKING = 1 << 4, /* may wait for another reason: on the blocking pool */
     ROUTE_JSON = 1 << 5,     /* takes a JSON body: checked before the handler (415, 400) */
-    /* writes the store asynchronously where it can: on the loop on SQLite
-     * (the handler suspends, or offloads itself when it must wait), on the
-     * blocking pool on PostgreSQL; see http_req_on_loop */
-    ROUTE_ASYNC_WRITES = 1 << 6,
-    /* reads the store on the loop: inline on SQLite; on PostgreSQL the
-     * handler reads asynchronously (suspends), or offloads itself when the
-     * store cannot; see http_req_on_loop */
-    ROUTE_ASYNC_READS = 1 << 7,
 };
 
 struct http_req;
 typedef void http_handler_fn(struct http_req *r);
+/* The completion of work started without waiting: err is what the
+ * blocking call would have returned (store_done_fn has the same shape). */
+typedef void http_done_fn(void *arg, int err);
+
+/* A handler in stages, for routes whose store work can run in more than
+ * one place. Each stage is plain linear code that never asks which thread
+ * it is on; the server runs them in order:
+ *
+ *   prepare (on the loop) -> run or start (where the server decides) -> reply
+ *
+ * Where the store's calls never wait (SQLite reads), run runs inline on
+ * the loop. Where they do, the server prefers start when the route has one
+ * and the store can (PostgreSQL loop connections for ROUTE_READS, the
+ * group commit for ROUTE_WRITES): the request is suspended until done, and
+ * reply runs on the loop. Otherwise, or when start or done says
+ * ERR_WOULD_BLOCK, run goes to the blocking pool and reply follows it
+ * there. Everything a stage keeps for the next lives in r->state (in the
+ * request arena): the server keeps the request's memory alive until
+ * pending work has completed, even if the connection is gone meanwhile
+ * (then reply is skipped). */
+struct http_stages {
+    /* Reads the request (path, query, body) into r->state; false after
+     * replying (400, 404). NULL: nothing to prepare. */
+    bool (*prepare)(struct http_req *r);
+    /* The work that may wait, as a blocking call; its result goes to
+     * reply. It may answer itself instead (an idempotent replay): reply is
+     * then skipped. */
+    int (*run)(struct http_req *r);
+    /* Optional: the same work started without waiting. OK when done(arg,
+     * err) will run (on any thread, at most once; possibly before start
+     * returns); ERR_WOULD_BLOCK when this request must take run instead;
+     * another error goes straight to reply. */
+    int (*start)(struct http_req *r, http_done_fn *done, void *arg);
+    /* Renders the answer from r->state and the work's result. */
+    void (*reply)(struct http_req *r, int err);
+};
 
 struct http_route {
-    unsigned method;  /* one enum http_method */
-    const char *path; /* "/api/v1/tasks/{id}"; a segment in braces is a parameter */
-    http_handler_fn *fn;
+    unsigned method;     /* one enum http_method */
+    const char *path;    /* "/api/v1/tasks/{id}"; a segment in braces is a parameter */
+    http_handler_fn *fn; /* a handler in one piece, or NULL with stages */
     unsigned flags;
+    const struct http_stages *stages; /* a handler in stages, or NULL with fn */
 };
 
 enum { HTTP_MAX_PARAMS = 4, HTTP_MAX_RES_HEADERS = 12, HTTP_REQUEST_ID_MAX = 64 };
@@ -77,7 +108,7 @@ struct http_req {
     char client[64]; /* peer address, without port */
     int64_t user_id; /* set by auth; 0 when anonymous */
     int64_t session_id;
-    void *state; /* the handler's own, carried to its next stage (then, resume, offload) */
+    void *state; /* the handler's own, carried from stage to stage */
 
     /* The response, filled by the reply helpers. */
     int status;
@@ -97,26 +128,6 @@ const char *http_req_param(struct http_req *r, const char *name);
 /* A query parameter, percent-decoded into the arena and NUL-terminated, or
  * NULL when absent. A parameter given twice yields the first. */
 const char *http_req_query(struct http_req *r, const char *name);
-
-/* True when the handler runs on its event loop thread: it must not wait
- * (ROUTE_ASYNC_WRITES handlers decide with this). */
-bool http_req_on_loop(const struct http_req *r);
-/* From a handler on the loop: once it returns, run fn on the blocking pool
- * instead of answering (a full queue waits like any pool request, then 503). */
-void http_req_offload(struct http_req *r, http_handler_fn *fn);
-/* From a handler on the loop that started work finishing on another thread
- * (an asynchronous store call): the handler returns without a reply, and
- * whoever finishes calls http_req_resume (any thread, exactly once); next
- * then runs on the request's loop and replies. Call suspend before starting
- * the work. */
-void http_req_suspend(struct http_req *r);
-void http_req_resume(struct http_req *r, http_handler_fn *next);
-/* As http_req_resume, from a callback on the request's own loop thread (not
- * from its handler): next runs at once. */
-void http_req_resume_here(struct http_req *r, http_handler_fn *next);
-/* From a callback on a suspended request's loop thread: run fn on the
- * blocking pool, then reply (a full queue waits, then 503). */
-void http_req_resume_blocking(struct http_req *r, http_handler_fn *fn);
 
 /* Descriptors on the calling loop thread, for clients of other servers
  * that must not block (the store's PostgreSQL connections): ready(arg) runs
@@ -201,8 +212,10 @@ struct http_server_opts {
     int request_timeout;  /* seconds */
     int shutdown_timeout; /* seconds */
     bool access_log;
-    bool reads_block; /* ROUTE_READS go to the blocking pool (PostgreSQL) */
-    int pool_wait_ms; /* a request finding its pool's queue full waits this long for room, then 503 */
+    bool reads_block;  /* the store's reads wait (PostgreSQL): ROUTE_READS run on the blocking pool */
+    bool reads_async;  /* the store can start reads on a loop: ROUTE_READS stages' start is used */
+    bool writes_async; /* the store can start writes on a loop: ROUTE_WRITES stages' start is used */
+    int pool_wait_ms;  /* a request finding its pool's queue full waits this long for room, then 503 */
     void (*on_round)(void *arg); /* optional: each loop thread calls it after each round of events */
     void *on_round_arg;
     void (*on_loop_end)(void *arg); /* optional: each loop thread calls it (with on_round_arg) as it exits */

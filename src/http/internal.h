@@ -3,6 +3,8 @@
 #define PACE_HTTP_INTERNAL_H
 
 #define H2O_USE_LIBUV 0
+#include <stdatomic.h>
+
 #include <h2o.h>
 
 #include "http/http.h"
@@ -39,6 +41,15 @@ void http_server_metrics(const struct http_server *s, struct buf *out);
 /* The h2o loop of the calling loop thread, or NULL on other threads. */
 h2o_loop_t *http_this_loop(void);
 
+/* ---- the server, its loops and its requests (server.c, request.c, dispatch.c) ---- */
+
+enum ctl_kind { CTL_DRAIN, CTL_STOP };
+
+struct ctl_msg {
+    h2o_multithread_message_t msg;
+    enum ctl_kind kind;
+};
+
 /* Lingering close (linger.c), one per loop thread. */
 struct http_linger {
     h2o_loop_t *loop;
@@ -46,6 +57,102 @@ struct http_linger {
     h2o_linklist_t open; /* connections armed or draining */
     int count;
 };
+
+/* One event loop thread. Its members are touched by that thread only,
+ * except the atomics. */
+struct loop {
+    struct http_server *srv;
+    int index;
+    pthread_t tid;
+    int listen_fd;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t pool_receiver;
+    h2o_multithread_receiver_t ctl_receiver;
+    h2o_linklist_t pool_waiting; /* requests waiting for room in a full pool queue, oldest first */
+    h2o_timeout_t pool_retry;
+    h2o_timeout_entry_t pool_tick; /* linked while pool_waiting is not empty */
+    uint64_t pool_full_logged;     /* ms: the last "queue full" warning (one a second) */
+    struct http_linger linger;     /* connections closed after an unread body */
+    struct ctl_msg ctl[2];
+    long open;   /* connections; written by this loop only */
+    bool served; /* this round served a request of no yielding pool */
+    atomic_long open_seen;
+    bool paused;
+    bool draining;
+    bool stop;
+    uint64_t rng; /* request-id generator state */
+};
+
+struct http_server {
+    struct http_server_opts opts;
+    const struct http_router *rt;
+    http_auth_fn *auth;
+    h2o_globalconf_t conf;
+    struct loop *loops;
+    int nloops;
+    atomic_long in_flight; /* received, not yet answered (the metric) */
+    atomic_long active;    /* contexts alive: answered requests still being written count too */
+    atomic_long abandoned; /* requests whose connection went away while their work was pending */
+    pthread_barrier_t ready;
+};
+
+/* One per request (request.c). Lifetime: it is created with h2o's request
+ * and normally freed with it. While work of the request is pending on
+ * another thread or on the store (pending: a pool task, or a stage started
+ * without waiting), h2o may not free it: when h2o disposes of the request
+ * then (the connection died), reqctx_detach is the request's cancel path:
+ * it forgets h2o's request and leaves the context to the pending work,
+ * whose completion (dispatch.c) frees it instead of replying. Touched by
+ * one thread at a time: the loop, or the pool worker running a stage. */
+struct reqctx {
+    struct http_req r; /* first: handlers' pointer converts back */
+    h2o_req_t *req;    /* NULL once h2o has disposed of the request */
+    struct loop *loop;
+    size_t route_index;
+    bool counted; /* contributes to in_flight and active */
+    bool pending; /* work runs elsewhere; its completion comes back to the loop */
+    struct http_pool_task task;
+    http_handler_fn *then;         /* the next stage after the hash pool: http_req_then */
+    int stage_err;                 /* a staged handler's result, for its reply */
+    bool in_start;                 /* inside a stage's start: a completion now is synchronous */
+    bool done_early;               /* the completion came while in_start */
+    struct http_pool *waiting_for; /* full pool this request waits on, or NULL */
+    uint64_t wait_until;           /* ms on the loop's clock */
+    h2o_linklist_t waiting;        /* in loop->pool_waiting */
+};
+
+/* The h2o handler that dispatches every request. */
+struct handler {
+    h2o_handler_t super;
+    struct http_server *srv;
+};
+
+/* The loop of the calling thread (NULL elsewhere). */
+struct loop *http_loop_here(void);
+struct loop *http_loop_of(h2o_req_t *req);
+
+/* request.c */
+struct reqctx *reqctx_new(h2o_req_t *req, struct loop *L, bool counted);
+struct reqctx *reqctx_find(h2o_req_t *req);
+/* Frees a context whose h2o request is gone and whose work has completed. */
+void reqctx_free(struct reqctx *c);
+/* Sends r's reply on c's connection; frees c instead when the connection
+ * went away meanwhile. */
+void http_send_response(struct reqctx *c);
+/* Checks and parses the body of a ROUTE_JSON request; false after replying. */
+bool http_parse_body(struct reqctx *c);
+void http_on_log(h2o_logger_t *self, h2o_req_t *req);
+void http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot);
+/* The request-id generator's step (splitmix64). */
+uint64_t http_splitmix(uint64_t *s);
+
+/* dispatch.c */
+int http_on_req(h2o_handler_t *self, h2o_req_t *req);
+void http_on_pool_tick(h2o_timeout_entry_t *e);
+
 void http_linger_init(struct http_linger *lg, h2o_loop_t *loop);
 /* For an HTTP/1 answer after which h2o closes the connection with the
  * request body unread: keep the connection open after h2o's close, drop

@@ -16,6 +16,7 @@ struct store {
 
 struct store_ops {
     const char *name;
+    bool reads_block; /* every read is a round trip to a server: never on an event loop */
     void (*close)(struct store *s);
     int (*schema_status)(struct store *s, struct store_schema *out);
     int (*migrate)(struct store *s, int *applied);

@@ -97,6 +97,14 @@ store_backend(const struct store *s)
 }
 
 void
+store_caps(const struct store *s, struct store_caps *out)
+{
+    out->reads_block = s->ops->reads_block;
+    out->reads_async = s->ops->task_list_async != NULL && s->ops->task_get_async != NULL;
+    out->writes_async = s->ops->task_create_async != NULL;
+}
+
+void
 store_metrics_render(struct store *s, struct buf *out)
 {
     if (s != NULL && s->ops->metrics_render != NULL)

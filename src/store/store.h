@@ -79,8 +79,17 @@ int store_open_opts(const char *url, const struct store_opts *o, struct store **
 /* Finishes queued writes, checkpoints and frees everything. Call after every
  * thread that uses the store has stopped using it. NULL is a no-op. */
 void store_close(struct store *s);
-/* "sqlite" or "postgresql": the router decides from it where reads run. */
+/* "sqlite" or "postgresql", for logs and tools. */
 const char *store_backend(const struct store *s);
+
+/* What the backend can do, for the server's choice of where a request's
+ * store work runs (capabilities, never decided from the backend's name). */
+struct store_caps {
+    bool reads_block;  /* a read waits for a server (PostgreSQL): not inline on an event loop */
+    bool reads_async;  /* the *_async reads can start on an event loop (after store_set_loop_io) */
+    bool writes_async; /* store_task_create_async commits without a thread waiting (SQLite) */
+};
+void store_caps(const struct store *s, struct store_caps *out);
 /* Appends the backend's own metrics in Prometheus text format (PostgreSQL:
  * per server, connections open and busy, calls waiting for one, wait
  * time, statements, errors, timeouts; replicas up). Nothing on SQLite. */

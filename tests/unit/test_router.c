@@ -22,16 +22,16 @@ h_b(struct http_req *r)
 }
 
 static const struct http_route routes[] = {
-    {HTTP_GET, "/", h_a, 0},
-    {HTTP_GET, "/api/v1/tasks", h_a, ROUTE_AUTH},
-    {HTTP_POST, "/api/v1/tasks", h_b, ROUTE_AUTH | ROUTE_WRITES},
-    {HTTP_GET, "/api/v1/tasks/{id}", h_a, ROUTE_AUTH},
-    {HTTP_PATCH, "/api/v1/tasks/{id}", h_b, ROUTE_AUTH},
-    {HTTP_DELETE, "/api/v1/tasks/{id}", h_b, ROUTE_AUTH},
-    {HTTP_GET, "/api/v1/tasks/{id}/notes/{note}", h_a, 0},
-    {HTTP_POST, "/api/v1/login", h_b, ROUTE_HASH},
-    {HTTP_GET, "/health", h_a, 0},
-    {HTTP_PUT, "/u/{uid}/g/{gid}/s/{sid}/m/{mid}", h_b, 0},
+    {HTTP_GET, "/", h_a, 0, NULL},
+    {HTTP_GET, "/api/v1/tasks", h_a, ROUTE_AUTH, NULL},
+    {HTTP_POST, "/api/v1/tasks", h_b, ROUTE_AUTH | ROUTE_WRITES, NULL},
+    {HTTP_GET, "/api/v1/tasks/{id}", h_a, ROUTE_AUTH, NULL},
+    {HTTP_PATCH, "/api/v1/tasks/{id}", h_b, ROUTE_AUTH, NULL},
+    {HTTP_DELETE, "/api/v1/tasks/{id}", h_b, ROUTE_AUTH, NULL},
+    {HTTP_GET, "/api/v1/tasks/{id}/notes/{note}", h_a, 0, NULL},
+    {HTTP_POST, "/api/v1/login", h_b, ROUTE_HASH, NULL},
+    {HTTP_GET, "/health", h_a, 0, NULL},
+    {HTTP_PUT, "/u/{uid}/g/{gid}/s/{sid}/m/{mid}", h_b, 0, NULL},
 };
 enum { NROUTES = sizeof(routes) / sizeof(routes[0]) };
 
@@ -269,9 +269,9 @@ static void
 test_first_match_wins(void)
 {
     static const struct http_route t[] = {
-        {HTTP_GET, "/items/new", h_b, 0},
-        {HTTP_GET, "/items/{id}", h_a, 0},
-        {HTTP_POST, "/items/{id}", h_a, 0},
+        {HTTP_GET, "/items/new", h_b, 0, NULL},
+        {HTTP_GET, "/items/{id}", h_a, 0, NULL},
+        {HTTP_POST, "/items/{id}", h_a, 0, NULL},
     };
     struct http_router *rt = http_router_new();
     CHECK_EQ_INT(http_router_add(rt, t, 3), 0);
@@ -306,17 +306,17 @@ static void
 test_duplicates(void)
 {
     static const struct http_route a[] = {
-        {HTTP_GET, "/a/{id}", h_a, 0},
-        {HTTP_GET, "/b", h_a, 0},
+        {HTTP_GET, "/a/{id}", h_a, 0, NULL},
+        {HTTP_GET, "/b", h_a, 0, NULL},
     };
-    static const struct http_route same_literal[] = {{HTTP_GET, "/b", h_b, 0}};
-    static const struct http_route renamed_param[] = {{HTTP_GET, "/a/{other}", h_b, 0}};
-    static const struct http_route other_method[] = {{HTTP_POST, "/a/{x}", h_b, 0}};
+    static const struct http_route same_literal[] = {{HTTP_GET, "/b", h_b, 0, NULL}};
+    static const struct http_route renamed_param[] = {{HTTP_GET, "/a/{other}", h_b, 0, NULL}};
+    static const struct http_route other_method[] = {{HTTP_POST, "/a/{x}", h_b, 0, NULL}};
     static const struct http_route in_one_table[] = {
-        {HTTP_GET, "/c", h_a, 0},
-        {HTTP_GET, "/c", h_b, 0},
+        {HTTP_GET, "/c", h_a, 0, NULL},
+        {HTTP_GET, "/c", h_b, 0, NULL},
     };
-    static const struct http_route literal_vs_param[] = {{HTTP_GET, "/a/b", h_b, 0}};
+    static const struct http_route literal_vs_param[] = {{HTTP_GET, "/a/b", h_b, 0, NULL}};
 
     struct http_router *rt = http_router_new();
     CHECK_EQ_INT(http_router_add(rt, a, 2), 0);
@@ -336,7 +336,7 @@ test_duplicates(void)
     static char paths[100][32];
     for (int i = 0; i < 100; i++) {
         snprintf(paths[i], sizeof(paths[i]), "/r%d/{id}", i);
-        many[i] = (struct http_route){HTTP_GET, paths[i], h_a, 0};
+        many[i] = (struct http_route){HTTP_GET, paths[i], h_a, 0, NULL};
     }
     rt = http_router_new();
     CHECK_EQ_INT(http_router_add(rt, many, 100), 0);
@@ -365,7 +365,7 @@ test_malformed(void)
     };
     bool ok = true;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct http_route r = {HTTP_GET, bad[i], h_a, 0};
+        struct http_route r = {HTTP_GET, bad[i], h_a, 0, NULL};
         struct http_router *rt = http_router_new();
         if (http_router_add(rt, &r, 1) != -1) {
             fprintf(stderr, "malformed pattern \"%s\" accepted\n", bad[i]);
@@ -376,7 +376,7 @@ test_malformed(void)
     CHECK(ok);
 
     /* eight segments are fine */
-    struct http_route eight = {HTTP_GET, "/1/2/3/4/5/6/7/8", h_a, 0};
+    struct http_route eight = {HTTP_GET, "/1/2/3/4/5/6/7/8", h_a, 0, NULL};
     struct http_router *rt = http_router_new();
     CHECK_EQ_INT(http_router_add(rt, &eight, 1), 0);
     CHECK_EQ_INT(match(rt, HTTP_GET, "/1/2/3/4/5/6/7/8").m, HTTP_MATCH_OK);
@@ -389,7 +389,7 @@ test_too_many_params(void)
     /* A request carries at most HTTP_MAX_PARAMS parameters. A pattern with
      * more can never match; the router must refuse it when it is added
      * rather than accept a route that silently answers 404 forever. */
-    static const struct http_route five[] = {{HTTP_GET, "/{a}/{b}/{c}/{d}/{e}", h_a, 0}};
+    static const struct http_route five[] = {{HTTP_GET, "/{a}/{b}/{c}/{d}/{e}", h_a, 0, NULL}};
     struct http_router *rt = http_router_new();
     int rc = http_router_add(rt, five, 1);
     struct result r = match(rt, HTTP_GET, "/1/2/3/4/5");

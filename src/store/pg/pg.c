@@ -347,6 +347,7 @@ static void pg_close(struct store *s);
 
 static const struct store_ops pg_ops = {
     .name = "postgresql",
+    .reads_block = true,
     .close = pg_close,
     .schema_status = pg_schema_status,
     .migrate = pg_migrate,

@@ -639,6 +639,7 @@ static void sqlite_close(struct store *s);
 
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
+    .reads_block = false,
     .close = sqlite_close,
     .schema_status = sqlite_schema_status,
     .migrate = sqlite_migrate,
