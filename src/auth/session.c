@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -96,9 +97,7 @@ rev_put(struct rev *slots, size_t cap, int64_t sid, int64_t at, size_t *n)
 static void
 rev_rebuild(struct revset *s, size_t cap, int64_t keep_from)
 {
-    struct rev *slots = calloc(cap, sizeof(*slots));
-    if (slots == NULL)
-        abort();
+    struct rev *slots = xcalloc(cap, sizeof(*slots));
     size_t n = 0;
     for (size_t i = 0; i < s->cap; i++)
         if (s->slots[i].sid != 0 && s->slots[i].at >= keep_from)
@@ -269,18 +268,14 @@ thread_main(void *arg)
 struct auth *
 auth_new(const struct auth_opts *o, struct store *st)
 {
-    struct auth *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        abort();
+    struct auth *a = xcalloc(1, sizeof(*a));
     a->st = st;
     a->refresh_ttl = o->refresh_ttl;
     a->grace = o->refresh_grace;
     a->keep_ms = ((int64_t)o->jwt.ttl + o->jwt.leeway) * 1000 + 60 * 1000;
     pthread_rwlock_init(&a->revoked.lock, NULL);
     a->revoked.cap = 1024;
-    a->revoked.slots = calloc(a->revoked.cap, sizeof(*a->revoked.slots));
-    if (a->revoked.slots == NULL)
-        abort();
+    a->revoked.slots = xcalloc(a->revoked.cap, sizeof(*a->revoked.slots));
     pthread_mutex_init(&a->sync_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "config/config.h"
+#include "util/alloc.h"
 
 enum kind { K_STRING, K_INT, K_LONG, K_ENUM, K_BOOL, K_LISTEN };
 
@@ -229,10 +230,8 @@ dotenv_load(struct dotenv *d)
             v[vl - 1] = '\0';
             v++;
         }
-        d->keys[d->n] = strdup(p);
-        d->values[d->n] = strdup(v);
-        if (d->keys[d->n] == NULL || d->values[d->n] == NULL)
-            abort();
+        d->keys[d->n] = xstrdup(p);
+        d->values[d->n] = xstrdup(v);
         d->n++;
     }
     free(line);
@@ -292,9 +291,7 @@ parse_listen(struct config *c, const char *v)
     if (!parse_long(colon + 1, &port) || port < 1 || port > 65535)
         return -1;
     free(c->listen_host);
-    c->listen_host = strndup(h, hl);
-    if (c->listen_host == NULL)
-        abort();
+    c->listen_host = xstrndup(h, hl);
     c->listen_port = (int)port;
     return 0;
 }
@@ -316,9 +313,7 @@ apply(struct config *c, const struct setting *s, const char *v, const char *sour
         }
         char **dst = (char **)(void *)field;
         free(*dst);
-        *dst = strdup(v);
-        if (*dst == NULL)
-            abort();
+        *dst = xstrdup(v);
         return 0;
     }
     case K_INT:
@@ -467,9 +462,7 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
     if (c->database_url == NULL || c->database_url[0] == '\0') {
         free(c->database_url);
         size_t n = strlen(c->data_dir) + 16;
-        c->database_url = malloc(n);
-        if (c->database_url == NULL)
-            abort();
+        c->database_url = xmalloc(n);
         snprintf(c->database_url, n, "sqlite:%s/pace.db", c->data_dir);
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {
@@ -542,9 +535,7 @@ config_secret_load(struct config *c)
         close(fd);
         log_info("config", "generated a new JWT secret in %s", path);
     }
-    c->jwt_secret = strdup(secret);
+    c->jwt_secret = xstrdup(secret);
     sodium_memzero(secret, sizeof(secret));
-    if (c->jwt_secret == NULL)
-        abort();
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "http/internal.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -114,17 +115,13 @@ http_pool_yield_to_loops(struct http_pool *p)
 struct http_pool *
 http_pool_new(const char *name, int threads, int queue)
 {
-    struct http_pool *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        abort();
+    struct http_pool *p = xcalloc(1, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->capacity = (size_t)queue;
     p->nthreads = threads;
-    p->threads = calloc((size_t)threads, sizeof(*p->threads));
-    if (p->threads == NULL)
-        abort();
+    p->threads = xcalloc((size_t)threads, sizeof(*p->threads));
 
     /* Workers inherit a mask blocking every signal: signals go to the
      * thread that waits for them, never to a worker. */

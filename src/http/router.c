@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "util/alloc.h"
 #include "util/log.h"
 
 enum { MAX_SEGMENTS = 8 };
@@ -50,10 +51,7 @@ http_method_parse(const char *s, size_t len)
 struct http_router *
 http_router_new(void)
 {
-    struct http_router *rt = calloc(1, sizeof(*rt));
-    if (rt == NULL)
-        abort();
-    return rt;
+    return xcalloc(1, sizeof(struct http_router));
 }
 
 void
@@ -137,9 +135,7 @@ http_router_add(struct http_router *rt, const struct http_route *routes, size_t 
         }
         if (rt->n == rt->cap) {
             rt->cap = rt->cap == 0 ? 32 : rt->cap * 2;
-            rt->routes = realloc(rt->routes, rt->cap * sizeof(*rt->routes));
-            if (rt->routes == NULL)
-                abort();
+            rt->routes = xrealloc(rt->routes, rt->cap * sizeof(*rt->routes));
         }
         rt->routes[rt->n++] = c;
     }

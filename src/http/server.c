@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "http/internal.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/jparse.h"
 #include "util/log.h"
@@ -888,9 +889,7 @@ bind_listener(const struct http_server_opts *o)
 struct http_server *
 http_server_start(const struct http_server_opts *opts, const struct http_router *rt, http_auth_fn *auth)
 {
-    struct http_server *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        abort();
+    struct http_server *s = xcalloc(1, sizeof(*s));
     s->opts = *opts;
     s->rt = rt;
     s->auth = auth;
@@ -919,9 +918,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     http_metrics_init(rt, s->nloops);
     http_metrics_set_server(s);
 
-    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
-    if (s->loops == NULL)
-        abort();
+    s->loops = xcalloc((size_t)s->nloops, sizeof(*s->loops));
     for (int i = 0; i < s->nloops; i++) {
         struct loop *L = &s->loops[i];
         L->srv = s;

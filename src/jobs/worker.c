@@ -20,6 +20,7 @@
 
 #include "jobs/internal.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -71,9 +72,7 @@ jobs_new(struct store *st, const struct jobs_opts *o)
         log_error("jobs", "invalid job settings");
         return NULL;
     }
-    struct jobs *j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        abort();
+    struct jobs *j = xcalloc(1, sizeof(*j));
     j->st = st;
     j->o = *o;
     pthread_mutex_init(&j->mu, NULL);
@@ -84,9 +83,7 @@ jobs_new(struct store *st, const struct jobs_opts *o)
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     snprintf(j->instance, sizeof(j->instance), "%.40s:%ld:%08x", host, (long)getpid(), random_u32());
-    j->workers = calloc((size_t)(o->workers > 0 ? o->workers : 1), sizeof(*j->workers));
-    if (j->workers == NULL)
-        abort();
+    j->workers = xcalloc((size_t)(o->workers > 0 ? o->workers : 1), sizeof(*j->workers));
     for (int i = 0; i < o->workers; i++) {
         j->workers[i].j = j;
         j->workers[i].index = i;
