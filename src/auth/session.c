@@ -153,7 +153,7 @@ rev_prune(struct revset *s, int64_t keep_from)
 static void
 mark_revoked(struct auth *a, int64_t sid)
 {
-    struct store_revoked row = {sid, store_now_ms()};
+    struct store_revoked row = {sid, clock_wall_ms()};
     rev_add(&a->revoked, &row, 1);
 }
 
@@ -189,7 +189,7 @@ auth_revoked_sync(struct auth *a)
     /* Session ids are positive: id 0 includes the millisecond `at`. */
     int64_t at = a->cursor - SYNC_OVERLAP_MS, id = 0;
     if (a->resume) {
-        int64_t recent = store_now_ms() - SYNC_OVERLAP_MS;
+        int64_t recent = clock_wall_ms() - SYNC_OVERLAP_MS;
         at = a->resume_at < recent ? a->resume_at : recent;
         id = a->resume_at < recent ? a->resume_id : 0;
     }
@@ -246,7 +246,7 @@ thread_main(void *arg)
         auth_revoked_sync(a);
         int64_t now = clock_mono_ms();
         if (now >= next_prune) {
-            rev_prune(&a->revoked, store_now_ms() - a->keep_ms);
+            rev_prune(&a->revoked, clock_wall_ms() - a->keep_ms);
             next_prune = now + PRUNE_INTERVAL_MS;
         }
         struct timespec until;
@@ -297,7 +297,7 @@ auth_new(const struct auth_opts *o, struct store *st)
     if (auth_policy_init() != OK)
         goto fail;
     a->rl = auth_ratelimit_new(&o->limits);
-    a->cursor = store_now_ms() - a->keep_ms;
+    a->cursor = clock_wall_ms() - a->keep_ms;
     int err = auth_revoked_sync(a);
     if (err != OK) {
         log_error("auth", "cannot load the revoked sessions (%s)", err_name(err));
@@ -459,7 +459,7 @@ auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, con
     clean_copy(addr, sizeof(addr), ip);
     struct fresh f;
     fresh_token(&f);
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     struct store_session sess = {
         .user_id = user_id,
         .user_agent = ua[0] != '\0' ? ua : NULL,
@@ -519,7 +519,7 @@ auth_session_refresh(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], stru
     *res = AUTH_REFRESH_INVALID;
     struct fresh f;
     fresh_token(&f);
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     struct store_refresh child = {.expires_at = now + (int64_t)a->refresh_ttl * 1000}, old = {0};
     memcpy(child.hash, f.hash, sizeof(child.hash));
     int err = store_refresh_rotate(a->st, hash, now, &child, &old);
@@ -613,7 +613,7 @@ auth_user_delete(struct auth *a, int64_t user_id)
     arena_init(&ar);
     struct store_session *rows = NULL;
     size_t n = 0;
-    int err = store_session_list_active(a->st, user_id, store_now_ms(), DELETE_SESSIONS_MAX, &ar, &rows, &n);
+    int err = store_session_list_active(a->st, user_id, clock_wall_ms(), DELETE_SESSIONS_MAX, &ar, &rows, &n);
     if (err == OK)
         err = store_user_delete(a->st, user_id);
     if (err == OK) {

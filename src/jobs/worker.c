@@ -207,7 +207,7 @@ finish(struct jobs_worker *wk, struct jobs_kind_state *ks, const struct store_jo
             return;
         }
         err = store_job_fail(j->st, job->id, wk->owner, clip(a, error),
-                             store_now_ms() + jobs_backoff_ms(&j->o, job->attempts, random_u32()));
+                             clock_wall_ms() + jobs_backoff_ms(&j->o, job->attempts, random_u32()));
         if (err == OK) {
             atomic_fetch_add_explicit(&ks->retried, 1, memory_order_relaxed);
             log_info("jobs", "job %" PRId64 " (%s) failed attempt %d of %d, will retry: %s", job->id,
@@ -264,7 +264,7 @@ run_job(struct jobs_worker *wk, const struct store_job *job, struct arena *a)
         int err = job->attempts >= j->o.max_attempts
                       ? store_job_fail(j->st, job->id, wk->owner, "no handler for this job kind", 0)
                       : store_job_fail(j->st, job->id, wk->owner, "no handler for this job kind",
-                                       store_now_ms() + UNKNOWN_KIND_RETRY_MS);
+                                       clock_wall_ms() + UNKNOWN_KIND_RETRY_MS);
         log_warn("jobs", "job %" PRId64 ": no handler for kind %s (%s)", job->id, job->kind, err_name(err));
         goto out;
     }
@@ -411,7 +411,7 @@ keeper_main(void *arg)
         pthread_mutex_unlock(&j->mu);
         renew_leases(j);
         if (schedule)
-            jobs_schedule_periodic(j, store_now_ms());
+            jobs_schedule_periodic(j, clock_wall_ms());
         int64_t now = clock_mono_ms();
         if (now >= next_depth) {
             refresh_depth(j);
