@@ -5,7 +5,6 @@
  * live in an in-process set (O(1) under a rwlock) refreshed from the store
  * every 500 ms by a background thread. Expired rows are purged by the
  * periodic purge.tokens job (src/jobs), once per period per deployment. */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -249,13 +248,9 @@ thread_main(void *arg)
             rev_prune(&a->revoked, clock_wall_ms() - a->keep_ms);
             next_prune = now + PRUNE_INTERVAL_MS;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += SYNC_INTERVAL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        int64_t until = clock_mono_ms() + SYNC_INTERVAL_MS;
         pthread_mutex_lock(&a->mu);
-        while (!a->stop && pthread_cond_timedwait(&a->cv, &a->mu, &until) != ETIMEDOUT)
+        while (!a->stop && clock_cond_wait_until(&a->cv, &a->mu, until))
             ;
     }
     pthread_mutex_unlock(&a->mu);
@@ -278,7 +273,7 @@ auth_new(const struct auth_opts *o, struct store *st)
     a->revoked.slots = xcalloc(a->revoked.cap, sizeof(*a->revoked.slots));
     pthread_mutex_init(&a->sync_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->cv, NULL);
+    clock_cond_init(&a->cv);
 
     const char *why = NULL;
     if (auth_jwt_new(&o->jwt, &a->jwt, &why) != OK) {

@@ -7,7 +7,6 @@
  * at once by jobs_notify. Invariants: a worker touches a job only while it
  * holds its lease (the store refuses calls from a former owner); after
  * jobs_stop released a job, its worker never touches it again. */
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
@@ -50,18 +49,6 @@ random_u32(void)
     return r;
 }
 
-static void
-deadline_after(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* ---- lifecycle ---- */
 
 struct jobs *
@@ -76,9 +63,9 @@ jobs_new(struct store *st, const struct jobs_opts *o)
     j->st = st;
     j->o = *o;
     pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->work_cv, NULL);
-    pthread_cond_init(&j->stop_cv, NULL);
-    pthread_cond_init(&j->exit_cv, NULL);
+    clock_cond_init(&j->work_cv);
+    clock_cond_init(&j->stop_cv);
+    clock_cond_init(&j->exit_cv);
     char host[48] = "host";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
@@ -291,11 +278,10 @@ out:
 static void
 wait_for_work(struct jobs *j, long ms)
 {
-    struct timespec until;
-    deadline_after(&until, ms);
+    int64_t until = clock_mono_ms() + ms;
     pthread_mutex_lock(&j->mu);
     while (j->pending == 0 && !j->stopping)
-        if (pthread_cond_timedwait(&j->work_cv, &j->mu, &until) == ETIMEDOUT)
+        if (!clock_cond_wait_until(&j->work_cv, &j->mu, until))
             break;
     if (j->pending > 0)
         j->pending--;
@@ -417,12 +403,11 @@ keeper_main(void *arg)
             refresh_depth(j);
             next_depth = now + DEPTH_REFRESH_MS;
         }
-        struct timespec until;
         long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
-        deadline_after(&until, tick);
+        int64_t until = clock_mono_ms() + tick;
         pthread_mutex_lock(&j->mu);
         if (j->keeper_started)
-            pthread_cond_timedwait(&j->stop_cv, &j->mu, &until);
+            clock_cond_wait_until(&j->stop_cv, &j->mu, until);
     }
     pthread_mutex_unlock(&j->mu);
     log_thread_cleanup();
@@ -478,8 +463,7 @@ jobs_stop(struct jobs *j, long timeout_ms)
         return true;
     if (j->stopped)
         return j->drained;
-    struct timespec until;
-    deadline_after(&until, timeout_ms);
+    int64_t until = clock_mono_ms() + timeout_ms;
     pthread_mutex_lock(&j->mu);
     j->stopping = true;
     pthread_cond_broadcast(&j->work_cv);
@@ -487,14 +471,14 @@ jobs_stop(struct jobs *j, long timeout_ms)
         log_info("jobs", "stopping: %d jobs running, up to %ld ms to finish", atomic_load(&j->busy),
                  timeout_ms);
     while (j->running_workers > 0)
-        if (pthread_cond_timedwait(&j->exit_cv, &j->mu, &until) == ETIMEDOUT)
+        if (!clock_cond_wait_until(&j->exit_cv, &j->mu, until))
             break;
     if (j->running_workers > 0) {
         /* Past the deadline: handlers that wait (network) notice and release. */
         j->hard_stop = true;
-        deadline_after(&until, STOP_GRACE_MS);
+        until = clock_mono_ms() + STOP_GRACE_MS;
         while (j->running_workers > 0)
-            if (pthread_cond_timedwait(&j->exit_cv, &j->mu, &until) == ETIMEDOUT)
+            if (!clock_cond_wait_until(&j->exit_cv, &j->mu, until))
                 break;
     }
     struct renewal left[JOBS_WORKERS_MAX];
