@@ -6,7 +6,6 @@
  * every 500 ms by a background thread. Expired rows are purged by the
  * periodic purge.tokens job (src/jobs), once per period per deployment. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +19,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 enum {
     REFRESH_BYTES = 32,
@@ -61,11 +61,8 @@ struct auth {
     int64_t resume_id;
     bool sync_failing;
 
-    pthread_t thread;
-    bool running;
-    bool stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct ticker *sync;   /* runs sync_tick while started */
+    int64_t next_prune_ms; /* monotonic; only sync_tick uses it */
 };
 
 /* ---- the revoked-session set ---- */
@@ -232,30 +229,20 @@ auth_revoked_sync(struct auth *a)
     return err;
 }
 
-/* ---- the background thread ---- */
+/* ---- the background sync ---- */
 
-static void *
-thread_main(void *arg)
+/* One tick of the sync (util/ticker.h, every SYNC_INTERVAL_MS): read new
+ * revocations, and forget old ones every PRUNE_INTERVAL_MS. */
+static void
+sync_tick(void *arg)
 {
     struct auth *a = arg;
-    int64_t next_prune = clock_mono_ms() + PRUNE_INTERVAL_MS;
-    pthread_mutex_lock(&a->mu);
-    while (!a->stop) {
-        pthread_mutex_unlock(&a->mu);
-        auth_revoked_sync(a);
-        int64_t now = clock_mono_ms();
-        if (now >= next_prune) {
-            rev_prune(&a->revoked, clock_wall_ms() - a->keep_ms);
-            next_prune = now + PRUNE_INTERVAL_MS;
-        }
-        int64_t until = clock_mono_ms() + SYNC_INTERVAL_MS;
-        pthread_mutex_lock(&a->mu);
-        while (!a->stop && clock_cond_wait_until(&a->cv, &a->mu, until))
-            ;
+    auth_revoked_sync(a);
+    int64_t now = clock_mono_ms();
+    if (now >= a->next_prune_ms) {
+        rev_prune(&a->revoked, clock_wall_ms() - a->keep_ms);
+        a->next_prune_ms = now + PRUNE_INTERVAL_MS;
     }
-    pthread_mutex_unlock(&a->mu);
-    log_thread_cleanup();
-    return NULL;
 }
 
 /* ---- the context ---- */
@@ -272,8 +259,6 @@ auth_new(const struct auth_opts *o, struct store *st)
     a->revoked.cap = 1024;
     a->revoked.slots = xcalloc(a->revoked.cap, sizeof(*a->revoked.slots));
     pthread_mutex_init(&a->sync_mu, NULL);
-    pthread_mutex_init(&a->mu, NULL);
-    clock_cond_init(&a->cv);
 
     const char *why = NULL;
     if (auth_jwt_new(&o->jwt, &a->jwt, &why) != OK) {
@@ -307,34 +292,20 @@ fail:
 int
 auth_start(struct auth *a)
 {
-    if (a->running)
+    if (a->sync != NULL)
         return OK;
-    a->stop = false;
-    /* Signals go to the thread that waits for them, never to this one. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&a->thread, NULL, thread_main, a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        log_error("auth", "cannot start the session thread");
-        return ERR_INTERNAL;
-    }
-    a->running = true;
-    return OK;
+    a->next_prune_ms = clock_mono_ms() + PRUNE_INTERVAL_MS;
+    a->sync = ticker_start("revocation sync", SYNC_INTERVAL_MS, true, sync_tick, a);
+    return a->sync != NULL ? OK : ERR_INTERNAL; /* ticker_start logged */
 }
 
 void
 auth_stop(struct auth *a)
 {
-    if (a == NULL || !a->running)
+    if (a == NULL)
         return;
-    pthread_mutex_lock(&a->mu);
-    a->stop = true;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-    pthread_join(a->thread, NULL);
-    a->running = false;
+    ticker_stop(a->sync);
+    a->sync = NULL;
 }
 
 void
@@ -350,8 +321,6 @@ auth_free(struct auth *a)
     free(a->revoked.slots);
     pthread_rwlock_destroy(&a->revoked.lock);
     pthread_mutex_destroy(&a->sync_mu);
-    pthread_mutex_destroy(&a->mu);
-    pthread_cond_destroy(&a->cv);
     free(a);
 }
 

@@ -1,4 +1,4 @@
-/* Worker threads and the keeper thread. A worker claims one job at a time
+/* Worker threads and the keeper (a util/ticker). A worker claims one job at a time
  * (store_job_claim with a lease), runs its kind's handler and completes,
  * fails (backoff with jitter; dead after the last attempt) or releases it.
  * The keeper renews the lease of every running job each third of the lease,
@@ -25,6 +25,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 enum {
     IDLE_MIN_MS = 20,
@@ -64,7 +65,6 @@ jobs_new(struct store *st, const struct jobs_opts *o)
     j->o = *o;
     pthread_mutex_init(&j->mu, NULL);
     clock_cond_init(&j->work_cv);
-    clock_cond_init(&j->stop_cv);
     clock_cond_init(&j->exit_cv);
     char host[48] = "host";
     gethostname(host, sizeof(host) - 1);
@@ -386,32 +386,23 @@ refresh_depth(struct jobs *j)
     atomic_store_explicit(&j->depth_known, true, memory_order_relaxed);
 }
 
-static void *
-keeper_main(void *arg)
+/* One tick of the keeper (util/ticker.h): renew leases, queue the periodic
+ * jobs that are due, and count the queue now and then. */
+static void
+keeper_tick(void *arg)
 {
     struct jobs *j = arg;
-    int64_t next_depth = 0;
     pthread_mutex_lock(&j->mu);
-    while (j->keeper_started) {
-        bool schedule = !j->stopping && j->o.workers > 0;
-        pthread_mutex_unlock(&j->mu);
-        renew_leases(j);
-        if (schedule)
-            jobs_schedule_periodic(j, clock_wall_ms());
-        int64_t now = clock_mono_ms();
-        if (now >= next_depth) {
-            refresh_depth(j);
-            next_depth = now + DEPTH_REFRESH_MS;
-        }
-        long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
-        int64_t until = clock_mono_ms() + tick;
-        pthread_mutex_lock(&j->mu);
-        if (j->keeper_started)
-            clock_cond_wait_until(&j->stop_cv, &j->mu, until);
-    }
+    bool schedule = !j->stopping && j->o.workers > 0;
     pthread_mutex_unlock(&j->mu);
-    log_thread_cleanup();
-    return NULL;
+    renew_leases(j);
+    if (schedule)
+        jobs_schedule_periodic(j, clock_wall_ms());
+    int64_t now = clock_mono_ms();
+    if (now >= j->next_depth_ms) {
+        refresh_depth(j);
+        j->next_depth_ms = now + DEPTH_REFRESH_MS;
+    }
 }
 
 /* ---- start and stop ---- */
@@ -425,13 +416,13 @@ jobs_start(struct jobs *j)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_mutex_lock(&j->mu);
     j->started = true;
-    j->keeper_started = true;
     pthread_mutex_unlock(&j->mu);
     int rc = 0;
-    if (pthread_create(&j->keeper, NULL, keeper_main, j) != 0) {
-        j->keeper_started = false;
+    /* At least six ticks per lease, at most one per KEEPER_TICK_MS. */
+    long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
+    j->keeper = ticker_start("jobs keeper", tick, true, keeper_tick, j);
+    if (j->keeper == NULL)
         rc = -1;
-    }
     for (int i = 0; rc == 0 && i < j->o.workers; i++) {
         pthread_mutex_lock(&j->mu);
         j->running_workers++;
@@ -491,15 +482,14 @@ jobs_stop(struct jobs *j, long timeout_ms)
         }
     }
     bool drained = j->running_workers == 0;
-    j->keeper_started = false;
-    pthread_cond_broadcast(&j->stop_cv);
     pthread_mutex_unlock(&j->mu);
     for (size_t i = 0; i < n; i++) {
         int err = store_job_release(j->st, left[i].id, left[i].owner);
         log_warn("jobs", "job %" PRId64 " still running at the shutdown deadline: %s", left[i].id,
                  err == OK ? "handed back to the queue" : err_name(err));
     }
-    pthread_join(j->keeper, NULL);
+    ticker_stop(j->keeper);
+    j->keeper = NULL;
     atomic_store(&current, NULL);
     j->stopped = true;
     j->drained = drained;
@@ -523,7 +513,6 @@ jobs_free(struct jobs *j)
         atomic_store(&current, NULL);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->work_cv);
-    pthread_cond_destroy(&j->stop_cv);
     pthread_cond_destroy(&j->exit_cv);
     free(j->workers);
     free(j);
