@@ -85,19 +85,19 @@ jobs_register(struct jobs *j, const struct jobs_kind *k)
 {
     if (j->started || k->name == NULL || k->run == NULL) {
         log_error("jobs", "job kinds are registered before the workers start");
-        return -1;
+        return ERR_INVALID;
     }
     for (size_t i = 0; i < j->nkinds; i++)
         if (strcmp(j->kinds[i].k.name, k->name) == 0) {
             log_error("jobs", "job kind %s registered twice", k->name);
-            return -1;
+            return ERR_CONFLICT;
         }
     if (j->nkinds == JOBS_KINDS_MAX) {
         log_error("jobs", "too many job kinds");
-        return -1;
+        return ERR_TOO_LARGE;
     }
     j->kinds[j->nkinds++].k = *k;
-    return 0;
+    return OK;
 }
 
 static struct jobs_kind_state *
@@ -417,13 +417,13 @@ jobs_start(struct jobs *j)
     pthread_mutex_lock(&j->mu);
     j->started = true;
     pthread_mutex_unlock(&j->mu);
-    int rc = 0;
+    int rc = OK;
     /* At least six ticks per lease, at most one per KEEPER_TICK_MS. */
     long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
     j->keeper = ticker_start("jobs keeper", tick, true, keeper_tick, j);
     if (j->keeper == NULL)
-        rc = -1;
-    for (int i = 0; rc == 0 && i < j->o.workers; i++) {
+        rc = ERR_INTERNAL;
+    for (int i = 0; rc == OK && i < j->o.workers; i++) {
         pthread_mutex_lock(&j->mu);
         j->running_workers++;
         pthread_mutex_unlock(&j->mu);
@@ -431,20 +431,20 @@ jobs_start(struct jobs *j)
             pthread_mutex_lock(&j->mu);
             j->running_workers--;
             pthread_mutex_unlock(&j->mu);
-            rc = -1;
+            rc = ERR_INTERNAL;
             break;
         }
         j->workers[i].started = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (rc != OK) {
         log_error("jobs", "cannot start the job threads");
-        return -1;
+        return rc;
     }
     atomic_store(&current, j);
     log_info("jobs", "%d job workers started as %s (lease %d ms, up to %d attempts)", j->o.workers,
              j->instance, j->o.lease_ms, j->o.max_attempts);
-    return 0;
+    return OK;
 }
 
 bool

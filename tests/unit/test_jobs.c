@@ -158,12 +158,12 @@ test_many_jobs_once_each(void)
     struct jobs_opts o = opts(4);
     struct jobs *j = jobs_new(st, &o);
     struct jobs_kind k = {"test.ok", run_ok, NULL, NULL, NULL};
-    CHECK_EQ_INT(jobs_register(j, &k), 0);
-    CHECK_EQ_INT(jobs_register(j, &k), -1); /* twice */
+    CHECK_EQ_INT(jobs_register(j, &k), OK);
+    CHECK_EQ_INT(jobs_register(j, &k), ERR_CONFLICT); /* twice */
     int64_t ids[MANY];
     for (int i = 0; i < MANY; i++)
         ids[i] = enqueue("test.ok", NULL);
-    CHECK_EQ_INT(jobs_start(j), 0);
+    CHECK_EQ_INT(jobs_start(j), OK);
     jobs_notify(j);
     CHECK(WAIT_FOR(atomic_load(&ok_runs) >= MANY, 10000));
     sleep_ms(100);
