@@ -855,9 +855,12 @@ loop_main(void *arg)
 
 /* ---- start and stop ---- */
 
+/* A listening socket for o's address into *fd; OK or ERR_UNAVAILABLE
+ * (logged). */
 static int
-bind_listener(const struct http_server_opts *o)
+bind_listener(const struct http_server_opts *o, int *fd_out)
 {
+    *fd_out = -1;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
                     *ai = NULL;
     char port[8];
@@ -869,7 +872,7 @@ bind_listener(const struct http_server_opts *o)
     }
     if (rc != 0) {
         log_error("http", "cannot resolve listen address %s: %s", o->host, gai_strerror(rc));
-        return -1;
+        return ERR_UNAVAILABLE;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -883,7 +886,8 @@ bind_listener(const struct http_server_opts *o)
         fd = -1;
     }
     freeaddrinfo(ai);
-    return fd;
+    *fd_out = fd;
+    return fd >= 0 ? OK : ERR_UNAVAILABLE;
 }
 
 struct http_server *
@@ -926,8 +930,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
         randombytes_buf(&L->rng, sizeof(L->rng));
         L->ctl[0].kind = CTL_DRAIN;
         L->ctl[1].kind = CTL_STOP;
-        L->listen_fd = bind_listener(opts);
-        if (L->listen_fd < 0) {
+        if (bind_listener(opts, &L->listen_fd) != OK) {
             for (int j = 0; j < i; j++)
                 close(s->loops[j].listen_fd);
             free(s->loops);
