@@ -120,9 +120,9 @@ ensure_data_dir(const struct config *c)
 {
     if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("main", "cannot create data directory %s: %s", c->data_dir, strerror(errno));
-        return -1;
+        return ERR_UNAVAILABLE;
     }
-    return 0;
+    return OK;
 }
 
 /* The accounts layer from the settings; NULL after logging. */
@@ -184,7 +184,7 @@ open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
     };
     *llm = plan_llm_new(&lo);
     struct jobs *j = jobs_new(st, &o);
-    if (j != NULL && plan_job_register(j, st, *llm) != 0) {
+    if (j != NULL && plan_job_register(j, st, *llm) != OK) {
         jobs_free(j);
         j = NULL;
     }
@@ -227,10 +227,11 @@ on_loop_end(void *arg)
     store_loop_end(arg);
 }
 
+/* The cmd_* functions return the process's exit status (0 or 1). */
 static int
 cmd_serve(struct config *c)
 {
-    if (ensure_data_dir(c) != 0 || config_secret_load(c) != 0)
+    if (ensure_data_dir(c) != OK || config_secret_load(c) != OK)
         return 1;
     struct store *st = open_store(c, c->auto_migrate, true);
     if (st == NULL)
@@ -258,7 +259,7 @@ cmd_serve(struct config *c)
         .secret = c->jwt_secret,
         .jobs = jobs,
     };
-    if (api_init(&deps, rt) != 0 || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != 0)
+    if (api_init(&deps, rt) != OK || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != OK)
         goto out;
     store_set_loop_io(st, &loop_io);
     struct store_caps caps;
@@ -319,7 +320,7 @@ out:
 static int
 cmd_migrate(struct config *c)
 {
-    if (ensure_data_dir(c) != 0)
+    if (ensure_data_dir(c) != OK)
         return 1;
     struct store *st = open_store(c, true, false);
     if (st == NULL)
@@ -336,7 +337,7 @@ cmd_user_import(struct config *c, const char *path)
         log_error("main", "cannot open %s: %s", path, strerror(errno));
         return 1;
     }
-    struct store *st = ensure_data_dir(c) == 0 ? open_store(c, c->auto_migrate, false) : NULL;
+    struct store *st = ensure_data_dir(c) == OK ? open_store(c, c->auto_migrate, false) : NULL;
     size_t imported = 0, skipped = 0;
     int err = st != NULL ? auth_user_import(st, in, stderr, &imported, &skipped) : ERR_UNAVAILABLE;
     store_close(st);
@@ -416,7 +417,7 @@ main(int argc, char **argv)
     }
 
     struct config c;
-    if (config_load(&c, argc - first, argv + first, stderr) != 0) {
+    if (config_load(&c, argc - first, argv + first, stderr) != OK) {
         config_cleanup(&c);
         return 1;
     }

@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "api/idempotency.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -103,7 +104,7 @@ api_idem_begin(struct http_req *r, struct api_idem *idem)
     long waited = 0, step = 2;
     for (;;) {
         struct store_idem e;
-        int err = store_idem_reserve(st, r->user_id, idem->key, hash, store_now_ms() + API_IDEM_TTL_MS,
+        int err = store_idem_reserve(st, r->user_id, idem->key, hash, clock_wall_ms() + API_IDEM_TTL_MS,
                                      &r->arena, &e);
         if (err == OK) {
             idem->owned = true;

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "auth/auth.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/jparse.h"
 
@@ -123,9 +124,7 @@ int
 auth_jwt_new(const struct auth_jwt_opts *o, struct auth_jwt **out, const char **why)
 {
     *out = NULL;
-    struct auth_jwt *j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        abort();
+    struct auth_jwt *j = xcalloc(1, sizeof(*j));
     int err = OK;
     if (o->keys != NULL && o->keys[0] != '\0') {
         err = parse_keys(j, o->keys, why);
@@ -435,9 +434,7 @@ thread_cache(void)
     pthread_once(&cache_once, cache_key_make);
     struct cache *c = pthread_getspecific(cache_key);
     if (c == NULL) {
-        c = calloc(1, sizeof(*c));
-        if (c == NULL)
-            return NULL;
+        c = xcalloc(1, sizeof(*c));
         crypto_shorthash_keygen(c->key);
         if (pthread_setspecific(cache_key, c) != 0) {
             free(c);

@@ -30,6 +30,7 @@
 #include <sodium.h>
 
 #include "auth/auth.h"
+#include "util/alloc.h"
 #include "util/err.h"
 
 enum {
@@ -93,8 +94,8 @@ scratch_get(uint8_t **out, size_t bytes)
     pthread_once(&scratch_once, scratch_key_make);
     struct scratch *s = pthread_getspecific(scratch_key);
     if (s == NULL) {
-        s = calloc(1, sizeof(*s));
-        if (s == NULL || pthread_setspecific(scratch_key, s) != 0) {
+        s = xcalloc(1, sizeof(*s));
+        if (pthread_setspecific(scratch_key, s) != 0) {
             free(s);
             return ARGON2_MEMORY_ALLOCATION_ERROR;
         }
@@ -332,9 +333,7 @@ verify_bcrypt(const char *stored, const char *pw, size_t len)
     char phrase[AUTH_PASSWORD_MAX + 1];
     memcpy(phrase, pw, len);
     phrase[len] = '\0';
-    struct crypt_data *cd = calloc(1, sizeof(*cd));
-    if (cd == NULL)
-        return ERR_NOMEM;
+    struct crypt_data *cd = xcalloc(1, sizeof(*cd));
     const char *h = crypt_rn(phrase, stored, cd, (int)sizeof(*cd));
     int rc = ERR_INVALID;
     size_t hl = h != NULL ? strlen(h) : 0;

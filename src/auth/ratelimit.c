@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "auth/auth.h"
+#include "util/alloc.h"
 #include "util/err.h"
 
 enum {
@@ -51,15 +52,11 @@ struct auth_ratelimit {
 struct auth_ratelimit *
 auth_ratelimit_new(const struct auth_ratelimit_opts *o)
 {
-    struct auth_ratelimit *rl = calloc(1, sizeof(*rl));
-    if (rl == NULL)
-        abort();
+    struct auth_ratelimit *rl = xcalloc(1, sizeof(*rl));
     rl->o = *o;
     crypto_shorthash_keygen(rl->key);
     if (o->enabled) {
-        rl->shards = calloc(SHARDS, sizeof(*rl->shards));
-        if (rl->shards == NULL)
-            abort();
+        rl->shards = xcalloc(SHARDS, sizeof(*rl->shards));
         for (size_t i = 0; i < SHARDS; i++)
             pthread_mutex_init(&rl->shards[i].mu, NULL);
     }
@@ -364,9 +361,7 @@ trim(const char **s, size_t *n)
 int
 auth_proxies_new(const char *spec, struct auth_proxies **out, const char **why)
 {
-    struct auth_proxies *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        abort();
+    struct auth_proxies *p = xcalloc(1, sizeof(*p));
     *out = p;
     const char *s = spec != NULL ? spec : "";
     while (*s != '\0') {

@@ -5,9 +5,7 @@
  * live in an in-process set (O(1) under a rwlock) refreshed from the store
  * every 500 ms by a background thread. Expired rows are purged by the
  * periodic purge.tokens job (src/jobs), once per period per deployment. */
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,10 +14,12 @@
 
 #include "auth/auth.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 enum {
     REFRESH_BYTES = 32,
@@ -61,11 +61,8 @@ struct auth {
     int64_t resume_id;
     bool sync_failing;
 
-    pthread_t thread;
-    bool running;
-    bool stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct ticker *sync;   /* runs sync_tick while started */
+    int64_t next_prune_ms; /* monotonic; only sync_tick uses it */
 };
 
 /* ---- the revoked-session set ---- */
@@ -96,9 +93,7 @@ rev_put(struct rev *slots, size_t cap, int64_t sid, int64_t at, size_t *n)
 static void
 rev_rebuild(struct revset *s, size_t cap, int64_t keep_from)
 {
-    struct rev *slots = calloc(cap, sizeof(*slots));
-    if (slots == NULL)
-        abort();
+    struct rev *slots = xcalloc(cap, sizeof(*slots));
     size_t n = 0;
     for (size_t i = 0; i < s->cap; i++)
         if (s->slots[i].sid != 0 && s->slots[i].at >= keep_from)
@@ -154,7 +149,7 @@ rev_prune(struct revset *s, int64_t keep_from)
 static void
 mark_revoked(struct auth *a, int64_t sid)
 {
-    struct store_revoked row = {sid, store_now_ms()};
+    struct store_revoked row = {sid, clock_wall_ms()};
     rev_add(&a->revoked, &row, 1);
 }
 
@@ -190,7 +185,7 @@ auth_revoked_sync(struct auth *a)
     /* Session ids are positive: id 0 includes the millisecond `at`. */
     int64_t at = a->cursor - SYNC_OVERLAP_MS, id = 0;
     if (a->resume) {
-        int64_t recent = store_now_ms() - SYNC_OVERLAP_MS;
+        int64_t recent = clock_wall_ms() - SYNC_OVERLAP_MS;
         at = a->resume_at < recent ? a->resume_at : recent;
         id = a->resume_at < recent ? a->resume_id : 0;
     }
@@ -234,34 +229,20 @@ auth_revoked_sync(struct auth *a)
     return err;
 }
 
-/* ---- the background thread ---- */
+/* ---- the background sync ---- */
 
-static void *
-thread_main(void *arg)
+/* One tick of the sync (util/ticker.h, every SYNC_INTERVAL_MS): read new
+ * revocations, and forget old ones every PRUNE_INTERVAL_MS. */
+static void
+sync_tick(void *arg)
 {
     struct auth *a = arg;
-    int64_t next_prune = clock_mono_ms() + PRUNE_INTERVAL_MS;
-    pthread_mutex_lock(&a->mu);
-    while (!a->stop) {
-        pthread_mutex_unlock(&a->mu);
-        auth_revoked_sync(a);
-        int64_t now = clock_mono_ms();
-        if (now >= next_prune) {
-            rev_prune(&a->revoked, store_now_ms() - a->keep_ms);
-            next_prune = now + PRUNE_INTERVAL_MS;
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += SYNC_INTERVAL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_mutex_lock(&a->mu);
-        while (!a->stop && pthread_cond_timedwait(&a->cv, &a->mu, &until) != ETIMEDOUT)
-            ;
+    auth_revoked_sync(a);
+    int64_t now = clock_mono_ms();
+    if (now >= a->next_prune_ms) {
+        rev_prune(&a->revoked, clock_wall_ms() - a->keep_ms);
+        a->next_prune_ms = now + PRUNE_INTERVAL_MS;
     }
-    pthread_mutex_unlock(&a->mu);
-    log_thread_cleanup();
-    return NULL;
 }
 
 /* ---- the context ---- */
@@ -269,21 +250,15 @@ thread_main(void *arg)
 struct auth *
 auth_new(const struct auth_opts *o, struct store *st)
 {
-    struct auth *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        abort();
+    struct auth *a = xcalloc(1, sizeof(*a));
     a->st = st;
     a->refresh_ttl = o->refresh_ttl;
     a->grace = o->refresh_grace;
     a->keep_ms = ((int64_t)o->jwt.ttl + o->jwt.leeway) * 1000 + 60 * 1000;
     pthread_rwlock_init(&a->revoked.lock, NULL);
     a->revoked.cap = 1024;
-    a->revoked.slots = calloc(a->revoked.cap, sizeof(*a->revoked.slots));
-    if (a->revoked.slots == NULL)
-        abort();
+    a->revoked.slots = xcalloc(a->revoked.cap, sizeof(*a->revoked.slots));
     pthread_mutex_init(&a->sync_mu, NULL);
-    pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->cv, NULL);
 
     const char *why = NULL;
     if (auth_jwt_new(&o->jwt, &a->jwt, &why) != OK) {
@@ -302,7 +277,7 @@ auth_new(const struct auth_opts *o, struct store *st)
     if (auth_policy_init() != OK)
         goto fail;
     a->rl = auth_ratelimit_new(&o->limits);
-    a->cursor = store_now_ms() - a->keep_ms;
+    a->cursor = clock_wall_ms() - a->keep_ms;
     int err = auth_revoked_sync(a);
     if (err != OK) {
         log_error("auth", "cannot load the revoked sessions (%s)", err_name(err));
@@ -317,34 +292,20 @@ fail:
 int
 auth_start(struct auth *a)
 {
-    if (a->running)
+    if (a->sync != NULL)
         return OK;
-    a->stop = false;
-    /* Signals go to the thread that waits for them, never to this one. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&a->thread, NULL, thread_main, a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        log_error("auth", "cannot start the session thread");
-        return ERR_INTERNAL;
-    }
-    a->running = true;
-    return OK;
+    a->next_prune_ms = clock_mono_ms() + PRUNE_INTERVAL_MS;
+    a->sync = ticker_start("revocation sync", SYNC_INTERVAL_MS, true, sync_tick, a);
+    return a->sync != NULL ? OK : ERR_INTERNAL; /* ticker_start logged */
 }
 
 void
 auth_stop(struct auth *a)
 {
-    if (a == NULL || !a->running)
+    if (a == NULL)
         return;
-    pthread_mutex_lock(&a->mu);
-    a->stop = true;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-    pthread_join(a->thread, NULL);
-    a->running = false;
+    ticker_stop(a->sync);
+    a->sync = NULL;
 }
 
 void
@@ -360,8 +321,6 @@ auth_free(struct auth *a)
     free(a->revoked.slots);
     pthread_rwlock_destroy(&a->revoked.lock);
     pthread_mutex_destroy(&a->sync_mu);
-    pthread_mutex_destroy(&a->mu);
-    pthread_cond_destroy(&a->cv);
     free(a);
 }
 
@@ -464,7 +423,7 @@ auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, con
     clean_copy(addr, sizeof(addr), ip);
     struct fresh f;
     fresh_token(&f);
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     struct store_session sess = {
         .user_id = user_id,
         .user_agent = ua[0] != '\0' ? ua : NULL,
@@ -524,7 +483,7 @@ auth_session_refresh(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], stru
     *res = AUTH_REFRESH_INVALID;
     struct fresh f;
     fresh_token(&f);
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     struct store_refresh child = {.expires_at = now + (int64_t)a->refresh_ttl * 1000}, old = {0};
     memcpy(child.hash, f.hash, sizeof(child.hash));
     int err = store_refresh_rotate(a->st, hash, now, &child, &old);
@@ -618,7 +577,7 @@ auth_user_delete(struct auth *a, int64_t user_id)
     arena_init(&ar);
     struct store_session *rows = NULL;
     size_t n = 0;
-    int err = store_session_list_active(a->st, user_id, store_now_ms(), DELETE_SESSIONS_MAX, &ar, &rows, &n);
+    int err = store_session_list_active(a->st, user_id, clock_wall_ms(), DELETE_SESSIONS_MAX, &ar, &rows, &n);
     if (err == OK)
         err = store_user_delete(a->st, user_id);
     if (err == OK) {

@@ -14,6 +14,8 @@
 #include <sodium.h>
 
 #include "config/config.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 enum kind { K_STRING, K_INT, K_LONG, K_ENUM, K_BOOL, K_LISTEN };
 
@@ -229,10 +231,8 @@ dotenv_load(struct dotenv *d)
             v[vl - 1] = '\0';
             v++;
         }
-        d->keys[d->n] = strdup(p);
-        d->values[d->n] = strdup(v);
-        if (d->keys[d->n] == NULL || d->values[d->n] == NULL)
-            abort();
+        d->keys[d->n] = xstrdup(p);
+        d->values[d->n] = xstrdup(v);
         d->n++;
     }
     free(line);
@@ -279,27 +279,25 @@ parse_listen(struct config *c, const char *v)
 {
     const char *colon = strrchr(v, ':');
     if (colon == NULL || colon == v)
-        return -1;
+        return ERR_INVALID;
     size_t hl = (size_t)(colon - v);
     const char *h = v;
     if (h[0] == '[') {
         if (hl < 3 || h[hl - 1] != ']')
-            return -1;
+            return ERR_INVALID;
         h++;
         hl -= 2;
     }
     long port;
     if (!parse_long(colon + 1, &port) || port < 1 || port > 65535)
-        return -1;
+        return ERR_INVALID;
     free(c->listen_host);
-    c->listen_host = strndup(h, hl);
-    if (c->listen_host == NULL)
-        abort();
+    c->listen_host = xstrndup(h, hl);
     c->listen_port = (int)port;
-    return 0;
+    return OK;
 }
 
-/* Stores v into c per s; returns 0 or -1 after printing the complaint. */
+/* Stores v into c per s; returns OK or ERR_INVALID after printing the complaint. */
 static int
 apply(struct config *c, const struct setting *s, const char *v, const char *source, FILE *err)
 {
@@ -308,53 +306,51 @@ apply(struct config *c, const struct setting *s, const char *v, const char *sour
     switch (s->kind) {
     case K_STRING:
     case K_LISTEN: {
-        if (s->kind == K_LISTEN && parse_listen(c, v) != 0) {
+        if (s->kind == K_LISTEN && parse_listen(c, v) != OK) {
             fprintf(err,
                     "pace: invalid PACE_%s=\"%s\" (%s): expected host:port with a port from 1 to 65535\n",
                     s->name, v, source);
-            return -1;
+            return ERR_INVALID;
         }
         char **dst = (char **)(void *)field;
         free(*dst);
-        *dst = strdup(v);
-        if (*dst == NULL)
-            abort();
-        return 0;
+        *dst = xstrdup(v);
+        return OK;
     }
     case K_INT:
     case K_LONG:
         if (!parse_long(v, &x) || x < s->min || x > s->max) {
             fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be an integer from %ld to %ld\n", s->name,
                     v, source, s->min, s->max);
-            return -1;
+            return ERR_INVALID;
         }
         if (s->kind == K_INT)
             *(int *)(void *)field = (int)x;
         else
             *(long *)(void *)field = x;
-        return 0;
+        return OK;
     case K_ENUM:
         for (int i = 0; s->values[i] != NULL; i++) {
             if (strcmp(v, s->values[i]) == 0) {
                 *(int *)(void *)field = i;
-                return 0;
+                return OK;
             }
         }
         fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be one of %s\n", s->name, v, source, s->help);
-        return -1;
+        return ERR_INVALID;
     case K_BOOL:
         if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
             *(bool *)(void *)field = true;
-            return 0;
+            return OK;
         }
         if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
             *(bool *)(void *)field = false;
-            return 0;
+            return OK;
         }
         fprintf(err, "pace: invalid PACE_%s=\"%s\" (%s): must be on or off\n", s->name, v, source);
-        return -1;
+        return ERR_INVALID;
     }
-    return -1;
+    return ERR_INVALID;
 }
 
 static const struct setting *
@@ -401,7 +397,7 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
             fprintf(err, "pace: unexpected argument \"%s\" (see pace --help)\n", a);
-            return -1;
+            return ERR_INVALID;
         }
         a += 2;
         const char *eq = strchr(a, '=');
@@ -409,13 +405,13 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
         const struct setting *s = find_flag(a, len);
         if (s == NULL) {
             fprintf(err, "pace: unknown flag --%.*s (see pace --help)\n", (int)len, a);
-            return -1;
+            return ERR_INVALID;
         }
         const char *v = eq != NULL ? eq + 1 : NULL;
         if (v == NULL) {
             if (i + 1 >= argc) {
                 fprintf(err, "pace: flag --%.*s needs a value\n", (int)len, a);
-                return -1;
+                return ERR_INVALID;
             }
             v = argv[++i];
         }
@@ -424,8 +420,8 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
 
     struct dotenv d;
     dotenv_load(&d);
-    int rc = 0;
-    for (size_t i = 0; i < NSETTINGS && rc == 0; i++) {
+    int rc = OK;
+    for (size_t i = 0; i < NSETTINGS && rc == OK; i++) {
         const struct setting *s = &settings[i];
         char var[64];
         snprintf(var, sizeof(var), "PACE_%s", s->name);
@@ -441,8 +437,8 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
             rc = apply(c, s, v, source, err);
     }
     dotenv_free(&d);
-    if (rc != 0)
-        return -1;
+    if (rc != OK)
+        return rc;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
@@ -456,27 +452,25 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
     } else if (c->db_pool_min > c->db_pool_size) {
         fprintf(err, "pace: invalid PACE_DB_POOL_MIN=%d: must not exceed PACE_DB_POOL_SIZE (%d)\n",
                 c->db_pool_min, c->db_pool_size);
-        return -1;
+        return ERR_INVALID;
     }
     if (c->blocking_threads == 0)
         c->blocking_threads = default_blocking_threads(c);
     if (c->data_dir[0] == '\0') {
         fprintf(err, "pace: invalid PACE_DATA_DIR=\"\": must not be empty\n");
-        return -1;
+        return ERR_INVALID;
     }
     if (c->database_url == NULL || c->database_url[0] == '\0') {
         free(c->database_url);
         size_t n = strlen(c->data_dir) + 16;
-        c->database_url = malloc(n);
-        if (c->database_url == NULL)
-            abort();
+        c->database_url = xmalloc(n);
         snprintf(c->database_url, n, "sqlite:%s/pace.db", c->data_dir);
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {
         free(c->jwt_secret);
         c->jwt_secret = NULL;
     }
-    return 0;
+    return OK;
 }
 
 void
@@ -508,7 +502,7 @@ int
 config_secret_load(struct config *c)
 {
     if (c->jwt_secret != NULL)
-        return 0;
+        return OK;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/jwt_secret", c->data_dir);
     char secret[128];
@@ -518,7 +512,7 @@ config_secret_load(struct config *c)
         close(fd);
         if (n < 32) {
             log_error("config", "%s is shorter than 32 bytes; delete it to generate a new secret", path);
-            return -1;
+            return ERR_CORRUPT;
         }
         secret[n] = '\0';
         secret[strcspn(secret, "\r\n")] = '\0';
@@ -530,21 +524,19 @@ config_secret_load(struct config *c)
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
             log_error("config", "cannot create %s: %s", path, strerror(errno));
-            return -1;
+            return ERR_UNAVAILABLE;
         }
         size_t len = strlen(secret);
         if (write(fd, secret, len) != (ssize_t)len || fsync(fd) != 0) {
             log_error("config", "cannot write %s: %s", path, strerror(errno));
             close(fd);
             unlink(path);
-            return -1;
+            return ERR_UNAVAILABLE;
         }
         close(fd);
         log_info("config", "generated a new JWT secret in %s", path);
     }
-    c->jwt_secret = strdup(secret);
+    c->jwt_secret = xstrdup(secret);
     sodium_memzero(secret, sizeof(secret));
-    if (c->jwt_secret == NULL)
-        abort();
-    return 0;
+    return OK;
 }

@@ -74,7 +74,7 @@ struct config {
 };
 
 /* Fills c from argv (flags after the subcommand), the environment, ./.env
- * and defaults. Returns 0, or -1 after printing why to err. Strings are
+ * and defaults. Returns OK, or ERR_INVALID after printing why to err. Strings are
  * owned by c; config_cleanup frees them. */
 int config_load(struct config *c, int argc, char **argv, FILE *err);
 void config_cleanup(struct config *c);
@@ -83,7 +83,8 @@ void config_cleanup(struct config *c);
 void config_help(FILE *out);
 
 /* When PACE_JWT_SECRET is unset: reads <data dir>/jwt_secret, creating it
- * (random, mode 0600) on first start. Returns 0 or -1 after logging. */
+ * (random, mode 0600) on first start. Returns OK, or after logging
+ * ERR_CORRUPT (the file is too short) or ERR_UNAVAILABLE (cannot write it). */
 int config_secret_load(struct config *c);
 
 #endif

@@ -170,8 +170,9 @@ enum http_match { HTTP_MATCH_OK, HTTP_MATCH_NOT_FOUND, HTTP_MATCH_METHOD };
 
 struct http_router *http_router_new(void);
 void http_router_free(struct http_router *rt);
-/* Adds a table of routes (borrowed: must outlive the router). Returns 0, or
- * -1 for a malformed pattern or a duplicate (programmer errors, logged). */
+/* Adds a table of routes (borrowed: must outlive the router). Returns OK,
+ * or ERR_INVALID for a malformed pattern and ERR_CONFLICT for a duplicate
+ * (programmer errors, logged). */
 int http_router_add(struct http_router *rt, const struct http_route *routes, size_t n);
 /* Matches method and path. On HTTP_MATCH_OK fills *route, its index and the
  * params (values point into path, not terminated). On HTTP_MATCH_METHOD,

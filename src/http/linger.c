@@ -16,6 +16,7 @@
  * its own, and the socket's close callback hands the duplicate to this
  * loop to drain. */
 #include "http/internal.h"
+#include "util/alloc.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -108,11 +109,7 @@ http_linger_arm(struct http_linger *lg, h2o_req_t *req)
     int fd = fcntl(h2o_socket_get_fd(sock), F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return; /* out of descriptors: h2o closes as it would have */
-    struct lingering *e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        close(fd);
-        return;
-    }
+    struct lingering *e = xcalloc(1, sizeof(*e));
     e->lg = lg;
     e->fd = fd;
     e->owner = sock;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "util/alloc.h"
 
 enum { STATUS_MIN = 100, NSTATUS = 500 };
 
@@ -33,9 +34,7 @@ http_metrics_init(const struct http_router *rt, int nshards)
     m.rt = rt;
     m.nroutes = http_router_count(rt);
     m.nshards = nshards;
-    m.shards = calloc((size_t)nshards * (m.nroutes + 1), sizeof(struct route_stats));
-    if (m.shards == NULL)
-        abort();
+    m.shards = xcalloc((size_t)nshards * (m.nroutes + 1), sizeof(struct route_stats));
 }
 
 void

@@ -7,9 +7,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "http/internal.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -66,14 +66,7 @@ worker(void *arg)
                 pthread_cond_wait(&p->cv, &p->mu);
                 continue;
             }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += YIELD_RECHECK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+            clock_cond_wait_until(&p->cv, &p->mu, clock_mono_ms() + YIELD_RECHECK_MS);
         }
         if (p->head == NULL)
             break; /* stopping and drained */
@@ -114,17 +107,13 @@ http_pool_yield_to_loops(struct http_pool *p)
 struct http_pool *
 http_pool_new(const char *name, int threads, int queue)
 {
-    struct http_pool *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        abort();
+    struct http_pool *p = xcalloc(1, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    clock_cond_init(&p->cv);
     p->capacity = (size_t)queue;
     p->nthreads = threads;
-    p->threads = calloc((size_t)threads, sizeof(*p->threads));
-    if (p->threads == NULL)
-        abort();
+    p->threads = xcalloc((size_t)threads, sizeof(*p->threads));
 
     /* Workers inherit a mask blocking every signal: signals go to the
      * thread that waits for them, never to a worker. */

@@ -89,15 +89,20 @@ http_req_param(struct http_req *r, const char *name)
     return NULL;
 }
 
-static int
-hexval(char c)
+/* The value of hex digit c into *v; false when c is not one. */
+static bool
+hexval(char c, int *v)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
+    if (c >= '0' && c <= '9') {
+        *v = c - '0';
+        return true;
+    }
     c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    if (c >= 'a' && c <= 'f') {
+        *v = c - 'a' + 10;
+        return true;
+    }
+    return false;
 }
 
 /* Percent-decodes s[0..n) into the arena ('+' is a space, per forms). */
@@ -107,9 +112,8 @@ decode(struct arena *a, const char *s, size_t n)
     char *out = arena_alloc(a, n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        int hi = s[i] == '%' && i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-        if (lo >= 0) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1], &hi) && hexval(s[i + 2], &lo)) {
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else if (s[i] == '+') {

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "util/alloc.h"
+#include "util/err.h"
 #include "util/log.h"
 
 enum { MAX_SEGMENTS = 8 };
@@ -50,10 +52,7 @@ http_method_parse(const char *s, size_t len)
 struct http_router *
 http_router_new(void)
 {
-    struct http_router *rt = calloc(1, sizeof(*rt));
-    if (rt == NULL)
-        abort();
-    return rt;
+    return xcalloc(1, sizeof(struct http_router));
 }
 
 void
@@ -65,31 +64,31 @@ http_router_free(struct http_router *rt)
     free(rt);
 }
 
-/* Splits "/a/{id}/b" into segments; -1 when malformed. */
+/* Splits "/a/{id}/b" into segments; ERR_INVALID when malformed. */
 static int
 compile(const char *path, struct compiled *c)
 {
     size_t nparams = 0;
     c->nsegs = 0;
     if (path[0] != '/')
-        return -1;
+        return ERR_INVALID;
     const char *p = path + 1;
     if (*p == '\0')
-        return 0; /* "/" has no segments */
+        return OK; /* "/" has no segments */
     while (true) {
         const char *end = strchr(p, '/');
         size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
         if (len == 0 || c->nsegs == MAX_SEGMENTS)
-            return -1;
+            return ERR_INVALID;
         struct segment *s = &c->segs[c->nsegs++];
         s->param = p[0] == '{';
         if (s->param && ++nparams > HTTP_MAX_PARAMS)
-            return -1;
+            return ERR_INVALID;
         if (s->param) {
             if (len < 3 || p[len - 1] != '}')
-                return -1;
+                return ERR_INVALID;
             if (len - 2 >= sizeof(s->name))
-                return -1;
+                return ERR_INVALID;
             memcpy(s->name, p + 1, len - 2);
             s->name[len - 2] = '\0';
             s->text = NULL;
@@ -99,7 +98,7 @@ compile(const char *path, struct compiled *c)
             s->len = len;
         }
         if (end == NULL)
-            return 0;
+            return OK;
         p = end + 1;
     }
 }
@@ -124,26 +123,24 @@ http_router_add(struct http_router *rt, const struct http_route *routes, size_t 
 {
     for (size_t i = 0; i < n; i++) {
         struct compiled c = {.route = &routes[i]};
-        if (compile(routes[i].path, &c) != 0) {
+        if (compile(routes[i].path, &c) != OK) {
             log_error("http", "malformed route pattern %s", routes[i].path);
-            return -1;
+            return ERR_INVALID;
         }
         for (size_t j = 0; j < rt->n; j++) {
             if (rt->routes[j].route->method == routes[i].method && same_pattern(&rt->routes[j], &c)) {
                 log_error("http", "duplicate route %s %s", http_method_name(routes[i].method),
                           routes[i].path);
-                return -1;
+                return ERR_CONFLICT;
             }
         }
         if (rt->n == rt->cap) {
             rt->cap = rt->cap == 0 ? 32 : rt->cap * 2;
-            rt->routes = realloc(rt->routes, rt->cap * sizeof(*rt->routes));
-            if (rt->routes == NULL)
-                abort();
+            rt->routes = xrealloc(rt->routes, rt->cap * sizeof(*rt->routes));
         }
         rt->routes[rt->n++] = c;
     }
-    return 0;
+    return OK;
 }
 
 size_t

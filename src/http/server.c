@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "http/internal.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -139,9 +140,12 @@ loop_main(void *arg)
 
 /* ---- start and stop ---- */
 
+/* A listening socket for o's address into *fd; OK or ERR_UNAVAILABLE
+ * (logged). */
 static int
-bind_listener(const struct http_server_opts *o)
+bind_listener(const struct http_server_opts *o, int *fd_out)
 {
+    *fd_out = -1;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
                     *ai = NULL;
     char port[8];
@@ -153,7 +157,7 @@ bind_listener(const struct http_server_opts *o)
     }
     if (rc != 0) {
         log_error("http", "cannot resolve listen address %s: %s", o->host, gai_strerror(rc));
-        return -1;
+        return ERR_UNAVAILABLE;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -167,15 +171,14 @@ bind_listener(const struct http_server_opts *o)
         fd = -1;
     }
     freeaddrinfo(ai);
-    return fd;
+    *fd_out = fd;
+    return fd >= 0 ? OK : ERR_UNAVAILABLE;
 }
 
 struct http_server *
 http_server_start(const struct http_server_opts *opts, const struct http_router *rt, http_auth_fn *auth)
 {
-    struct http_server *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        abort();
+    struct http_server *s = xcalloc(1, sizeof(*s));
     s->opts = *opts;
     s->rt = rt;
     s->auth = auth;
@@ -204,9 +207,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     http_metrics_init(rt, s->nloops);
     http_metrics_set_server(s);
 
-    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
-    if (s->loops == NULL)
-        abort();
+    s->loops = xcalloc((size_t)s->nloops, sizeof(*s->loops));
     for (int i = 0; i < s->nloops; i++) {
         struct loop *L = &s->loops[i];
         L->srv = s;
@@ -214,8 +215,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
         randombytes_buf(&L->rng, sizeof(L->rng));
         L->ctl[0].kind = CTL_DRAIN;
         L->ctl[1].kind = CTL_STOP;
-        L->listen_fd = bind_listener(opts);
-        if (L->listen_fd < 0) {
+        if (bind_listener(opts, &L->listen_fd) != OK) {
             for (int j = 0; j < i; j++)
                 close(s->loops[j].listen_fd);
             free(s->loops);

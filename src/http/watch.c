@@ -4,6 +4,7 @@
  * reads), and a per-thread 100 ms timer ticks watches armed with tick (the
  * client's deadlines). */
 #include "http/internal.h"
+#include "util/alloc.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -56,11 +57,7 @@ http_watch_fd(int fd, void (*ready)(void *arg), void *arg)
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dup < 0)
         return NULL;
-    struct http_watch *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        close(dup);
-        return NULL;
-    }
+    struct http_watch *w = xcalloc(1, sizeof(*w));
     if (!tick_ready) {
         h2o_timeout_init(loop, &tick_timeout, TICK_MS);
         tick_ready = true;

@@ -48,7 +48,6 @@ struct jobs {
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* idle workers wait here; jobs_notify signals */
-    pthread_cond_t stop_cv; /* the keeper waits here between ticks */
     unsigned pending;       /* notifications not yet consumed (guarded by mu) */
     bool stopping;          /* no more claims */
     bool hard_stop;         /* past the shutdown deadline */
@@ -59,11 +58,11 @@ struct jobs {
     pthread_cond_t exit_cv;
 
     struct jobs_worker *workers;
-    pthread_t keeper;
-    bool keeper_started;
+    struct ticker *keeper; /* util/ticker.h: runs keeper_tick */
 
     /* the keeper's state */
     int64_t last_period[JOBS_PERIODIC];
+    int64_t next_depth_ms; /* monotonic: when to count the queue again */
 
     /* metrics */
     atomic_llong depth[4]; /* by store_job_state, refreshed by the keeper */

@@ -84,11 +84,13 @@ struct jobs;
 /* A job system over st (borrowed; must outlive it), with the periodic
  * purge kinds registered. Returns NULL on bad options (logged). */
 struct jobs *jobs_new(struct store *st, const struct jobs_opts *o);
-/* Registers a kind (copied). Before jobs_start only. Returns 0, or -1 for
- * a duplicate or too many kinds (logged). */
+/* Registers a kind (copied). Before jobs_start only. Returns OK, or after
+ * logging ERR_CONFLICT (a duplicate), ERR_TOO_LARGE (too many kinds) or
+ * ERR_INVALID (no name or run, or the workers started). */
 int jobs_register(struct jobs *j, const struct jobs_kind *k);
 /* Starts the workers and the keeper thread (leases, schedules, metrics).
- * Threads are started with every signal blocked. Returns 0 or -1. */
+ * Threads are started with every signal blocked. Returns OK or
+ * ERR_INTERNAL (a thread could not start; logged). */
 int jobs_start(struct jobs *j);
 /* Wakes an idle worker of this process: a job was just queued. Cheap;
  * callable from any thread, also before jobs_start; NULL is a no-op. */

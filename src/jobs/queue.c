@@ -105,7 +105,7 @@ run_periodic(struct jobs_run *run, void *arg)
     const struct jobs_worker *wk = run->priv;
     struct jobs *j = wk->j;
     enum periodic which = (enum periodic)(intptr_t)arg;
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     size_t total = 0;
     int err;
     switch (which) {

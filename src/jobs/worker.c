@@ -1,4 +1,4 @@
-/* Worker threads and the keeper thread. A worker claims one job at a time
+/* Worker threads and the keeper (a util/ticker). A worker claims one job at a time
  * (store_job_claim with a lease), runs its kind's handler and completes,
  * fails (backoff with jitter; dead after the last attempt) or releases it.
  * The keeper renews the lease of every running job each third of the lease,
@@ -7,7 +7,6 @@
  * at once by jobs_notify. Invariants: a worker touches a job only while it
  * holds its lease (the store refuses calls from a former owner); after
  * jobs_stop released a job, its worker never touches it again. */
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
@@ -20,11 +19,13 @@
 
 #include "jobs/internal.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 enum {
     IDLE_MIN_MS = 20,
@@ -49,18 +50,6 @@ random_u32(void)
     return r;
 }
 
-static void
-deadline_after(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* ---- lifecycle ---- */
 
 struct jobs *
@@ -71,22 +60,17 @@ jobs_new(struct store *st, const struct jobs_opts *o)
         log_error("jobs", "invalid job settings");
         return NULL;
     }
-    struct jobs *j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        abort();
+    struct jobs *j = xcalloc(1, sizeof(*j));
     j->st = st;
     j->o = *o;
     pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->work_cv, NULL);
-    pthread_cond_init(&j->stop_cv, NULL);
-    pthread_cond_init(&j->exit_cv, NULL);
+    clock_cond_init(&j->work_cv);
+    clock_cond_init(&j->exit_cv);
     char host[48] = "host";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     snprintf(j->instance, sizeof(j->instance), "%.40s:%ld:%08x", host, (long)getpid(), random_u32());
-    j->workers = calloc((size_t)(o->workers > 0 ? o->workers : 1), sizeof(*j->workers));
-    if (j->workers == NULL)
-        abort();
+    j->workers = xcalloc((size_t)(o->workers > 0 ? o->workers : 1), sizeof(*j->workers));
     for (int i = 0; i < o->workers; i++) {
         j->workers[i].j = j;
         j->workers[i].index = i;
@@ -101,19 +85,19 @@ jobs_register(struct jobs *j, const struct jobs_kind *k)
 {
     if (j->started || k->name == NULL || k->run == NULL) {
         log_error("jobs", "job kinds are registered before the workers start");
-        return -1;
+        return ERR_INVALID;
     }
     for (size_t i = 0; i < j->nkinds; i++)
         if (strcmp(j->kinds[i].k.name, k->name) == 0) {
             log_error("jobs", "job kind %s registered twice", k->name);
-            return -1;
+            return ERR_CONFLICT;
         }
     if (j->nkinds == JOBS_KINDS_MAX) {
         log_error("jobs", "too many job kinds");
-        return -1;
+        return ERR_TOO_LARGE;
     }
     j->kinds[j->nkinds++].k = *k;
-    return 0;
+    return OK;
 }
 
 static struct jobs_kind_state *
@@ -210,7 +194,7 @@ finish(struct jobs_worker *wk, struct jobs_kind_state *ks, const struct store_jo
             return;
         }
         err = store_job_fail(j->st, job->id, wk->owner, clip(a, error),
-                             store_now_ms() + jobs_backoff_ms(&j->o, job->attempts, random_u32()));
+                             clock_wall_ms() + jobs_backoff_ms(&j->o, job->attempts, random_u32()));
         if (err == OK) {
             atomic_fetch_add_explicit(&ks->retried, 1, memory_order_relaxed);
             log_info("jobs", "job %" PRId64 " (%s) failed attempt %d of %d, will retry: %s", job->id,
@@ -267,7 +251,7 @@ run_job(struct jobs_worker *wk, const struct store_job *job, struct arena *a)
         int err = job->attempts >= j->o.max_attempts
                       ? store_job_fail(j->st, job->id, wk->owner, "no handler for this job kind", 0)
                       : store_job_fail(j->st, job->id, wk->owner, "no handler for this job kind",
-                                       store_now_ms() + UNKNOWN_KIND_RETRY_MS);
+                                       clock_wall_ms() + UNKNOWN_KIND_RETRY_MS);
         log_warn("jobs", "job %" PRId64 ": no handler for kind %s (%s)", job->id, job->kind, err_name(err));
         goto out;
     }
@@ -294,11 +278,10 @@ out:
 static void
 wait_for_work(struct jobs *j, long ms)
 {
-    struct timespec until;
-    deadline_after(&until, ms);
+    int64_t until = clock_mono_ms() + ms;
     pthread_mutex_lock(&j->mu);
     while (j->pending == 0 && !j->stopping)
-        if (pthread_cond_timedwait(&j->work_cv, &j->mu, &until) == ETIMEDOUT)
+        if (!clock_cond_wait_until(&j->work_cv, &j->mu, until))
             break;
     if (j->pending > 0)
         j->pending--;
@@ -403,33 +386,23 @@ refresh_depth(struct jobs *j)
     atomic_store_explicit(&j->depth_known, true, memory_order_relaxed);
 }
 
-static void *
-keeper_main(void *arg)
+/* One tick of the keeper (util/ticker.h): renew leases, queue the periodic
+ * jobs that are due, and count the queue now and then. */
+static void
+keeper_tick(void *arg)
 {
     struct jobs *j = arg;
-    int64_t next_depth = 0;
     pthread_mutex_lock(&j->mu);
-    while (j->keeper_started) {
-        bool schedule = !j->stopping && j->o.workers > 0;
-        pthread_mutex_unlock(&j->mu);
-        renew_leases(j);
-        if (schedule)
-            jobs_schedule_periodic(j, store_now_ms());
-        int64_t now = clock_mono_ms();
-        if (now >= next_depth) {
-            refresh_depth(j);
-            next_depth = now + DEPTH_REFRESH_MS;
-        }
-        struct timespec until;
-        long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
-        deadline_after(&until, tick);
-        pthread_mutex_lock(&j->mu);
-        if (j->keeper_started)
-            pthread_cond_timedwait(&j->stop_cv, &j->mu, &until);
-    }
+    bool schedule = !j->stopping && j->o.workers > 0;
     pthread_mutex_unlock(&j->mu);
-    log_thread_cleanup();
-    return NULL;
+    renew_leases(j);
+    if (schedule)
+        jobs_schedule_periodic(j, clock_wall_ms());
+    int64_t now = clock_mono_ms();
+    if (now >= j->next_depth_ms) {
+        refresh_depth(j);
+        j->next_depth_ms = now + DEPTH_REFRESH_MS;
+    }
 }
 
 /* ---- start and stop ---- */
@@ -443,14 +416,14 @@ jobs_start(struct jobs *j)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_mutex_lock(&j->mu);
     j->started = true;
-    j->keeper_started = true;
     pthread_mutex_unlock(&j->mu);
-    int rc = 0;
-    if (pthread_create(&j->keeper, NULL, keeper_main, j) != 0) {
-        j->keeper_started = false;
-        rc = -1;
-    }
-    for (int i = 0; rc == 0 && i < j->o.workers; i++) {
+    int rc = OK;
+    /* At least six ticks per lease, at most one per KEEPER_TICK_MS. */
+    long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
+    j->keeper = ticker_start("jobs keeper", tick, true, keeper_tick, j);
+    if (j->keeper == NULL)
+        rc = ERR_INTERNAL;
+    for (int i = 0; rc == OK && i < j->o.workers; i++) {
         pthread_mutex_lock(&j->mu);
         j->running_workers++;
         pthread_mutex_unlock(&j->mu);
@@ -458,20 +431,20 @@ jobs_start(struct jobs *j)
             pthread_mutex_lock(&j->mu);
             j->running_workers--;
             pthread_mutex_unlock(&j->mu);
-            rc = -1;
+            rc = ERR_INTERNAL;
             break;
         }
         j->workers[i].started = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (rc != OK) {
         log_error("jobs", "cannot start the job threads");
-        return -1;
+        return rc;
     }
     atomic_store(&current, j);
     log_info("jobs", "%d job workers started as %s (lease %d ms, up to %d attempts)", j->o.workers,
              j->instance, j->o.lease_ms, j->o.max_attempts);
-    return 0;
+    return OK;
 }
 
 bool
@@ -481,8 +454,7 @@ jobs_stop(struct jobs *j, long timeout_ms)
         return true;
     if (j->stopped)
         return j->drained;
-    struct timespec until;
-    deadline_after(&until, timeout_ms);
+    int64_t until = clock_mono_ms() + timeout_ms;
     pthread_mutex_lock(&j->mu);
     j->stopping = true;
     pthread_cond_broadcast(&j->work_cv);
@@ -490,14 +462,14 @@ jobs_stop(struct jobs *j, long timeout_ms)
         log_info("jobs", "stopping: %d jobs running, up to %ld ms to finish", atomic_load(&j->busy),
                  timeout_ms);
     while (j->running_workers > 0)
-        if (pthread_cond_timedwait(&j->exit_cv, &j->mu, &until) == ETIMEDOUT)
+        if (!clock_cond_wait_until(&j->exit_cv, &j->mu, until))
             break;
     if (j->running_workers > 0) {
         /* Past the deadline: handlers that wait (network) notice and release. */
         j->hard_stop = true;
-        deadline_after(&until, STOP_GRACE_MS);
+        until = clock_mono_ms() + STOP_GRACE_MS;
         while (j->running_workers > 0)
-            if (pthread_cond_timedwait(&j->exit_cv, &j->mu, &until) == ETIMEDOUT)
+            if (!clock_cond_wait_until(&j->exit_cv, &j->mu, until))
                 break;
     }
     struct renewal left[JOBS_WORKERS_MAX];
@@ -510,15 +482,14 @@ jobs_stop(struct jobs *j, long timeout_ms)
         }
     }
     bool drained = j->running_workers == 0;
-    j->keeper_started = false;
-    pthread_cond_broadcast(&j->stop_cv);
     pthread_mutex_unlock(&j->mu);
     for (size_t i = 0; i < n; i++) {
         int err = store_job_release(j->st, left[i].id, left[i].owner);
         log_warn("jobs", "job %" PRId64 " still running at the shutdown deadline: %s", left[i].id,
                  err == OK ? "handed back to the queue" : err_name(err));
     }
-    pthread_join(j->keeper, NULL);
+    ticker_stop(j->keeper);
+    j->keeper = NULL;
     atomic_store(&current, NULL);
     j->stopped = true;
     j->drained = drained;
@@ -542,7 +513,6 @@ jobs_free(struct jobs *j)
         atomic_store(&current, NULL);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->work_cv);
-    pthread_cond_destroy(&j->stop_cv);
     pthread_cond_destroy(&j->exit_cv);
     free(j->workers);
     free(j);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "plan/plan.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -56,31 +57,18 @@ static const char *const result_names[PLAN_LLM_RESULT_COUNT] = {
     "ok", "timeout", "http_error", "invalid_output", "circuit_open", "aborted"};
 static const char *const circuit_names[] = {"closed", "open", "half_open"};
 
-static char *
-xstrdup(const char *s)
-{
-    char *d = strdup(s != NULL ? s : "");
-    if (d == NULL)
-        abort();
-    return d;
-}
-
 struct plan_llm *
 plan_llm_new(const struct plan_llm_opts *o)
 {
     if (o->url == NULL || o->url[0] == '\0')
         return NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct plan_llm *l = calloc(1, sizeof(*l));
-    if (l == NULL)
-        abort();
+    struct plan_llm *l = xcalloc(1, sizeof(*l));
     l->url = xstrdup(o->url);
-    l->model = xstrdup(o->model);
+    l->model = xstrdup(o->model != NULL ? o->model : "");
     if (o->api_key != NULL && o->api_key[0] != '\0') {
         size_t n = strlen(o->api_key) + 32;
-        l->auth_header = malloc(n);
-        if (l->auth_header == NULL)
-            abort();
+        l->auth_header = xmalloc(n);
         snprintf(l->auth_header, n, "Authorization: Bearer %s", o->api_key);
     }
     l->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 20000;

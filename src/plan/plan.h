@@ -338,7 +338,8 @@ void plan_llm_metrics(struct plan_llm *l, struct buf *out);
 #define PLAN_JOB_KIND "plan.generate"
 
 /* Registers the "plan.generate" handler with the job system. st, llm (may
- * be NULL) are borrowed and must outlive it. Returns 0 or -1. */
+ * be NULL) are borrowed and must outlive it. Returns OK, or an ERR_* of
+ * jobs_register. */
 int plan_job_register(struct jobs *j, struct store *st, struct plan_llm *llm);
 
 #endif

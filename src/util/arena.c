@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/arena.h"
 
 struct arena_chunk {
@@ -38,9 +39,7 @@ arena_cleanup(struct arena *a)
 static struct arena_chunk *
 chunk_new(size_t size)
 {
-    struct arena_chunk *c = malloc(sizeof(*c) + size);
-    if (c == NULL)
-        abort();
+    struct arena_chunk *c = xmalloc(sizeof(*c) + size);
     c->size = size;
     return c;
 }
@@ -50,7 +49,7 @@ arena_alloc(struct arena *a, size_t n)
 {
     const size_t align = _Alignof(max_align_t);
     if (n > SIZE_MAX / 2)
-        abort(); /* no real request is this large: treat as out of memory */
+        alloc_fail(); /* no real request is this large: treat as out of memory */
     n = (n + align - 1) & ~(align - 1);
     if (n == 0)
         n = align;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
@@ -18,9 +19,7 @@ buf_init(struct buf *b, struct arena *arena, size_t initial)
         b->data = NULL;
         return;
     }
-    b->data = arena != NULL ? arena_alloc(arena, initial) : malloc(initial);
-    if (b->data == NULL)
-        abort();
+    b->data = arena != NULL ? arena_alloc(arena, initial) : xmalloc(initial);
 }
 
 void
@@ -38,7 +37,7 @@ buf_reserve(struct buf *b, size_t n)
     if (b->cap - b->len >= n)
         return b->data + b->len;
     if (n > SIZE_MAX / 4 - b->len)
-        abort(); /* would overflow the doubling below: out of memory */
+        alloc_fail(); /* would overflow the doubling below: out of memory */
     size_t cap = b->cap < 64 ? 64 : b->cap;
     while (cap - b->len < n)
         cap *= 2;
@@ -48,9 +47,7 @@ buf_reserve(struct buf *b, size_t n)
         if (b->len != 0)
             memcpy(p, b->data, b->len);
     } else {
-        p = realloc(b->data, cap);
-        if (p == NULL)
-            abort();
+        p = xrealloc(b->data, cap);
     }
     b->data = p;
     b->cap = cap;

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "config/config.h"
+#include "util/err.h"
 #include "util/log.h"
 
 static char tmpdir[] = "/tmp/pace-test-config-XXXXXX";
@@ -79,7 +80,7 @@ test_defaults(void)
 {
     struct config c;
     char *msg;
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_STR(msg, "");
     CHECK_EQ_STR(c.listen, "127.0.0.1:8080");
     CHECK_EQ_STR(c.listen_host, "127.0.0.1");
@@ -111,13 +112,13 @@ test_flags(void)
     struct config c;
     char *msg;
     char *a1[] = {"--threads", "3"};
-    CHECK_EQ_INT(load(&c, &msg, 2, a1), 0);
+    CHECK_EQ_INT(load(&c, &msg, 2, a1), OK);
     CHECK_EQ_INT(c.threads, 3);
     config_cleanup(&c);
     free(msg);
 
     char *a2[] = {"--threads=3"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a2), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, a2), OK);
     CHECK_EQ_INT(c.threads, 3);
     config_cleanup(&c);
     free(msg);
@@ -138,7 +139,7 @@ test_flags(void)
                   "--hash-queue=1",
                   "--shutdown-timeout",
                   "0"};
-    CHECK_EQ_INT(load(&c, &msg, (int)(sizeof(a3) / sizeof(a3[0])), a3), 0);
+    CHECK_EQ_INT(load(&c, &msg, (int)(sizeof(a3) / sizeof(a3[0])), a3), OK);
     CHECK_EQ_STR(msg, "");
     CHECK_EQ_STR(c.data_dir, "/srv/pace");
     CHECK_EQ_STR(c.database_url, "sqlite:/srv/pace/pace.db");
@@ -158,7 +159,7 @@ test_flags(void)
 
     /* an explicit database URL is kept; the last of a repeated flag wins */
     char *a4[] = {"--database-url=postgresql://u@localhost/pace", "--threads", "2", "--threads=7"};
-    CHECK_EQ_INT(load(&c, &msg, 4, a4), 0);
+    CHECK_EQ_INT(load(&c, &msg, 4, a4), OK);
     CHECK_EQ_STR(c.database_url, "postgresql://u@localhost/pace");
     CHECK_EQ_INT(c.threads, 7);
     CHECK_EQ_INT(c.blocking_threads, 16); /* PostgreSQL: one per pooled connection */
@@ -167,12 +168,12 @@ test_flags(void)
 
     char *a6[] = {"--database-url=postgres://u@localhost/pace", "--db-pool-size=5",
                   "--database-replica-urls=postgresql://u@r1/pace, postgresql://u@h1,h2/pace,"};
-    CHECK_EQ_INT(load(&c, &msg, 3, a6), 0);
+    CHECK_EQ_INT(load(&c, &msg, 3, a6), OK);
     CHECK_EQ_INT(c.blocking_threads, 15); /* the primary and two replicas */
     config_cleanup(&c);
     free(msg);
     char *a7[] = {"--database-url=postgres://u@localhost/pace", "--blocking-threads=3"};
-    CHECK_EQ_INT(load(&c, &msg, 2, a7), 0);
+    CHECK_EQ_INT(load(&c, &msg, 2, a7), OK);
     CHECK_EQ_INT(c.blocking_threads, 3);
     config_cleanup(&c);
     free(msg);
@@ -180,7 +181,7 @@ test_flags(void)
     /* range edges */
     char *a5[] = {"--threads=256", "--max-body-bytes=67108864", "--request-timeout=1",
                   "--blocking-threads=1024"};
-    CHECK_EQ_INT(load(&c, &msg, 4, a5), 0);
+    CHECK_EQ_INT(load(&c, &msg, 4, a5), OK);
     CHECK_EQ_INT(c.threads, 256);
     CHECK_EQ_INT(c.max_body_bytes, 64L * 1024 * 1024);
     CHECK_EQ_INT(c.request_timeout, 1);
@@ -199,7 +200,7 @@ test_environment(void)
     setenv("PACE_LOG_FORMAT", "text", 1);
     setenv("PACE_ACCESS_LOG", "false", 1);
     setenv("PACE_LISTEN", "0.0.0.0:80", 1);
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_INT(c.threads, 4);
     CHECK_EQ_STR(c.data_dir, "/var/lib/pace");
     CHECK_EQ_STR(c.database_url, "sqlite:/var/lib/pace/pace.db");
@@ -213,14 +214,14 @@ test_environment(void)
     /* empty values: a derived database URL, no JWT secret */
     setenv("PACE_DATABASE_URL", "", 1);
     setenv("PACE_JWT_SECRET", "", 1);
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_STR(c.database_url, "sqlite:/var/lib/pace/pace.db");
     CHECK(c.jwt_secret == NULL);
     config_cleanup(&c);
     free(msg);
 
     setenv("PACE_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret", 1);
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_STR(c.jwt_secret, "s3cret-s3cret-s3cret-s3cret-s3cret");
     config_cleanup(&c);
     free(msg);
@@ -242,7 +243,7 @@ test_dotenv(void)
                  "PACE_HASH_QUEUE=10\n"
                  "PACE_HASH_QUEUE=11\n"
                  "PACE_BLOCKING_QUEUE=12");
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_STR(msg, "");
     CHECK_EQ_INT(c.threads, 5);
     CHECK_EQ_STR(c.data_dir, "/tmp/with space");
@@ -270,7 +271,7 @@ test_dotenv_long_comment(void)
     free(text);
     struct config c;
     char *msg;
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK(c.threads != sneaky);
     CHECK_EQ_INT(c.threads, ncpu());
     config_cleanup(&c);
@@ -287,24 +288,24 @@ test_precedence(void)
     write_dotenv("PACE_THREADS=5\n");
     setenv("PACE_THREADS", "4", 1);
 
-    CHECK_EQ_INT(load(&c, &msg, 2, flag), 0);
+    CHECK_EQ_INT(load(&c, &msg, 2, flag), OK);
     CHECK_EQ_INT(c.threads, 3); /* flag > env > .env */
     config_cleanup(&c);
     free(msg);
 
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_INT(c.threads, 4); /* env > .env */
     config_cleanup(&c);
     free(msg);
 
     unsetenv("PACE_THREADS");
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_INT(c.threads, 5); /* .env > default */
     config_cleanup(&c);
     free(msg);
 
     unlink(".env");
-    CHECK_EQ_INT(load(&c, &msg, 0, NULL), 0);
+    CHECK_EQ_INT(load(&c, &msg, 0, NULL), OK);
     CHECK_EQ_INT(c.threads, ncpu()); /* the default */
     config_cleanup(&c);
     free(msg);
@@ -312,7 +313,7 @@ test_precedence(void)
     /* a layer is read only when the ones above are absent: a bad .env
      * value under a good flag does not matter */
     write_dotenv("PACE_THREADS=lots\n");
-    CHECK_EQ_INT(load(&c, &msg, 2, flag), 0);
+    CHECK_EQ_INT(load(&c, &msg, 2, flag), OK);
     CHECK_EQ_INT(c.threads, 3);
     config_cleanup(&c);
     free(msg);
@@ -377,7 +378,7 @@ test_invalid_values(void)
         struct config c;
         char *msg;
         int rc = load(&c, &msg, argc, argv);
-        bool ok = rc == -1 && contains(msg, k->expect) && contains(msg, k->source);
+        bool ok = rc == ERR_INVALID && contains(msg, k->expect) && contains(msg, k->source);
         if (!ok)
             fprintf(stderr, "case %zu (%s%s%s): rc %d, message \"%s\"\n", i, k->flag ? k->flag : "",
                     k->env ? k->env : "", k->dotenv ? k->dotenv : "", rc, msg);
@@ -397,37 +398,37 @@ test_bad_arguments(void)
     struct config c;
     char *msg;
     char *a1[] = {"--no-such-flag=1"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a1), -1);
+    CHECK_EQ_INT(load(&c, &msg, 1, a1), ERR_INVALID);
     CHECK(contains(msg, "unknown flag --no-such-flag"));
     config_cleanup(&c);
     free(msg);
 
     char *a2[] = {"--threads"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a2), -1);
+    CHECK_EQ_INT(load(&c, &msg, 1, a2), ERR_INVALID);
     CHECK(contains(msg, "--threads needs a value"));
     config_cleanup(&c);
     free(msg);
 
     char *a3[] = {"threads=3"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a3), -1);
+    CHECK_EQ_INT(load(&c, &msg, 1, a3), ERR_INVALID);
     CHECK(contains(msg, "unexpected argument \"threads=3\""));
     config_cleanup(&c);
     free(msg);
 
     /* flags use dashes and lower case: the variable's spelling is unknown */
     char *a4[] = {"--THREADS=3"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a4), -1);
+    CHECK_EQ_INT(load(&c, &msg, 1, a4), ERR_INVALID);
     CHECK(contains(msg, "unknown flag"));
     config_cleanup(&c);
     free(msg);
     char *a5[] = {"--data_dir=/x"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a5), -1);
+    CHECK_EQ_INT(load(&c, &msg, 1, a5), ERR_INVALID);
     CHECK(contains(msg, "unknown flag"));
     config_cleanup(&c);
     free(msg);
     /* a prefix of a flag is not the flag */
     char *a6[] = {"--thread=3"};
-    CHECK_EQ_INT(load(&c, &msg, 1, a6), -1);
+    CHECK_EQ_INT(load(&c, &msg, 1, a6), ERR_INVALID);
     CHECK(contains(msg, "unknown flag --thread"));
     config_cleanup(&c);
     free(msg);
@@ -462,11 +463,11 @@ test_secret(void)
     char *argv[] = {flag};
     struct config c;
     char *msg;
-    CHECK_EQ_INT(load(&c, &msg, 1, argv), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, argv), OK);
     free(msg);
     CHECK(c.jwt_secret == NULL);
     mode_t old = umask(0); /* the file's mode must come from the code, not the umask */
-    CHECK_EQ_INT(config_secret_load(&c), 0);
+    CHECK_EQ_INT(config_secret_load(&c), OK);
     umask(old);
     CHECK(c.jwt_secret != NULL);
     CHECK(c.jwt_secret != NULL && strlen(c.jwt_secret) >= 32);
@@ -488,17 +489,17 @@ test_secret(void)
     config_cleanup(&c);
 
     /* the next start reads the same value back */
-    CHECK_EQ_INT(load(&c, &msg, 1, argv), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, argv), OK);
     free(msg);
-    CHECK_EQ_INT(config_secret_load(&c), 0);
+    CHECK_EQ_INT(config_secret_load(&c), OK);
     CHECK_EQ_STR(c.jwt_secret, first);
     config_cleanup(&c);
 
     /* two generated secrets differ */
     CHECK_EQ_INT(unlink(path), 0);
-    CHECK_EQ_INT(load(&c, &msg, 1, argv), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, argv), OK);
     free(msg);
-    CHECK_EQ_INT(config_secret_load(&c), 0);
+    CHECK_EQ_INT(config_secret_load(&c), OK);
     CHECK(c.jwt_secret != NULL && strcmp(c.jwt_secret, first) != 0);
     config_cleanup(&c);
 
@@ -507,9 +508,9 @@ test_secret(void)
     f = fopen(path, "w");
     fputs("0123456789abcdef0123456789abcdef-hand\n", f);
     fclose(f);
-    CHECK_EQ_INT(load(&c, &msg, 1, argv), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, argv), OK);
     free(msg);
-    CHECK_EQ_INT(config_secret_load(&c), 0);
+    CHECK_EQ_INT(config_secret_load(&c), OK);
     CHECK_EQ_STR(c.jwt_secret, "0123456789abcdef0123456789abcdef-hand");
     config_cleanup(&c);
 
@@ -517,18 +518,18 @@ test_secret(void)
     f = fopen(path, "w");
     fputs("short\n", f);
     fclose(f);
-    CHECK_EQ_INT(load(&c, &msg, 1, argv), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, argv), OK);
     free(msg);
-    CHECK_EQ_INT(config_secret_load(&c), -1);
+    CHECK_EQ_INT(config_secret_load(&c), ERR_CORRUPT);
     CHECK(c.jwt_secret == NULL);
     config_cleanup(&c);
     unlink(path);
 
     /* PACE_JWT_SECRET wins: no file is written */
     setenv("PACE_JWT_SECRET", "from-the-environment-0123456789abcdef", 1);
-    CHECK_EQ_INT(load(&c, &msg, 1, argv), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, argv), OK);
     free(msg);
-    CHECK_EQ_INT(config_secret_load(&c), 0);
+    CHECK_EQ_INT(config_secret_load(&c), OK);
     CHECK_EQ_STR(c.jwt_secret, "from-the-environment-0123456789abcdef");
     CHECK(access(path, F_OK) != 0);
     config_cleanup(&c);
@@ -536,9 +537,9 @@ test_secret(void)
 
     /* a data dir that does not exist: an error, not a crash */
     char *missing[] = {"--data-dir=/nonexistent/pace-test-dir"};
-    CHECK_EQ_INT(load(&c, &msg, 1, missing), 0);
+    CHECK_EQ_INT(load(&c, &msg, 1, missing), OK);
     free(msg);
-    CHECK_EQ_INT(config_secret_load(&c), -1);
+    CHECK_EQ_INT(config_secret_load(&c), ERR_UNAVAILABLE);
     config_cleanup(&c);
 
     rmdir(dir);

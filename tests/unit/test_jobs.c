@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -157,12 +158,12 @@ test_many_jobs_once_each(void)
     struct jobs_opts o = opts(4);
     struct jobs *j = jobs_new(st, &o);
     struct jobs_kind k = {"test.ok", run_ok, NULL, NULL, NULL};
-    CHECK_EQ_INT(jobs_register(j, &k), 0);
-    CHECK_EQ_INT(jobs_register(j, &k), -1); /* twice */
+    CHECK_EQ_INT(jobs_register(j, &k), OK);
+    CHECK_EQ_INT(jobs_register(j, &k), ERR_CONFLICT); /* twice */
     int64_t ids[MANY];
     for (int i = 0; i < MANY; i++)
         ids[i] = enqueue("test.ok", NULL);
-    CHECK_EQ_INT(jobs_start(j), 0);
+    CHECK_EQ_INT(jobs_start(j), OK);
     jobs_notify(j);
     CHECK(WAIT_FOR(atomic_load(&ok_runs) >= MANY, 10000));
     sleep_ms(100);
@@ -257,13 +258,13 @@ test_periodic_once_per_period(void)
     struct jobs_opts o = opts(3);
     o.purge_interval_ms = 1000;
     struct jobs *one = jobs_new(st, &o), *two = jobs_new(st, &o);
-    int64_t first = store_now_ms();
+    int64_t first = clock_wall_ms();
     jobs_start(one);
     jobs_start(two);
     sleep_ms(3300);
     CHECK(jobs_stop(one, 5000));
     CHECK(jobs_stop(two, 5000));
-    int64_t last = store_now_ms();
+    int64_t last = clock_wall_ms();
     jobs_free(one);
     jobs_free(two);
     CHECK_EQ_INT(store_job_counts(st, counts), OK);

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "http/http.h"
+#include "util/err.h"
 #include "util/log.h"
 
 static void
@@ -274,7 +275,7 @@ test_first_match_wins(void)
         {HTTP_POST, "/items/{id}", h_a, 0, NULL},
     };
     struct http_router *rt = http_router_new();
-    CHECK_EQ_INT(http_router_add(rt, t, 3), 0);
+    CHECK_EQ_INT(http_router_add(rt, t, 3), OK);
     struct result r = match(rt, HTTP_GET, "/items/new");
     CHECK_EQ_INT(r.m, HTTP_MATCH_OK);
     CHECK(r.route == &t[0]);
@@ -319,16 +320,16 @@ test_duplicates(void)
     static const struct http_route literal_vs_param[] = {{HTTP_GET, "/a/b", h_b, 0, NULL}};
 
     struct http_router *rt = http_router_new();
-    CHECK_EQ_INT(http_router_add(rt, a, 2), 0);
-    CHECK_EQ_INT(http_router_add(rt, same_literal, 1), -1);
-    CHECK_EQ_INT(http_router_add(rt, renamed_param, 1), -1);
-    CHECK_EQ_INT(http_router_add(rt, other_method, 1), 0);
-    CHECK_EQ_INT(http_router_add(rt, literal_vs_param, 1), 0);
+    CHECK_EQ_INT(http_router_add(rt, a, 2), OK);
+    CHECK_EQ_INT(http_router_add(rt, same_literal, 1), ERR_CONFLICT);
+    CHECK_EQ_INT(http_router_add(rt, renamed_param, 1), ERR_CONFLICT);
+    CHECK_EQ_INT(http_router_add(rt, other_method, 1), OK);
+    CHECK_EQ_INT(http_router_add(rt, literal_vs_param, 1), OK);
     CHECK_EQ_INT(http_router_count(rt), 4);
     http_router_free(rt);
 
     rt = http_router_new();
-    CHECK_EQ_INT(http_router_add(rt, in_one_table, 2), -1);
+    CHECK_EQ_INT(http_router_add(rt, in_one_table, 2), ERR_CONFLICT);
     http_router_free(rt);
 
     /* many routes: the table grows past its first allocation */
@@ -339,7 +340,7 @@ test_duplicates(void)
         many[i] = (struct http_route){HTTP_GET, paths[i], h_a, 0, NULL};
     }
     rt = http_router_new();
-    CHECK_EQ_INT(http_router_add(rt, many, 100), 0);
+    CHECK_EQ_INT(http_router_add(rt, many, 100), OK);
     CHECK_EQ_INT(http_router_count(rt), 100);
     struct result r = match(rt, HTTP_GET, "/r77/x");
     CHECK_EQ_INT(r.m, HTTP_MATCH_OK);
@@ -367,7 +368,7 @@ test_malformed(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct http_route r = {HTTP_GET, bad[i], h_a, 0, NULL};
         struct http_router *rt = http_router_new();
-        if (http_router_add(rt, &r, 1) != -1) {
+        if (http_router_add(rt, &r, 1) != ERR_INVALID) {
             fprintf(stderr, "malformed pattern \"%s\" accepted\n", bad[i]);
             ok = false;
         }
@@ -378,7 +379,7 @@ test_malformed(void)
     /* eight segments are fine */
     struct http_route eight = {HTTP_GET, "/1/2/3/4/5/6/7/8", h_a, 0, NULL};
     struct http_router *rt = http_router_new();
-    CHECK_EQ_INT(http_router_add(rt, &eight, 1), 0);
+    CHECK_EQ_INT(http_router_add(rt, &eight, 1), OK);
     CHECK_EQ_INT(match(rt, HTTP_GET, "/1/2/3/4/5/6/7/8").m, HTTP_MATCH_OK);
     http_router_free(rt);
 }
@@ -393,7 +394,7 @@ test_too_many_params(void)
     struct http_router *rt = http_router_new();
     int rc = http_router_add(rt, five, 1);
     struct result r = match(rt, HTTP_GET, "/1/2/3/4/5");
-    CHECK(rc == -1 || r.m == HTTP_MATCH_OK);
+    CHECK(rc == ERR_INVALID || r.m == HTTP_MATCH_OK);
     http_router_free(rt);
 }
 
@@ -404,7 +405,7 @@ main(void)
     log_init((enum log_level)(LOG_ERROR + 1), LOG_TEXT);
     test_methods();
     struct http_router *rt = http_router_new();
-    CHECK_EQ_INT(http_router_add(rt, routes, NROUTES), 0);
+    CHECK_EQ_INT(http_router_add(rt, routes, NROUTES), OK);
     test_literal_and_params(rt);
     test_not_found(rt);
     test_trailing_slash(rt);
