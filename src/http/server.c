@@ -18,6 +18,7 @@
 
 #include "http/internal.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -265,13 +266,10 @@ http_server_run_until_signal(struct http_server *s)
     broadcast(s, CTL_DRAIN);
 
     bool drained = true;
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t deadline = clock_mono_ms() + (int64_t)s->opts.shutdown_timeout * 1000;
     /* Wait until every request has been answered and its response written. */
     while (atomic_load(&s->active) > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (waited_ms >= (long)s->opts.shutdown_timeout * 1000) {
+        if (clock_mono_ms() >= deadline) {
             log_warn("http", "shutdown timeout: %ld requests still in flight", atomic_load(&s->active));
             drained = false;
             break;
