@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
-SOURCES     = $(shell git ls-files -co --exclude-standard -- 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 2>/dev/null)
+SOURCES     = $(shell git ls-files -co --exclude-standard -- 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'bench/*.h' 2>/dev/null)
 
 .PHONY: all build deps run test test-only asan asan-only fuzz format format-check clean bench
 
@@ -24,9 +24,13 @@ run: deps build
 	mkdir -p data
 	$(BUILD)/pace serve --listen 127.0.0.1:8080 --data-dir ./data
 
-# Every test: unit, store contract, API, fuzz (short run), then the whole
-# suite again under ASan+UBSan.
-test: deps build fuzz
+# Every test: the formatting check first (cheap: a misformatted file stops
+# the run before anything is built), then unit, store contract, API, fuzz
+# (short run), then the whole suite again under ASan+UBSan. Sub-makes keep
+# that order under make -j too.
+test: deps
+	@$(MAKE) --no-print-directory format-check
+	@$(MAKE) --no-print-directory build fuzz
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -R '^fuzz/'
 	$(MAKE) --no-print-directory asan-only
@@ -50,8 +54,11 @@ fuzz: deps
 format:
 	clang-format -i $(SOURCES)
 
+# Every C source and header of src/ and tests/ as .clang-format says; lists
+# the files that differ and fails, changing nothing (make format fixes them).
 format-check:
-	clang-format --dry-run --Werror $(SOURCES)
+	@clang-format --dry-run --Werror $(SOURCES)
+	@echo "format-check: $(words $(SOURCES)) files ok"
 
 bench: build
 	bench/run.sh

@@ -1,5 +1,5 @@
 """A small local stand-in for an OpenAI-compatible chat-completions endpoint
-(the one stand-in TESTING.md allows): it answers pace's plan requests with
+(the one stand-in the test suite allows itself): it answers pace's plan requests with
 valid plans, or, at will, slowly, with HTTP 500, with garbage, or with JSON
 that breaks the plan schema or the user's exclusions.
 

@@ -2,122 +2,19 @@
 and forged with PyJWT in every way pace must refuse), refresh rotation and
 reuse detection, 20 parallel refreshes in strict and grace mode, logout,
 logout-all, the session list, key rotation, revocation across instances and
-durability. The helpers at the top are shared by the other test_auth*.py
-files and test_users.py."""
+durability."""
 
 import base64
-import concurrent.futures
-import itertools
 import json
-import threading
 import time
 
 import jwt
 import pytest
 import requests
 
-from harness import DEV, RFC3339_MS_Z_RE, assert_problem, run_pace, wait_until
-
-SECRET = "test-secret-0123456789abcdef0123456789abcdef"
-PASSWORD = "umbrella-quarterly-lantern-42"
-# Cheap hashing for the suite; tests about the defaults set their own.
-FAST = {"PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
-BASE_ENV = {**DEV, **FAST, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off"}
-USER_KEYS = {"id", "username", "email", "created_at", "updated_at"}
-PAIR_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"}
-
-_names = itertools.count(1)
-
-
-# ---------------------------------------------------------------- helpers (shared)
-
-def unique_name(prefix="user"):
-    return f"{prefix}{int(time.time() * 1000) % 100000000}{next(_names)}"
-
-
-def post(srv, path, body=None, token=None, headers=None, **kw):
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    return requests.post(srv.url + path, json=body, headers=h, timeout=30, **kw)
-
-
-def get(srv, path, token=None, headers=None):
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = f"Bearer {token}"
-    return requests.get(srv.url + path, headers=h, timeout=30)
-
-
-def register(srv, username=None, email=None, password=PASSWORD, headers=None):
-    """Registers a user; returns (response, username, email)."""
-    username = username or unique_name()
-    email = email or f"{username}@example.com"
-    r = post(srv, "/api/v1/auth/register", {"username": username, "email": email, "password": password},
-             headers=headers)
-    return r, username, email
-
-
-def login(srv, login_name, password=PASSWORD, headers=None):
-    return post(srv, "/api/v1/auth/login", {"login": login_name, "password": password}, headers=headers)
-
-
-def new_user(srv, headers=None):
-    """A registered, logged-in user: dict with id, username, email, access, refresh."""
-    r, username, email = register(srv, headers=headers)
-    assert r.status_code == 201, r.text
-    r2 = login(srv, username, headers=headers)
-    assert r2.status_code == 200, r2.text
-    pair = r2.json()
-    return {"id": r.json()["id"], "username": username, "email": email,
-            "access": pair["access_token"], "refresh": pair["refresh_token"]}
-
-
-def refresh(srv, token, headers=None):
-    return post(srv, "/api/v1/auth/refresh", {"refresh_token": token}, headers=headers)
-
-
-def me(srv, token):
-    return get(srv, "/api/v1/users/me", token=token)
-
-
-def assert_unauthorized(r, code="unauthorized"):
-    body = assert_problem(r, 401, code)
-    assert r.headers.get("WWW-Authenticate", "").startswith("Bearer"), r.headers
-    return body
-
-
-def assert_pair(r):
-    assert r.status_code == 200, r.text
-    assert r.headers.get("Cache-Control") == "no-store"
-    body = r.json()
-    assert set(body) == PAIR_KEYS, body
-    assert body["token_type"] == "Bearer"
-    assert isinstance(body["expires_in"], int) and body["expires_in"] > 0
-    assert isinstance(body["refresh_expires_in"], int) and body["refresh_expires_in"] > 0
-    assert isinstance(body["access_token"], str) and body["access_token"].count(".") == 2
-    assert isinstance(body["refresh_token"], str) and len(body["refresh_token"]) >= 43
-    return body
-
-
-def claims_of(token):
-    return jwt.decode(token, SECRET, algorithms=["HS256"], audience="pace", issuer="pace")
-
-
-def xff(ip):
-    return {"X-Forwarded-For": ip}
-
-
-def parallel(n, fn):
-    """Runs fn(i) in n threads released at once; returns the results in order."""
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        barrier.wait()
-        return fn(i)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
-        return list(ex.map(run, range(n)))
+from harness import RFC3339_MS_Z_RE, assert_problem, run_pace, wait_until
+from helpers import (BASE_ENV, PASSWORD, SECRET, USER_KEYS, assert_pair, assert_unauthorized, claims_of,
+                     errors_of, get, login, me, new_user, parallel, post, refresh, register, unique_name)
 
 
 # ---------------------------------------------------------------- fixtures
@@ -140,11 +37,6 @@ def test_register_returns_the_user(srv):
     assert body["username"] == username and body["email"] == email
     assert RFC3339_MS_Z_RE.match(body["created_at"]) and RFC3339_MS_Z_RE.match(body["updated_at"])
     assert "password" not in r.text and "argon2" not in r.text
-
-
-def errors_of(r):
-    body = assert_problem(r, 422, "validation_failed")
-    return {(e["field"], e["code"]) for e in body["errors"]}
 
 
 @pytest.mark.parametrize("body,expected", [

@@ -8,7 +8,7 @@ import subprocess
 import warnings
 
 from harness import BACKEND, PACE_BIN, clean_env
-from test_auth import BASE_ENV, assert_pair, assert_unauthorized, login, me, unique_name
+from helpers import BASE_ENV, assert_pair, assert_unauthorized, login, me, unique_name
 
 # A fixed bcrypt hash (cost 4) of this password, made with libxcrypt.
 KNOWN_PASSWORD = "legacy-system-password-9"

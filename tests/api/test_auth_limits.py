@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from harness import assert_problem
-from test_auth import (BASE_ENV, PASSWORD, assert_pair, assert_unauthorized, login, new_user, parallel, post,
-                       refresh, register, unique_name, xff)
+from helpers import (BASE_ENV, PASSWORD, assert_pair, assert_unauthorized, login, new_user, parallel, post,
+                     refresh, register, unique_name, xff)
 
 LIMITED = {**BASE_ENV, "PACE_RATE_LIMITS": "on", "PACE_TRUSTED_PROXIES": "127.0.0.1"}
 

@@ -5,8 +5,7 @@ responses and section 5.2 error bodies, always Cache-Control: no-store."""
 import pytest
 import requests
 
-from test_auth import (BASE_ENV, PASSWORD, assert_pair, assert_unauthorized, claims_of, me, new_user,
-                       register)
+from helpers import BASE_ENV, PASSWORD, assert_pair, assert_unauthorized, claims_of, me, new_user, register
 
 TOKEN = "/api/v1/auth/token"
 

@@ -9,25 +9,22 @@ loop connection the server ends under load has its reads retried. Each test runs
 one). Runs with PACE_TEST_BACKEND=postgres."""
 
 import concurrent.futures
-import itertools
 import re
 import time
 
 import pytest
 import requests
 
-from harness import BACKEND, DEV, assert_problem, free_port, metric_value, run_pace, scrape, wait_until
+from harness import BACKEND, assert_problem, free_port, metric_value, run_pace, scrape, wait_until
+from helpers import BASE_ENV, auth, new_user_with_task, register, task_get, task_list
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
 BOUND = 2.0  # seconds: the documented promise for a database that is down or paused
-PASSWORD = "umbrella-quarterly-lantern-42"
 # The server's default deadlines (the harness raises them for the rest of
 # the suite; test_default_deadlines checks these are the defaults).
 DEADLINES = {"PACE_DB_CONNECT_TIMEOUT": "1000", "PACE_DB_STATEMENT_TIMEOUT": "1500"}
-ENV = {**DEV, **DEADLINES, "PACE_JWT_SECRET": "test-secret-0123456789abcdef0123456789abcdef",
-       "PACE_RATE_LIMITS": "off", "PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
-_names = itertools.count(1)
+ENV = {**BASE_ENV, **DEADLINES}
 
 
 def timed(fn):
@@ -36,38 +33,8 @@ def timed(fn):
     return r, time.monotonic() - t0
 
 
-def register(srv):
-    name = f"fault{int(time.time() * 1000) % 100000000}{next(_names)}"
-    body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
-    return requests.post(srv.url + "/api/v1/auth/register", json=body, timeout=10), name
-
-
-def new_user(srv):
-    r, name = register(srv)
-    assert r.status_code == 201, r.text
-    r2 = requests.post(srv.url + "/api/v1/auth/login", json={"login": name, "password": PASSWORD}, timeout=10)
-    assert r2.status_code == 200, r2.text
-    user = {"id": r.json()["id"], "access": r2.json()["access_token"]}
-    r3 = requests.post(srv.url + "/api/v1/tasks", json={"title": "before the fault"}, timeout=10,
-                       headers={"Authorization": f"Bearer {user['access']}"})
-    assert r3.status_code == 201, r3.text
-    user["task"] = r3.json()["id"]
-    return user
-
-
-def task_list(srv, user):
-    return requests.get(srv.url + "/api/v1/tasks?limit=5", timeout=10,
-                        headers={"Authorization": f"Bearer {user['access']}"})
-
-
-def task_get(srv, user):
-    return requests.get(srv.url + f"/api/v1/tasks/{user['task']}", timeout=10,
-                        headers={"Authorization": f"Bearer {user['access']}"})
-
-
 def me(srv, user):
-    return requests.get(srv.url + "/api/v1/users/me", headers={"Authorization": f"Bearer {user['access']}"},
-                        timeout=10)
+    return requests.get(srv.url + "/api/v1/users/me", headers=auth(user["access"]), timeout=10)
 
 
 def ready(srv):
@@ -96,7 +63,7 @@ def assert_unavailable_quickly(srv, user):
         assert r.headers.get("Retry-After"), r.headers
         assert took < BOUND, f"{name} took {took:.2f}s"
 
-    (r, _), took = timed(lambda: register(srv))
+    (r, _, _), took = timed(lambda: register(srv))
     assert_problem(r, 503, "unavailable")
     assert took < BOUND, f"POST /auth/register took {took:.2f}s"
 
@@ -117,13 +84,13 @@ def assert_service_resumes(srv, user):
     assert [t["id"] for t in r.json()["items"]] == [user["task"]]
     r = task_get(srv, user)
     assert r.status_code == 200 and r.json()["id"] == user["task"], r.text
-    assert new_user(srv)["id"] > user["id"]  # writes work again too
+    assert new_user_with_task(srv)["id"] > user["id"]  # writes work again too
     assert srv.alive()
 
 
 def test_database_stopped_then_restarted(cluster, make_server):
     srv = make_server(env={**ENV, "PACE_DATABASE_URL": cluster.url("pace")})
-    user = new_user(srv)
+    user = new_user_with_task(srv)
     assert me(srv, user).status_code == 200
     cluster.halt()
     assert_unavailable_quickly(srv, user)
@@ -133,7 +100,7 @@ def test_database_stopped_then_restarted(cluster, make_server):
 
 def test_database_frozen_then_thawed(cluster, make_server):
     srv = make_server(env={**ENV, "PACE_DATABASE_URL": cluster.url("pace")})
-    user = new_user(srv)
+    user = new_user_with_task(srv)
     assert me(srv, user).status_code == 200
     # SIGSTOP reaches the server processes that exist when it is sent: a
     # backend forked meanwhile for a connection the pool is still opening
@@ -159,7 +126,7 @@ def test_loop_connections_ended_under_load(cluster, make_server):
     that were waiting are retried as blocking reads, so every one answers
     200 with the right rows, and later reads take new connections."""
     srv = make_server(env={**ENV, "PACE_DATABASE_URL": cluster.url("pace")})
-    user = new_user(srv)
+    user = new_user_with_task(srv)
     wait_pool_open(srv)
     stop = time.monotonic() + 3
     bad = []

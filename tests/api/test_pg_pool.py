@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from harness import BACKEND, DEV, free_port, metric_value, pg_query, run_pace, scrape, wait_until
-from test_pg_faults import new_user, task_get, task_list
+from helpers import new_user_with_task, task_get, task_list
 
 needs_postgres = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
@@ -86,7 +86,7 @@ def test_loops_keep_at_most_a_quarter_of_the_pool(make_server, size, held):
     blocking pool), and answer the same either way."""
     srv = make_server(env={**QUIET, "PACE_DB_POOL_SIZE": str(size)})
     wait_until(lambda: open_gauge(srv) == size, 10, f"{size} connections open")
-    user = new_user(srv)
+    user = new_user_with_task(srv)
     for _ in range(20):
         r = task_list(srv, user)
         assert r.status_code == 200 and [t["id"] for t in r.json()["items"]] == [user["task"]], r.text

@@ -6,23 +6,19 @@ replica has stopped replaying); a stopped replica is skipped and used again
 once it is back; a replica that never answered does not stop pace. Runs
 with PACE_TEST_BACKEND=postgres."""
 
-import itertools
 import time
 
 import pytest
 import requests
 
-from harness import BACKEND, DEV, free_port, metric_value, run_pace, scrape, wait_until
+from harness import BACKEND, free_port, metric_value, run_pace, scrape, wait_until
+from helpers import BASE_ENV, auth, new_user
 from pgcluster import Cluster
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
-PASSWORD = "umbrella-quarterly-lantern-42"
 # The server's default deadlines (see test_pg_faults.py).
-ENV = {**DEV, "PACE_DB_CONNECT_TIMEOUT": "1000", "PACE_DB_STATEMENT_TIMEOUT": "1500",
-       "PACE_JWT_SECRET": "test-secret-0123456789abcdef0123456789abcdef", "PACE_RATE_LIMITS": "off",
-       "PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
-_names = itertools.count(1)
+ENV = {**BASE_ENV, "PACE_DB_CONNECT_TIMEOUT": "1000", "PACE_DB_STATEMENT_TIMEOUT": "1500"}
 
 
 @pytest.fixture
@@ -39,28 +35,14 @@ def clusters():
         primary.stop()
 
 
-def new_user(srv):
-    name = f"replica{int(time.time() * 1000) % 100000000}{next(_names)}"
-    r = requests.post(srv.url + "/api/v1/auth/register",
-                      json={"username": name, "email": f"{name}@example.com", "password": PASSWORD}, timeout=10)
-    assert r.status_code == 201, r.text
-    r2 = requests.post(srv.url + "/api/v1/auth/login", json={"login": name, "password": PASSWORD}, timeout=10)
-    assert r2.status_code == 200, r2.text
-    return {"id": r.json()["id"], "name": name, "access": r2.json()["access_token"]}
-
-
-def auth(user):
-    return {"Authorization": f"Bearer {user['access']}"}
-
-
 def me(srv, user):
-    r = requests.get(srv.url + "/api/v1/users/me", headers=auth(user), timeout=10)
+    r = requests.get(srv.url + "/api/v1/users/me", headers=auth(user["access"]), timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def set_email(srv, user, email):
-    r = requests.patch(srv.url + "/api/v1/users/me", json={"email": email}, headers=auth(user), timeout=10)
+    r = requests.patch(srv.url + "/api/v1/users/me", json={"email": email}, headers=auth(user["access"]), timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["email"] == email
 
@@ -79,7 +61,7 @@ def test_replica_reads_read_your_writes_and_a_stopped_replica(clusters, make_ser
                            "PACE_DATABASE_REPLICA_URLS": replica.url("pace"),
                            "PACE_READ_YOUR_WRITES_SECONDS": "2"})
     user = new_user(srv)
-    first = f"{user['name']}@first.example"
+    first = f"{user['username']}@first.example"
     set_email(srv, user, first)
 
     def replica_serves(email):
@@ -94,7 +76,7 @@ def test_replica_reads_read_your_writes_and_a_stopped_replica(clusters, make_ser
     replica.psql("SELECT pg_wal_replay_pause()")
     wait_until(lambda: replica.psql("SELECT pg_get_wal_replay_pause_state()") == "paused", 10,
                "WAL replay to pause on the replica")
-    second = f"{user['name']}@second.example"
+    second = f"{user['username']}@second.example"
     set_email(srv, user, second)
     # Read-your-writes: right after the write the user reads from the primary.
     assert me(srv, user)["email"] == second

@@ -4,126 +4,25 @@ add up, exclusions and diet honoured, sessions within their minutes, a deload
 week); the same request twice gives the same plan; validation; tasks created
 once per session with create_tasks; list pagination with filters, cursors bound
 to user and filters, ETags; another user's plan is 404 for every verb; delete;
-Idempotency-Key; 200 plans queued at once all reach ready; job metrics.
-The helpers at the top are shared by the other test_plans*.py files."""
+Idempotency-Key; 200 plans queued at once all reach ready; job metrics."""
 
 import concurrent.futures
 import datetime
-import itertools
 import time
 
 import pytest
 import requests
 
-from harness import DEV, RFC3339_MS_Z_RE, assert_problem, parse_metrics, metric_values
+from harness import RFC3339_MS_Z_RE, assert_problem, parse_metrics, metric_values
+from helpers import (BASE_ENV, PLANS, PROFILE, all_plans, all_tasks, auth, create_plan, create_plan_ok, errors_of,
+                     get_plan, list_plans, new_token, wait_plan)
 
-SECRET = "plans-test-secret-0123456789abcdef0123456789abc"
-PASSWORD = "umbrella-quarterly-lantern-42"
-BASE_ENV = {**DEV, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off",
-            "PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
-PLANS = "/api/v1/plans"
 PLAN_KEYS = {"id", "kind", "state", "weeks", "start_date", "generator", "summary", "content", "error",
              "created_at", "updated_at", "completed_at"}
-PROFILE = {
-    "sex": "male", "birth_date": "1995-03-14", "height_cm": 180, "weight_kg": 80,
-    "activity_level": "moderate", "goal": "lose_fat", "experience": "intermediate",
-    "days_per_week": 3, "session_minutes": 45, "equipment": "dumbbells", "diet": "pescatarian",
-    "meals_per_day": 4, "exclude_foods": ["tuna", "peanuts", "Dairy"],
-}
 STATE_ORDER = {"queued": 0, "running": 1, "ready": 2, "failed": 2}
 
-_names = itertools.count(1)
 
-
-# ---------------------------------------------------------------- helpers (shared)
-
-def new_user(srv, profile=PROFILE):
-    """A fresh user (with `profile` unless it is None); returns its access token."""
-    name = f"plans{int(time.time() * 1000) % 100000000}{next(_names)}"
-    r = requests.post(srv.url + "/api/v1/auth/register",
-                      json={"username": name, "email": f"{name}@example.com", "password": PASSWORD}, timeout=30)
-    assert r.status_code == 201, r.text
-    r = requests.post(srv.url + "/api/v1/auth/login", json={"login": name, "password": PASSWORD}, timeout=30)
-    assert r.status_code == 200, r.text
-    token = r.json()["access_token"]
-    if profile is not None:
-        r = requests.put(srv.url + "/api/v1/profile", json=profile, headers=auth(token), timeout=30)
-        assert r.status_code == 200, r.text
-    return token
-
-
-def auth(token, headers=None):
-    return {"Authorization": f"Bearer {token}", **(headers or {})}
-
-
-def create(srv, token, body, headers=None):
-    return requests.post(srv.url + PLANS, json=body, headers=auth(token, headers), timeout=30)
-
-
-def create_ok(srv, token, **body):
-    body.setdefault("kind", "workout")
-    r = create(srv, token, body)
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-def get_plan(srv, token, plan_id, headers=None):
-    return requests.get(f"{srv.url}{PLANS}/{plan_id}", headers=auth(token, headers), timeout=30)
-
-
-def list_plans(srv, token, params=None, headers=None):
-    return requests.get(srv.url + PLANS, params=params, headers=auth(token, headers), timeout=30)
-
-
-def wait_plan(srv, token, plan_id, timeout=60, states=("ready", "failed")):
-    """Polls the plan until its state is one of `states`; returns (plan, the states seen in order)."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while True:
-        r = get_plan(srv, token, plan_id)
-        assert r.status_code == 200, r.text
-        p = r.json()
-        if not seen or seen[-1] != p["state"]:
-            seen.append(p["state"])
-        if p["state"] in states:
-            return p, seen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"plan {plan_id} still {p['state']} after {timeout}s (seen {seen})")
-        time.sleep(0.02)
-
-
-def all_pages(srv, token, params=None):
-    """Every plan of the user, walking next_cursor."""
-    items, cursor = [], None
-    params = dict(params or {})
-    for _ in range(1000):
-        q = dict(params, **({"cursor": cursor} if cursor else {}))
-        r = list_plans(srv, token, q)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
-    raise AssertionError("too many pages")
-
-
-def all_tasks(srv, token):
-    out, cursor = [], None
-    while True:
-        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        r = requests.get(srv.url + "/api/v1/tasks", params=params, headers=auth(token), timeout=30)
-        assert r.status_code == 200, r.text
-        out += r.json()["items"]
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return out
-
-
-def errors_of(r):
-    body = assert_problem(r, 422, "validation_failed")
-    return {(e["field"], e["code"]) for e in body["errors"]}
-
+# ---------------------------------------------------------------- helpers
 
 def today():
     return datetime.datetime.now(datetime.timezone.utc).date()
@@ -144,19 +43,19 @@ def srv(module_server_factory):
 
 @pytest.fixture
 def token(srv):
-    return new_user(srv)
+    return new_token(srv, PROFILE)
 
 
 # ---------------------------------------------------------------- create and read
 
 def test_profile_required(srv):
-    t = new_user(srv, profile=None)
-    assert_problem(create(srv, t, {"kind": "workout"}), 409, "profile_required")
-    assert all_pages(srv, t) == []
+    t = new_token(srv)
+    assert_problem(create_plan(srv, t, {"kind": "workout"}), 409, "profile_required")
+    assert all_plans(srv, t) == []
 
 
 def test_queued_then_ready_shapes(srv, token):
-    r = create(srv, token, {"kind": "workout", "weeks": 5, "start_date": today().isoformat()})
+    r = create_plan(srv, token, {"kind": "workout", "weeks": 5, "start_date": today().isoformat()})
     assert r.status_code == 202, r.text
     p = r.json()
     assert set(p) == PLAN_KEYS
@@ -185,13 +84,13 @@ def test_queued_then_ready_shapes(srv, token):
 
 
 def test_defaults(srv, token):
-    p = create_ok(srv, token, kind="nutrition")
+    p = create_plan_ok(srv, token, kind="nutrition")
     assert p["weeks"] == 4
     assert p["start_date"] == today().isoformat() or p["start_date"] == (today() + datetime.timedelta(1)).isoformat()
 
 
 def test_nutrition_content(srv, token):
-    p = create_ok(srv, token, kind="nutrition", weeks=2)
+    p = create_plan_ok(srv, token, kind="nutrition", weeks=2)
     ready, _ = wait_plan(srv, token, p["id"])
     assert ready["state"] == "ready", ready
     c = ready["content"]
@@ -224,7 +123,7 @@ def test_nutrition_content(srv, token):
 
 
 def test_workout_content(srv, token):
-    p = create_ok(srv, token, kind="workout", weeks=8, start_date="2026-03-02")
+    p = create_plan_ok(srv, token, kind="workout", weeks=8, start_date="2026-03-02")
     ready, _ = wait_plan(srv, token, p["id"])
     c = ready["content"]
     assert c["split"]["name"] == "full body"
@@ -245,8 +144,8 @@ def test_workout_content(srv, token):
 
 
 def test_same_request_same_plan(srv, token):
-    a = create_ok(srv, token, kind="nutrition", start_date="2026-12-01")
-    b = create_ok(srv, token, kind="nutrition", start_date="2026-12-01")
+    a = create_plan_ok(srv, token, kind="nutrition", start_date="2026-12-01")
+    b = create_plan_ok(srv, token, kind="nutrition", start_date="2026-12-01")
     pa, _ = wait_plan(srv, token, a["id"])
     pb, _ = wait_plan(srv, token, b["id"])
     assert pa["content"] == pb["content"] and pa["summary"] == pb["summary"]
@@ -269,7 +168,7 @@ BAD_CREATE = [
 
 @pytest.mark.parametrize("body,err", BAD_CREATE, ids=[str(b)[:40] for b, _ in BAD_CREATE])
 def test_create_validation(srv, token, body, err):
-    assert err in errors_of(create(srv, token, body))
+    assert err in errors_of(create_plan(srv, token, body))
 
 
 def test_create_bodies_that_are_not_requests(srv, token):
@@ -280,13 +179,13 @@ def test_create_bodies_that_are_not_requests(srv, token):
                       headers=auth(token, {"Content-Type": "text/plain"}))
     assert_problem(r, 415, "unsupported_media_type")
     assert_problem(requests.post(srv.url + PLANS, json={"kind": "workout"}, timeout=10), 401, "unauthorized")
-    assert all_pages(srv, token) == []
+    assert all_plans(srv, token) == []
 
 
 # ---------------------------------------------------------------- tasks
 
 def test_create_tasks_once_per_session(srv, token):
-    p = create_ok(srv, token, kind="workout", weeks=2, start_date="2026-12-07", create_tasks=True)
+    p = create_plan_ok(srv, token, kind="workout", weeks=2, start_date="2026-12-07", create_tasks=True)
     ready, _ = wait_plan(srv, token, p["id"])
     sessions = [s for w in ready["content"]["weeks"] for s in w["sessions"]]
     assert len(sessions) == 2 * PROFILE["days_per_week"]
@@ -296,7 +195,7 @@ def test_create_tasks_once_per_session(srv, token):
     for t in tasks:
         assert t["title"].startswith("Workout: ") and t["status"] == "todo"
     # A plan without create_tasks makes none.
-    q = create_ok(srv, token, kind="workout", weeks=1)
+    q = create_plan_ok(srv, token, kind="workout", weeks=1)
     wait_plan(srv, token, q["id"])
     assert not [t for t in all_tasks(srv, token) if t["plan_id"] == q["id"]]
     # Deleting the plan keeps its tasks, unlinked.
@@ -310,7 +209,7 @@ def test_create_tasks_once_per_session(srv, token):
 def test_list_pages_filters_and_cursors(srv, token):
     made = []
     for i in range(7):
-        made.append(create_ok(srv, token, kind="workout" if i % 2 == 0 else "nutrition", weeks=1))
+        made.append(create_plan_ok(srv, token, kind="workout" if i % 2 == 0 else "nutrition", weeks=1))
     for p in made:
         wait_plan(srv, token, p["id"])
     ids = [p["id"] for p in made]
@@ -331,11 +230,11 @@ def test_list_pages_filters_and_cursors(srv, token):
     assert pages == 3
     assert seen == sorted(ids, reverse=True)
     # filters
-    wo = all_pages(srv, token, {"kind": "workout", "limit": 2})
+    wo = all_plans(srv, token, {"kind": "workout", "limit": 2})
     assert [p["id"] for p in wo] == sorted(ids[0::2], reverse=True)
-    assert {p["kind"] for p in all_pages(srv, token, {"kind": "nutrition"})} == {"nutrition"}
-    assert len(all_pages(srv, token, {"state": "ready"})) == 7
-    assert all_pages(srv, token, {"state": "queued"}) == []
+    assert {p["kind"] for p in all_plans(srv, token, {"kind": "nutrition"})} == {"nutrition"}
+    assert len(all_plans(srv, token, {"state": "ready"})) == 7
+    assert all_plans(srv, token, {"state": "queued"}) == []
     # a cursor is bound to the filters and to the user
     first = list_plans(srv, token, {"limit": 2, "kind": "workout"}).json()
     assert first["next_cursor"]
@@ -344,7 +243,7 @@ def test_list_pages_filters_and_cursors(srv, token):
                    "invalid_cursor")
     ok = list_plans(srv, token, {"limit": 5, "kind": "workout", "cursor": first["next_cursor"]})
     assert ok.status_code == 200  # the limit may change between pages
-    other = new_user(srv)
+    other = new_token(srv, PROFILE)
     assert_problem(list_plans(srv, other, {"kind": "workout", "cursor": first["next_cursor"]}), 400,
                    "invalid_cursor")
     c = first["next_cursor"]
@@ -368,12 +267,12 @@ def test_list_bad_parameters(srv, token, params, name):
 # ---------------------------------------------------------------- another user's, delete, ids
 
 def test_another_users_plan_is_404_for_every_verb(srv, token):
-    p = create_ok(srv, token, kind="workout", weeks=1)
-    other = new_user(srv)
+    p = create_plan_ok(srv, token, kind="workout", weeks=1)
+    other = new_token(srv, PROFILE)
     assert_problem(get_plan(srv, other, p["id"]), 404, "not_found")
     assert_problem(requests.delete(f"{srv.url}{PLANS}/{p['id']}", headers=auth(other), timeout=30), 404,
                    "not_found")
-    assert all_pages(srv, other) == []
+    assert all_plans(srv, other) == []
     assert get_plan(srv, token, p["id"]).status_code == 200
 
 
@@ -384,7 +283,7 @@ def test_ids_that_are_not_plans(srv, token, bad):
 
 
 def test_delete(srv, token):
-    p = create_ok(srv, token, kind="nutrition", weeks=1)
+    p = create_plan_ok(srv, token, kind="nutrition", weeks=1)
     ready, _ = wait_plan(srv, token, p["id"])
     tag = get_plan(srv, token, p["id"]).headers["ETag"]
     r = requests.delete(f"{srv.url}{PLANS}/{p['id']}", headers=auth(token, {"If-Match": 'W/"p1-v999"'}),
@@ -399,22 +298,22 @@ def test_delete(srv, token):
 
 def test_idempotency_key(srv, token):
     h = {"Idempotency-Key": f"plan-{time.time()}"}
-    a = create(srv, token, {"kind": "workout", "weeks": 1}, h)
-    b = create(srv, token, {"kind": "workout", "weeks": 1}, h)
+    a = create_plan(srv, token, {"kind": "workout", "weeks": 1}, h)
+    b = create_plan(srv, token, {"kind": "workout", "weeks": 1}, h)
     assert a.status_code == b.status_code == 202
     assert a.json()["id"] == b.json()["id"]
     assert b.headers.get("Idempotent-Replayed") == "true"
-    assert_problem(create(srv, token, {"kind": "nutrition"}, h), 422, "idempotency_key_reused")
-    assert len(all_pages(srv, token)) == 1
+    assert_problem(create_plan(srv, token, {"kind": "nutrition"}, h), 422, "idempotency_key_reused")
+    assert len(all_plans(srv, token)) == 1
 
 
 # ---------------------------------------------------------------- load and metrics
 
 def test_200_plans_at_once_all_ready(srv):
-    tokens = [new_user(srv) for _ in range(4)]
+    tokens = [new_token(srv, PROFILE) for _ in range(4)]
     bodies = [({"kind": "workout" if i % 2 else "nutrition", "weeks": 1 + i % 4}, tokens[i % 4]) for i in range(200)]
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        results = list(ex.map(lambda bt: create(srv, bt[1], bt[0]), bodies))
+        results = list(ex.map(lambda bt: create_plan(srv, bt[1], bt[0]), bodies))
     assert all(r.status_code == 202 for r in results), [r.text for r in results if r.status_code != 202][:3]
     ids = {r.json()["id"] for r in results}
     assert len(ids) == 200
@@ -422,7 +321,7 @@ def test_200_plans_at_once_all_ready(srv):
     while True:
         states = {}
         for t in tokens:
-            for p in all_pages(srv, t, {"limit": 100}):
+            for p in all_plans(srv, t, {"limit": 100}):
                 states[p["id"]] = p["state"]
         if all(states.get(i) == "ready" for i in ids):
             break
@@ -432,7 +331,7 @@ def test_200_plans_at_once_all_ready(srv):
 
 
 def test_metrics(srv, token):
-    p = create_ok(srv, token, kind="workout", weeks=1)
+    p = create_plan_ok(srv, token, kind="workout", weeks=1)
     wait_plan(srv, token, p["id"])
     _, samples = parse_metrics(requests.get(srv.url + "/metrics", timeout=10).text)
     assert metric_values(samples, "pace_plans_generated_total", kind="workout", generator="builtin")[0] >= 1

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from harness import BACKEND, parse_metrics, metric_values, wait_until
-from test_plans import BASE_ENV, create, new_user, wait_plan
+from helpers import BASE_ENV, PROFILE, create_plan, new_token, wait_plan
 
 PERIODIC = re.compile(r"^periodic (purge\.\w+) for period (\d+) ran on (\S+): purged (\d+) rows$")
 READY = re.compile(r"^plan (\d+) ready ")
@@ -61,11 +61,11 @@ def test_periodic_purges_once_per_period_with_several_workers(make_server):
 def test_two_instances_share_one_queue_and_run_each_job_once(make_server):
     env = {**BASE_ENV, "PACE_JOB_WORKERS": "2", "PACE_JOB_PURGE_SECONDS": "1"}
     a, b = make_server(env=env), make_server(env=env)
-    tokens = [new_user(a), new_user(b)]
+    tokens = [new_token(a, PROFILE), new_token(b, PROFILE)]
     ids = []
     for i in range(60):
         srv = (a, b)[i % 2]  # each instance queues half and wakes its own workers
-        r = create(srv, tokens[i % 2], {"kind": ("workout", "nutrition")[i % 3 % 2], "weeks": 1 + i % 3})
+        r = create_plan(srv, tokens[i % 2], {"kind": ("workout", "nutrition")[i % 3 % 2], "weeks": 1 + i % 3})
         assert r.status_code == 202, r.text
         ids.append((tokens[i % 2], r.json()["id"]))
     for t, pid in ids:

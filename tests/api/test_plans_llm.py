@@ -17,7 +17,7 @@ import requests
 
 from fake_llm import FakeLLM
 from harness import parse_metrics, metric_values, wait_until
-from test_plans import BASE_ENV, all_tasks, create_ok, get_plan, new_user, wait_plan
+from helpers import BASE_ENV, all_tasks, create_plan_ok, get_plan, new_token, wait_plan
 
 PROFILE_VEGAN = {
     "sex": "female", "birth_date": "1990-07-01", "height_cm": 165, "weight_kg": 58,
@@ -59,9 +59,9 @@ def circuit(srv):
 
 def test_good_answer_is_an_llm_plan(make_server, llm):
     srv = make_server(env=llm_env(llm))
-    token = new_user(srv, profile=PROFILE_VEGAN)
-    w = create_ok(srv, token, kind="workout", weeks=3, create_tasks=True)
-    n = create_ok(srv, token, kind="nutrition")
+    token = new_token(srv, PROFILE_VEGAN)
+    w = create_plan_ok(srv, token, kind="workout", weeks=3, create_tasks=True)
+    n = create_plan_ok(srv, token, kind="nutrition")
     pw, _ = wait_plan(srv, token, w["id"])
     pn, _ = wait_plan(srv, token, n["id"])
     for p in (pw, pn):
@@ -92,8 +92,8 @@ def test_good_answer_is_an_llm_plan(make_server, llm):
 def test_failures_fall_back_to_builtin(make_server, llm, mode, result):
     llm.mode, llm.delay = mode, 3.0
     srv = make_server(env=llm_env(llm, PACE_LLM_TIMEOUT_MS=500))
-    token = new_user(srv, profile=PROFILE_VEGAN)
-    p = create_ok(srv, token, kind="nutrition" if mode == "excluded" else "workout", weeks=1)
+    token = new_token(srv, PROFILE_VEGAN)
+    p = create_plan_ok(srv, token, kind="nutrition" if mode == "excluded" else "workout", weeks=1)
     ready, _ = wait_plan(srv, token, p["id"])
     assert ready["state"] == "ready" and ready["generator"] == "builtin", ready
     assert ready["content"]["method"] == "builtin"
@@ -104,22 +104,22 @@ def test_failures_fall_back_to_builtin(make_server, llm, mode, result):
 def test_circuit_opens_and_closes(make_server, llm):
     llm.mode = "error"
     srv = make_server(env=llm_env(llm, PACE_LLM_CIRCUIT_FAILURES=2, PACE_LLM_CIRCUIT_COOLDOWN=2))
-    token = new_user(srv, profile=PROFILE_VEGAN)
+    token = new_token(srv, PROFILE_VEGAN)
     for _ in range(2):
-        p = create_ok(srv, token, kind="workout", weeks=1)
+        p = create_plan_ok(srv, token, kind="workout", weeks=1)
         assert wait_plan(srv, token, p["id"])[0]["generator"] == "builtin"
     assert llm.count() == 2
     assert circuit(srv) == "open"
     # Open: later plans do not ask the provider at all.
     for _ in range(3):
-        p = create_ok(srv, token, kind="workout", weeks=1)
+        p = create_plan_ok(srv, token, kind="workout", weeks=1)
         assert wait_plan(srv, token, p["id"])[0]["generator"] == "builtin"
     assert llm.count() == 2
     assert llm_results(srv, "circuit_open") == 3
     # After the cool-down one trial goes through; it succeeds and closes the circuit.
     llm.mode = "good"
     wait_until(lambda: circuit(srv) == "half_open", 10, "the circuit to half-open")
-    p = create_ok(srv, token, kind="workout", weeks=1)
+    p = create_plan_ok(srv, token, kind="workout", weeks=1)
     assert wait_plan(srv, token, p["id"])[0]["generator"] == "llm"
     assert circuit(srv) == "closed"
     assert llm.count() == 3
@@ -129,8 +129,8 @@ def test_plan_survives_sigkill_mid_generation(make_server, llm, tmp_path):
     llm.mode, llm.delay = "slow", 30.0
     env = llm_env(llm, PACE_LLM_TIMEOUT_MS=60000, PACE_JOB_LEASE_SECONDS=2)
     srv = make_server(env=env, tmp_path=tmp_path)
-    token = new_user(srv, profile=PROFILE_VEGAN)
-    p = create_ok(srv, token, kind="workout", weeks=2, create_tasks=True)
+    token = new_token(srv, PROFILE_VEGAN)
+    p = create_plan_ok(srv, token, kind="workout", weeks=2, create_tasks=True)
     wait_plan(srv, token, p["id"], states=("running",))
     wait_until(lambda: llm.count() == 1, 10, "the provider to be asked")
     srv.kill()  # SIGKILL, mid-generation
@@ -147,8 +147,8 @@ def test_sigterm_hands_a_running_job_back(make_server, llm, tmp_path):
     llm.mode, llm.delay = "slow", 30.0
     env = llm_env(llm, PACE_LLM_TIMEOUT_MS=60000, PACE_SHUTDOWN_TIMEOUT=1)
     srv = make_server(env=env, tmp_path=tmp_path)
-    token = new_user(srv, profile=PROFILE_VEGAN)
-    p = create_ok(srv, token, kind="nutrition", weeks=1)
+    token = new_token(srv, PROFILE_VEGAN)
+    p = create_plan_ok(srv, token, kind="nutrition", weeks=1)
     wait_plan(srv, token, p["id"], states=("running",))
     wait_until(lambda: llm.count() == 1, 10, "the provider to be asked")
     assert srv.stop(signal.SIGTERM, timeout=15) == 0

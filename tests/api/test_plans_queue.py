@@ -12,7 +12,8 @@ import concurrent.futures
 import requests
 
 from harness import assert_problem, parse_metrics, metric_values, wait_until
-from test_plans import BASE_ENV, PLANS, all_pages, all_tasks, auth, create, create_ok, get_plan, new_user, wait_plan
+from helpers import (BASE_ENV, PLANS, PROFILE, all_plans, all_tasks, auth, create_plan, create_plan_ok, get_plan, new_token,
+                     wait_plan)
 
 NO_WORKERS = {**BASE_ENV, "PACE_JOB_WORKERS": "0"}
 
@@ -25,11 +26,11 @@ def queued_depth(srv):
 
 def test_delete_cancels_a_queued_plan_and_others_run_later(make_server, tmp_path):
     srv = make_server(env=NO_WORKERS, tmp_path=tmp_path)
-    token = new_user(srv)
+    token = new_token(srv, PROFILE)
     depth0 = wait_until(lambda: queued_depth(srv) is not None and (queued_depth(srv),), 10,
                         "the queue depth gauge")[0]
-    keep = create_ok(srv, token, kind="workout", weeks=1, create_tasks=True)
-    drop = create_ok(srv, token, kind="nutrition", weeks=1)
+    keep = create_plan_ok(srv, token, kind="workout", weeks=1, create_tasks=True)
+    drop = create_plan_ok(srv, token, kind="nutrition", weeks=1)
     wait_until(lambda: queued_depth(srv) == depth0 + 2, 10, "two queued jobs")
     # Nobody generates them here.
     for p in (keep, drop):
@@ -56,11 +57,11 @@ def test_delete_cancels_a_queued_plan_and_others_run_later(make_server, tmp_path
 def test_plans_survive_sigkill_under_load(make_server, tmp_path):
     env = {**BASE_ENV, "PACE_JOB_LEASE_SECONDS": "2"}
     srv = make_server(env=env, tmp_path=tmp_path)
-    token = new_user(srv)
+    token = new_token(srv, PROFILE)
     bodies = [{"kind": "workout", "weeks": 2, "create_tasks": True} if i % 2 else {"kind": "nutrition", "weeks": 1}
               for i in range(120)]
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        results = list(ex.map(lambda b: create(srv, token, b), bodies))
+        results = list(ex.map(lambda b: create_plan(srv, token, b), bodies))
     assert all(r.status_code == 202 for r in results)
     srv.kill()  # SIGKILL: some plans queued, some running, some ready
     srv2 = make_server(env=env, tmp_path=tmp_path)
@@ -68,7 +69,7 @@ def test_plans_survive_sigkill_under_load(make_server, tmp_path):
     for pid in ids:
         p, _ = wait_plan(srv2, token, pid, timeout=120)
         assert p["state"] == "ready", p
-    plans = all_pages(srv2, token, {"limit": 100})
+    plans = all_plans(srv2, token, {"limit": 100})
     assert sorted(p["id"] for p in plans) == sorted(ids)
     tasks = all_tasks(srv2, token)
     workout_ids = {r.json()["id"] for r, b in zip(results, bodies) if b["kind"] == "workout"}

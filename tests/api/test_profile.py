@@ -8,12 +8,9 @@ import datetime
 import pytest
 import requests
 
-from harness import DEV, RFC3339_MS_Z_RE, assert_problem
+from harness import RFC3339_MS_Z_RE, assert_problem
+from helpers import BASE_ENV, auth, errors_of, new_token
 
-SECRET = "profile-test-secret-0123456789abcdef0123456789"
-PASSWORD = "umbrella-quarterly-lantern-42"
-BASE_ENV = {**DEV, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off",
-            "PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
 PROFILE_URL = "/api/v1/profile"
 
 PROFILE = {
@@ -24,23 +21,6 @@ PROFILE = {
 }
 PROFILE_KEYS = set(PROFILE) | {"updated_at"}
 
-_n = [0]
-
-
-def new_user(srv, prefix="prof"):
-    _n[0] += 1
-    name = f"{prefix}{datetime.datetime.now().strftime('%H%M%S%f')}{_n[0]}"
-    r = requests.post(srv.url + "/api/v1/auth/register",
-                      json={"username": name, "email": f"{name}@example.com", "password": PASSWORD}, timeout=30)
-    assert r.status_code == 201, r.text
-    r = requests.post(srv.url + "/api/v1/auth/login", json={"login": name, "password": PASSWORD}, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
-def auth(token, headers=None):
-    return {"Authorization": f"Bearer {token}", **(headers or {})}
-
 
 def put_profile(srv, token, body, headers=None):
     return requests.put(srv.url + PROFILE_URL, json=body, headers=auth(token, headers), timeout=30)
@@ -48,11 +28,6 @@ def put_profile(srv, token, body, headers=None):
 
 def get_profile(srv, token, headers=None):
     return requests.get(srv.url + PROFILE_URL, headers=auth(token, headers), timeout=30)
-
-
-def errors_of(r):
-    body = assert_problem(r, 422, "validation_failed")
-    return {(e["field"], e["code"]) for e in body["errors"]}
 
 
 def years_ago(n, days=0):
@@ -71,7 +46,7 @@ def srv(module_server_factory):
 
 @pytest.fixture
 def token(srv):
-    return new_user(srv)
+    return new_token(srv)
 
 
 def test_get_without_profile_is_404(srv, token):
@@ -214,7 +189,7 @@ def test_if_match(srv, token):
 
 def test_one_profile_per_user(srv, token):
     assert put_profile(srv, token, PROFILE).status_code == 200
-    other = new_user(srv)
+    other = new_token(srv)
     assert_problem(get_profile(srv, other), 404, "not_found")
     assert put_profile(srv, other, dict(PROFILE, sex="male")).status_code == 200
     assert get_profile(srv, token).json()["sex"] == "female"

@@ -1,106 +1,18 @@
-"""Tasks: create, read, update, delete with the validation of API.md, Location
+"""Tasks: create, read, update, delete with the documented validation, Location
 and ETags, If-None-Match (304) and If-Match (412, and two devices racing),
 another user's task (404 for every verb), ids that are not positive integers,
 request bodies that are too large, of the wrong type or malformed, and
-durability across SIGKILL. The helpers at the top are shared by the other
-test_tasks*.py files."""
+durability across SIGKILL."""
 
-import concurrent.futures
-import itertools
 import signal
-import threading
 import time
 
 import pytest
 import requests
 
-from harness import DEV, RFC3339_MS_Z_RE, RawConn, assert_problem, check_problem_body, raw_request
-
-SECRET = "tasks-test-secret-0123456789abcdef0123456789"
-PASSWORD = "umbrella-quarterly-lantern-42"
-BASE_ENV = {**DEV, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off",
-            "PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
-TASKS = "/api/v1/tasks"
-TASK_KEYS = {"id", "title", "description", "status", "priority", "due_date", "plan_id", "created_at",
-             "updated_at"}
-
-_names = itertools.count(1)
-
-
-# ---------------------------------------------------------------- helpers (shared)
-
-def new_user(srv):
-    """Registers and logs in a fresh user; returns its access token."""
-    name = f"tasks{int(time.time() * 1000) % 100000000}{next(_names)}"
-    r = requests.post(srv.url + "/api/v1/auth/register",
-                      json={"username": name, "email": f"{name}@example.com", "password": PASSWORD}, timeout=30)
-    assert r.status_code == 201, r.text
-    r = requests.post(srv.url + "/api/v1/auth/login", json={"login": name, "password": PASSWORD}, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
-def auth(token, headers=None):
-    h = {"Authorization": f"Bearer {token}"}
-    h.update(headers or {})
-    return h
-
-
-def create(srv, token, body, headers=None):
-    return requests.post(srv.url + TASKS, json=body, headers=auth(token, headers), timeout=30)
-
-
-def create_ok(srv, token, **fields):
-    body = {"title": "a task", **fields}
-    r = create(srv, token, body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def get_task(srv, token, task_id, headers=None):
-    return requests.get(f"{srv.url}{TASKS}/{task_id}", headers=auth(token, headers), timeout=30)
-
-
-def patch_task(srv, token, task_id, body, headers=None):
-    return requests.patch(f"{srv.url}{TASKS}/{task_id}", json=body, headers=auth(token, headers), timeout=30)
-
-
-def delete_task(srv, token, task_id, headers=None):
-    return requests.delete(f"{srv.url}{TASKS}/{task_id}", headers=auth(token, headers), timeout=30)
-
-
-def list_tasks(srv, token, params=None, headers=None):
-    return requests.get(srv.url + TASKS, params=params, headers=auth(token, headers), timeout=30)
-
-
-def errors_of(r):
-    body = assert_problem(r, 422, "validation_failed")
-    return {(e["field"], e["code"]) for e in body["errors"]}
-
-
-def parallel(n, fn):
-    """Runs fn(i) in n threads released at once; returns the results in order."""
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        barrier.wait()
-        return fn(i)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
-        return list(ex.map(run, range(n)))
-
-
-def check_task(t):
-    assert set(t) == TASK_KEYS, t
-    assert isinstance(t["id"], int) and t["id"] > 0
-    assert isinstance(t["title"], str)
-    assert t["description"] is None or isinstance(t["description"], str)
-    assert t["status"] in ("todo", "in_progress", "done")
-    assert isinstance(t["priority"], int) and 0 <= t["priority"] <= 3
-    assert t["due_date"] is None or isinstance(t["due_date"], str)
-    assert t["plan_id"] is None or isinstance(t["plan_id"], int)
-    assert RFC3339_MS_Z_RE.match(t["created_at"]) and RFC3339_MS_Z_RE.match(t["updated_at"])
-    assert t["updated_at"] >= t["created_at"]
+from harness import RawConn, assert_problem, check_problem_body, raw_request
+from helpers import (BASE_ENV, TASKS, auth, check_task, create_task, create_task_ok, delete_task,
+                     errors_of, get_task, list_tasks, new_token, parallel, patch_task)
 
 
 # ---------------------------------------------------------------- fixtures
@@ -112,13 +24,13 @@ def srv(module_server_factory):
 
 @pytest.fixture(scope="module")
 def token(srv):
-    return new_user(srv)
+    return new_token(srv)
 
 
 # ---------------------------------------------------------------- create and read
 
 def test_create_with_defaults(srv, token):
-    r = create(srv, token, {"title": "Buy milk"})
+    r = create_task(srv, token, {"title": "Buy milk"})
     assert r.status_code == 201, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     t = r.json()
@@ -138,7 +50,7 @@ def test_create_with_defaults(srv, token):
 def test_create_with_every_field(srv, token):
     body = {"title": "Run 5 km", "description": "easy pace\nthen stretch", "status": "in_progress",
             "priority": 3, "due_date": "2028-02-29"}
-    t = create_ok(srv, token, **body)
+    t = create_task_ok(srv, token, **body)
     check_task(t)
     for k, v in body.items():
         assert t[k] == v, k
@@ -147,7 +59,7 @@ def test_create_with_every_field(srv, token):
 
 def test_unicode_and_escapes_round_trip(srv, token):
     title = 'naïve "quotes" \\ back\tslash ünïcödé 🏃' + "\u0001"
-    t = create_ok(srv, token, title=title, description="line\r\nbreak </script>")
+    t = create_task_ok(srv, token, title=title, description="line\r\nbreak </script>")
     assert t["title"] == title
     assert get_task(srv, token, t["id"]).json()["title"] == title
 
@@ -181,25 +93,25 @@ def test_unicode_and_escapes_round_trip(srv, token):
     ({"title": "ok", "Title": "typo"}, ("Title", "unknown_field")),
 ])
 def test_create_validation(srv, token, body, expected):
-    r = create(srv, token, body)
+    r = create_task(srv, token, body)
     assert expected in errors_of(r)
 
 
 def test_create_reports_every_field_at_once(srv, token):
-    r = create(srv, token, {"title": "", "priority": 9, "status": "x", "extra": 1})
+    r = create_task(srv, token, {"title": "", "priority": 9, "status": "x", "extra": 1})
     assert errors_of(r) >= {("title", "too_short"), ("priority", "out_of_range"), ("status", "not_allowed"),
                             ("extra", "unknown_field")}
 
 
 def test_create_boundaries(srv, token):
-    t = create_ok(srv, token, title="x" * 200, description="d" * 10000, priority=3)
+    t = create_task_ok(srv, token, title="x" * 200, description="d" * 10000, priority=3)
     assert len(t["title"]) == 200 and len(t["description"]) == 10000
-    t = create_ok(srv, token, title="🏃" * 200, description="", priority=0, due_date="0001-01-01")
+    t = create_task_ok(srv, token, title="🏃" * 200, description="", priority=0, due_date="0001-01-01")
     assert t["title"] == "🏃" * 200 and t["description"] == "" and t["due_date"] == "0001-01-01"
-    t = create_ok(srv, token, title="y", due_date="9999-12-31", description=None)
+    t = create_task_ok(srv, token, title="y", due_date="9999-12-31", description=None)
     assert t["due_date"] == "9999-12-31" and t["description"] is None
     # A large description is gzip-compressed for clients that accept it.
-    r = get_task(srv, token, create_ok(srv, token, description="z" * 5000)["id"],
+    r = get_task(srv, token, create_task_ok(srv, token, description="z" * 5000)["id"],
                  headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers.get("Content-Encoding") == "gzip"
     assert r.json()["description"] == "z" * 5000
@@ -234,7 +146,7 @@ def test_body_over_the_limit(make_server):
     """A body over PACE_MAX_BODY_BYTES is 413 body_too_large; one at the limit is fine."""
     limit = 10035  # a body with a description of exactly 10,000 characters
     srv = make_server(env={**BASE_ENV, "PACE_MAX_BODY_BYTES": str(limit)})
-    tok = new_user(srv)
+    tok = new_token(srv)
 
     def body_of(size):
         head, tail = '{"title": "big", "description": "', '"}'
@@ -253,7 +165,7 @@ def test_body_over_the_limit(make_server):
 
 
 def test_every_route_needs_a_token(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     url = f"{srv.url}{TASKS}/{t['id']}"
     for method, u in [("GET", srv.url + TASKS), ("POST", srv.url + TASKS), ("GET", url), ("PATCH", url),
                       ("DELETE", url)]:
@@ -276,8 +188,8 @@ def test_ids_that_are_not_tasks_are_404(srv, token, bad):
 
 
 def test_another_users_task_is_404_for_every_verb(srv, token):
-    t = create_ok(srv, token, title="mine")
-    other = new_user(srv)
+    t = create_task_ok(srv, token, title="mine")
+    other = new_token(srv)
     etag = get_task(srv, token, t["id"]).headers["ETag"]
     assert_problem(get_task(srv, other, t["id"]), 404, "not_found")
     assert_problem(get_task(srv, other, t["id"], headers={"If-None-Match": etag}), 404, "not_found")
@@ -296,7 +208,7 @@ def test_another_users_task_is_404_for_every_verb(srv, token):
 # ---------------------------------------------------------------- update and delete
 
 def test_patch_changes_only_what_is_given(srv, token):
-    t = create_ok(srv, token, title="before", description="d", priority=1, due_date="2027-01-01")
+    t = create_task_ok(srv, token, title="before", description="d", priority=1, due_date="2027-01-01")
     time.sleep(0.002)  # updated_at has millisecond resolution
     r = patch_task(srv, token, t["id"], {"title": "after", "status": "done"})
     assert r.status_code == 200, r.text
@@ -311,7 +223,7 @@ def test_patch_changes_only_what_is_given(srv, token):
 
 
 def test_patch_null_clears_nullable_fields(srv, token):
-    t = create_ok(srv, token, description="d", due_date="2027-01-01")
+    t = create_task_ok(srv, token, description="d", due_date="2027-01-01")
     u = patch_task(srv, token, t["id"], {"description": None, "due_date": None}).json()
     assert u["description"] is None and u["due_date"] is None
     u = patch_task(srv, token, t["id"], {"description": "again", "due_date": "2027-03-04", "priority": 2}).json()
@@ -319,7 +231,7 @@ def test_patch_null_clears_nullable_fields(srv, token):
 
 
 def test_empty_patch_returns_the_task_unchanged(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     r = patch_task(srv, token, t["id"], {})
     assert r.status_code == 200 and r.json() == t
     assert r.headers["ETag"] == f'W/"t{t["id"]}-v1"'
@@ -342,13 +254,13 @@ def test_empty_patch_returns_the_task_unchanged(srv, token):
     ({"version": 1}, ("version", "unknown_field")),
 ])
 def test_patch_validation(srv, token, body, expected):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     assert expected in errors_of(patch_task(srv, token, t["id"], body))
     assert get_task(srv, token, t["id"]).json() == t
 
 
 def test_delete(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     r = delete_task(srv, token, t["id"])
     assert r.status_code == 204 and r.content == b""
     assert_problem(get_task(srv, token, t["id"]), 404, "not_found")
@@ -359,7 +271,7 @@ def test_delete(srv, token):
 # ---------------------------------------------------------------- ETags and conditions
 
 def test_if_none_match_on_a_task(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     r = get_task(srv, token, t["id"])
     etag = r.headers["ETag"]
     assert etag.startswith('W/"')
@@ -374,7 +286,7 @@ def test_if_none_match_on_a_task(srv, token):
 
 
 def test_if_match_on_patch(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     v1 = get_task(srv, token, t["id"]).headers["ETag"]
     r = patch_task(srv, token, t["id"], {"title": "v2"}, headers={"If-Match": v1})
     assert r.status_code == 200
@@ -396,7 +308,7 @@ def test_if_match_on_patch(srv, token):
 
 
 def test_if_match_on_delete(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     v1 = get_task(srv, token, t["id"]).headers["ETag"]
     patch_task(srv, token, t["id"], {"priority": 1})
     assert_problem(delete_task(srv, token, t["id"], headers={"If-Match": v1}), 412, "precondition_failed")
@@ -410,7 +322,7 @@ def test_two_devices_patch_with_one_if_match(srv, token):
     """Optimistic concurrency: of two PATCHes sent at once with the same
     If-Match, exactly one wins and the other gets 412."""
     for rnd in range(10):
-        t = create_ok(srv, token)
+        t = create_task_ok(srv, token)
         etag = get_task(srv, token, t["id"]).headers["ETag"]
         rs = parallel(2, lambda i: patch_task(srv, token, t["id"], {"title": f"device {i}"},
                                               headers={"If-Match": etag}))
@@ -421,7 +333,7 @@ def test_two_devices_patch_with_one_if_match(srv, token):
 
 
 def test_many_devices_patch_with_one_if_match(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     etag = get_task(srv, token, t["id"]).headers["ETag"]
     rs = parallel(12, lambda i: patch_task(srv, token, t["id"], {"priority": i % 4}, headers={"If-Match": etag}))
     assert sorted(r.status_code for r in rs) == [200] + [412] * 11
@@ -429,7 +341,7 @@ def test_many_devices_patch_with_one_if_match(srv, token):
 
 
 def test_concurrent_deletes_with_one_if_match(srv, token):
-    t = create_ok(srv, token)
+    t = create_task_ok(srv, token)
     etag = get_task(srv, token, t["id"]).headers["ETag"]
     rs = parallel(4, lambda i: delete_task(srv, token, t["id"], headers={"If-Match": etag}))
     codes = sorted(r.status_code for r in rs)
@@ -440,8 +352,8 @@ def test_concurrent_deletes_with_one_if_match(srv, token):
 
 def test_acknowledged_tasks_survive_sigkill(make_server, tmp_path):
     srv = make_server(env=BASE_ENV, tmp_path=tmp_path)
-    tok = new_user(srv)
-    made = parallel(8, lambda i: create(srv, tok, {"title": f"durable {i}", "priority": i % 4}))
+    tok = new_token(srv)
+    made = parallel(8, lambda i: create_task(srv, tok, {"title": f"durable {i}", "priority": i % 4}))
     assert all(r.status_code == 201 for r in made)
     made = [r.json() for r in made]
     changed = patch_task(srv, tok, made[0]["id"], {"status": "done"}).json()

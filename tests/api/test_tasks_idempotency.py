@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from harness import assert_problem
-from test_tasks import BASE_ENV, TASKS, auth, create, errors_of, list_tasks, new_user, parallel
+from helpers import BASE_ENV, TASKS, auth, create_task, errors_of, list_tasks, new_token, parallel
 
 KEY_COUNTER = iter(range(1, 1 << 30))
 
@@ -29,13 +29,13 @@ def srv(module_server_factory):
 
 
 def test_same_key_and_body_replays_the_first_response(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     k = key()
-    first = create(srv, token, {"title": "once", "priority": 2}, headers={"Idempotency-Key": k})
+    first = create_task(srv, token, {"title": "once", "priority": 2}, headers={"Idempotency-Key": k})
     assert first.status_code == 201, first.text
     assert "Idempotent-Replayed" not in first.headers
     for _ in range(3):
-        again = create(srv, token, {"title": "once", "priority": 2}, headers={"Idempotency-Key": k})
+        again = create_task(srv, token, {"title": "once", "priority": 2}, headers={"Idempotency-Key": k})
         assert again.status_code == 201
         assert again.content == first.content
         assert again.headers["Location"] == first.headers["Location"]
@@ -46,21 +46,21 @@ def test_same_key_and_body_replays_the_first_response(srv):
 
 
 def test_the_replay_is_the_first_response_even_after_changes(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     k = key()
-    first = create(srv, token, {"title": "v1"}, headers={"Idempotency-Key": k})
+    first = create_task(srv, token, {"title": "v1"}, headers={"Idempotency-Key": k})
     tid = first.json()["id"]
     requests.patch(f"{srv.url}{TASKS}/{tid}", json={"title": "v2"}, headers=auth(token), timeout=30)
-    again = create(srv, token, {"title": "v1"}, headers={"Idempotency-Key": k})
+    again = create_task(srv, token, {"title": "v1"}, headers={"Idempotency-Key": k})
     assert again.status_code == 201 and again.json() == first.json()
 
 
 def test_same_key_with_another_body_is_422(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     k = key()
-    assert create(srv, token, {"title": "a"}, headers={"Idempotency-Key": k}).status_code == 201
+    assert create_task(srv, token, {"title": "a"}, headers={"Idempotency-Key": k}).status_code == 201
     for body in ({"title": "b"}, {"title": "a", "priority": 0}):
-        assert_problem(create(srv, token, body, headers={"Idempotency-Key": k}), 422, "idempotency_key_reused")
+        assert_problem(create_task(srv, token, body, headers={"Idempotency-Key": k}), 422, "idempotency_key_reused")
     # The same JSON written differently is another body.
     r = requests.post(srv.url + TASKS, data='{"title":"a"}',
                       headers=auth(token, {"Idempotency-Key": k, "Content-Type": "application/json"}), timeout=30)
@@ -69,10 +69,10 @@ def test_same_key_with_another_body_is_422(srv):
 
 
 def test_keys_belong_to_one_user(srv):
-    a, b = new_user(srv), new_user(srv)
+    a, b = new_token(srv), new_token(srv)
     k = key()
-    ra = create(srv, a, {"title": "same"}, headers={"Idempotency-Key": k})
-    rb = create(srv, b, {"title": "same"}, headers={"Idempotency-Key": k})
+    ra = create_task(srv, a, {"title": "same"}, headers={"Idempotency-Key": k})
+    rb = create_task(srv, b, {"title": "same"}, headers={"Idempotency-Key": k})
     assert ra.status_code == rb.status_code == 201
     assert ra.json()["id"] != rb.json()["id"]
     assert "Idempotent-Replayed" not in rb.headers
@@ -80,16 +80,16 @@ def test_keys_belong_to_one_user(srv):
 
 
 def test_without_a_key_every_post_creates(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     for _ in range(3):
-        assert create(srv, token, {"title": "same"}).status_code == 201
+        assert create_task(srv, token, {"title": "same"}).status_code == 201
     assert len(all_ids(srv, token)) == 3
 
 
 def test_key_length_and_characters(srv):
-    token = new_user(srv)
-    assert create(srv, token, {"title": "x"}, headers={"Idempotency-Key": "k" * 64}).status_code == 201
-    assert create(srv, token, {"title": "x"}, headers={"Idempotency-Key": "1"}).status_code == 201
+    token = new_token(srv)
+    assert create_task(srv, token, {"title": "x"}, headers={"Idempotency-Key": "k" * 64}).status_code == 201
+    assert create_task(srv, token, {"title": "x"}, headers={"Idempotency-Key": "1"}).status_code == 201
     for bad in ("k" * 65, "", "with space", "tab\there", "é"):
         r = requests.post(srv.url + TASKS, json={"title": "x"},
                           headers=auth(token, {"Idempotency-Key": bad.encode("utf-8")}), timeout=30)
@@ -99,10 +99,10 @@ def test_key_length_and_characters(srv):
 
 
 def test_a_request_that_fails_validation_does_not_use_the_key(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     k = key()
-    assert ("title", "too_short") in errors_of(create(srv, token, {"title": ""}, headers={"Idempotency-Key": k}))
-    r = create(srv, token, {"title": "fixed"}, headers={"Idempotency-Key": k})
+    assert ("title", "too_short") in errors_of(create_task(srv, token, {"title": ""}, headers={"Idempotency-Key": k}))
+    r = create_task(srv, token, {"title": "fixed"}, headers={"Idempotency-Key": k})
     assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers
     assert all_ids(srv, token) == [r.json()["id"]]
 
@@ -113,9 +113,9 @@ def test_concurrent_posts_with_one_key_create_one_task(srv, n):
     task's 201 (a duplicate waits for the first and replays it) or the
     documented 409 idempotency_key_in_use when the first takes too long."""
     for rnd in range(5):
-        token = new_user(srv)
+        token = new_token(srv)
         k = key()
-        rs = parallel(n, lambda i: create(srv, token, {"title": f"race {rnd}"}, headers={"Idempotency-Key": k}))
+        rs = parallel(n, lambda i: create_task(srv, token, {"title": f"race {rnd}"}, headers={"Idempotency-Key": k}))
         ok = [r for r in rs if r.status_code == 201]
         for r in rs:
             if r.status_code != 201:
@@ -129,9 +129,9 @@ def test_concurrent_posts_with_one_key_create_one_task(srv, n):
 
 
 def test_concurrent_posts_with_one_key_and_different_bodies(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     k = key()
-    rs = parallel(6, lambda i: create(srv, token, {"title": f"body {i}"}, headers={"Idempotency-Key": k}))
+    rs = parallel(6, lambda i: create_task(srv, token, {"title": f"body {i}"}, headers={"Idempotency-Key": k}))
     codes = sorted(r.status_code for r in rs)
     assert codes.count(201) >= 1 and set(codes) <= {201, 409, 422}, codes
     winners = {r.json()["id"] for r in rs if r.status_code == 201}
@@ -141,15 +141,15 @@ def test_concurrent_posts_with_one_key_and_different_bodies(srv):
 
 def test_replay_survives_a_restart(make_server, tmp_path):
     srv = make_server(env=BASE_ENV, tmp_path=tmp_path)
-    token = new_user(srv)
+    token = new_token(srv)
     k = key()
-    first = create(srv, token, {"title": "durable"}, headers={"Idempotency-Key": k})
+    first = create_task(srv, token, {"title": "durable"}, headers={"Idempotency-Key": k})
     assert first.status_code == 201
     srv.send_signal(signal.SIGKILL)
     assert srv.wait(10) is not None
     srv.kill()
     again_srv = make_server(env=BASE_ENV, tmp_path=tmp_path)
-    again = create(again_srv, token, {"title": "durable"}, headers={"Idempotency-Key": k})
+    again = create_task(again_srv, token, {"title": "durable"}, headers={"Idempotency-Key": k})
     assert again.status_code == 201 and again.content == first.content
     assert again.headers["Idempotent-Replayed"] == "true"
     assert all_ids(again_srv, token) == [first.json()["id"]]

@@ -1,4 +1,4 @@
-"""GET /api/v1/tasks: pages of the API.md shape, every sort and filter
+"""GET /api/v1/tasks: pages of the documented shape (docs/api.md), every sort and filter
 checked against a model, keyset cursors (opaque, signed, bound to the user,
 the filters and the sort; tampered ones refused), walking every page while
 tasks are added, page ETags, and query parameters that are not valid."""
@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from harness import assert_problem
-from test_tasks import BASE_ENV, check_task, create, create_ok, delete_task, list_tasks, new_user, parallel, \
-    patch_task
+from helpers import (BASE_ENV, check_task, create_task, create_task_ok, delete_task, list_tasks, new_token, parallel,
+                     patch_task)
 
 SORTS = ["-created_at", "created_at", "due_date", "-due_date", "-priority"]
 STATUSES = ["todo", "in_progress", "done"]
@@ -27,7 +27,7 @@ def srv(module_server_factory):
 def world(srv):
     """A user with 60 varied tasks (and their model), plus a user with a few."""
     rnd = random.Random(6)
-    token = new_user(srv)
+    token = new_token(srv)
     made = []
     for i in range(60):
         body = {"title": f"task {i}", "status": rnd.choice(STATUSES), "priority": rnd.randrange(4)}
@@ -35,15 +35,15 @@ def world(srv):
             body["due_date"] = f"2027-{rnd.randrange(1, 13):02d}-{rnd.randrange(1, 29):02d}"
         made.append(body)
     # Some concurrency, so that several tasks may share a created_at.
-    results = parallel(6, lambda k: [create(srv, token, made[j]) for j in range(k, 60, 6)])
+    results = parallel(6, lambda k: [create_task(srv, token, made[j]) for j in range(k, 60, 6)])
     tasks = []
     for rs in results:
         for r in rs:
             assert r.status_code == 201, r.text
             tasks.append(r.json())
-    other = new_user(srv)
+    other = new_token(srv)
     for i in range(3):
-        create_ok(srv, other, title=f"other {i}")
+        create_task_ok(srv, other, title=f"other {i}")
     return {"token": token, "tasks": tasks, "other": other}
 
 
@@ -110,9 +110,9 @@ def test_first_page_shape_and_defaults(srv, world):
 
 
 def test_empty_list_and_exact_last_page(srv):
-    token = new_user(srv)
+    token = new_token(srv)
     assert list_tasks(srv, token).json() == {"items": [], "next_cursor": None}
-    made = [create_ok(srv, token, title=f"t{i}") for i in range(4)]
+    made = [create_task_ok(srv, token, title=f"t{i}") for i in range(4)]
     body = list_tasks(srv, token, {"limit": 4}).json()
     assert len(body["items"]) == 4 and body["next_cursor"] is None  # no empty page after an exact fit
     body = list_tasks(srv, token, {"limit": 3}).json()
@@ -203,7 +203,7 @@ def test_cursor_is_bound_to_the_user(srv, world):
     cur = first_cursor(srv, world["token"])
     assert_problem(list_tasks(srv, world["other"], {"limit": 5, "cursor": cur}), 400, "invalid_cursor")
     # A brand-new user who has no tasks at all cannot use it either.
-    assert_problem(list_tasks(srv, new_user(srv), {"cursor": cur}), 400, "invalid_cursor")
+    assert_problem(list_tasks(srv, new_token(srv), {"cursor": cur}), 400, "invalid_cursor")
 
 
 @pytest.mark.parametrize("made_with,used_with", [
@@ -277,9 +277,9 @@ def test_cursors_are_opaque(srv, world):
 
 @pytest.mark.parametrize("sort", SORTS)
 def test_walking_while_tasks_are_added_returns_each_existing_task_once(srv, sort):
-    token = new_user(srv)
+    token = new_token(srv)
     rnd = random.Random(sort)
-    before = [create_ok(srv, token, title=f"pre {i}", priority=rnd.randrange(4),
+    before = [create_task_ok(srv, token, title=f"pre {i}", priority=rnd.randrange(4),
                         due_date=f"2027-05-{rnd.randrange(1, 29):02d}" if i % 3 else None) for i in range(45)]
     seen, cursor, pages, added = [], None, 0, 0
     while True:
@@ -291,7 +291,7 @@ def test_walking_while_tasks_are_added_returns_each_existing_task_once(srv, sort
         pages += 1
         # Writers add tasks of every kind between pages (and delete none).
         for _ in range(3):
-            create_ok(srv, token, title=f"new {added}", priority=rnd.randrange(4),
+            create_task_ok(srv, token, title=f"new {added}", priority=rnd.randrange(4),
                       due_date=f"2027-05-{rnd.randrange(1, 29):02d}" if added % 2 else None)
             added += 1
         cursor = body["next_cursor"]
@@ -304,8 +304,8 @@ def test_walking_while_tasks_are_added_returns_each_existing_task_once(srv, sort
 
 
 def test_page_after_the_last_row_was_deleted(srv):
-    token = new_user(srv)
-    made = [create_ok(srv, token, title=f"t{i}") for i in range(6)]
+    token = new_token(srv)
+    made = [create_task_ok(srv, token, title=f"t{i}") for i in range(6)]
     body = list_tasks(srv, token, {"limit": 3}).json()
     # The row the cursor points after is gone: the next page still follows it.
     assert delete_task(srv, token, body["items"][-1]["id"]).status_code == 204
@@ -316,8 +316,8 @@ def test_page_after_the_last_row_was_deleted(srv):
 # ---------------------------------------------------------------- ETags of pages
 
 def test_page_etag_and_304(srv):
-    token = new_user(srv)
-    made = [create_ok(srv, token, title=f"t{i}") for i in range(5)]
+    token = new_token(srv)
+    made = [create_task_ok(srv, token, title=f"t{i}") for i in range(5)]
     r = list_tasks(srv, token, {"limit": 3})
     etag = r.headers["ETag"]
     assert etag.startswith('W/"') and "private" in r.headers["Cache-Control"]
@@ -333,7 +333,7 @@ def test_page_etag_and_304(srv):
     assert r3.json()["items"][0]["status"] == "done"
     etag = r3.headers["ETag"]
     # So does a new task that enters the page.
-    create_ok(srv, token, title="newest")
+    create_task_ok(srv, token, title="newest")
     r4 = list_tasks(srv, token, {"limit": 3}, headers={"If-None-Match": etag})
     assert r4.status_code == 200 and r4.json()["items"][0]["title"] == "newest"
     # And a page that loses its next page (the tag covers next_cursor).
@@ -344,8 +344,8 @@ def test_page_etag_and_304(srv):
     assert r6.status_code == 200 and r6.json()["next_cursor"] is None
     assert r6.json()["items"] == p5.json()["items"]
     # The same empty list of two users: equal tags are harmless, each sees only its own.
-    empty = list_tasks(srv, new_user(srv))
-    assert list_tasks(srv, new_user(srv), headers={"If-None-Match": empty.headers["ETag"]}).status_code == 304
+    empty = list_tasks(srv, new_token(srv))
+    assert list_tasks(srv, new_token(srv), headers={"If-None-Match": empty.headers["ETag"]}).status_code == 304
 
 
 def test_list_needs_a_token(srv):

@@ -7,8 +7,8 @@ import pytest
 import requests
 
 from harness import RFC3339_MS_Z_RE, assert_problem, wait_until
-from test_auth import (BASE_ENV, PASSWORD, USER_KEYS, assert_pair, assert_unauthorized, claims_of, errors_of, get,
-                       login, me, new_user, post, refresh, register, unique_name)
+from helpers import (BASE_ENV, PASSWORD, USER_KEYS, assert_pair, assert_unauthorized, claims_of, errors_of, get,
+                     login, me, new_user, post, refresh, register, unique_name)
 
 ME = "/api/v1/users/me"
 TASKS = "/api/v1/tasks"
