@@ -8,12 +8,10 @@
  * the shared codec (api/cursor.h) and bound to the user and the filters. */
 #include <string.h>
 
-#include <sodium.h>
-
 #include "api/api.h"
-#include "api/cursor.h"
 #include "api/etag.h"
 #include "api/idempotency.h"
+#include "api/list.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "jobs/jobs.h"
@@ -280,37 +278,16 @@ struct list_query {
     struct store_plan_filter filter;
     bool has_after;
     struct store_plan_pos after;
-    unsigned char scope[SCOPE_LEN];
+    struct api_list_scope scope;
 };
 
 /* What a cursor is bound to: plans, the user and both filters. */
 static void
 list_scope(struct list_query *q, int64_t user_id)
 {
-    unsigned char *s = q->scope;
-    memset(s, 0, SCOPE_LEN);
-    s[0] = 'P';
-    for (int i = 0; i < 8; i++)
-        s[1 + i] = (unsigned char)((uint64_t)user_id >> (56 - 8 * i));
-    s[9] = q->filter.kind >= 0 ? (unsigned char)q->filter.kind : 0xff;
-    s[10] = q->filter.state >= 0 ? (unsigned char)q->filter.state : 0xff;
-}
-
-static bool
-parse_limit(const char *s, size_t *out)
-{
-    size_t n = strlen(s), v = 0;
-    if (n == 0 || n > 3)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (size_t)(s[i] - '0');
-    }
-    if (v < 1 || v > LIMIT_MAX)
-        return false;
-    *out = v;
-    return true;
+    unsigned char *s = api_list_scope_init(&q->scope, 'P', user_id, SCOPE_LEN);
+    s[0] = q->filter.kind >= 0 ? (unsigned char)q->filter.kind : 0xff;
+    s[1] = q->filter.state >= 0 ? (unsigned char)q->filter.state : 0xff;
 }
 
 static bool
@@ -321,10 +298,8 @@ parse_list_query(struct http_req *r, struct list_query *q)
     q->filter.kind = -1;
     q->filter.state = -1;
     const char *v;
-    if ((v = http_req_query(r, "limit")) != NULL && !parse_limit(v, &q->limit)) {
-        api_reply_bad_param(r, "limit", "must be an integer from 1 to 100");
+    if (!api_list_limit(r, LIMIT_MAX, &q->limit))
         return false;
-    }
     if ((v = http_req_query(r, "kind")) != NULL) {
         int k = plan_name_index(plan_kind_names, v);
         if (k < 0) {
@@ -342,36 +317,25 @@ parse_list_query(struct http_req *r, struct list_query *q)
         q->filter.state = s;
     }
     list_scope(q, r->user_id);
-    if ((v = http_req_query(r, "cursor")) != NULL) {
-        struct api_cursor_pos pos;
-        if (!api_cursor_decode(api_cursor_key(), q->scope, SCOPE_LEN, v, strlen(v), &pos)) {
-            api_reply_invalid_cursor(r);
-            return false;
-        }
-        q->has_after = true;
+    struct api_cursor_pos pos;
+    if (!api_list_cursor(r, &q->scope, &q->has_after, &pos))
+        return false;
+    if (q->has_after) {
         q->after.id = pos.id;
         q->after.created_at = pos.created_at;
     }
     return true;
 }
 
-/* W/"l<32 hex>": BLAKE2b of the page's ids and versions and its cursor. */
+/* The page's tag (api/list.h; plan pages are salted "plans"). */
 static const char *
 page_etag(struct http_req *r, const struct store_plan *rows, size_t n, const char *next)
 {
-    crypto_generichash_state st;
-    unsigned char h[16];
-    crypto_generichash_init(&st, (const unsigned char *)"plans", 5, sizeof(h));
-    for (size_t i = 0; i < n; i++) {
-        int64_t iv[2] = {rows[i].id, rows[i].version};
-        crypto_generichash_update(&st, (const unsigned char *)iv, sizeof(iv));
-    }
-    crypto_generichash_update(&st, (const unsigned char *)(next != NULL ? next : ""),
-                              next != NULL ? strlen(next) + 1 : 0);
-    crypto_generichash_final(&st, h, sizeof(h));
-    char hex[2 * sizeof(h) + 1];
-    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    return arena_printf(&r->arena, "W/\"l%s\"", hex);
+    struct api_list_etag e;
+    api_list_etag_init(&e, "plans");
+    for (size_t i = 0; i < n; i++)
+        api_list_etag_row(&e, rows[i].id, rows[i].version);
+    return api_list_etag_end(&e, r, next);
 }
 
 static void
@@ -393,29 +357,18 @@ api_plan_list(struct http_req *r)
     if (more) {
         n = q.limit;
         struct api_cursor_pos pos = {.id = rows[n - 1].id, .created_at = rows[n - 1].created_at};
-        api_cursor_encode(api_cursor_key(), q.scope, SCOPE_LEN, &pos, next);
+        api_list_cursor_make(&q.scope, &pos, next);
     }
     const char *tag = page_etag(r, rows, n, more ? next : NULL);
     if (api_etag_not_modified(r, tag))
         return;
-    struct jw *w = http_reply_json_begin(r, 200);
     size_t size = 64;
     for (size_t i = 0; i < n; i++)
         size += plan_size(&rows[i], false);
-    buf_reserve(&r->out, size);
-    jw_obj_begin(w);
-    jw_key(w, "items");
-    jw_arr_begin(w);
+    struct jw *w = api_list_begin(r, size);
     for (size_t i = 0; i < n; i++)
         write_plan(w, &rows[i], false);
-    jw_arr_end(w);
-    jw_key(w, "next_cursor");
-    if (more)
-        jw_strn(w, next, API_CURSOR_TEXT);
-    else
-        jw_null(w);
-    jw_obj_end(w);
-    api_etag_header(r, tag);
+    api_list_end(r, w, more ? next : NULL, tag);
 }
 
 const struct http_route api_plans_routes[] = {

@@ -1,12 +1,15 @@
 /* api_jw_time (api/api.c): the hand-rolled RFC 3339 formatter agrees with
  * gmtime_r + snprintf over leap years, centuries, month ends and negative
- * times, and always writes 24 characters in quotes. */
+ * times, and always writes 24 characters in quotes. api_list_scope_init
+ * (api/list.c) lays out the bytes cursors already given out were signed
+ * over: the resource letter, the user id big endian, zeros. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "api/api.h"
+#include "api/list.h"
 #include "check.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -42,9 +45,32 @@ agrees(int64_t ms)
     return ok;
 }
 
+static void
+test_list_scope(void)
+{
+    struct api_list_scope s;
+    memset(&s, 0xaa, sizeof(s));
+    unsigned char *own = api_list_scope_init(&s, 'T', 0x0102030405060708, 32);
+    static const unsigned char head[9] = {'T', 1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_EQ_INT(s.len, 32);
+    CHECK(memcmp(s.bytes, head, sizeof(head)) == 0);
+    CHECK(own == s.bytes + 9);
+    int zeros = 1;
+    for (size_t i = 9; i < sizeof(s.bytes); i++)
+        zeros &= s.bytes[i] == 0;
+    CHECK(zeros);
+    own = api_list_scope_init(&s, 'P', -2, 16);
+    CHECK_EQ_INT(s.len, 16);
+    CHECK_EQ_INT(s.bytes[0], 'P');
+    for (int i = 1; i < 8; i++)
+        CHECK_EQ_INT(s.bytes[i], 0xff);
+    CHECK_EQ_INT(s.bytes[8], 0xfe);
+}
+
 int
 main(void)
 {
+    test_list_scope();
     int64_t fixed[] = {0,
                        1,
                        999,
