@@ -29,11 +29,8 @@ enum {
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
 
-/* Indexed by enum store_plan_state. */
-static const char *const state_names[] = {"queued", "running", "ready", "failed", NULL};
-
 static const struct api_field create_fields[] = {
-    {"kind", API_ENUM, API_REQUIRED, 0, 0, plan_kind_names},
+    {"kind", API_ENUM, API_REQUIRED, 0, 0, store_plan_kind_names},
     {"weeks", API_INT, 0, 1, PLAN_WEEKS_MAX, NULL},
     {"start_date", API_DATE, API_NULLABLE, 0, 0, NULL},
     {"create_tasks", API_BOOL, 0, 0, 0, NULL},
@@ -48,9 +45,9 @@ write_plan(struct jw *w, const struct store_plan *p, bool with_content)
     jw_key(w, "id");
     jw_int(w, p->id);
     jw_key(w, "kind");
-    jw_str(w, p->kind == STORE_PLAN_WORKOUT ? "workout" : "nutrition");
+    jw_str(w, store_plan_kind_name(p->kind));
     jw_key(w, "state");
-    jw_str(w, state_names[p->state]);
+    jw_str(w, store_plan_state_name(p->state));
     jw_key(w, "weeks");
     jw_int(w, p->weeks);
     jw_key(w, "start_date");
@@ -138,8 +135,8 @@ parse_create(struct http_req *r, struct plan_request *req)
         return false;
     const json_t *b = r->json;
     memset(req, 0, sizeof(*req));
-    req->kind =
-        (enum plan_kind)plan_name_index(plan_kind_names, json_string_value(json_object_get(b, "kind")));
+    req->kind = (enum plan_kind)store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT,
+                                                 json_string_value(json_object_get(b, "kind")));
     const json_t *v = json_object_get(b, "weeks");
     req->weeks = v != NULL ? (int)json_integer_value(v) : PLAN_WEEKS_DEFAULT;
     req->create_tasks = json_is_true(json_object_get(b, "create_tasks"));
@@ -301,20 +298,18 @@ parse_list_query(struct http_req *r, struct list_query *q)
     if (!api_list_limit(r, LIMIT_MAX, &q->limit))
         return false;
     if ((v = http_req_query(r, "kind")) != NULL) {
-        int k = plan_name_index(plan_kind_names, v);
-        if (k < 0) {
+        q->filter.kind = store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT, v);
+        if (q->filter.kind < 0) {
             api_reply_bad_param(r, "kind", "must be workout or nutrition");
             return false;
         }
-        q->filter.kind = k == PLAN_WORKOUT ? STORE_PLAN_WORKOUT : STORE_PLAN_NUTRITION;
     }
     if ((v = http_req_query(r, "state")) != NULL) {
-        int s = plan_name_index(state_names, v);
-        if (s < 0) {
+        q->filter.state = store_enum_parse(store_plan_state_names, STORE_PLAN_STATE_COUNT, v);
+        if (q->filter.state < 0) {
             api_reply_bad_param(r, "state", "must be one of queued, running, ready, failed");
             return false;
         }
-        q->filter.state = s;
     }
     list_scope(q, r->user_id);
     struct api_cursor_pos pos;

@@ -26,12 +26,10 @@ enum {
     IF_MATCH_MAX = 8 /* tags of one If-Match header looked at */
 };
 
-static const char *const status_names[] = {"todo", "in_progress", "done", NULL};
-
 static const struct api_field create_fields[] = {
     {"title", API_STRING, API_REQUIRED, 1, TITLE_MAX, NULL},
     {"description", API_STRING, API_NULLABLE, 0, DESCRIPTION_MAX, NULL},
-    {"status", API_ENUM, 0, 0, 0, status_names},
+    {"status", API_ENUM, 0, 0, 0, store_task_status_names},
     {"priority", API_INT, 0, 0, PRIORITY_MAX, NULL},
     {"due_date", API_DATE, API_NULLABLE, 0, 0, NULL},
 };
@@ -39,7 +37,7 @@ static const struct api_field create_fields[] = {
 static const struct api_field patch_fields[] = {
     {"title", API_STRING, 0, 1, TITLE_MAX, NULL},
     {"description", API_STRING, API_NULLABLE, 0, DESCRIPTION_MAX, NULL},
-    {"status", API_ENUM, 0, 0, 0, status_names},
+    {"status", API_ENUM, 0, 0, 0, store_task_status_names},
     {"priority", API_INT, 0, 0, PRIORITY_MAX, NULL},
     {"due_date", API_DATE, API_NULLABLE, 0, 0, NULL},
 };
@@ -169,10 +167,7 @@ task_id(struct http_req *r, int64_t *id)
 static int
 status_of(const char *s)
 {
-    for (int i = 0; status_names[i] != NULL; i++)
-        if (strcmp(s, status_names[i]) == 0)
-            return i;
-    return -1;
+    return store_enum_parse(store_task_status_names, STORE_TASK_STATUS_COUNT, s);
 }
 
 /* The access token's account no longer exists (deleted meanwhile). */
@@ -484,12 +479,6 @@ struct list_query {
     struct api_list_scope scope;
 };
 
-static const char *const sort_names[STORE_TASK_SORT_COUNT] = {
-    [STORE_TASK_SORT_CREATED_DESC] = "-created_at", [STORE_TASK_SORT_CREATED_ASC] = "created_at",
-    [STORE_TASK_SORT_DUE_ASC] = "due_date",         [STORE_TASK_SORT_DUE_DESC] = "-due_date",
-    [STORE_TASK_SORT_PRIORITY_DESC] = "-priority",
-};
-
 /* What a cursor is bound to: the resource, the user, the sort and every
  * filter (in a canonical form, so "done,todo" and "todo,done" agree). */
 static void
@@ -513,8 +502,8 @@ parse_statuses(const char *s, unsigned *mask)
         const char *comma = strchr(s, ',');
         size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
         int found = -1;
-        for (int i = 0; status_names[i] != NULL; i++)
-            if (strlen(status_names[i]) == n && memcmp(s, status_names[i], n) == 0)
+        for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++)
+            if (strlen(store_task_status_names[i]) == n && memcmp(s, store_task_status_names[i], n) == 0)
                 found = i;
         if (found < 0)
             return false;
@@ -532,11 +521,11 @@ query_sort(struct http_req *r, struct list_query *q)
     const char *v = http_req_query(r, "sort");
     if (v == NULL)
         return true;
-    for (int i = 0; i < STORE_TASK_SORT_COUNT; i++)
-        if (strcmp(v, sort_names[i]) == 0) {
-            q->sort = (enum store_task_sort)i;
-            return true;
-        }
+    int sort = store_enum_parse(store_task_sort_names, STORE_TASK_SORT_COUNT, v);
+    if (sort >= 0) {
+        q->sort = (enum store_task_sort)sort;
+        return true;
+    }
     api_reply_bad_param(r, "sort", "must be one of -created_at, created_at, due_date, -due_date, -priority");
     return false;
 }
