@@ -135,8 +135,8 @@ parse_create(struct http_req *r, struct plan_request *req)
         return false;
     const json_t *b = r->json;
     memset(req, 0, sizeof(*req));
-    req->kind = (enum plan_kind)store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT,
-                                                 json_string_value(json_object_get(b, "kind")));
+    req->kind = (enum store_plan_kind)store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT,
+                                                       json_string_value(json_object_get(b, "kind")));
     const json_t *v = json_object_get(b, "weeks");
     req->weeks = v != NULL ? (int)json_integer_value(v) : PLAN_WEEKS_DEFAULT;
     req->create_tasks = json_is_true(json_object_get(b, "create_tasks"));
@@ -152,7 +152,7 @@ parse_create(struct http_req *r, struct plan_request *req)
         return false;
     }
     memcpy(req->start_date, start != NULL ? start : today, 11);
-    if (req->create_tasks && req->kind != PLAN_WORKOUT) {
+    if (req->create_tasks && req->kind != STORE_PLAN_WORKOUT) {
         struct auth_problem p = {"create_tasks", "not_allowed", "only workout plans create tasks"};
         api_reply_invalid_fields(r, &p, 1);
         return false;
@@ -184,7 +184,7 @@ api_plan_create(struct http_req *r)
     }
     struct store_plan p = {
         .user_id = r->user_id,
-        .kind = req.kind == PLAN_WORKOUT ? STORE_PLAN_WORKOUT : STORE_PLAN_NUTRITION,
+        .kind = req.kind,
         .weeks = req.weeks,
         .start_date = req.start_date,
         .request = plan_request_json(&r->arena, &req),
