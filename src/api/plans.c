@@ -307,7 +307,8 @@ parse_list_query(struct http_req *r, struct list_query *q)
     if ((v = http_req_query(r, "state")) != NULL) {
         q->filter.state = store_enum_parse(store_plan_state_names, STORE_PLAN_STATE_COUNT, v);
         if (q->filter.state < 0) {
-            api_reply_bad_param(r, "state", "must be one of queued, running, ready, failed");
+            api_reply_bad_param(r, "state",
+                                api_enum_choices(&r->arena, "must be one of ", store_plan_state_names));
             return false;
         }
     }

@@ -526,7 +526,7 @@ query_sort(struct http_req *r, struct list_query *q)
         q->sort = (enum store_task_sort)sort;
         return true;
     }
-    api_reply_bad_param(r, "sort", "must be one of -created_at, created_at, due_date, -due_date, -priority");
+    api_reply_bad_param(r, "sort", api_enum_choices(&r->arena, "must be one of ", store_task_sort_names));
     return false;
 }
 
@@ -536,7 +536,8 @@ query_status(struct http_req *r, struct list_query *q)
     const char *v = http_req_query(r, "status");
     if (v == NULL || parse_statuses(v, &q->filter.status_mask))
         return true;
-    api_reply_bad_param(r, "status", "must be a comma list of todo, in_progress, done");
+    api_reply_bad_param(r, "status",
+                        api_enum_choices(&r->arena, "must be a comma list of ", store_task_status_names));
     return false;
 }
 

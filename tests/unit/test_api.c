@@ -2,7 +2,8 @@
  * gmtime_r + snprintf over leap years, centuries, month ends and negative
  * times, and always writes 24 characters in quotes. api_list_scope_init
  * (api/list.c) lays out the bytes cursors already given out were signed
- * over: the resource letter, the user id big endian, zeros. */
+ * over: the resource letter, the user id big endian, zeros. The messages
+ * built from the store's name tables read as they always did. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 
 #include "api/api.h"
 #include "api/list.h"
+#include "api/validate.h"
 #include "check.h"
+#include "store/store.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
@@ -67,10 +70,31 @@ test_list_scope(void)
     CHECK_EQ_INT(s.bytes[8], 0xfe);
 }
 
+static void
+test_enum_choices(void)
+{
+    struct arena a;
+    arena_init(&a);
+    CHECK_EQ_STR(api_enum_choices(&a, "must be one of ", store_task_sort_names),
+                 "must be one of -created_at, created_at, due_date, -due_date, -priority");
+    CHECK_EQ_STR(api_enum_choices(&a, "must be a comma list of ", store_task_status_names),
+                 "must be a comma list of todo, in_progress, done");
+    CHECK_EQ_STR(api_enum_choices(&a, "must be one of ", store_plan_state_names),
+                 "must be one of queued, running, ready, failed");
+    CHECK_EQ_STR(api_enum_choices(&a, "must be one of ", store_plan_kind_names),
+                 "must be one of workout, nutrition");
+    CHECK_EQ_INT(store_enum_parse(store_task_sort_names, STORE_TASK_SORT_COUNT, "-priority"),
+                 STORE_TASK_SORT_PRIORITY_DESC);
+    CHECK_EQ_INT(store_enum_parse(store_task_status_names, STORE_TASK_STATUS_COUNT, "Done"), -1);
+    CHECK_EQ_INT(store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT, NULL), -1);
+    arena_cleanup(&a);
+}
+
 int
 main(void)
 {
     test_list_scope();
+    test_enum_choices();
     int64_t fixed[] = {0,
                        1,
                        999,
