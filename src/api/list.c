@@ -59,11 +59,12 @@ api_list_cursor(struct http_req *r, const struct api_list_scope *s, bool *has, s
     return true;
 }
 
-void
+const char *
 api_list_cursor_make(const struct api_list_scope *s, const struct api_cursor_pos *pos,
                      char out[API_CURSOR_TEXT + 1])
 {
     api_cursor_encode(api_cursor_key(), s->bytes, s->len, pos, out);
+    return out;
 }
 
 enum { TAG_HASH = 16 };

@@ -46,9 +46,21 @@ bool api_list_limit(struct http_req *r, size_t max, size_t *limit);
 bool api_list_cursor(struct http_req *r, const struct api_list_scope *s, bool *has,
                      struct api_cursor_pos *pos);
 
-/* The cursor of pos for scope, into out (NUL-terminated). */
-void api_list_cursor_make(const struct api_list_scope *s, const struct api_cursor_pos *pos,
-                          char out[API_CURSOR_TEXT + 1]);
+/* n rows came back for a page of limit (the store is asked for limit + 1):
+ * true when there are more, and then *n becomes limit (the rows shown; the
+ * last of them gives the next cursor). */
+static inline bool
+api_list_more(size_t *n, size_t limit)
+{
+    if (*n <= limit)
+        return false;
+    *n = limit;
+    return true;
+}
+
+/* The cursor of pos for scope, into out (NUL-terminated); returns out. */
+const char *api_list_cursor_make(const struct api_list_scope *s, const struct api_cursor_pos *pos,
+                                 char out[API_CURSOR_TEXT + 1]);
 
 /* A page's entity tag, W/"l<32 hex>": BLAKE2b, keyed by the resource's
  * salt (NULL for none), of the (id, version) of each row shown and of the

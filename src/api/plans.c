@@ -348,14 +348,13 @@ api_plan_list(struct http_req *r)
         api_reply_error(r, err);
         return;
     }
-    char next[API_CURSOR_TEXT + 1];
-    bool more = n > q.limit;
-    if (more) {
-        n = q.limit;
+    char buf[API_CURSOR_TEXT + 1];
+    const char *next = NULL;
+    if (api_list_more(&n, q.limit)) {
         struct api_cursor_pos pos = {.id = rows[n - 1].id, .created_at = rows[n - 1].created_at};
-        api_list_cursor_make(&q.scope, &pos, next);
+        next = api_list_cursor_make(&q.scope, &pos, buf);
     }
-    const char *tag = page_etag(r, rows, n, more ? next : NULL);
+    const char *tag = page_etag(r, rows, n, next);
     if (api_etag_not_modified(r, tag))
         return;
     size_t size = 64;
@@ -364,7 +363,7 @@ api_plan_list(struct http_req *r)
     struct jw *w = api_list_begin(r, size);
     for (size_t i = 0; i < n; i++)
         write_plan(w, &rows[i], false);
-    api_list_end(r, w, more ? next : NULL, tag);
+    api_list_end(r, w, next, tag);
 }
 
 const struct http_route api_plans_routes[] = {

@@ -606,7 +606,7 @@ parse_list_query(struct http_req *r, struct list_query *q)
     return r->query == NULL || query_cursor(r, q);
 }
 
-static void
+static const char *
 make_cursor(const struct list_query *q, const struct store_task *last, char *out)
 {
     struct api_cursor_pos pos = {
@@ -617,7 +617,7 @@ make_cursor(const struct list_query *q, const struct store_task *last, char *out
     };
     if (pos.has_date)
         memcpy(pos.date, last->due_date, 11);
-    api_list_cursor_make(&q->scope, &pos, out);
+    return api_list_cursor_make(&q->scope, &pos, out);
 }
 
 /* The page's tag (api/list.h; task pages are unsalted). */
@@ -649,13 +649,9 @@ list_reply(struct http_req *r)
         api_reply_error(r, l->tr.err);
         return;
     }
-    char next[API_CURSOR_TEXT + 1];
-    bool more = n > q->limit;
-    if (more) {
-        n = q->limit;
-        make_cursor(q, &rows[n - 1], next);
-    }
-    const char *tag = page_etag(r, rows, n, more ? next : NULL);
+    char buf[API_CURSOR_TEXT + 1];
+    const char *next = api_list_more(&n, q->limit) ? make_cursor(q, &rows[n - 1], buf) : NULL;
+    const char *tag = page_etag(r, rows, n, next);
     if (api_etag_not_modified(r, tag))
         return;
     size_t size = 64;
@@ -664,7 +660,7 @@ list_reply(struct http_req *r)
     struct jw *w = api_list_begin(r, size);
     for (size_t i = 0; i < n; i++)
         write_task(w, &rows[i]);
-    api_list_end(r, w, more ? next : NULL, tag);
+    api_list_end(r, w, next, tag);
 }
 
 static void
