@@ -5,7 +5,7 @@
  * carries the caller's user id, so another user's plan is 404 for every
  * verb; the job payload holds the profile as it was at the request, so the
  * plan is generated from what the user saw; list cursors are signed with
- * the shared codec (api/cursor.h) and bound to the user and the filters. */
+ * the shared list module (api/list.h) and bound to the user and the filters. */
 #include <string.h>
 
 #include "api/api.h"

@@ -2,9 +2,9 @@
  * call carries the caller's user id, so another user's task is 404 for
  * every verb; list pages ask the store for limit + 1 rows and sign the
  * position of the last row shown into next_cursor, bound to the user, the
- * filters and the sort (api/cursor.c); single tasks are tagged
+ * filters and the sort (api/list.c); single tasks are tagged
  * W/"t<id>-v<version>", pages by a hash of their ids, versions and next
- * cursor (api/etag.c). Reads run inline on SQLite (ROUTE_READS); so do
+ * cursor (api/list.c). Reads run inline on SQLite (ROUTE_READS); so do
  * creates, up to the group commit (ROUTE_ASYNC_WRITES). */
 #include <string.h>
 
