@@ -14,7 +14,7 @@
 #include "util/arena.h"
 
 struct worker {
-    enum plan_kind kind;
+    enum store_plan_kind kind;
     double seconds;
     long plans;
     size_t bytes;
@@ -77,7 +77,7 @@ run(void *arg)
 }
 
 static void
-measure(enum plan_kind kind, int threads, double seconds)
+measure(enum store_plan_kind kind, int threads, double seconds)
 {
     struct worker *w = calloc((size_t)threads, sizeof(*w));
     if (w == NULL)
@@ -96,7 +96,7 @@ measure(enum plan_kind kind, int threads, double seconds)
         bytes += w[i].bytes;
     }
     double dt = now_s() - t0;
-    printf("%s %d %.0f %.1f %zu\n", plan_kind_names[kind], threads, plans / dt,
+    printf("%s %d %.0f %.1f %zu\n", store_plan_kind_names[kind], threads, plans / dt,
            dt * 1e6 * threads / (double)plans, plans > 0 ? bytes / (size_t)plans : 0);
     free(w);
 }
@@ -109,10 +109,10 @@ main(int argc, char **argv)
     int threads = argc > 2 ? (int)strtol(argv[2], NULL, 10) : (int)(ncpu > 0 ? ncpu : 1);
     if (seconds <= 0 || threads < 1)
         return 2;
-    for (int k = 0; k < PLAN_KIND_COUNT; k++) {
-        measure((enum plan_kind)k, 1, seconds);
+    for (int k = 0; k < STORE_PLAN_KIND_COUNT; k++) {
+        measure((enum store_plan_kind)k, 1, seconds);
         if (threads > 1)
-            measure((enum plan_kind)k, threads, seconds);
+            measure((enum store_plan_kind)k, threads, seconds);
     }
     return 0;
 }

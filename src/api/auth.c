@@ -165,25 +165,28 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
         a->err = err;
         return false;
     }
-    bool known = err == OK;
     /* Unknown logins are limited like accounts, so limits reveal nothing. */
-    const char *account =
-        known ? arena_printf(&r->arena, "u:%lld", (long long)u.id) : lowercase(r, "l:", login);
-    auth_ratelimit_login_check(auth_limits(au), account, ip, now, &a->limited);
-    if (a->limited.limited) {
+    struct auth_credential c = {
+        .user_id = err == OK ? u.id : 0,
+        .login = login,
+        .hash = err == OK ? u.password_hash : NULL,
+        .ip = ip,
+        .password = pw,
+        .len = pwlen,
+    };
+    bool rehash = false;
+    switch (auth_credential_check(au, &c, &rehash, &a->limited)) {
+    case AUTH_CREDENTIAL_OK:
+        break;
+    case AUTH_CREDENTIAL_WRONG:
+        a->outcome = OUT_FAILED;
+        return false;
+    case AUTH_CREDENTIAL_LIMITED:
         a->outcome = OUT_LIMITED;
         return false;
-    }
-    bool rehash = false;
-    err = auth_password_verify(known ? u.password_hash : NULL, pw, pwlen, &rehash);
-    if (err == ERR_NOMEM) {
+    case AUTH_CREDENTIAL_NOMEM:
         a->outcome = OUT_ERROR;
         a->err = ERR_OVERLOADED;
-        return false;
-    }
-    auth_ratelimit_login_result(auth_limits(au), account, ip, err == OK, store_now_ms());
-    if (err != OK) {
-        a->outcome = OUT_FAILED;
         return false;
     }
     if (rehash) {

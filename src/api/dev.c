@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/validate.h"
+#include "store/store.h"
 
 static void
 api_dev_echo(struct http_req *r)
@@ -82,11 +83,10 @@ api_dev_list_routes(struct http_req *r)
 static void
 api_dev_validate(struct http_req *r)
 {
-    static const char *const statuses[] = {"todo", "in_progress", "done", NULL};
     static const struct api_field fields[] = {
         {"title", API_STRING, API_REQUIRED, 1, 200, NULL},
         {"description", API_STRING, API_NULLABLE, 0, 10000, NULL},
-        {"status", API_ENUM, 0, 0, 0, statuses},
+        {"status", API_ENUM, 0, 0, 0, store_task_status_names},
         {"priority", API_INT, 0, 0, 3, NULL},
         {"due_date", API_DATE, API_NULLABLE, 0, 0, NULL},
         {"done", API_BOOL, 0, 0, 0, NULL},

@@ -5,15 +5,13 @@
  * carries the caller's user id, so another user's plan is 404 for every
  * verb; the job payload holds the profile as it was at the request, so the
  * plan is generated from what the user saw; list cursors are signed with
- * the shared codec (api/cursor.h) and bound to the user and the filters. */
+ * the shared list module (api/list.h) and bound to the user and the filters. */
 #include <string.h>
 
-#include <sodium.h>
-
 #include "api/api.h"
-#include "api/cursor.h"
 #include "api/etag.h"
 #include "api/idempotency.h"
+#include "api/list.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "jobs/jobs.h"
@@ -31,11 +29,8 @@ enum {
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
 
-/* Indexed by enum store_plan_state. */
-static const char *const state_names[] = {"queued", "running", "ready", "failed", NULL};
-
 static const struct api_field create_fields[] = {
-    {"kind", API_ENUM, API_REQUIRED, 0, 0, plan_kind_names},
+    {"kind", API_ENUM, API_REQUIRED, 0, 0, store_plan_kind_names},
     {"weeks", API_INT, 0, 1, PLAN_WEEKS_MAX, NULL},
     {"start_date", API_DATE, API_NULLABLE, 0, 0, NULL},
     {"create_tasks", API_BOOL, 0, 0, 0, NULL},
@@ -50,9 +45,9 @@ write_plan(struct jw *w, const struct store_plan *p, bool with_content)
     jw_key(w, "id");
     jw_int(w, p->id);
     jw_key(w, "kind");
-    jw_str(w, p->kind == STORE_PLAN_WORKOUT ? "workout" : "nutrition");
+    jw_str(w, store_plan_kind_name(p->kind));
     jw_key(w, "state");
-    jw_str(w, state_names[p->state]);
+    jw_str(w, store_plan_state_name(p->state));
     jw_key(w, "weeks");
     jw_int(w, p->weeks);
     jw_key(w, "start_date");
@@ -140,8 +135,8 @@ parse_create(struct http_req *r, struct plan_request *req)
         return false;
     const json_t *b = r->json;
     memset(req, 0, sizeof(*req));
-    req->kind =
-        (enum plan_kind)plan_name_index(plan_kind_names, json_string_value(json_object_get(b, "kind")));
+    req->kind = (enum store_plan_kind)store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT,
+                                                       json_string_value(json_object_get(b, "kind")));
     const json_t *v = json_object_get(b, "weeks");
     req->weeks = v != NULL ? (int)json_integer_value(v) : PLAN_WEEKS_DEFAULT;
     req->create_tasks = json_is_true(json_object_get(b, "create_tasks"));
@@ -157,7 +152,7 @@ parse_create(struct http_req *r, struct plan_request *req)
         return false;
     }
     memcpy(req->start_date, start != NULL ? start : today, 11);
-    if (req->create_tasks && req->kind != PLAN_WORKOUT) {
+    if (req->create_tasks && req->kind != STORE_PLAN_WORKOUT) {
         struct auth_problem p = {"create_tasks", "not_allowed", "only workout plans create tasks"};
         api_reply_invalid_fields(r, &p, 1);
         return false;
@@ -189,7 +184,7 @@ api_plan_create(struct http_req *r)
     }
     struct store_plan p = {
         .user_id = r->user_id,
-        .kind = req.kind == PLAN_WORKOUT ? STORE_PLAN_WORKOUT : STORE_PLAN_NUTRITION,
+        .kind = req.kind,
         .weeks = req.weeks,
         .start_date = req.start_date,
         .request = plan_request_json(&r->arena, &req),
@@ -280,37 +275,16 @@ struct list_query {
     struct store_plan_filter filter;
     bool has_after;
     struct store_plan_pos after;
-    unsigned char scope[SCOPE_LEN];
+    struct api_list_scope scope;
 };
 
 /* What a cursor is bound to: plans, the user and both filters. */
 static void
 list_scope(struct list_query *q, int64_t user_id)
 {
-    unsigned char *s = q->scope;
-    memset(s, 0, SCOPE_LEN);
-    s[0] = 'P';
-    for (int i = 0; i < 8; i++)
-        s[1 + i] = (unsigned char)((uint64_t)user_id >> (56 - 8 * i));
-    s[9] = q->filter.kind >= 0 ? (unsigned char)q->filter.kind : 0xff;
-    s[10] = q->filter.state >= 0 ? (unsigned char)q->filter.state : 0xff;
-}
-
-static bool
-parse_limit(const char *s, size_t *out)
-{
-    size_t n = strlen(s), v = 0;
-    if (n == 0 || n > 3)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (size_t)(s[i] - '0');
-    }
-    if (v < 1 || v > LIMIT_MAX)
-        return false;
-    *out = v;
-    return true;
+    unsigned char *s = api_list_scope_init(&q->scope, 'P', user_id, SCOPE_LEN);
+    s[0] = q->filter.kind >= 0 ? (unsigned char)q->filter.kind : 0xff;
+    s[1] = q->filter.state >= 0 ? (unsigned char)q->filter.state : 0xff;
 }
 
 static bool
@@ -321,57 +295,43 @@ parse_list_query(struct http_req *r, struct list_query *q)
     q->filter.kind = -1;
     q->filter.state = -1;
     const char *v;
-    if ((v = http_req_query(r, "limit")) != NULL && !parse_limit(v, &q->limit)) {
-        api_reply_bad_param(r, "limit", "must be an integer from 1 to 100");
+    if (!api_list_limit(r, LIMIT_MAX, &q->limit))
         return false;
-    }
     if ((v = http_req_query(r, "kind")) != NULL) {
-        int k = plan_name_index(plan_kind_names, v);
-        if (k < 0) {
+        q->filter.kind = store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT, v);
+        if (q->filter.kind < 0) {
             api_reply_bad_param(r, "kind", "must be workout or nutrition");
             return false;
         }
-        q->filter.kind = k == PLAN_WORKOUT ? STORE_PLAN_WORKOUT : STORE_PLAN_NUTRITION;
     }
     if ((v = http_req_query(r, "state")) != NULL) {
-        int s = plan_name_index(state_names, v);
-        if (s < 0) {
-            api_reply_bad_param(r, "state", "must be one of queued, running, ready, failed");
+        q->filter.state = store_enum_parse(store_plan_state_names, STORE_PLAN_STATE_COUNT, v);
+        if (q->filter.state < 0) {
+            api_reply_bad_param(r, "state",
+                                api_enum_choices(&r->arena, "must be one of ", store_plan_state_names));
             return false;
         }
-        q->filter.state = s;
     }
     list_scope(q, r->user_id);
-    if ((v = http_req_query(r, "cursor")) != NULL) {
-        struct api_cursor_pos pos;
-        if (!api_cursor_decode(api_cursor_key(), q->scope, SCOPE_LEN, v, strlen(v), &pos)) {
-            api_reply_invalid_cursor(r);
-            return false;
-        }
-        q->has_after = true;
+    struct api_cursor_pos pos;
+    if (!api_list_cursor(r, &q->scope, &q->has_after, &pos))
+        return false;
+    if (q->has_after) {
         q->after.id = pos.id;
         q->after.created_at = pos.created_at;
     }
     return true;
 }
 
-/* W/"l<32 hex>": BLAKE2b of the page's ids and versions and its cursor. */
+/* The page's tag (api/list.h; plan pages are salted "plans"). */
 static const char *
 page_etag(struct http_req *r, const struct store_plan *rows, size_t n, const char *next)
 {
-    crypto_generichash_state st;
-    unsigned char h[16];
-    crypto_generichash_init(&st, (const unsigned char *)"plans", 5, sizeof(h));
-    for (size_t i = 0; i < n; i++) {
-        int64_t iv[2] = {rows[i].id, rows[i].version};
-        crypto_generichash_update(&st, (const unsigned char *)iv, sizeof(iv));
-    }
-    crypto_generichash_update(&st, (const unsigned char *)(next != NULL ? next : ""),
-                              next != NULL ? strlen(next) + 1 : 0);
-    crypto_generichash_final(&st, h, sizeof(h));
-    char hex[2 * sizeof(h) + 1];
-    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    return arena_printf(&r->arena, "W/\"l%s\"", hex);
+    struct api_list_etag e;
+    api_list_etag_init(&e, "plans");
+    for (size_t i = 0; i < n; i++)
+        api_list_etag_row(&e, rows[i].id, rows[i].version);
+    return api_list_etag_end(&e, r, next);
 }
 
 static void
@@ -388,34 +348,22 @@ api_plan_list(struct http_req *r)
         api_reply_error(r, err);
         return;
     }
-    char next[API_CURSOR_TEXT + 1];
-    bool more = n > q.limit;
-    if (more) {
-        n = q.limit;
+    char buf[API_CURSOR_TEXT + 1];
+    const char *next = NULL;
+    if (api_list_more(&n, q.limit)) {
         struct api_cursor_pos pos = {.id = rows[n - 1].id, .created_at = rows[n - 1].created_at};
-        api_cursor_encode(api_cursor_key(), q.scope, SCOPE_LEN, &pos, next);
+        next = api_list_cursor_make(&q.scope, &pos, buf);
     }
-    const char *tag = page_etag(r, rows, n, more ? next : NULL);
+    const char *tag = page_etag(r, rows, n, next);
     if (api_etag_not_modified(r, tag))
         return;
-    struct jw *w = http_reply_json_begin(r, 200);
     size_t size = 64;
     for (size_t i = 0; i < n; i++)
         size += plan_size(&rows[i], false);
-    buf_reserve(&r->out, size);
-    jw_obj_begin(w);
-    jw_key(w, "items");
-    jw_arr_begin(w);
+    struct jw *w = api_list_begin(r, size);
     for (size_t i = 0; i < n; i++)
         write_plan(w, &rows[i], false);
-    jw_arr_end(w);
-    jw_key(w, "next_cursor");
-    if (more)
-        jw_strn(w, next, API_CURSOR_TEXT);
-    else
-        jw_null(w);
-    jw_obj_end(w);
-    api_etag_header(r, tag);
+    api_list_end(r, w, next, tag);
 }
 
 const struct http_route api_plans_routes[] = {

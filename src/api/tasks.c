@@ -2,19 +2,17 @@
  * call carries the caller's user id, so another user's task is 404 for
  * every verb; list pages ask the store for limit + 1 rows and sign the
  * position of the last row shown into next_cursor, bound to the user, the
- * filters and the sort (api/cursor.c); single tasks are tagged
+ * filters and the sort (api/list.c); single tasks are tagged
  * W/"t<id>-v<version>", pages by a hash of their ids, versions and next
- * cursor (api/etag.c). Reads and creates are handlers in stages, so the
+ * cursor (api/list.c). Reads and creates are handlers in stages, so the
  * server runs them inline on SQLite (creates up to the group commit) and
  * on the loops' own connections on PostgreSQL (reads). */
 #include <string.h>
 
-#include <sodium.h>
-
 #include "api/api.h"
-#include "api/cursor.h"
 #include "api/etag.h"
 #include "api/idempotency.h"
+#include "api/list.h"
 #include "api/validate.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -29,12 +27,10 @@ enum {
     IF_MATCH_MAX = 8 /* tags of one If-Match header looked at */
 };
 
-static const char *const status_names[] = {"todo", "in_progress", "done", NULL};
-
 static const struct api_field create_fields[] = {
     {"title", API_STRING, API_REQUIRED, 1, TITLE_MAX, NULL},
     {"description", API_STRING, API_NULLABLE, 0, DESCRIPTION_MAX, NULL},
-    {"status", API_ENUM, 0, 0, 0, status_names},
+    {"status", API_ENUM, 0, 0, 0, store_task_status_names},
     {"priority", API_INT, 0, 0, PRIORITY_MAX, NULL},
     {"due_date", API_DATE, API_NULLABLE, 0, 0, NULL},
 };
@@ -42,7 +38,7 @@ static const struct api_field create_fields[] = {
 static const struct api_field patch_fields[] = {
     {"title", API_STRING, 0, 1, TITLE_MAX, NULL},
     {"description", API_STRING, API_NULLABLE, 0, DESCRIPTION_MAX, NULL},
-    {"status", API_ENUM, 0, 0, 0, status_names},
+    {"status", API_ENUM, 0, 0, 0, store_task_status_names},
     {"priority", API_INT, 0, 0, PRIORITY_MAX, NULL},
     {"due_date", API_DATE, API_NULLABLE, 0, 0, NULL},
 };
@@ -172,10 +168,7 @@ task_id(struct http_req *r, int64_t *id)
 static int
 status_of(const char *s)
 {
-    for (int i = 0; status_names[i] != NULL; i++)
-        if (strcmp(s, status_names[i]) == 0)
-            return i;
-    return -1;
+    return store_enum_parse(store_task_status_names, STORE_TASK_STATUS_COUNT, s);
 }
 
 /* The access token's account no longer exists (deleted meanwhile). */
@@ -429,13 +422,7 @@ struct list_query {
     struct store_task_filter filter;
     bool has_after;
     struct store_task_pos after;
-    unsigned char scope[SCOPE_LEN];
-};
-
-static const char *const sort_names[STORE_TASK_SORT_COUNT] = {
-    [STORE_TASK_SORT_CREATED_DESC] = "-created_at", [STORE_TASK_SORT_CREATED_ASC] = "created_at",
-    [STORE_TASK_SORT_DUE_ASC] = "due_date",         [STORE_TASK_SORT_DUE_DESC] = "-due_date",
-    [STORE_TASK_SORT_PRIORITY_DESC] = "-priority",
+    struct api_list_scope scope;
 };
 
 /* What a cursor is bound to: the resource, the user, the sort and every
@@ -443,35 +430,14 @@ static const char *const sort_names[STORE_TASK_SORT_COUNT] = {
 static void
 list_scope(struct list_query *q, int64_t user_id)
 {
-    unsigned char *s = q->scope;
-    memset(s, 0, SCOPE_LEN);
-    s[0] = 'T';
-    for (int i = 0; i < 8; i++)
-        s[1 + i] = (unsigned char)((uint64_t)user_id >> (56 - 8 * i));
-    s[9] = (unsigned char)q->sort;
-    s[10] = (unsigned char)q->filter.status_mask;
-    s[11] = q->filter.priority >= 0 ? (unsigned char)q->filter.priority : 0xff;
+    unsigned char *s = api_list_scope_init(&q->scope, 'T', user_id, SCOPE_LEN);
+    s[0] = (unsigned char)q->sort;
+    s[1] = (unsigned char)q->filter.status_mask;
+    s[2] = q->filter.priority >= 0 ? (unsigned char)q->filter.priority : 0xff;
     if (q->filter.due_before != NULL)
-        memcpy(s + 12, q->filter.due_before, 10);
+        memcpy(s + 3, q->filter.due_before, 10);
     if (q->filter.due_after != NULL)
-        memcpy(s + 22, q->filter.due_after, 10);
-}
-
-static bool
-parse_limit(const char *s, size_t *out)
-{
-    size_t n = strlen(s), v = 0;
-    if (n == 0 || n > 3)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (size_t)(s[i] - '0');
-    }
-    if (v < 1 || v > LIMIT_MAX)
-        return false;
-    *out = v;
-    return true;
+        memcpy(s + 13, q->filter.due_after, 10);
 }
 
 static bool
@@ -482,8 +448,8 @@ parse_statuses(const char *s, unsigned *mask)
         const char *comma = strchr(s, ',');
         size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
         int found = -1;
-        for (int i = 0; status_names[i] != NULL; i++)
-            if (strlen(status_names[i]) == n && memcmp(s, status_names[i], n) == 0)
+        for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++)
+            if (strlen(store_task_status_names[i]) == n && memcmp(s, store_task_status_names[i], n) == 0)
                 found = i;
         if (found < 0)
             return false;
@@ -496,27 +462,17 @@ parse_statuses(const char *s, unsigned *mask)
 
 /* Each reads one query parameter into q; false after replying 400. */
 static bool
-query_limit(struct http_req *r, struct list_query *q)
-{
-    const char *v = http_req_query(r, "limit");
-    if (v == NULL || parse_limit(v, &q->limit))
-        return true;
-    api_reply_bad_param(r, "limit", "must be an integer from 1 to 100");
-    return false;
-}
-
-static bool
 query_sort(struct http_req *r, struct list_query *q)
 {
     const char *v = http_req_query(r, "sort");
     if (v == NULL)
         return true;
-    for (int i = 0; i < STORE_TASK_SORT_COUNT; i++)
-        if (strcmp(v, sort_names[i]) == 0) {
-            q->sort = (enum store_task_sort)i;
-            return true;
-        }
-    api_reply_bad_param(r, "sort", "must be one of -created_at, created_at, due_date, -due_date, -priority");
+    int sort = store_enum_parse(store_task_sort_names, STORE_TASK_SORT_COUNT, v);
+    if (sort >= 0) {
+        q->sort = (enum store_task_sort)sort;
+        return true;
+    }
+    api_reply_bad_param(r, "sort", api_enum_choices(&r->arena, "must be one of ", store_task_sort_names));
     return false;
 }
 
@@ -526,7 +482,8 @@ query_status(struct http_req *r, struct list_query *q)
     const char *v = http_req_query(r, "status");
     if (v == NULL || parse_statuses(v, &q->filter.status_mask))
         return true;
-    api_reply_bad_param(r, "status", "must be a comma list of todo, in_progress, done");
+    api_reply_bad_param(r, "status",
+                        api_enum_choices(&r->arena, "must be a comma list of ", store_task_status_names));
     return false;
 }
 
@@ -562,16 +519,15 @@ query_date(struct http_req *r, const char *name, const char **out)
 static bool
 query_cursor(struct http_req *r, struct list_query *q)
 {
-    const char *v = http_req_query(r, "cursor");
-    if (v == NULL)
-        return true;
     struct api_cursor_pos pos;
-    if (!api_cursor_decode(api_cursor_key(), q->scope, SCOPE_LEN, v, strlen(v), &pos) || pos.num < 0 ||
-        pos.num > PRIORITY_MAX) {
+    if (!api_list_cursor(r, &q->scope, &q->has_after, &pos))
+        return false;
+    if (!q->has_after)
+        return true;
+    if (pos.num < 0 || pos.num > PRIORITY_MAX) {
         api_reply_invalid_cursor(r);
         return false;
     }
-    q->has_after = true;
     q->after.id = pos.id;
     q->after.created_at = pos.created_at;
     q->after.priority = pos.num;
@@ -587,15 +543,16 @@ parse_list_query(struct http_req *r, struct list_query *q)
     q->limit = LIMIT_DEFAULT;
     q->sort = STORE_TASK_SORT_CREATED_DESC;
     q->filter.priority = -1;
-    if (r->query != NULL && (!query_limit(r, q) || !query_sort(r, q) || !query_status(r, q) ||
-                             !query_priority(r, q) || !query_date(r, "due_before", &q->filter.due_before) ||
-                             !query_date(r, "due_after", &q->filter.due_after)))
+    if (r->query != NULL &&
+        (!api_list_limit(r, LIMIT_MAX, &q->limit) || !query_sort(r, q) || !query_status(r, q) ||
+         !query_priority(r, q) || !query_date(r, "due_before", &q->filter.due_before) ||
+         !query_date(r, "due_after", &q->filter.due_after)))
         return false;
     list_scope(q, r->user_id);
     return r->query == NULL || query_cursor(r, q);
 }
 
-static void
+static const char *
 make_cursor(const struct list_query *q, const struct store_task *last, char *out)
 {
     struct api_cursor_pos pos = {
@@ -606,29 +563,18 @@ make_cursor(const struct list_query *q, const struct store_task *last, char *out
     };
     if (pos.has_date)
         memcpy(pos.date, last->due_date, 11);
-    api_cursor_encode(api_cursor_key(), q->scope, SCOPE_LEN, &pos, out);
+    return api_list_cursor_make(&q->scope, &pos, out);
 }
 
-/* W/"l<32 hex>": BLAKE2b of the page's ids and versions and its cursor. */
+/* The page's tag (api/list.h; task pages are unsalted). */
 static const char *
 page_etag(struct http_req *r, const struct store_task *rows, size_t n, const char *next)
 {
-    crypto_generichash_state st;
-    unsigned char h[16];
-    crypto_generichash_init(&st, NULL, 0, sizeof(h));
-    for (size_t i = 0; i < n; i++) {
-        int64_t iv[2] = {rows[i].id, rows[i].version};
-        crypto_generichash_update(&st, (const unsigned char *)iv, sizeof(iv));
-    }
-    crypto_generichash_update(&st, (const unsigned char *)(next != NULL ? next : ""),
-                              next != NULL ? strlen(next) + 1 : 0);
-    crypto_generichash_final(&st, h, sizeof(h));
-    char *tag = arena_alloc(&r->arena, 3 + 1 + 2 * sizeof(h) + 2);
-    memcpy(tag, "W/\"l", 4);
-    sodium_bin2hex(tag + 4, 2 * sizeof(h) + 1, h, sizeof(h));
-    tag[4 + 2 * sizeof(h)] = '"';
-    tag[5 + 2 * sizeof(h)] = '\0';
-    return tag;
+    struct api_list_etag e;
+    api_list_etag_init(&e, NULL);
+    for (size_t i = 0; i < n; i++)
+        api_list_etag_row(&e, rows[i].id, rows[i].version);
+    return api_list_etag_end(&e, r, next);
 }
 
 /* GET /tasks: the query and the rows. */
@@ -675,33 +621,18 @@ list_reply(struct http_req *r, int err)
         api_reply_error(r, err);
         return;
     }
-    char next[API_CURSOR_TEXT + 1];
-    bool more = n > q->limit;
-    if (more) {
-        n = q->limit;
-        make_cursor(q, &rows[n - 1], next);
-    }
-    const char *tag = page_etag(r, rows, n, more ? next : NULL);
+    char buf[API_CURSOR_TEXT + 1];
+    const char *next = api_list_more(&n, q->limit) ? make_cursor(q, &rows[n - 1], buf) : NULL;
+    const char *tag = page_etag(r, rows, n, next);
     if (api_etag_not_modified(r, tag))
         return;
-    struct jw *w = http_reply_json_begin(r, 200);
     size_t size = 64;
     for (size_t i = 0; i < n; i++)
         size += task_size(&rows[i]);
-    buf_reserve(&r->out, size);
-    jw_obj_begin(w);
-    jw_key(w, "items");
-    jw_arr_begin(w);
+    struct jw *w = api_list_begin(r, size);
     for (size_t i = 0; i < n; i++)
         write_task(w, &rows[i]);
-    jw_arr_end(w);
-    jw_key(w, "next_cursor");
-    if (more)
-        jw_strn(w, next, API_CURSOR_TEXT);
-    else
-        jw_null(w);
-    jw_obj_end(w);
-    api_etag_header(r, tag);
+    api_list_end(r, w, next, tag);
 }
 
 static const struct http_stages task_list = {

@@ -168,30 +168,33 @@ api_users_update(struct http_req *r)
 static bool
 password_ok(struct http_req *r, const struct store_user *u, const char *field)
 {
-    struct auth_ratelimit *rl = auth_limits(api_deps()->auth);
     char ip[64];
     api_client_ip(r, ip, sizeof(ip));
-    const char *account = arena_printf(&r->arena, "u:%lld", (long long)u->id);
+    const json_t *pv = json_object_get(r->json, field);
+    struct auth_credential c = {
+        .user_id = u->id,
+        .hash = u->password_hash,
+        .ip = ip,
+        .password = json_string_value(pv),
+        .len = json_string_length(pv),
+    };
+    bool rehash = false;
     struct auth_rl_verdict v;
-    auth_ratelimit_login_check(rl, account, ip, store_now_ms(), &v);
-    if (v.limited) {
+    switch (auth_credential_check(api_deps()->auth, &c, &rehash, &v)) {
+    case AUTH_CREDENTIAL_OK:
+        return true;
+    case AUTH_CREDENTIAL_LIMITED:
         api_reply_rate_limited(r, &v);
         return false;
-    }
-    const json_t *pv = json_object_get(r->json, field);
-    bool rehash = false;
-    int err = auth_password_verify(u->password_hash, json_string_value(pv), json_string_length(pv), &rehash);
-    if (err == ERR_NOMEM) {
+    case AUTH_CREDENTIAL_NOMEM:
         api_reply_error(r, ERR_OVERLOADED);
         return false;
+    case AUTH_CREDENTIAL_WRONG:
+        break;
     }
-    auth_ratelimit_login_result(rl, account, ip, err == OK, store_now_ms());
-    if (err != OK) {
-        struct auth_problem p = {field, "incorrect", "is not the account's current password"};
-        api_reply_invalid_fields(r, &p, 1);
-        return false;
-    }
-    return true;
+    struct auth_problem p = {field, "incorrect", "is not the account's current password"};
+    api_reply_invalid_fields(r, &p, 1);
+    return false;
 }
 
 static void

@@ -13,6 +13,21 @@ struct verr {
     const char *message;
 };
 
+const char *
+api_enum_choices(struct arena *a, const char *lead, const char *const *names)
+{
+    struct buf b;
+    buf_init(&b, a, 128);
+    buf_appends(&b, lead);
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (i > 0)
+            buf_appends(&b, ", ");
+        buf_appends(&b, names[i]);
+    }
+    buf_appendc(&b, '\0');
+    return b.data;
+}
+
 size_t
 api_utf8_chars(const char *s)
 {
@@ -85,17 +100,8 @@ check_value(struct http_req *r, const struct api_field *f, const json_t *v, stru
             for (size_t i = 0; f->values[i] != NULL; i++)
                 if (strcmp(s, f->values[i]) == 0)
                     return true;
-            struct buf b;
-            buf_init(&b, &r->arena, 128);
-            buf_appends(&b, "must be one of ");
-            for (size_t i = 0; f->values[i] != NULL; i++) {
-                if (i > 0)
-                    buf_appends(&b, ", ");
-                buf_appends(&b, f->values[i]);
-            }
-            buf_appendc(&b, '\0');
             e->code = "not_allowed";
-            e->message = b.data;
+            e->message = api_enum_choices(&r->arena, "must be one of ", f->values);
             return false;
         }
         size_t chars = api_utf8_chars(s);

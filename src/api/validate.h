@@ -12,6 +12,8 @@
 
 #include "http/http.h"
 
+struct arena;
+
 enum api_type { API_STRING, API_INT, API_NUMBER, API_BOOL, API_DATE, API_ENUM, API_STRING_ARRAY };
 
 enum {
@@ -30,6 +32,10 @@ struct api_field {
 /* Checks body against the n fields. Returns true, or false after replying
  * (400 malformed_json when body is not an object, else 422). */
 bool api_validate(struct http_req *r, const json_t *body, const struct api_field *fields, size_t n);
+
+/* lead followed by the NULL-terminated names joined by ", " (in a), for
+ * messages such as "must be one of todo, in_progress, done". */
+const char *api_enum_choices(struct arena *a, const char *lead, const char *const *names);
 
 /* Number of Unicode characters in a UTF-8 string (jansson guarantees valid UTF-8). */
 size_t api_utf8_chars(const char *s);

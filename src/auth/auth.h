@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct auth;
 struct store;
 
 enum {
@@ -184,6 +185,36 @@ void auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, 
  * (account, ip) pair and the account; a success clears the pair. */
 void auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, const char *ip, bool ok,
                                  int64_t now_ms);
+
+/* ---- password checks under the login limits (credential.c) ------------------- */
+
+/* A password presented for an account, by a client. */
+struct auth_credential {
+    int64_t user_id;      /* the account; 0 when the login names none */
+    const char *login;    /* as the client wrote it (used when user_id is 0) */
+    const char *hash;     /* the account's stored hash; NULL when user_id is 0 */
+    const char *ip;       /* the client's address */
+    const char *password; /* len bytes, at most AUTH_PASSWORD_MAX */
+    size_t len;
+};
+
+enum auth_credential_result {
+    AUTH_CREDENTIAL_OK,      /* the password is right */
+    AUTH_CREDENTIAL_WRONG,   /* wrong, or no such account: counted as a failure */
+    AUTH_CREDENTIAL_LIMITED, /* refused unchecked: *limited has Retry-After */
+    AUTH_CREDENTIAL_NOMEM    /* argon2 could not get its memory: nothing counted */
+};
+
+/* The one password check of a login, a password change and an account
+ * deletion (on the hash pool): the login backoff of the account for this
+ * IP (auth_ratelimit_login_check), the verification (against the dummy
+ * hash when there is no account, so the answer costs the same), and the
+ * outcome recorded (auth_ratelimit_login_result). Accounts are limited by
+ * "u:<id>", unknown logins by "l:<login in lower case>", so the limits
+ * reveal nothing about which logins exist. On AUTH_CREDENTIAL_OK, *rehash
+ * says whether the stored hash should be replaced. */
+enum auth_credential_result auth_credential_check(struct auth *a, const struct auth_credential *c,
+                                                  bool *rehash, struct auth_rl_verdict *limited);
 
 /* ---- client addresses (ratelimit.c) ---------------------------------------- */
 

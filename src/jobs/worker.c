@@ -537,12 +537,11 @@ jobs_metrics_render(struct buf *out)
     struct jobs *j = atomic_load(&current);
     if (j == NULL)
         return;
-    static const char *const states[4] = {"queued", "running", "done", "dead"};
     if (atomic_load_explicit(&j->depth_known, memory_order_relaxed)) {
         buf_appends(out, "# HELP pace_jobs_queue_depth Jobs in the queue by state (every instance's).\n"
                          "# TYPE pace_jobs_queue_depth gauge\n");
-        for (int i = 0; i < 4; i++)
-            buf_printf(out, "pace_jobs_queue_depth{state=\"%s\"} %lld\n", states[i],
+        for (int i = 0; i < STORE_JOB_STATE_COUNT; i++)
+            buf_printf(out, "pace_jobs_queue_depth{state=\"%s\"} %lld\n", store_job_state_names[i],
                        (long long)atomic_load_explicit(&j->depth[i], memory_order_relaxed));
     }
     buf_printf(out,

@@ -20,7 +20,7 @@
 struct plan_job {
     struct store *st;
     struct plan_llm *llm;
-    atomic_ulong generated[PLAN_KIND_COUNT][2]; /* [kind][builtin, llm] */
+    atomic_ulong generated[STORE_PLAN_KIND_COUNT][2]; /* [kind][builtin, llm] */
     atomic_ulong failed;
 };
 
@@ -112,8 +112,8 @@ run_generate(struct jobs_run *run, void *arg)
     if (err == OK) {
         bool llm = strcmp(out.generator, "llm") == 0;
         atomic_fetch_add_explicit(&ctx.generated[r.kind][llm ? 1 : 0], 1, memory_order_relaxed);
-        log_info("plan", "plan %" PRId64 " ready (%s, %s, %zu tasks)", job->ref_id, plan_kind_names[r.kind],
-                 out.generator, out.ntasks);
+        log_info("plan", "plan %" PRId64 " ready (%s, %s, %zu tasks)", job->ref_id,
+                 store_plan_kind_names[r.kind], out.generator, out.ntasks);
         return JOBS_DONE;
     }
     if (nothing_to_do(err))
@@ -145,10 +145,10 @@ metrics(struct buf *out, void *arg)
     buf_appends(out,
                 "# HELP pace_plans_generated_total Plans this instance generated, by kind and generator.\n"
                 "# TYPE pace_plans_generated_total counter\n");
-    for (int k = 0; k < PLAN_KIND_COUNT; k++)
+    for (int k = 0; k < STORE_PLAN_KIND_COUNT; k++)
         for (int g = 0; g < 2; g++)
             buf_printf(out, "pace_plans_generated_total{kind=\"%s\",generator=\"%s\"} %lu\n",
-                       plan_kind_names[k], g == 0 ? "builtin" : "llm",
+                       store_plan_kind_names[k], g == 0 ? "builtin" : "llm",
                        atomic_load_explicit(&ctx.generated[k][g], memory_order_relaxed));
     buf_printf(out,
                "# HELP pace_plans_failed_total Plans this instance marked failed.\n"

@@ -247,7 +247,7 @@ user_message(struct arena *a, const struct plan_profile *p, const struct plan_re
     jw_init(&w, &b);
     jw_obj_begin(&w);
     jw_key(&w, "task");
-    jw_str(&w, plan_kind_names[r->kind]);
+    jw_str(&w, store_plan_kind_names[r->kind]);
     jw_key(&w, "profile");
     write_profile(&w, p, age);
     jw_key(&w, "constraints");
@@ -256,7 +256,7 @@ user_message(struct arena *a, const struct plan_profile *p, const struct plan_re
     jw_int(&w, r->weeks);
     jw_key(&w, "start_date");
     jw_str(&w, r->start_date);
-    if (r->kind == PLAN_WORKOUT) {
+    if (r->kind == STORE_PLAN_WORKOUT) {
         jw_key(&w, "sessions_per_week");
         jw_int(&w, p->days_per_week);
         jw_key(&w, "max_session_minutes");
@@ -518,8 +518,8 @@ plan_llm_accept(const char *answer, size_t len, const struct plan_profile *p, co
         *why = "the answer is not {summary, content}";
         goto out;
     }
-    err = r->kind == PLAN_WORKOUT ? accept_workout(content, p, r, a, out, why)
-                                  : accept_nutrition(content, p, r, why);
+    err = r->kind == STORE_PLAN_WORKOUT ? accept_workout(content, p, r, a, out, why)
+                                        : accept_nutrition(content, p, r, why);
     if (err != OK)
         goto out;
     json_object_set_new(content, "method", json_string("llm"));

@@ -23,18 +23,6 @@ const char *const plan_goal_names[] = {"lose_fat", "maintain", "build_muscle", "
 const char *const plan_experience_names[] = {"beginner", "intermediate", "advanced", NULL};
 const char *const plan_equipment_names[] = {"none", "dumbbells", "home_gym", "full_gym", NULL};
 const char *const plan_diet_names[] = {"omnivore", "pescatarian", "vegetarian", "vegan", NULL};
-const char *const plan_kind_names[] = {"workout", "nutrition", NULL};
-
-int
-plan_name_index(const char *const *names, const char *s)
-{
-    if (s == NULL)
-        return -1;
-    for (int i = 0; names[i] != NULL; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
-}
 
 /* ---- dates (proleptic Gregorian; H. Hinnant's days_from_civil) ---- */
 
@@ -143,7 +131,7 @@ write_request(struct jw *w, const struct plan_request *r)
 {
     jw_obj_begin(w);
     jw_key(w, "kind");
-    jw_str(w, plan_kind_names[r->kind]);
+    jw_str(w, store_plan_kind_names[r->kind]);
     jw_key(w, "weeks");
     jw_int(w, r->weeks);
     jw_key(w, "start_date");
@@ -218,9 +206,9 @@ plan_payload_write(struct arena *a, const struct store_profile *sp, const struct
 }
 
 static int
-get_enum(const json_t *o, const char *key, const char *const *names, int *out)
+get_enum(const json_t *o, const char *key, const char *const *names, int count, int *out)
 {
-    *out = plan_name_index(names, json_string_value(json_object_get(o, key)));
+    *out = store_enum_parse(names, count, json_string_value(json_object_get(o, key)));
     return *out < 0 ? ERR_INVALID : OK;
 }
 
@@ -271,19 +259,19 @@ plan_payload_read(const char *payload, struct arena *a, struct plan_profile *p, 
     int v[8];
     int err = json_is_object(pr) && json_is_object(rq) ? OK : ERR_INVALID;
     if (err == OK)
-        err = get_enum(pr, "sex", plan_sex_names, &v[0]);
+        err = get_enum(pr, "sex", plan_sex_names, PLAN_SEX_COUNT, &v[0]);
     if (err == OK)
-        err = get_enum(pr, "activity_level", plan_activity_names, &v[1]);
+        err = get_enum(pr, "activity_level", plan_activity_names, PLAN_ACTIVITY_COUNT, &v[1]);
     if (err == OK)
-        err = get_enum(pr, "goal", plan_goal_names, &v[2]);
+        err = get_enum(pr, "goal", plan_goal_names, PLAN_GOAL_COUNT, &v[2]);
     if (err == OK)
-        err = get_enum(pr, "experience", plan_experience_names, &v[3]);
+        err = get_enum(pr, "experience", plan_experience_names, PLAN_EXPERIENCE_COUNT, &v[3]);
     if (err == OK)
-        err = get_enum(pr, "equipment", plan_equipment_names, &v[4]);
+        err = get_enum(pr, "equipment", plan_equipment_names, PLAN_EQUIPMENT_COUNT, &v[4]);
     if (err == OK)
-        err = get_enum(pr, "diet", plan_diet_names, &v[5]);
+        err = get_enum(pr, "diet", plan_diet_names, PLAN_DIET_COUNT, &v[5]);
     if (err == OK)
-        err = get_enum(rq, "kind", plan_kind_names, &v[6]);
+        err = get_enum(rq, "kind", store_plan_kind_names, STORE_PLAN_KIND_COUNT, &v[6]);
     if (err == OK)
         err = get_date(pr, "birth_date", p->birth_date);
     if (err == OK)
@@ -322,7 +310,7 @@ plan_payload_read(const char *payload, struct arena *a, struct plan_profile *p, 
         p->experience = (enum plan_experience)v[3];
         p->equipment = (enum plan_equipment)v[4];
         p->diet = (enum plan_diet)v[5];
-        r->kind = (enum plan_kind)v[6];
+        r->kind = (enum store_plan_kind)v[6];
         r->create_tasks = json_is_true(json_object_get(rq, "create_tasks"));
     }
     json_decref(root);
@@ -395,7 +383,7 @@ plan_generate_builtin(const struct plan_profile *p, const struct plan_request *r
         *why = "weeks is out of range";
         return ERR_INVALID;
     }
-    if (r->kind == PLAN_WORKOUT)
+    if (r->kind == STORE_PLAN_WORKOUT)
         return builtin_workout(p, r, a, out);
     return builtin_nutrition(p, r, a, out, why);
 }

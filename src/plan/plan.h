@@ -1,14 +1,17 @@
 /* The fitness engine: energy and macro targets, meal plans, workout
  * programming (all deterministic: the same profile and request always give
  * the same plan), the optional LLM provider, and the job that generates a
- * plan in the background. Only plan/job.c knows about the store and the job
- * queue; the engine itself is pure functions over plain structs. */
+ * plan in the background. Only plan/job.c calls the store and the job
+ * queue; the engine itself is pure functions over plain structs (it takes
+ * from the store only the plan-kind enum and its names). */
 #ifndef PACE_PLAN_PLAN_H
 #define PACE_PLAN_PLAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h" /* enum store_plan_kind and its names */
 
 struct arena;
 struct buf;
@@ -38,20 +41,17 @@ enum plan_equipment {
     PLAN_EQUIPMENT_COUNT
 };
 enum plan_diet { PLAN_OMNIVORE, PLAN_PESCATARIAN, PLAN_VEGETARIAN, PLAN_VEGAN, PLAN_DIET_COUNT };
-enum plan_kind { PLAN_WORKOUT, PLAN_NUTRITION, PLAN_KIND_COUNT };
 
 /* The API spellings, NULL-terminated, indexed by the enums above (the API
- * validates request bodies against these same tables). */
+ * validates request bodies against these same tables; store_enum_parse
+ * reads them). A plan's kind is the store's enum store_plan_kind, spelled
+ * by store_plan_kind_names. */
 extern const char *const plan_sex_names[];
 extern const char *const plan_activity_names[];
 extern const char *const plan_goal_names[];
 extern const char *const plan_experience_names[];
 extern const char *const plan_equipment_names[];
 extern const char *const plan_diet_names[];
-extern const char *const plan_kind_names[];
-
-/* The index of s in a NULL-terminated name table, or -1. */
-int plan_name_index(const char *const *names, const char *s);
 
 enum {
     PLAN_EXCLUDE_MAX = 50,  /* exclude_foods items */
@@ -84,7 +84,7 @@ struct plan_profile {
 };
 
 struct plan_request {
-    enum plan_kind kind;
+    enum store_plan_kind kind;
     int weeks;           /* 1..PLAN_WEEKS_MAX */
     char start_date[11]; /* YYYY-MM-DD: day 1 of the plan */
     bool create_tasks;   /* workout plans: one task per session */

@@ -113,13 +113,6 @@ int store_sqlite_open(const char *path, struct store **out);
 /* url: a libpq URL (postgresql://... or postgres://...); o: complete. */
 int store_pg_open(const char *url, const struct store_opts *o, struct store **out);
 
-/* Names of enum values as stored in the database (shared by backends). */
-const char *store_plan_kind_name(enum store_plan_kind k);
-const char *store_plan_state_name(enum store_plan_state st);
-const char *store_job_state_name(enum store_job_state st);
-/* The reverse; -1 when unknown. */
-int store_enum_parse(const char *const *names, int count, const char *s);
-
 /* One migration compiled into the binary (scripts/embed.cmake). */
 struct store_migration {
     int version;
@@ -130,10 +123,5 @@ struct store_migration {
 /* The migrations embedded under dir ("src/store/migrations/sqlite/"),
  * sorted by version; returns how many were written to out (at most max). */
 size_t store_migrations_known(const char *dir, struct store_migration *out, size_t max);
-
-extern const char *const store_task_status_names[STORE_TASK_STATUS_COUNT];
-extern const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT];
-extern const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT];
-extern const char *const store_job_state_names[STORE_JOB_STATE_COUNT];
 
 #endif

@@ -11,12 +11,18 @@
 #include "util/err.h"
 #include "util/log.h"
 
-const char *const store_task_status_names[STORE_TASK_STATUS_COUNT] = {"todo", "in_progress", "done"};
-const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT] = {"workout", "nutrition"};
-const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT] = {"queued", "running", "ready", "failed"};
-const char *const store_job_state_names[STORE_JOB_STATE_COUNT] = {"queued", "running", "done", "dead"};
-static const char *const sort_names[STORE_TASK_SORT_COUNT] = {"-created_at", "created_at", "due_date",
-                                                              "-due_date", "-priority"};
+const char *const store_task_status_names[STORE_TASK_STATUS_COUNT + 1] = {"todo", "in_progress", "done",
+                                                                          NULL};
+const char *const store_task_sort_names[STORE_TASK_SORT_COUNT + 1] = {
+    [STORE_TASK_SORT_CREATED_DESC] = "-created_at", [STORE_TASK_SORT_CREATED_ASC] = "created_at",
+    [STORE_TASK_SORT_DUE_ASC] = "due_date",         [STORE_TASK_SORT_DUE_DESC] = "-due_date",
+    [STORE_TASK_SORT_PRIORITY_DESC] = "-priority",  [STORE_TASK_SORT_COUNT] = NULL,
+};
+const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT + 1] = {"workout", "nutrition", NULL};
+const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT + 1] = {"queued", "running", "ready",
+                                                                        "failed", NULL};
+const char *const store_job_state_names[STORE_JOB_STATE_COUNT + 1] = {"queued", "running", "done", "dead",
+                                                                      NULL};
 
 static bool
 has_prefix(const char *s, const char *prefix)
@@ -435,7 +441,7 @@ store_task_list_async(struct store *s, int64_t user_id, const struct store_task_
 const char *
 store_task_sort_name(enum store_task_sort sort)
 {
-    return (unsigned)sort < STORE_TASK_SORT_COUNT ? sort_names[sort] : "?";
+    return (unsigned)sort < STORE_TASK_SORT_COUNT ? store_task_sort_names[sort] : "?";
 }
 
 const char *

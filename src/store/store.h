@@ -422,9 +422,6 @@ int store_task_get_async(struct store *s, int64_t user_id, int64_t id, struct ar
 /* On a loop thread that is about to exit: gives back what the store keeps
  * for this thread (its PostgreSQL connection). */
 void store_loop_end(struct store *s);
-/* Names for logs and cursors: "-created_at", "todo", ... */
-const char *store_task_sort_name(enum store_task_sort sort);
-const char *store_task_status_name(enum store_task_status st);
 
 /* ---- fitness profile ------------------------------------------------------ */
 
@@ -617,6 +614,27 @@ int store_idem_get(struct store *s, int64_t user_id, const char *key, struct are
                    struct store_idem *out);
 /* Deletes keys that expired before `before`, at most max. */
 int store_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
+/* ---- names of enum values ---------------------------------------------------- */
+
+/* The one spelling of each enum value: the API reads and writes these, the
+ * database stores them, logs print them. Indexed by the enum and
+ * NULL-terminated (a request validator walks them as API_ENUM values). */
+extern const char *const store_task_status_names[STORE_TASK_STATUS_COUNT + 1];
+extern const char *const store_task_sort_names[STORE_TASK_SORT_COUNT + 1];
+extern const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT + 1];
+extern const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT + 1];
+extern const char *const store_job_state_names[STORE_JOB_STATE_COUNT + 1];
+
+/* The name of a value, or "?" when it is out of range. */
+const char *store_task_status_name(enum store_task_status st);
+const char *store_task_sort_name(enum store_task_sort sort);
+const char *store_plan_kind_name(enum store_plan_kind k);
+const char *store_plan_state_name(enum store_plan_state st);
+const char *store_job_state_name(enum store_job_state st);
+/* The value named s in a table of count names (a table above), or -1 when
+ * s is NULL or not one of them. */
+int store_enum_parse(const char *const *names, int count, const char *s);
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -1,13 +1,19 @@
 /* api_jw_time (api/api.c): the hand-rolled RFC 3339 formatter agrees with
  * gmtime_r + snprintf over leap years, centuries, month ends and negative
- * times, and always writes 24 characters in quotes. */
+ * times, and always writes 24 characters in quotes. api_list_scope_init
+ * (api/list.c) lays out the bytes cursors already given out were signed
+ * over: the resource letter, the user id big endian, zeros. The messages
+ * built from the store's name tables read as they always did. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "api/api.h"
+#include "api/list.h"
+#include "api/validate.h"
 #include "check.h"
+#include "store/store.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
@@ -42,9 +48,53 @@ agrees(int64_t ms)
     return ok;
 }
 
+static void
+test_list_scope(void)
+{
+    struct api_list_scope s;
+    memset(&s, 0xaa, sizeof(s));
+    unsigned char *own = api_list_scope_init(&s, 'T', 0x0102030405060708, 32);
+    static const unsigned char head[9] = {'T', 1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_EQ_INT(s.len, 32);
+    CHECK(memcmp(s.bytes, head, sizeof(head)) == 0);
+    CHECK(own == s.bytes + 9);
+    int zeros = 1;
+    for (size_t i = 9; i < sizeof(s.bytes); i++)
+        zeros &= s.bytes[i] == 0;
+    CHECK(zeros);
+    own = api_list_scope_init(&s, 'P', -2, 16);
+    CHECK_EQ_INT(s.len, 16);
+    CHECK_EQ_INT(s.bytes[0], 'P');
+    for (int i = 1; i < 8; i++)
+        CHECK_EQ_INT(s.bytes[i], 0xff);
+    CHECK_EQ_INT(s.bytes[8], 0xfe);
+}
+
+static void
+test_enum_choices(void)
+{
+    struct arena a;
+    arena_init(&a);
+    CHECK_EQ_STR(api_enum_choices(&a, "must be one of ", store_task_sort_names),
+                 "must be one of -created_at, created_at, due_date, -due_date, -priority");
+    CHECK_EQ_STR(api_enum_choices(&a, "must be a comma list of ", store_task_status_names),
+                 "must be a comma list of todo, in_progress, done");
+    CHECK_EQ_STR(api_enum_choices(&a, "must be one of ", store_plan_state_names),
+                 "must be one of queued, running, ready, failed");
+    CHECK_EQ_STR(api_enum_choices(&a, "must be one of ", store_plan_kind_names),
+                 "must be one of workout, nutrition");
+    CHECK_EQ_INT(store_enum_parse(store_task_sort_names, STORE_TASK_SORT_COUNT, "-priority"),
+                 STORE_TASK_SORT_PRIORITY_DESC);
+    CHECK_EQ_INT(store_enum_parse(store_task_status_names, STORE_TASK_STATUS_COUNT, "Done"), -1);
+    CHECK_EQ_INT(store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT, NULL), -1);
+    arena_cleanup(&a);
+}
+
 int
 main(void)
 {
+    test_list_scope();
+    test_enum_choices();
     int64_t fixed[] = {0,
                        1,
                        999,

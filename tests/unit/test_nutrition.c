@@ -42,7 +42,7 @@ profile(enum plan_sex sex, double kg, double cm, const char *birth)
 static struct plan_request
 request(void)
 {
-    struct plan_request r = {.kind = PLAN_NUTRITION, .weeks = 4};
+    struct plan_request r = {.kind = STORE_PLAN_NUTRITION, .weeks = 4};
     memcpy(r.start_date, "2026-11-23", 11);
     return r;
 }
@@ -357,7 +357,7 @@ test_payload_round_trip(void)
         .meals_per_day = 4,
         .exclude_foods = "[\"eggs\",\"walnuts\"]",
     };
-    struct plan_request r = {.kind = PLAN_WORKOUT, .weeks = 6, .create_tasks = true};
+    struct plan_request r = {.kind = STORE_PLAN_WORKOUT, .weeks = 6, .create_tasks = true};
     memcpy(r.start_date, "2026-12-01", 11);
     const char *payload = plan_payload_write(&a, &sp, &r);
     struct plan_profile p;
@@ -373,7 +373,7 @@ test_payload_round_trip(void)
     CHECK_EQ_INT(p.diet, PLAN_VEGETARIAN);
     CHECK_EQ_INT(p.nexclude, 2);
     CHECK_EQ_STR(p.exclude[1], "walnuts");
-    CHECK_EQ_INT(r2.kind, PLAN_WORKOUT);
+    CHECK_EQ_INT(r2.kind, STORE_PLAN_WORKOUT);
     CHECK_EQ_INT(r2.weeks, 6);
     CHECK(r2.create_tasks);
     CHECK_EQ_STR(r2.start_date, "2026-12-01");

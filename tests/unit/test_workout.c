@@ -35,7 +35,7 @@ profile(int days, int minutes, enum plan_goal goal, enum plan_experience exp, en
 static struct plan_request
 request(int weeks)
 {
-    struct plan_request r = {.kind = PLAN_WORKOUT, .weeks = weeks};
+    struct plan_request r = {.kind = STORE_PLAN_WORKOUT, .weeks = weeks};
     memcpy(r.start_date, "2026-02-25", 11);
     return r;
 }
