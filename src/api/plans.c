@@ -209,22 +209,46 @@ out:
     api_idem_finish(r, &idem);
 }
 
-static void
-api_plan_get(struct http_req *r)
-{
+/* GET /plans/{id}, in stages (http.h). */
+struct get {
     int64_t id;
-    if (!plan_id(r, &id))
-        return;
     struct store_plan p;
-    int err = store_plan_get(api_deps()->store, r->user_id, id, &r->arena, &p);
+};
+
+static bool
+get_prepare(struct http_req *r)
+{
+    struct get *g = arena_alloc(&r->arena, sizeof(*g));
+    memset(g, 0, sizeof(*g));
+    r->state = g;
+    return plan_id(r, &g->id);
+}
+
+static int
+get_run(struct http_req *r)
+{
+    struct get *g = r->state;
+    return store_plan_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->p);
+}
+
+static void
+get_reply(struct http_req *r, int err)
+{
+    struct get *g = r->state;
     if (err != OK) {
         api_reply_error(r, err);
         return;
     }
-    if (api_etag_not_modified(r, plan_etag(r, &p)))
+    if (api_etag_not_modified(r, plan_etag(r, &g->p)))
         return;
-    reply_plan(r, 200, &p);
+    reply_plan(r, 200, &g->p);
 }
+
+static const struct http_stages plan_get = {
+    .prepare = get_prepare,
+    .run = get_run,
+    .reply = get_reply,
+};
 
 /* If-Match on DELETE: false after replying 404 or 412. The store deletes
  * without a version check, so this is checked just before (a state change
@@ -334,25 +358,45 @@ page_etag(struct http_req *r, const struct store_plan *rows, size_t n, const cha
     return api_list_etag_end(&e, r, next);
 }
 
-static void
-api_plan_list(struct http_req *r)
-{
+/* GET /plans, in stages (http.h). */
+struct list {
     struct list_query q;
-    if (!parse_list_query(r, &q))
-        return;
-    struct store_plan *rows = NULL;
-    size_t n = 0;
-    int err = store_plan_list(api_deps()->store, r->user_id, &q.filter, q.has_after ? &q.after : NULL,
-                              q.limit + 1, &r->arena, &rows, &n);
+    struct store_plan *rows;
+    size_t n;
+};
+
+static bool
+list_prepare(struct http_req *r)
+{
+    struct list *l = arena_alloc(&r->arena, sizeof(*l));
+    memset(l, 0, sizeof(*l));
+    r->state = l;
+    return parse_list_query(r, &l->q);
+}
+
+static int
+list_run(struct http_req *r)
+{
+    struct list *l = r->state;
+    return store_plan_list(api_deps()->store, r->user_id, &l->q.filter, l->q.has_after ? &l->q.after : NULL,
+                           l->q.limit + 1, &r->arena, &l->rows, &l->n);
+}
+
+static void
+list_reply(struct http_req *r, int err)
+{
+    struct list *l = r->state;
+    struct store_plan *rows = l->rows;
+    size_t n = l->n;
     if (err != OK) {
         api_reply_error(r, err);
         return;
     }
     char buf[API_CURSOR_TEXT + 1];
     const char *next = NULL;
-    if (api_list_more(&n, q.limit)) {
+    if (api_list_more(&n, l->q.limit)) {
         struct api_cursor_pos pos = {.id = rows[n - 1].id, .created_at = rows[n - 1].created_at};
-        next = api_list_cursor_make(&q.scope, &pos, buf);
+        next = api_list_cursor_make(&l->q.scope, &pos, buf);
     }
     const char *tag = page_etag(r, rows, n, next);
     if (api_etag_not_modified(r, tag))
@@ -366,10 +410,16 @@ api_plan_list(struct http_req *r)
     api_list_end(r, w, next, tag);
 }
 
+static const struct http_stages plan_list = {
+    .prepare = list_prepare,
+    .run = list_run,
+    .reply = list_reply,
+};
+
 const struct http_route api_plans_routes[] = {
-    {HTTP_GET, "/api/v1/plans", api_plan_list, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_GET, "/api/v1/plans", NULL, ROUTE_AUTH | ROUTE_READS, &plan_list},
     {HTTP_POST, "/api/v1/plans", api_plan_create, ROUTE_AUTH | ROUTE_WRITES | ROUTE_JSON, NULL},
-    {HTTP_GET, "/api/v1/plans/{id}", api_plan_get, ROUTE_AUTH | ROUTE_READS, NULL},
+    {HTTP_GET, "/api/v1/plans/{id}", NULL, ROUTE_AUTH | ROUTE_READS, &plan_get},
     {HTTP_DELETE, "/api/v1/plans/{id}", api_plan_delete, ROUTE_AUTH | ROUTE_WRITES, NULL},
 };
 const size_t api_plans_nroutes = sizeof(api_plans_routes) / sizeof(api_plans_routes[0]);
