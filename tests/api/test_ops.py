@@ -62,6 +62,17 @@ def test_metrics_format_parses(server):
         assert families[g]["type"] == "gauge", (g, families[g])
 
 
+def test_metrics_abandoned_requests(server):
+    """The requests whose connection went away while their work was pending
+    elsewhere (their memory stays with the work until it completes): a
+    counter, 0 while every client waits for its answer."""
+    requests.get(server.url + "/health", timeout=5)
+    r = requests.get(server.url + "/metrics", timeout=5)
+    families, samples = parse_metrics(r.text)
+    assert families["pace_http_requests_abandoned_total"]["type"] == "counter"
+    assert metric_values(samples, "pace_http_requests_abandoned_total") == [0]
+
+
 def test_metrics_build_info(server):
     samples = scrape(server.url)
     info = [(ls, v) for n, ls, v in samples if n == "pace_build_info"]
