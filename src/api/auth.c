@@ -12,7 +12,9 @@
 #include "api/api.h"
 #include "api/validate.h"
 #include "auth/auth.h"
+#include "http/query.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -151,7 +153,7 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
     struct store *st = api_deps()->store;
     char *ip = a->addr;
     api_client_ip(r, ip, sizeof(a->addr));
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     auth_ratelimit_hit(auth_limits(au), AUTH_RL_LOGIN, true, ip, now, &a->ip);
     if (a->ip.limited) {
         a->outcome = OUT_LIMITED;
@@ -228,7 +230,7 @@ refresh_attempt(struct http_req *r, const char *token, struct attempt *a)
     struct auth *au = ctx();
     char ip[IP_MAX];
     api_client_ip(r, ip, sizeof(ip));
-    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REFRESH, true, ip, store_now_ms(), &a->ip);
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REFRESH, true, ip, clock_wall_ms(), &a->ip);
     if (a->ip.limited) {
         a->outcome = OUT_LIMITED;
         a->limited = a->ip;
@@ -245,7 +247,7 @@ refresh_attempt(struct http_req *r, const char *token, struct attempt *a)
         return;
     if (err == OK) {
         char *account = arena_printf(&r->arena, "u:%lld", (long long)user_id);
-        auth_ratelimit_hit(auth_limits(au), AUTH_RL_REFRESH, false, account, store_now_ms(), &a->limited);
+        auth_ratelimit_hit(auth_limits(au), AUTH_RL_REFRESH, false, account, clock_wall_ms(), &a->limited);
         if (a->limited.limited) {
             a->outcome = OUT_LIMITED;
             return;
@@ -302,7 +304,7 @@ api_auth_register(struct http_req *r)
     char ip[IP_MAX];
     api_client_ip(r, ip, sizeof(ip));
     struct auth_rl_verdict v;
-    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, true, ip, store_now_ms(), &v);
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, true, ip, clock_wall_ms(), &v);
     if (v.limited) {
         api_reply_rate_limited(r, &v);
         return;
@@ -328,11 +330,11 @@ api_auth_register(struct http_req *r)
         goto out;
     }
     struct auth_rl_verdict acct;
-    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "n:", username), store_now_ms(),
-                       &acct);
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "n:", username),
+                       clock_wall_ms(), &acct);
     if (!acct.limited)
         auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "e:", email),
-                           store_now_ms(), &acct);
+                           clock_wall_ms(), &acct);
     if (acct.limited) {
         api_reply_rate_limited(r, &acct);
         return;
@@ -497,7 +499,7 @@ api_auth_sessions(struct http_req *r)
 {
     struct store_session *rows = NULL;
     size_t n = 0;
-    int err = store_session_list_active(api_deps()->store, r->user_id, store_now_ms(), SESSIONS_MAX,
+    int err = store_session_list_active(api_deps()->store, r->user_id, clock_wall_ms(), SESSIONS_MAX,
                                         &r->arena, &rows, &n);
     if (err != OK) {
         api_reply_error(r, err);
@@ -575,58 +577,16 @@ enum { F_GRANT, F_USERNAME, F_PASSWORD, F_REFRESH, F_CLIENT_ID, F_CLIENT_SECRET,
 static const char *const form_names[F_COUNT] = {"grant_type", "username",      "password", "refresh_token",
                                                 "client_id",  "client_secret", "scope"};
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s[0..n) ('+' is a space) into the arena; NULL when it
- * decodes to a NUL byte or has a broken escape. *len gets the length. */
-static char *
-form_decode(struct http_req *r, const char *s, size_t n, size_t *len)
-{
-    char *out = arena_alloc(&r->arena, n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return NULL;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
-        } else if (c == '\0') {
-            return NULL;
-        }
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    *len = o;
-    return out;
-}
-
 /* Parses the form into v (NULL = absent). A known parameter given twice,
  * or one that does not decode, is invalid_request: false after replying. */
 static bool
 form_parse(struct http_req *r, const char *v[F_COUNT], size_t vlen[F_COUNT])
 {
     const char *p = r->body != NULL ? r->body : "", *end = p + r->body_len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp != NULL ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pe - p));
-        const char *ke = eq != NULL ? eq : pe;
+    struct http_form_pair kv;
+    while (http_form_next(&p, end, &kv)) {
         for (int i = 0; i < F_COUNT; i++) {
-            if ((size_t)(ke - p) != strlen(form_names[i]) || memcmp(p, form_names[i], (size_t)(ke - p)) != 0)
+            if (kv.name_len != strlen(form_names[i]) || memcmp(kv.name, form_names[i], kv.name_len) != 0)
                 continue;
             if (v[i] != NULL) {
                 oauth_error(
@@ -634,8 +594,7 @@ form_parse(struct http_req *r, const char *v[F_COUNT], size_t vlen[F_COUNT])
                     arena_printf(&r->arena, "the parameter %s is given more than once", form_names[i]));
                 return false;
             }
-            const char *val = eq != NULL ? eq + 1 : pe;
-            v[i] = form_decode(r, val, (size_t)(pe - val), &vlen[i]);
+            v[i] = http_form_decode(&r->arena, kv.value, kv.value_len, true, &vlen[i]);
             if (v[i] == NULL) {
                 oauth_error(
                     r, 400, "invalid_request",
@@ -643,7 +602,6 @@ form_parse(struct http_req *r, const char *v[F_COUNT], size_t vlen[F_COUNT])
                 return false;
             }
         }
-        p = pe + 1;
     }
     return true;
 }

@@ -21,25 +21,47 @@ hexval(char c, int *v)
     return false;
 }
 
-/* Percent-decodes s[0..n) into the arena ('+' is a space, per forms). */
-static char *
-decode(struct arena *a, const char *s, size_t n)
+char *
+http_form_decode(struct arena *a, const char *s, size_t n, bool strict, size_t *len)
 {
     char *out = arena_alloc(a, n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
+        char c = s[i];
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1], &hi) && hexval(s[i + 2], &lo)) {
-            out[o++] = (char)(hi * 16 + lo);
+        if (c == '%' && i + 2 < n && hexval(s[i + 1], &hi) && hexval(s[i + 2], &lo)) {
+            c = (char)(hi * 16 + lo);
             i += 2;
-        } else if (s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
+        } else if (c == '%' && strict) {
+            return NULL;
+        } else if (c == '+') {
+            c = ' ';
         }
+        if (c == '\0' && strict)
+            return NULL;
+        out[o++] = c;
     }
     out[o] = '\0';
+    if (len != NULL)
+        *len = o;
     return out;
+}
+
+bool
+http_form_next(const char **p, const char *end, struct http_form_pair *out)
+{
+    const char *s = *p;
+    if (s == NULL || s >= end)
+        return false;
+    const char *amp = memchr(s, '&', (size_t)(end - s));
+    const char *pe = amp != NULL ? amp : end;
+    const char *eq = memchr(s, '=', (size_t)(pe - s));
+    out->name = s;
+    out->name_len = (size_t)((eq != NULL ? eq : pe) - s);
+    out->value = eq != NULL ? eq + 1 : pe;
+    out->value_len = (size_t)(pe - out->value);
+    *p = pe < end ? pe + 1 : end;
+    return true;
 }
 
 const char *
@@ -48,19 +70,10 @@ http_query_get(struct arena *a, const char *query, size_t len, const char *name)
     if (query == NULL)
         return NULL;
     size_t nl = strlen(name);
-    const char *p = query, *end = query + len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp != NULL ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pe - p));
-        const char *ke = eq != NULL ? eq : pe;
-        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) {
-            const char *v = eq != NULL ? eq + 1 : pe;
-            return decode(a, v, (size_t)(pe - v));
-        }
-        if (pe == end)
-            break;
-        p = pe + 1;
-    }
+    const char *p = query;
+    struct http_form_pair kv;
+    while (http_form_next(&p, query + len, &kv))
+        if (kv.name_len == nl && memcmp(kv.name, name, nl) == 0)
+            return http_form_decode(a, kv.value, kv.value_len, false, NULL);
     return NULL;
 }

@@ -115,6 +115,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (same == NULL || strlen(same) != plen - 2 || memcmp(same, plain + 2, plen - 2) != 0)
         abort();
 
+    /* Strict decoding of the whole query (the OAuth2 form's values): NULL,
+     * or a value without NUL bytes that is the lenient decoding exactly. */
+    size_t slen = 0, llen = 0;
+    const char *strict = http_form_decode(&a, (const char *)query, qlen, true, &slen);
+    const char *lenient = http_form_decode(&a, (const char *)query, qlen, false, &llen);
+    if (lenient == NULL || llen > qlen || lenient[llen] != '\0')
+        abort();
+    if (strict != NULL &&
+        (slen != llen || memchr(strict, '\0', slen) != NULL || memcmp(strict, lenient, slen) != 0))
+        abort();
+
     arena_cleanup(&a);
     free(plain);
     free(want);

@@ -1,7 +1,8 @@
 /* Unit tests for http/query: which parameter is found (first of two, exact
  * undecoded names, empty and missing values, empty segments) and how its
  * value is decoded ('+', %XX in either case, invalid or cut-off escapes,
- * NUL bytes, bytes that are not ASCII). */
+ * NUL bytes, bytes that are not ASCII), strict decoding for forms, and the
+ * pairs of a form. */
 #include <string.h>
 
 #include "check.h"
@@ -114,6 +115,51 @@ test_results_are_copies(void)
     CHECK_EQ_STR(w, "Xne");
 }
 
+/* Strict decoding (forms whose values must be exact: the OAuth2 token
+ * endpoint): a broken escape or a NUL byte is no value at all. */
+static void
+test_strict(void)
+{
+    size_t n = 99;
+    CHECK_EQ_STR(http_form_decode(&a, "a%20b+c", 7, true, &n), "a b c");
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_STR(http_form_decode(&a, "%41%62", 6, true, NULL), "Ab");
+    CHECK(http_form_decode(&a, "a%2", 3, true, NULL) == NULL);
+    CHECK(http_form_decode(&a, "a%zz", 4, true, NULL) == NULL);
+    CHECK(http_form_decode(&a, "%", 1, true, NULL) == NULL);
+    CHECK(http_form_decode(&a, "a%00b", 5, true, NULL) == NULL);
+    CHECK(http_form_decode(&a, "a\0b", 3, true, NULL) == NULL);
+    /* The same bytes, leniently: kept as they are, NUL included. */
+    CHECK_EQ_STR(http_form_decode(&a, "a%2", 3, false, &n), "a%2");
+    CHECK_EQ_INT(n, 3);
+    http_form_decode(&a, "a%00b", 5, false, &n);
+    CHECK_EQ_INT(n, 3);
+}
+
+/* The pairs of a form, undecoded, in order. */
+static void
+test_pairs(void)
+{
+    const char *form = "grant_type=password&username=&flag&&x=a=b";
+    const char *p = form, *end = form + strlen(form);
+    struct http_form_pair kv;
+    const char *want[][2] = {
+        {"grant_type", "password"}, {"username", ""}, {"flag", ""}, {"", ""}, {"x", "a=b"}};
+    size_t i = 0;
+    while (http_form_next(&p, end, &kv)) {
+        CHECK(i < 5);
+        if (i >= 5)
+            break;
+        CHECK(kv.name_len == strlen(want[i][0]) && memcmp(kv.name, want[i][0], kv.name_len) == 0);
+        CHECK(kv.value_len == strlen(want[i][1]) && memcmp(kv.value, want[i][1], kv.value_len) == 0);
+        i++;
+    }
+    CHECK_EQ_INT(i, 5);
+    CHECK(!http_form_next(&p, end, &kv)); /* stays at the end */
+    p = "";
+    CHECK(!http_form_next(&p, p, &kv));
+}
+
 int
 main(void)
 {
@@ -123,6 +169,8 @@ main(void)
     test_decoding();
     test_nul_bytes();
     test_results_are_copies();
+    test_strict();
+    test_pairs();
     arena_cleanup(&a);
     return check_done();
 }
