@@ -1,6 +1,7 @@
 /* Wires the resource route tables into the router. */
 #include "api/api.h"
 #include "api/cursor.h"
+#include "util/err.h"
 
 static const struct api_deps *deps;
 static const struct http_router *router;
@@ -10,20 +11,26 @@ api_init(const struct api_deps *d, struct http_router *rt)
 {
     deps = d;
     router = rt;
-    if (http_router_add(rt, api_ops_routes, api_ops_nroutes) != 0)
-        return -1;
-    if (http_router_add(rt, api_auth_routes, api_auth_nroutes) != 0 ||
-        http_router_add(rt, api_users_routes, api_users_nroutes) != 0)
-        return -1;
     api_cursor_setup(d->secret);
-    if (http_router_add(rt, api_tasks_routes, api_tasks_nroutes) != 0)
-        return -1;
-    if (http_router_add(rt, api_profile_routes, api_profile_nroutes) != 0 ||
-        http_router_add(rt, api_plans_routes, api_plans_nroutes) != 0)
-        return -1;
-    if (d->dev_endpoints && http_router_add(rt, api_dev_routes, api_dev_nroutes) != 0)
-        return -1;
-    return 0;
+    const struct {
+        const struct http_route *routes;
+        size_t n;
+        bool on;
+    } tables[] = {
+        {api_ops_routes, api_ops_nroutes, true},
+        {api_auth_routes, api_auth_nroutes, true},
+        {api_users_routes, api_users_nroutes, true},
+        {api_tasks_routes, api_tasks_nroutes, true},
+        {api_profile_routes, api_profile_nroutes, true},
+        {api_plans_routes, api_plans_nroutes, true},
+        {api_dev_routes, api_dev_nroutes, d->dev_endpoints},
+    };
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        int err = tables[i].on ? http_router_add(rt, tables[i].routes, tables[i].n) : OK;
+        if (err != OK)
+            return err;
+    }
+    return OK;
 }
 
 const struct api_deps *

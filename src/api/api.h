@@ -26,7 +26,7 @@ struct api_deps {
 };
 
 /* Keeps d (borrowed; must outlive the server) and adds every route table
- * to rt. Returns 0 or -1 (a malformed table, logged). */
+ * to rt. Returns OK, or the router's error for a malformed table (logged). */
 int api_init(const struct api_deps *d, struct http_router *rt);
 
 /* Replies with the problem for an ERR_* (the one status mapping). */

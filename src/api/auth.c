@@ -369,7 +369,8 @@ static void oauth_error(struct http_req *r, int status, const char *error, const
 
 /* The answer to a login or refresh attempt: the token pair, or why not.
  * oauth: as RFC 6749 wants it (/auth/token), with failed as the
- * description of invalid_grant; else API.md's 401 invalid_credentials. */
+ * description of invalid_grant; else pace's 401 invalid_credentials
+ * (docs/api.md). */
 static void
 attempt_reply(struct http_req *r, const struct attempt *a, bool oauth, const char *failed)
 {

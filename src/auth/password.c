@@ -126,7 +126,7 @@ scratch_put(uint8_t *mem, size_t bytes)
 }
 
 /* Hashing threads yield the CPU to the event loops: a login flood may use
- * every idle cycle but must not delay the rest of the API (DESIGN.md). The
+ * every idle cycle but must not delay the rest of the API. The
  * first hash on a thread lowers that thread's priority (Linux: per thread).
  * SCHED_IDLE: a waking loop thread preempts a hash at once; nice +10 only
  * after the hash's time slice, which showed as milliseconds of p99 on the
