@@ -218,9 +218,7 @@ struct get {
 static bool
 get_prepare(struct http_req *r)
 {
-    struct get *g = arena_alloc(&r->arena, sizeof(*g));
-    memset(g, 0, sizeof(*g));
-    r->state = g;
+    struct get *g = r->state;
     return plan_id(r, &g->id);
 }
 
@@ -245,6 +243,7 @@ get_reply(struct http_req *r, int err)
 }
 
 static const struct http_stages plan_get = {
+    .state_size = sizeof(struct get),
     .prepare = get_prepare,
     .run = get_run,
     .reply = get_reply,
@@ -368,9 +367,7 @@ struct list {
 static bool
 list_prepare(struct http_req *r)
 {
-    struct list *l = arena_alloc(&r->arena, sizeof(*l));
-    memset(l, 0, sizeof(*l));
-    r->state = l;
+    struct list *l = r->state;
     return parse_list_query(r, &l->q);
 }
 
@@ -411,6 +408,7 @@ list_reply(struct http_req *r, int err)
 }
 
 static const struct http_stages plan_list = {
+    .state_size = sizeof(struct list),
     .prepare = list_prepare,
     .run = list_run,
     .reply = list_reply,

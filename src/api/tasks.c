@@ -233,8 +233,7 @@ create_prepare(struct http_req *r)
         return false;
     const json_t *body = r->json;
     const json_t *v;
-    struct create *cr = arena_alloc(&r->arena, sizeof(*cr));
-    memset(cr, 0, sizeof(*cr));
+    struct create *cr = r->state;
     cr->t = (struct store_task){
         .user_id = r->user_id,
         .title = json_string_value(json_object_get(body, "title")),
@@ -248,7 +247,6 @@ create_prepare(struct http_req *r)
     v = json_object_get(body, "priority");
     if (v != NULL)
         cr->t.priority = (int)json_integer_value(v);
-    r->state = cr;
     return true;
 }
 
@@ -293,6 +291,7 @@ create_start(struct http_req *r, http_done_fn *done, void *arg)
 }
 
 static const struct http_stages task_create = {
+    .state_size = sizeof(struct create),
     .prepare = create_prepare,
     .run = create_run,
     .start = create_start,
@@ -308,9 +307,7 @@ struct get {
 static bool
 get_prepare(struct http_req *r)
 {
-    struct get *g = arena_alloc(&r->arena, sizeof(*g));
-    memset(g, 0, sizeof(*g));
-    r->state = g;
+    struct get *g = r->state;
     return task_id(r, &g->id);
 }
 
@@ -342,6 +339,7 @@ get_reply(struct http_req *r, int err)
 }
 
 static const struct http_stages task_get = {
+    .state_size = sizeof(struct get),
     .prepare = get_prepare,
     .run = get_run,
     .start = get_start,
@@ -587,9 +585,7 @@ struct list {
 static bool
 list_prepare(struct http_req *r)
 {
-    struct list *l = arena_alloc(&r->arena, sizeof(*l));
-    memset(l, 0, sizeof(*l));
-    r->state = l;
+    struct list *l = r->state;
     return parse_list_query(r, &l->q);
 }
 
@@ -636,6 +632,7 @@ list_reply(struct http_req *r, int err)
 }
 
 static const struct http_stages task_list = {
+    .state_size = sizeof(struct list),
     .prepare = list_prepare,
     .run = list_run,
     .start = list_start,

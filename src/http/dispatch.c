@@ -135,6 +135,10 @@ stages_begin(struct reqctx *c)
     const struct http_route *route = c->r.route;
     const struct http_stages *st = route->stages;
     const struct http_server *s = c->loop->srv;
+    if (st->state_size > 0) {
+        c->r.state = arena_alloc(&c->r.arena, st->state_size);
+        memset(c->r.state, 0, st->state_size);
+    }
     if (st->prepare != NULL && !st->prepare(&c->r)) {
         http_send_response(c);
         return;

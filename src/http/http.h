@@ -53,10 +53,13 @@ typedef void http_done_fn(void *arg, int err);
  * reply runs on the loop. Otherwise, or when start or done says
  * ERR_WOULD_BLOCK, run goes to the blocking pool and reply follows it
  * there. Everything a stage keeps for the next lives in r->state (in the
- * request arena): the server keeps the request's memory alive until
+ * request arena, state_size bytes): the server keeps the request's memory alive until
  * pending work has completed, even if the connection is gone meanwhile
  * (then reply is skipped). */
 struct http_stages {
+    /* Bytes of the state the stages share: r->state points to that many
+     * zeroed bytes of the request arena before prepare runs. */
+    size_t state_size;
     /* Reads the request (path, query, body) into r->state; false after
      * replying (400, 404). NULL: nothing to prepare. */
     bool (*prepare)(struct http_req *r);
