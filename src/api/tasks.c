@@ -736,9 +736,9 @@ static void
 list_blocking(struct http_req *r)
 {
     struct list *l = r->state;
-    l->tr.err =
-        store_task_list(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
-                        l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows, &l->n);
+    struct store_task_query q = {r->user_id, &l->q.filter, l->q.sort, l->q.has_after ? &l->q.after : NULL,
+                                 l->q.limit + 1};
+    l->tr.err = store_task_list(api_deps()->store, &q, &r->arena, &l->rows, &l->n);
     list_reply(r);
 }
 
@@ -751,9 +751,9 @@ api_task_list(struct http_req *r)
         return;
     if (!read_begin(r, &l->tr, list_blocking, list_reply))
         return;
-    read_started(r, store_task_list_async(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
-                                          l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena,
-                                          &l->rows, &l->n, read_done, r));
+    struct store_task_query q = {r->user_id, &l->q.filter, l->q.sort, l->q.has_after ? &l->q.after : NULL,
+                                 l->q.limit + 1};
+    read_started(r, store_task_list_async(api_deps()->store, &q, &r->arena, &l->rows, &l->n, read_done, r));
 }
 
 const struct http_route api_tasks_routes[] = {

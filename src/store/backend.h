@@ -59,19 +59,17 @@ struct store_ops {
     int (*task_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
     /* Optional, all four (NULL: no asynchronous reads; see store.h). */
     void (*set_loop_io)(struct store *s, const struct store_loop_io *io);
-    int (*task_list_async)(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                           enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                           struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
-                           void *arg);
+    /* q->filter is never NULL (store.c passes an empty one). */
+    int (*task_list_async)(struct store *s, const struct store_task_query *q, struct arena *a,
+                           struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
     int (*task_get_async)(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                           struct store_task *out, store_done_fn *done, void *arg);
     void (*loop_end)(struct store *s);
     int (*task_update)(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
                        int64_t expect_version, struct arena *a, struct store_task *out);
     int (*task_delete)(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
-    int (*task_list)(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                     enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                     struct arena *a, struct store_task **rows, size_t *n);
+    int (*task_list)(struct store *s, const struct store_task_query *q, struct arena *a,
+                     struct store_task **rows, size_t *n);
 
     int (*profile_get)(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
     int (*profile_put)(struct store *s, struct store_profile *p, int64_t expect_version);

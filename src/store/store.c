@@ -387,41 +387,43 @@ store_task_pos_from(const struct store_task *last, struct store_task_pos *pos)
     pos->due_date = last->due_date;
 }
 
-/* The argument checks of both list calls; a NULL filter becomes no filter. */
+/* The argument checks of both list calls; *v is q with a NULL filter
+ * replaced by no filter. */
 static int
-task_list_ok(enum store_task_sort sort, size_t limit, const struct store_task_filter **f,
-             struct store_task **rows, size_t *n)
+task_list_ok(const struct store_task_query *q, struct store_task_query *v, struct store_task **rows,
+             size_t *n)
 {
     static const struct store_task_filter none = {0, -1, NULL, NULL};
     *rows = NULL;
     *n = 0;
-    if ((unsigned)sort >= STORE_TASK_SORT_COUNT || limit == 0 || limit > STORE_LIST_MAX)
+    *v = *q;
+    if ((unsigned)q->sort >= STORE_TASK_SORT_COUNT || q->limit == 0 || q->limit > STORE_LIST_MAX)
         return ERR_INVALID;
-    if (*f == NULL)
-        *f = &none;
-    return (*f)->status_mask >= (1u << STORE_TASK_STATUS_COUNT) ? ERR_INVALID : OK;
+    if (v->filter == NULL)
+        v->filter = &none;
+    return v->filter->status_mask >= (1u << STORE_TASK_STATUS_COUNT) ? ERR_INVALID : OK;
 }
 
 int
-store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                enum store_task_sort sort, const struct store_task_pos *after, size_t limit, struct arena *a,
-                struct store_task **rows, size_t *n)
+store_task_list(struct store *s, const struct store_task_query *q, struct arena *a, struct store_task **rows,
+                size_t *n)
 {
-    int err = task_list_ok(sort, limit, &f, rows, n);
-    return err != OK ? err : s->ops->task_list(s, user_id, f, sort, after, limit, a, rows, n);
+    struct store_task_query v;
+    int err = task_list_ok(q, &v, rows, n);
+    return err != OK ? err : s->ops->task_list(s, &v, a, rows, n);
 }
 
 int
-store_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                      enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                      struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
+store_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
+                      struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
 {
-    int err = task_list_ok(sort, limit, &f, rows, n);
+    struct store_task_query v;
+    int err = task_list_ok(q, &v, rows, n);
     if (err != OK)
         return err;
     if (s->ops->task_list_async == NULL)
         return ERR_WOULD_BLOCK;
-    return s->ops->task_list_async(s, user_id, f, sort, after, limit, a, rows, n, done, arg);
+    return s->ops->task_list_async(s, &v, a, rows, n, done, arg);
 }
 
 const char *

@@ -42,7 +42,10 @@ two_writers(struct store *s)
     arena_init(&a);
     struct store_task *rows;
     size_t n;
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 1000, &a, &rows, &n), OK);
+    CHECK_EQ_INT(
+        store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 1000},
+                        &a, &rows, &n),
+        OK);
     CHECK_EQ_INT(n, 600);
     arena_cleanup(&a);
 }
@@ -107,8 +110,10 @@ pages_while_inserting(struct store *s)
             struct store_task *rows;
             size_t n;
             wait_for_insert(&ia, __atomic_load_n(&ia.added, __ATOMIC_ACQUIRE));
-            int err = store_task_list(s, uid, NULL, (enum store_task_sort)sort, have_pos ? &pos : NULL,
-                                      PAGE + 1, &a, &rows, &n);
+            int err = store_task_list(s,
+                                      &(struct store_task_query){uid, NULL, (enum store_task_sort)sort,
+                                                                 have_pos ? &pos : NULL, PAGE + 1},
+                                      &a, &rows, &n);
             CHECK_EQ_INT(err, OK);
             if (err != OK)
                 break;

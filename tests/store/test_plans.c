@@ -116,7 +116,9 @@ plans(struct store *s)
     CHECK_EQ_INT(store_plan_set_state(s, uid, p.id, &r, tasks, 3, &a, &got), ERR_PRECONDITION);
     struct store_task *rows;
     size_t n;
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10},
+                                 &a, &rows, &n),
+                 OK);
     CHECK_EQ_INT(n, 3);
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ_INT(rows[i].plan_id, p.id);
@@ -170,7 +172,9 @@ plans(struct store *s)
     struct store_job jg;
     CHECK_EQ_INT(store_job_get(s, qjob.id, &a, &jg), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_plan_delete(s, uid, p.id), OK);
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10},
+                                 &a, &rows, &n),
+                 OK);
     CHECK_EQ_INT(n, 3);
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ_INT(rows[i].plan_id, 0);

@@ -135,14 +135,6 @@ pg_p_bytes(struct pg_params *p, const void *b, size_t n)
     p_text(p, b, (int)n, 1);
 }
 
-const char *
-pg_col_str(struct arena *a, const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return NULL;
-    return arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
-}
-
 int64_t
 pg_col_i64(const PGresult *r, int row, int col)
 {
@@ -155,14 +147,6 @@ int
 pg_col_int(const PGresult *r, int row, int col)
 {
     return (int)pg_col_i64(r, row, col);
-}
-
-double
-pg_col_double(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return 0;
-    return strtod(PQgetvalue(r, row, col), NULL);
 }
 
 bool
@@ -199,35 +183,76 @@ unhex(const char *s, size_t len, uint8_t *out, size_t cap)
     return n;
 }
 
-size_t
-pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t cap)
+void
+pg_p_params(struct pg_params *p, const struct store_param *params, int n)
 {
-    if (PQgetisnull(r, row, col))
-        return 0;
-    return unhex(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), out, cap);
+    for (int i = 0; i < n; i++) {
+        if (params[i].kind == STORE_PARAM_I64)
+            pg_p_i64(p, params[i].i);
+        else
+            pg_p_str(p, params[i].kind == STORE_PARAM_TEXT ? params[i].s : NULL);
+    }
 }
 
-const char *
-pg_col_bytes_dup(struct arena *a, const PGresult *r, int row, int col, size_t *len)
+static bool
+row_is_null(const struct store_row *r, int col)
+{
+    return PQgetisnull(r->res, r->row, col);
+}
+
+static int64_t
+row_i64(const struct store_row *r, int col)
+{
+    return pg_col_i64(r->res, r->row, col);
+}
+
+static double
+row_f64(const struct store_row *r, int col)
+{
+    if (PQgetisnull(r->res, r->row, col))
+        return 0;
+    return strtod(PQgetvalue(r->res, r->row, col), NULL);
+}
+
+static const char *
+row_peek(const struct store_row *r, int col)
+{
+    if (PQgetisnull(r->res, r->row, col))
+        return NULL;
+    return PQgetvalue(r->res, r->row, col);
+}
+
+static const char *
+row_text(const struct store_row *r, int col, struct arena *a)
+{
+    if (PQgetisnull(r->res, r->row, col))
+        return NULL;
+    return arena_strndup(a, PQgetvalue(r->res, r->row, col), (size_t)PQgetlength(r->res, r->row, col));
+}
+
+/* A bytea column (hex output) decoded into a, NUL-terminated. */
+static const char *
+row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
 {
     *len = 0;
-    if (PQgetisnull(r, row, col))
+    if (PQgetisnull(r->res, r->row, col))
         return NULL;
-    size_t tl = (size_t)PQgetlength(r, row, col);
+    size_t tl = (size_t)PQgetlength(r->res, r->row, col);
     size_t cap = tl / 2;
     char *out = arena_alloc(a, cap + 1);
-    *len = unhex(PQgetvalue(r, row, col), tl, (uint8_t *)out, cap);
+    *len = unhex(PQgetvalue(r->res, r->row, col), tl, (uint8_t *)out, cap);
     out[*len] = '\0';
     return out;
 }
 
-int
-pg_col_enum(const PGresult *r, int row, int col, const char *const *names, int count)
-{
-    if (PQgetisnull(r, row, col))
-        return -1;
-    return store_enum_parse(names, count, PQgetvalue(r, row, col));
-}
+const struct store_row_ops store_pg_row_ops = {
+    .is_null = row_is_null,
+    .i64 = row_i64,
+    .f64 = row_f64,
+    .text = row_text,
+    .peek = row_peek,
+    .bytes = row_bytes,
+};
 
 int64_t
 pg_changes(const PGresult *r)
@@ -1003,7 +1028,7 @@ store_pg_prep_sql(const struct pg_prep *pp, char buf[PG_SQL_MAX])
 {
     if (pp->stmt != PG_STMT_TASK_LIST)
         return store_pg_stmts[pp->stmt].sql;
-    store_pg_task_list_sql(pp->sort, pp->filters, buf, PG_SQL_MAX);
+    store_task_list_sql(STORE_PLACEHOLDER_DOLLAR, pp->sort, pp->filters, buf, PG_SQL_MAX);
     return buf;
 }
 

@@ -24,17 +24,9 @@ idem_get(struct pgx *x, int64_t user_id, const char *key, struct arena *a, struc
         PQclear(r);
         return ERR_NOT_FOUND;
     }
-    out->user_id = pg_col_i64(r, 0, 0);
-    out->key = pg_col_str(a, r, 0, 1);
-    memset(out->request_hash, 0, STORE_HASH_LEN);
-    pg_col_bytes(r, 0, 2, out->request_hash, STORE_HASH_LEN);
-    out->status = pg_col_int(r, 0, 3);
-    out->response_headers = pg_col_str(a, r, 0, 4);
-    out->response_body = pg_col_bytes_dup(a, r, 0, 5, &out->response_len);
-    out->created_at = pg_col_i64(r, 0, 6);
-    out->expires_at = pg_col_i64(r, 0, 7);
+    err = store_row_idem(PG_ROW(r, 0), a, out);
     PQclear(r);
-    return OK;
+    return err;
 }
 
 struct reserve_arg {

@@ -12,30 +12,6 @@
 
 #define STORE(s) ((struct pg_store *)(s))
 
-static int
-read_job(const PGresult *r, int row, struct arena *a, struct store_job *j)
-{
-    j->id = pg_col_i64(r, row, 0);
-    j->kind = pg_col_str(a, r, row, 1);
-    j->payload = pg_col_str(a, r, row, 2);
-    j->user_id = pg_col_i64(r, row, 3);
-    j->ref_id = pg_col_i64(r, row, 4);
-    j->unique_key = pg_col_str(a, r, row, 5);
-    int state = pg_col_enum(r, row, 6, store_job_state_names, STORE_JOB_STATE_COUNT);
-    j->attempts = pg_col_int(r, row, 7);
-    j->run_at = pg_col_i64(r, row, 8);
-    j->lease_owner = pg_col_str(a, r, row, 9);
-    j->lease_expires_at = pg_col_i64(r, row, 10);
-    j->last_error = pg_col_str(a, r, row, 11);
-    j->created_at = pg_col_i64(r, row, 12);
-    j->updated_at = pg_col_i64(r, row, 13);
-    j->finished_at = pg_col_i64(r, row, 14);
-    if (state < 0)
-        return ERR_CORRUPT;
-    j->state = (enum store_job_state)state;
-    return OK;
-}
-
 int
 store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now)
 {
@@ -103,7 +79,7 @@ op_job_get(struct pgx *x, void *arg)
     int err = store_pg_exec(x, PG_JOB_GET, &p, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : read_job(r, 0, ga->a, ga->out);
+    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_job(PG_ROW(r, 0), ga->a, ga->out);
     PQclear(r);
     return err;
 }
@@ -149,7 +125,7 @@ op_job_claim(struct pgx *x, void *arg)
         n = ca->max; /* cannot happen: LIMIT */
     ca->n = 0;
     for (size_t i = 0; i < n && err == OK; i++) {
-        err = read_job(r, (int)i, ca->a, &ca->rows[i]);
+        err = store_row_job(PG_ROW(r, (int)i), ca->a, &ca->rows[i]);
         ca->n += err == OK;
     }
     PQclear(r);

@@ -307,12 +307,12 @@ op_query_plans(struct pgx *x, void *arg)
         err = explain(x, pa->a, p->sql, store_pg_stmts[i].types, &p->plan);
     }
     for (int sort = 0; err == OK && sort < STORE_TASK_SORT_COUNT; sort++) {
-        for (unsigned f = 0; err == OK && f < PG_TASK_FILTER_COMBOS; f++) {
+        for (unsigned f = 0; err == OK && f < STORE_TASK_FILTER_COMBOS; f++) {
             char buf[1024];
             struct store_query_plan *p = &pa->rows[pa->n++];
-            store_pg_task_list_sql((enum store_task_sort)sort, f, buf, sizeof(buf));
+            store_task_list_sql(STORE_PLACEHOLDER_DOLLAR, (enum store_task_sort)sort, f, buf, sizeof(buf));
             p->sql = arena_strndup(pa->a, buf, strlen(buf));
-            store_pg_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
+            store_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
             p->name = arena_strndup(pa->a, buf, strlen(buf));
             err = explain(x, pa->a, p->sql, store_pg_task_list_types, &p->plan);
         }
@@ -329,7 +329,7 @@ static int
 pg_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n)
 {
     struct pg_store *st = (struct pg_store *)s;
-    size_t max = PG_STMT_COUNT + STORE_TASK_SORT_COUNT * PG_TASK_FILTER_COMBOS;
+    size_t max = PG_STMT_COUNT + STORE_TASK_SORT_COUNT * STORE_TASK_FILTER_COMBOS;
     struct plans_arg pa = {a, arena_alloc(a, max * sizeof(struct store_query_plan)), 0};
     *out = NULL;
     *n = 0;

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "store/backend.h"
+#include "store/rows.h"
+#include "store/tasklist.h"
 
 struct arena;
 struct buf;
@@ -100,18 +102,8 @@ struct pg_stmt_def {
 
 extern const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT];
 
-/* Task lists: one statement per sort and combination of filters. */
-enum {
-    PG_TASK_FILTER_STATUS = 1,
-    PG_TASK_FILTER_PRIORITY = 2,
-    PG_TASK_FILTER_DUE_BEFORE = 4,
-    PG_TASK_FILTER_DUE_AFTER = 8,
-    PG_TASK_FILTER_COMBOS = 16
-};
-
+/* The declared types of the task-list parameters (see store/tasklist.h). */
 extern const char store_pg_task_list_types[];
-void store_pg_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-void store_pg_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
 
 /* Parameters of one call, in text format except bytea (binary). */
 enum { PG_MAX_PARAMS = 20 };
@@ -131,20 +123,16 @@ void pg_p_double(struct pg_params *p, double v);
 void pg_p_bool(struct pg_params *p, bool v);
 void pg_p_str(struct pg_params *p, const char *s);             /* NULL is NULL; borrowed */
 void pg_p_bytes(struct pg_params *p, const void *b, size_t n); /* NULL is NULL; borrowed */
+/* Adds params[0..n) (see store/tasklist.h). */
+void pg_p_params(struct pg_params *p, const struct store_param *params, int n);
 
 /* Result columns (text format). NULL reads as NULL / 0. */
-const char *pg_col_str(struct arena *a, const PGresult *r, int row, int col);
+extern const struct store_row_ops store_pg_row_ops;
+/* Row i of result r, for the decoders of store/rows.h. */
+#define PG_ROW(r, i) (&(struct store_row){&store_pg_row_ops, (r), (i)})
 int64_t pg_col_i64(const PGresult *r, int row, int col);
 int pg_col_int(const PGresult *r, int row, int col);
-double pg_col_double(const PGresult *r, int row, int col);
 bool pg_col_bool(const PGresult *r, int row, int col);
-/* A bytea column decoded into out (at most cap bytes); returns its length. */
-size_t pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t cap);
-/* A bytea column decoded into arena a (NUL-terminated); *len its length;
- * NULL for SQL NULL. */
-const char *pg_col_bytes_dup(struct arena *a, const PGresult *r, int row, int col, size_t *len);
-/* A stored enum name; -1 when unknown (then ERR_CORRUPT). */
-int pg_col_enum(const PGresult *r, int row, int col, const char *const *names, int count);
 /* Rows changed by an INSERT/UPDATE/DELETE without RETURNING. */
 int64_t pg_changes(const PGresult *r);
 
@@ -156,7 +144,7 @@ struct pg_conn {
     PGconn *pg;
     struct pg_pool *pool;
     bool prepared[PG_STMT_COUNT];
-    bool tl_prepared[STORE_TASK_SORT_COUNT][PG_TASK_FILTER_COMBOS];
+    bool tl_prepared[STORE_TASK_SORT_COUNT][STORE_TASK_FILTER_COMBOS];
     bool broken;       /* unknown protocol state: closed on release */
     int64_t opened_at; /* monotonic ms */
     struct pg_conn *next;
@@ -337,16 +325,13 @@ int store_pg_task_create(struct store *s, struct store_task *t);
 int store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
 int store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                             struct store_task *out, store_done_fn *done, void *arg);
-int store_pg_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                             enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                             struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
-                             void *arg);
+int store_pg_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
+                             struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
 int store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
                          int64_t expect_version, struct arena *a, struct store_task *out);
 int store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
-int store_pg_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                       enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                       struct arena *a, struct store_task **rows, size_t *n);
+int store_pg_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
+                       struct store_task **rows, size_t *n);
 /* Inserts t on x (inside a call); sets id, created_at, updated_at, version. */
 int store_pg_task_insert(struct pgx *x, struct store_task *t, int64_t now);
 

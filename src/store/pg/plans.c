@@ -37,24 +37,9 @@ op_profile_get(struct pgx *x, void *arg)
         PQclear(r);
         return ERR_NOT_FOUND;
     }
-    p->user_id = pg_col_i64(r, 0, 0);
-    p->sex = pg_col_str(a, r, 0, 1);
-    p->birth_date = pg_col_str(a, r, 0, 2);
-    p->height_cm = pg_col_double(r, 0, 3);
-    p->weight_kg = pg_col_double(r, 0, 4);
-    p->activity_level = pg_col_str(a, r, 0, 5);
-    p->goal = pg_col_str(a, r, 0, 6);
-    p->experience = pg_col_str(a, r, 0, 7);
-    p->days_per_week = pg_col_int(r, 0, 8);
-    p->session_minutes = pg_col_int(r, 0, 9);
-    p->equipment = pg_col_str(a, r, 0, 10);
-    p->diet = pg_col_str(a, r, 0, 11);
-    p->meals_per_day = pg_col_int(r, 0, 12);
-    p->exclude_foods = pg_col_str(a, r, 0, 13);
-    p->updated_at = pg_col_i64(r, 0, 14);
-    p->version = pg_col_i64(r, 0, 15);
+    err = store_row_profile(PG_ROW(r, 0), a, p);
     PQclear(r);
-    return OK;
+    return err;
 }
 
 int
@@ -112,31 +97,6 @@ store_pg_profile_put(struct store *s, struct store_profile *p, int64_t expect_ve
 }
 
 /* ---- plans ---- */
-
-static int
-read_plan(const PGresult *r, int row, struct arena *a, struct store_plan *p)
-{
-    p->id = pg_col_i64(r, row, 0);
-    p->user_id = pg_col_i64(r, row, 1);
-    int kind = pg_col_enum(r, row, 2, store_plan_kind_names, STORE_PLAN_KIND_COUNT);
-    int state = pg_col_enum(r, row, 3, store_plan_state_names, STORE_PLAN_STATE_COUNT);
-    p->weeks = pg_col_int(r, row, 4);
-    p->start_date = pg_col_str(a, r, row, 5);
-    p->request = pg_col_str(a, r, row, 6);
-    p->generator = pg_col_str(a, r, row, 7);
-    p->summary = pg_col_str(a, r, row, 8);
-    p->content = pg_col_str(a, r, row, 9);
-    p->error = pg_col_str(a, r, row, 10);
-    p->created_at = pg_col_i64(r, row, 11);
-    p->updated_at = pg_col_i64(r, row, 12);
-    p->completed_at = pg_col_i64(r, row, 13);
-    p->version = pg_col_i64(r, row, 14);
-    if (kind < 0 || state < 0)
-        return ERR_CORRUPT;
-    p->kind = (enum store_plan_kind)kind;
-    p->state = (enum store_plan_state)state;
-    return OK;
-}
 
 struct plan_create_arg {
     struct store_plan *p;
@@ -201,7 +161,7 @@ op_plan_get(struct pgx *x, void *arg)
     int err = store_pg_exec(x, PG_PLAN_GET, &q, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : read_plan(r, 0, pa->a, pa->out);
+    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_plan(PG_ROW(r, 0), pa->a, pa->out);
     PQclear(r);
     return err;
 }
@@ -244,7 +204,7 @@ op_plan_list(struct pgx *x, void *arg)
     la->rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*la->rows));
     la->n = 0;
     for (size_t i = 0; i < n && err == OK; i++) {
-        err = read_plan(r, (int)i, la->a, &la->rows[i]);
+        err = store_row_plan(PG_ROW(r, (int)i), la->a, &la->rows[i]);
         la->n += err == OK;
     }
     PQclear(r);
@@ -299,7 +259,7 @@ op_plan_set_state(struct pgx *x, void *arg)
     if (changed && pa->out != NULL) {
         struct arena scratch;
         arena_init(&scratch);
-        err = read_plan(r, 0, pa->a != NULL ? pa->a : &scratch, pa->out);
+        err = store_row_plan(PG_ROW(r, 0), pa->a != NULL ? pa->a : &scratch, pa->out);
         arena_cleanup(&scratch);
         if (pa->a == NULL) { /* the caller gave no arena: strings are not kept */
             pa->out->start_date = pa->out->request = pa->out->generator = NULL;

@@ -11,18 +11,6 @@
 
 #define STORE(s) ((struct pg_store *)(s))
 
-static void
-read_user(const PGresult *r, int row, struct arena *a, struct store_user *u)
-{
-    u->id = pg_col_i64(r, row, 0);
-    u->username = pg_col_str(a, r, row, 1);
-    u->email = pg_col_str(a, r, row, 2);
-    u->password_hash = pg_col_str(a, r, row, 3);
-    u->created_at = pg_col_i64(r, row, 4);
-    u->updated_at = pg_col_i64(r, row, 5);
-    u->version = pg_col_i64(r, row, 6);
-}
-
 /* After a unique violation: which key. When the email's index complained,
  * the username may be taken too (by someone other than self), and the
  * username wins, as on SQLite. */
@@ -107,7 +95,7 @@ op_user_get(struct pgx *x, void *arg)
     if (PQntuples(r) == 0)
         err = ERR_NOT_FOUND;
     else
-        read_user(r, 0, ga->a, ga->out);
+        store_row_user(PG_ROW(r, 0), ga->a, ga->out);
     PQclear(r);
     return err;
 }
@@ -168,7 +156,7 @@ op_user_update(struct pgx *x, void *arg)
     if (err != OK)
         return err;
     if (PQntuples(r) == 1)
-        read_user(r, 0, ua->a, ua->out);
+        store_row_user(PG_ROW(r, 0), ua->a, ua->out);
     else
         err = ua->expect_version != 0 ? why_unchanged(x, ua->id) : ERR_NOT_FOUND;
     PQclear(r);
@@ -277,19 +265,6 @@ store_pg_user_delete(struct store *s, int64_t id)
 
 /* ---- sessions ---- */
 
-static void
-read_session(const PGresult *r, int row, struct arena *a, struct store_session *s)
-{
-    s->id = pg_col_i64(r, row, 0);
-    s->user_id = pg_col_i64(r, row, 1);
-    s->user_agent = pg_col_str(a, r, row, 2);
-    s->ip = pg_col_str(a, r, row, 3);
-    s->created_at = pg_col_i64(r, row, 4);
-    s->last_used_at = pg_col_i64(r, row, 5);
-    s->expires_at = pg_col_i64(r, row, 6);
-    s->revoked_at = pg_col_i64(r, row, 7);
-}
-
 struct session_create_arg {
     struct store_session *sess;
     struct store_refresh *first;
@@ -359,7 +334,7 @@ op_session_get(struct pgx *x, void *arg)
     if (PQntuples(r) == 0)
         err = ERR_NOT_FOUND;
     else
-        read_session(r, 0, ga->a, ga->out);
+        store_row_session(PG_ROW(r, 0), ga->a, ga->out);
     PQclear(r);
     return err;
 }
@@ -397,7 +372,7 @@ op_session_list_active(struct pgx *x, void *arg)
         n = la->max;
     la->rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*la->rows));
     for (size_t i = 0; i < n; i++)
-        read_session(r, (int)i, la->a, &la->rows[i]);
+        store_row_session(PG_ROW(r, (int)i), la->a, &la->rows[i]);
     la->n = n;
     PQclear(r);
     return OK;
@@ -604,16 +579,8 @@ refresh_get(struct pgx *x, const uint8_t *hash, struct store_refresh *out)
         PQclear(r);
         return ERR_NOT_FOUND;
     }
-    out->id = pg_col_i64(r, 0, 0);
-    out->user_id = pg_col_i64(r, 0, 1);
-    out->session_id = pg_col_i64(r, 0, 2);
-    out->parent_id = pg_col_i64(r, 0, 3);
+    store_row_refresh(PG_ROW(r, 0), out);
     memcpy(out->hash, hash, STORE_HASH_LEN);
-    out->created_at = pg_col_i64(r, 0, 4);
-    out->used_at = pg_col_i64(r, 0, 5);
-    out->expires_at = pg_col_i64(r, 0, 6);
-    out->session_revoked_at = pg_col_i64(r, 0, 7);
-    out->session_expires_at = pg_col_i64(r, 0, 8);
     PQclear(r);
     return OK;
 }

@@ -19,22 +19,8 @@ idem_get(struct conn *c, int64_t user_id, const char *key, struct arena *a, stru
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     err = store_sqlite_step_row(c, st, "idempotency get");
-    if (err == OK) {
-        out->user_id = store_sqlite_col_i64(st, 0);
-        out->key = store_sqlite_col_str(a, st, 1);
-        memset(out->request_hash, 0, STORE_HASH_LEN);
-        const void *h = sqlite3_column_blob(st, 2);
-        int hl = sqlite3_column_bytes(st, 2);
-        if (h != NULL)
-            memcpy(out->request_hash, h, hl < STORE_HASH_LEN ? (size_t)hl : STORE_HASH_LEN);
-        out->status = sqlite3_column_int(st, 3);
-        out->response_headers = store_sqlite_col_str(a, st, 4);
-        const void *body = sqlite3_column_blob(st, 5);
-        out->response_len = (size_t)sqlite3_column_bytes(st, 5);
-        out->response_body = body != NULL ? arena_strndup(a, body, out->response_len) : NULL;
-        out->created_at = store_sqlite_col_i64(st, 6);
-        out->expires_at = store_sqlite_col_i64(st, 7);
-    }
+    if (err == OK)
+        err = store_row_idem(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }

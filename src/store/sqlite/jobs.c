@@ -10,30 +10,6 @@
 
 #define STORE(s) ((struct sqlite_store *)(s))
 
-static int
-read_job(sqlite3_stmt *st, struct arena *a, struct store_job *j)
-{
-    j->id = store_sqlite_col_i64(st, 0);
-    j->kind = store_sqlite_col_str(a, st, 1);
-    j->payload = store_sqlite_col_str(a, st, 2);
-    j->user_id = store_sqlite_col_i64(st, 3);
-    j->ref_id = store_sqlite_col_i64(st, 4);
-    j->unique_key = store_sqlite_col_str(a, st, 5);
-    int state = store_sqlite_col_enum(st, 6, store_job_state_names, STORE_JOB_STATE_COUNT);
-    j->attempts = sqlite3_column_int(st, 7);
-    j->run_at = store_sqlite_col_i64(st, 8);
-    j->lease_owner = store_sqlite_col_str(a, st, 9);
-    j->lease_expires_at = store_sqlite_col_i64(st, 10);
-    j->last_error = store_sqlite_col_str(a, st, 11);
-    j->created_at = store_sqlite_col_i64(st, 12);
-    j->updated_at = store_sqlite_col_i64(st, 13);
-    j->finished_at = store_sqlite_col_i64(st, 14);
-    if (state < 0)
-        return ERR_CORRUPT;
-    j->state = (enum store_job_state)state;
-    return OK;
-}
-
 int
 store_sqlite_job_insert(struct conn *c, struct store_job *job)
 {
@@ -101,7 +77,7 @@ store_sqlite_job_get(struct store *s, int64_t id, struct arena *a, struct store_
     sqlite3_bind_int64(st, 1, id);
     err = store_sqlite_step_row(c, st, "job get");
     if (err == OK)
-        err = read_job(st, a, out);
+        err = store_row_job(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
@@ -138,7 +114,7 @@ op_job_claim(struct conn *c, void *arg)
     sqlite3_bind_int64(st, 4, (int64_t)ca->max);
     ca->n = 0;
     while ((err = store_sqlite_step_row(c, st, "job claim")) == OK && ca->n < ca->max) {
-        err = read_job(st, ca->a, &ca->rows[ca->n]);
+        err = store_row_job(SQLITE_STMT_ROW(st), ca->a, &ca->rows[ca->n]);
         if (err != OK)
             break;
         ca->n++;

@@ -25,24 +25,8 @@ store_sqlite_profile_get(struct store *s, int64_t user_id, struct arena *a, stru
         return err;
     sqlite3_bind_int64(st, 1, user_id);
     err = store_sqlite_step_row(c, st, "profile get");
-    if (err == OK) {
-        p->user_id = store_sqlite_col_i64(st, 0);
-        p->sex = store_sqlite_col_str(a, st, 1);
-        p->birth_date = store_sqlite_col_str(a, st, 2);
-        p->height_cm = sqlite3_column_double(st, 3);
-        p->weight_kg = sqlite3_column_double(st, 4);
-        p->activity_level = store_sqlite_col_str(a, st, 5);
-        p->goal = store_sqlite_col_str(a, st, 6);
-        p->experience = store_sqlite_col_str(a, st, 7);
-        p->days_per_week = sqlite3_column_int(st, 8);
-        p->session_minutes = sqlite3_column_int(st, 9);
-        p->equipment = store_sqlite_col_str(a, st, 10);
-        p->diet = store_sqlite_col_str(a, st, 11);
-        p->meals_per_day = sqlite3_column_int(st, 12);
-        p->exclude_foods = store_sqlite_col_str(a, st, 13);
-        p->updated_at = store_sqlite_col_i64(st, 14);
-        p->version = store_sqlite_col_i64(st, 15);
-    }
+    if (err == OK)
+        err = store_row_profile(SQLITE_STMT_ROW(st), a, p);
     sqlite3_reset(st);
     return err;
 }
@@ -109,31 +93,6 @@ store_sqlite_profile_put(struct store *s, struct store_profile *p, int64_t expec
 
 /* ---- plans ---- */
 
-static int
-read_plan(sqlite3_stmt *st, struct arena *a, struct store_plan *p)
-{
-    p->id = store_sqlite_col_i64(st, 0);
-    p->user_id = store_sqlite_col_i64(st, 1);
-    int kind = store_sqlite_col_enum(st, 2, store_plan_kind_names, STORE_PLAN_KIND_COUNT);
-    int state = store_sqlite_col_enum(st, 3, store_plan_state_names, STORE_PLAN_STATE_COUNT);
-    p->weeks = sqlite3_column_int(st, 4);
-    p->start_date = store_sqlite_col_str(a, st, 5);
-    p->request = store_sqlite_col_str(a, st, 6);
-    p->generator = store_sqlite_col_str(a, st, 7);
-    p->summary = store_sqlite_col_str(a, st, 8);
-    p->content = store_sqlite_col_str(a, st, 9);
-    p->error = store_sqlite_col_str(a, st, 10);
-    p->created_at = store_sqlite_col_i64(st, 11);
-    p->updated_at = store_sqlite_col_i64(st, 12);
-    p->completed_at = store_sqlite_col_i64(st, 13);
-    p->version = store_sqlite_col_i64(st, 14);
-    if (kind < 0 || state < 0)
-        return ERR_CORRUPT;
-    p->kind = (enum store_plan_kind)kind;
-    p->state = (enum store_plan_state)state;
-    return OK;
-}
-
 struct plan_create_arg {
     struct store_plan *p;
     struct store_job *job;
@@ -191,7 +150,7 @@ store_sqlite_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena
     sqlite3_bind_int64(st, 2, id);
     err = store_sqlite_step_row(c, st, "plan get");
     if (err == OK)
-        err = read_plan(st, a, out);
+        err = store_row_plan(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
@@ -220,7 +179,7 @@ store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan
     struct store_plan *out = arena_alloc(a, cap * sizeof(*out));
     while (count < limit && (err = store_sqlite_step_row(c, st, "plan list")) == OK) {
         out = arena_grow(a, out, &cap, count, sizeof(*out));
-        err = read_plan(st, a, &out[count]);
+        err = store_row_plan(SQLITE_STMT_ROW(st), a, &out[count]);
         if (err != OK)
             break;
         count++;
@@ -265,7 +224,8 @@ op_plan_set_state(struct conn *c, void *arg)
     sqlite3_bind_int64(st, 8, c->now);
     err = store_sqlite_step_row(c, st, "plan set state");
     if (err == OK)
-        err = read_plan(st, pa->a != NULL ? pa->a : &scratch, pa->out != NULL ? pa->out : &row);
+        err = store_row_plan(SQLITE_STMT_ROW(st), pa->a != NULL ? pa->a : &scratch,
+                             pa->out != NULL ? pa->out : &row);
     if (err == OK)
         err = store_sqlite_step_done(c, st, "plan set state");
     sqlite3_reset(st);

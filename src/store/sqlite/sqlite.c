@@ -101,7 +101,7 @@ store_sqlite_task_list_stmt(struct conn *c, enum store_task_sort sort, unsigned 
 {
     char sql[1024];
     if (c->task_lists[sort][filters] == NULL)
-        store_sqlite_task_list_sql(sort, filters, sql, sizeof(sql));
+        store_task_list_sql(STORE_PLACEHOLDER_QUESTION, sort, filters, sql, sizeof(sql));
     return prepare(c, &c->task_lists[sort][filters], "task_list", sql, err);
 }
 
@@ -140,15 +140,67 @@ store_sqlite_exec(struct conn *c, enum stmt id)
     return err;
 }
 
-const char *
-store_sqlite_col_str(struct arena *a, sqlite3_stmt *st, int i)
+/* ---- columns and parameters ---- */
+
+/* The statement of a row (sqlite3's column calls take it non-const). */
+static sqlite3_stmt *
+stmt_of(const struct store_row *r)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    return (sqlite3_stmt *)(uintptr_t)r->res;
+}
+
+static bool
+row_is_null(const struct store_row *r, int col)
+{
+    return sqlite3_column_type(stmt_of(r), col) == SQLITE_NULL;
+}
+
+static int64_t
+row_i64(const struct store_row *r, int col)
+{
+    return sqlite3_column_int64(stmt_of(r), col); /* NULL reads as 0, our "none" */
+}
+
+static double
+row_f64(const struct store_row *r, int col)
+{
+    return sqlite3_column_double(stmt_of(r), col);
+}
+
+static const char *
+row_peek(const struct store_row *r, int col)
+{
+    return (const char *)sqlite3_column_text(stmt_of(r), col);
+}
+
+static const char *
+row_text(const struct store_row *r, int col, struct arena *a)
+{
+    sqlite3_stmt *st = stmt_of(r);
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
         return NULL;
-    const char *p = (const char *)sqlite3_column_text(st, i);
-    int n = sqlite3_column_bytes(st, i);
+    const char *p = (const char *)sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
     return arena_strndup(a, p != NULL ? p : "", (size_t)n);
 }
+
+static const char *
+row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
+{
+    sqlite3_stmt *st = stmt_of(r);
+    const void *p = sqlite3_column_blob(st, col);
+    *len = (size_t)sqlite3_column_bytes(st, col);
+    return p != NULL ? arena_strndup(a, p, *len) : NULL;
+}
+
+const struct store_row_ops store_sqlite_row_ops = {
+    .is_null = row_is_null,
+    .i64 = row_i64,
+    .f64 = row_f64,
+    .text = row_text,
+    .peek = row_peek,
+    .bytes = row_bytes,
+};
 
 int64_t
 store_sqlite_col_i64(sqlite3_stmt *st, int i)
@@ -174,10 +226,16 @@ store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_int64(st, i, v);
 }
 
-int
-store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count)
+void
+store_sqlite_bind_params(sqlite3_stmt *st, const struct store_param *params, int n)
 {
-    return store_enum_parse(names, count, (const char *)sqlite3_column_text(st, i));
+    int count = sqlite3_bind_parameter_count(st);
+    for (int i = 0; i < n && i < count; i++) {
+        if (params[i].kind == STORE_PARAM_I64)
+            sqlite3_bind_int64(st, i + 1, params[i].i);
+        else if (params[i].kind == STORE_PARAM_TEXT)
+            sqlite3_bind_text(st, i + 1, params[i].s, -1, SQLITE_STATIC);
+    }
 }
 
 /* ---- connections ---- */
@@ -238,7 +296,7 @@ store_sqlite_conn_close(struct conn *c)
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(c->stmts[i]);
     for (int s = 0; s < STORE_TASK_SORT_COUNT; s++)
-        for (int f = 0; f < TASK_FILTER_COMBOS; f++)
+        for (int f = 0; f < STORE_TASK_FILTER_COMBOS; f++)
             sqlite3_finalize(c->task_lists[s][f]);
     sqlite3_close_v2(c->db);
     free(c);
@@ -599,7 +657,7 @@ sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **o
 {
     struct sqlite_store *st = (struct sqlite_store *)s;
     struct conn *c;
-    size_t max = STMT_COUNT + STORE_TASK_SORT_COUNT * TASK_FILTER_COMBOS;
+    size_t max = STMT_COUNT + STORE_TASK_SORT_COUNT * STORE_TASK_FILTER_COMBOS;
     struct store_query_plan *rows = arena_alloc(a, max * sizeof(*rows));
     size_t count = 0;
     *out = NULL;
@@ -616,12 +674,12 @@ sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **o
             return err;
     }
     for (int sort = 0; sort < STORE_TASK_SORT_COUNT; sort++) {
-        for (unsigned f = 0; f < TASK_FILTER_COMBOS; f++) {
+        for (unsigned f = 0; f < STORE_TASK_FILTER_COMBOS; f++) {
             char buf[1024];
             struct store_query_plan *p = &rows[count++];
-            store_sqlite_task_list_sql((enum store_task_sort)sort, f, buf, sizeof(buf));
+            store_task_list_sql(STORE_PLACEHOLDER_QUESTION, (enum store_task_sort)sort, f, buf, sizeof(buf));
             p->sql = arena_strndup(a, buf, strlen(buf));
-            store_sqlite_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
+            store_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
             p->name = arena_strndup(a, buf, strlen(buf));
             err = explain(c, a, p->sql, &p->plan);
             if (err != OK)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "store/backend.h"
+#include "store/rows.h"
+#include "store/tasklist.h"
 
 struct arena;
 
@@ -99,20 +101,6 @@ struct stmt_def {
 
 extern const struct stmt_def store_sqlite_stmts[STMT_COUNT];
 
-/* Task lists: one statement per sort and combination of filters. */
-enum {
-    TASK_FILTER_STATUS = 1,
-    TASK_FILTER_PRIORITY = 2,
-    TASK_FILTER_DUE_BEFORE = 4,
-    TASK_FILTER_DUE_AFTER = 8,
-    TASK_FILTER_COMBOS = 16
-};
-
-/* Writes the SQL of one task-list variant into buf (NUL-terminated). */
-void store_sqlite_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-/* Its name for the query-plan report. */
-void store_sqlite_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-
 struct sqlite_store;
 
 /* One connection and its statements; used by one thread at a time. */
@@ -120,7 +108,7 @@ struct conn {
     sqlite3 *db;
     struct sqlite_store *st;
     sqlite3_stmt *stmts[STMT_COUNT];
-    sqlite3_stmt *task_lists[STORE_TASK_SORT_COUNT][TASK_FILTER_COMBOS];
+    sqlite3_stmt *task_lists[STORE_TASK_SORT_COUNT][STORE_TASK_FILTER_COMBOS];
     int64_t deadline; /* monotonic ms after which queries are interrupted; 0: none */
     int64_t now;      /* writer only: this operation's timestamp */
     bool rounds;      /* a reader of an event loop: holds its snapshot for a round */
@@ -210,12 +198,14 @@ int store_sqlite_exec(struct conn *c, enum stmt id);
 int store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged);
 
 /* Column and bind helpers. */
-const char *store_sqlite_col_str(struct arena *a, sqlite3_stmt *st, int i);
+extern const struct store_row_ops store_sqlite_row_ops;
+/* The current row of statement st, for the decoders of store/rows.h. */
+#define SQLITE_STMT_ROW(st) (&(struct store_row){&store_sqlite_row_ops, (st), 0})
 int64_t store_sqlite_col_i64(sqlite3_stmt *st, int i);
 void store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *s);
 void store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v);
-/* Parses a stored enum name; -1 when unknown (then ERR_CORRUPT). */
-int store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count);
+/* Binds params[0..n) to ?1..?n, as far as st has parameters. */
+void store_sqlite_bind_params(sqlite3_stmt *st, const struct store_param *params, int n);
 
 /* Backend operations by file, wired into the ops table in sqlite.c. */
 int store_sqlite_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
@@ -253,9 +243,8 @@ int store_sqlite_task_get(struct store *s, int64_t user_id, int64_t id, struct a
 int store_sqlite_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
                              int64_t expect_version, struct arena *a, struct store_task *out);
 int store_sqlite_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
-int store_sqlite_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                           enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                           struct arena *a, struct store_task **rows, size_t *n);
+int store_sqlite_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
+                           struct store_task **rows, size_t *n);
 /* Inserts t on c (inside a write op); sets id, created_at, updated_at. */
 int store_sqlite_task_insert(struct conn *c, struct store_task *t);
 

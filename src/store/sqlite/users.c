@@ -10,18 +10,6 @@
 
 #define STORE(s) ((struct sqlite_store *)(s))
 
-static void
-read_user(sqlite3_stmt *st, struct arena *a, struct store_user *u)
-{
-    u->id = store_sqlite_col_i64(st, 0);
-    u->username = store_sqlite_col_str(a, st, 1);
-    u->email = store_sqlite_col_str(a, st, 2);
-    u->password_hash = store_sqlite_col_str(a, st, 3);
-    u->created_at = store_sqlite_col_i64(st, 4);
-    u->updated_at = store_sqlite_col_i64(st, 5);
-    u->version = store_sqlite_col_i64(st, 6);
-}
-
 /* The id of the user holding `value` in the unique column of stmt id, or 0. */
 static int
 find_user(struct conn *c, enum stmt id, const char *value, int64_t *found)
@@ -120,7 +108,7 @@ user_get(struct conn *c, enum stmt id, int64_t key_id, const char *key_str, stru
         sqlite3_bind_int64(st, 1, key_id);
     err = store_sqlite_step_row(c, st, "user get");
     if (err == OK)
-        read_user(st, a, out);
+        store_row_user(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
@@ -179,7 +167,7 @@ op_user_update(struct conn *c, void *arg)
     sqlite3_bind_int64(st, 4, c->now);
     err = store_sqlite_step_row(c, st, "user update");
     if (err == OK)
-        read_user(st, ua->a, ua->out);
+        store_row_user(SQLITE_STMT_ROW(st), ua->a, ua->out);
     if (err == OK)
         err = store_sqlite_step_done(c, st, "user update");
     sqlite3_reset(st);
@@ -289,19 +277,6 @@ store_sqlite_user_delete(struct store *s, int64_t id)
 
 /* ---- sessions ---- */
 
-static void
-read_session(sqlite3_stmt *st, struct arena *a, struct store_session *s)
-{
-    s->id = store_sqlite_col_i64(st, 0);
-    s->user_id = store_sqlite_col_i64(st, 1);
-    s->user_agent = store_sqlite_col_str(a, st, 2);
-    s->ip = store_sqlite_col_str(a, st, 3);
-    s->created_at = store_sqlite_col_i64(st, 4);
-    s->last_used_at = store_sqlite_col_i64(st, 5);
-    s->expires_at = store_sqlite_col_i64(st, 6);
-    s->revoked_at = store_sqlite_col_i64(st, 7);
-}
-
 static int
 refresh_insert(struct conn *c, struct store_refresh *t)
 {
@@ -378,7 +353,7 @@ session_get(struct conn *c, int64_t id, struct arena *a, struct store_session *o
     sqlite3_bind_int64(st, 1, id);
     err = store_sqlite_step_row(c, st, "session get");
     if (err == OK)
-        read_session(st, a, out);
+        store_row_session(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
@@ -410,7 +385,7 @@ store_sqlite_session_list_active(struct store *s, int64_t user_id, int64_t now, 
     struct store_session *out = arena_alloc(a, max * sizeof(*out));
     size_t count = 0;
     while (count < max && (err = store_sqlite_step_row(c, st, "session list")) == OK)
-        read_session(st, a, &out[count++]);
+        store_row_session(SQLITE_STMT_ROW(st), a, &out[count++]);
     sqlite3_reset(st);
     if (err != OK && err != ERR_NOT_FOUND)
         return err;
@@ -607,16 +582,8 @@ refresh_get(struct conn *c, const uint8_t *hash, struct store_refresh *out)
     sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
     err = store_sqlite_step_row(c, st, "refresh get");
     if (err == OK) {
-        out->id = store_sqlite_col_i64(st, 0);
-        out->user_id = store_sqlite_col_i64(st, 1);
-        out->session_id = store_sqlite_col_i64(st, 2);
-        out->parent_id = store_sqlite_col_i64(st, 3);
+        store_row_refresh(SQLITE_STMT_ROW(st), out);
         memcpy(out->hash, hash, STORE_HASH_LEN);
-        out->created_at = store_sqlite_col_i64(st, 4);
-        out->used_at = store_sqlite_col_i64(st, 5);
-        out->expires_at = store_sqlite_col_i64(st, 6);
-        out->session_revoked_at = store_sqlite_col_i64(st, 7);
-        out->session_expires_at = store_sqlite_col_i64(st, 8);
     }
     sqlite3_reset(st);
     return err;
