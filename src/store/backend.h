@@ -9,6 +9,7 @@
 #include "store/store.h"
 
 struct store_ops;
+struct store_migration;
 
 struct store {
     const struct store_ops *ops;
@@ -17,8 +18,15 @@ struct store {
 struct store_ops {
     const char *name;
     void (*close)(struct store *s);
-    int (*schema_status)(struct store *s, struct store_schema *out);
-    int (*migrate)(struct store *s, int *applied);
+    /* Where its migrations are embedded ("src/store/migrations/sqlite/");
+     * schema.c classifies the schema and runs the pending ones in order. */
+    const char *migrations_dir;
+    /* The highest migration applied to the database (0: none). */
+    int (*schema_version)(struct store *s, int *version);
+    /* Applies m in a transaction of its own, reading the version again
+     * first: *applied stays false when the database already has it;
+     * ERR_PRECONDITION when the database is past code_version. */
+    int (*migrate_one)(struct store *s, const struct store_migration *m, int code_version, bool *applied);
     int (*ping)(struct store *s, int deadline_ms);
     int (*backup)(struct store *s, const char *path);
     int (*query_plans)(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n);

@@ -104,19 +104,6 @@ store_metrics_render(struct store *s, struct buf *out)
 }
 
 int
-store_schema_status(struct store *s, struct store_schema *out)
-{
-    return s->ops->schema_status(s, out);
-}
-
-int
-store_migrate(struct store *s, int *applied)
-{
-    int dummy;
-    return s->ops->migrate(s, applied != NULL ? applied : &dummy);
-}
-
-int
 store_ping(struct store *s, int deadline_ms)
 {
     if (deadline_ms <= 0)

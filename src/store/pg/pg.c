@@ -20,8 +20,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-static const char MIGRATIONS_DIR[] = "src/store/migrations/pg/";
-
 /* Any 64-bit number: the advisory lock that serializes migrations. */
 static const char MIGRATION_LOCK[] = "SELECT pg_advisory_xact_lock(7361626559122140801)";
 
@@ -48,28 +46,15 @@ db_version(struct pgx *x, int *version)
 }
 
 static int
-op_schema_status(struct pgx *x, void *arg)
+op_schema_version(struct pgx *x, void *arg)
 {
     return db_version(x, arg);
 }
 
 static int
-pg_schema_status(struct store *s, struct store_schema *out)
+pg_schema_version(struct store *s, int *version)
 {
-    struct pg_store *st = (struct pg_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    out->code_version = n > 0 ? known[n - 1].version : 0;
-    int err = store_pg_run(st, PG_READ, 0, op_schema_status, &out->db_version);
-    if (err != OK)
-        return err;
-    if (out->db_version > out->code_version)
-        out->state = STORE_SCHEMA_NEWER;
-    else if (out->db_version < out->code_version)
-        out->state = STORE_SCHEMA_PENDING;
-    else
-        out->state = STORE_SCHEMA_CURRENT;
-    return OK;
+    return store_pg_run((struct pg_store *)s, PG_READ, 0, op_schema_version, version);
 }
 
 struct migrate_arg {
@@ -131,40 +116,12 @@ out:
 }
 
 static int
-pg_migrate(struct store *s, int *applied)
+pg_migrate_one(struct store *s, const struct store_migration *m, int code_version, bool *applied)
 {
-    struct pg_store *st = (struct pg_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    struct store_schema sch;
-    *applied = 0;
-    int err = pg_schema_status(s, &sch);
-    if (err != OK)
-        return err;
-    if (sch.state == STORE_SCHEMA_NEWER)
-        goto newer;
-    for (size_t i = 0; i < n; i++) {
-        if (known[i].version <= sch.db_version)
-            continue;
-        struct migrate_arg ma = {&known[i], sch.code_version, false};
-        err = store_pg_run_for(st, PG_MIGRATE_TIMEOUT_MS, op_migrate, &ma);
-        if (err == ERR_PRECONDITION)
-            goto newer;
-        if (err != OK)
-            return err;
-        if (ma.applied) {
-            (*applied)++;
-            log_info("store", "applied migration %s", known[i].name);
-        }
-    }
-    return OK;
-newer:
-    err = pg_schema_status(s, &sch);
-    log_error("store",
-              "database schema is at version %d, newer than this build's %d: it was migrated by a newer "
-              "pace; run that version or restore a backup",
-              sch.db_version, sch.code_version);
-    return ERR_PRECONDITION;
+    struct migrate_arg ma = {m, code_version, false};
+    int err = store_pg_run_for((struct pg_store *)s, PG_MIGRATE_TIMEOUT_MS, op_migrate, &ma);
+    *applied = err == OK && ma.applied;
+    return err;
 }
 
 /* ---- ping, backup, query plans ---- */
@@ -348,8 +305,9 @@ static void pg_close(struct store *s);
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
-    .schema_status = pg_schema_status,
-    .migrate = pg_migrate,
+    .migrations_dir = "src/store/migrations/pg/",
+    .schema_version = pg_schema_version,
+    .migrate_one = pg_migrate_one,
     .ping = pg_ping,
     .backup = pg_backup,
     .query_plans = pg_query_plans,

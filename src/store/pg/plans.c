@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
@@ -277,7 +278,7 @@ op_plan_set_state(struct pgx *x, void *arg)
         err = store_pg_exec(x, PG_PLAN_STATE, &k, &r);
         if (err != OK)
             return err;
-        err = PQntuples(r) > 0 ? ERR_PRECONDITION : ERR_NOT_FOUND;
+        err = store_why_unchanged(PQntuples(r) > 0 ? OK : ERR_NOT_FOUND);
         PQclear(r);
         return err;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
@@ -115,7 +116,7 @@ why_unchanged(struct pgx *x, int64_t user_id, int64_t id)
     int err = store_pg_exec(x, PG_TASK_VERSION, &p, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) > 0 ? ERR_PRECONDITION : ERR_NOT_FOUND;
+    err = store_why_unchanged(PQntuples(r) > 0 ? OK : ERR_NOT_FOUND);
     PQclear(r);
     return err;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
@@ -125,7 +126,7 @@ why_unchanged(struct pgx *x, int64_t id)
     int err = store_pg_exec(x, PG_USER_VERSION, &p, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) > 0 ? ERR_PRECONDITION : ERR_NOT_FOUND;
+    err = store_why_unchanged(PQntuples(r) > 0 ? OK : ERR_NOT_FOUND);
     PQclear(r);
     return err;
 }
@@ -294,15 +295,8 @@ op_session_create(struct pgx *x, void *arg)
     s->created_at = s->last_used_at = now;
     s->revoked_at = 0;
     if (sa->first != NULL) {
-        struct store_refresh *t = sa->first;
-        t->id = pg_col_i64(r, 0, 1);
-        t->user_id = s->user_id;
-        t->session_id = s->id;
-        t->parent_id = 0;
-        t->created_at = now;
-        t->used_at = 0;
-        t->session_revoked_at = 0;
-        t->session_expires_at = s->expires_at;
+        store_refresh_first(s, sa->first, now);
+        sa->first->id = pg_col_i64(r, 0, 1);
     }
     PQclear(r);
     return OK;
@@ -623,12 +617,9 @@ op_refresh_rotate(struct pgx *x, void *arg)
     if (err != OK)
         return err;
     x->ryw_user = old->user_id;
-    if (old->used_at != 0)
-        return ERR_CONFLICT;
-    if (old->session_revoked_at != 0 || old->session_expires_at <= ra->now)
-        return ERR_NOT_FOUND;
-    if (old->expires_at <= ra->now)
-        return ERR_PRECONDITION;
+    err = store_refresh_check(old, ra->now);
+    if (err != OK)
+        return err;
     struct store_refresh *child = ra->child;
     struct pg_params p = {0};
     pg_p_i64(&p, old->id);
@@ -640,10 +631,7 @@ op_refresh_rotate(struct pgx *x, void *arg)
     if (err != OK)
         return err;
     bool spent = !PQgetisnull(r, 0, 0);
-    if (spent) {
-        child->id = pg_col_i64(r, 0, 0);
-        child->session_expires_at = pg_col_i64(r, 0, 1);
-    }
+    int64_t child_id = spent ? pg_col_i64(r, 0, 0) : 0, session_expires_at = spent ? pg_col_i64(r, 0, 1) : 0;
     PQclear(r);
     if (!spent) {
         /* Another rotation won: report when it spent the token. */
@@ -656,13 +644,9 @@ op_refresh_rotate(struct pgx *x, void *arg)
         PQclear(r);
         return ERR_CONFLICT;
     }
-    child->user_id = old->user_id;
-    child->session_id = old->session_id;
-    child->parent_id = old->id;
-    child->created_at = ra->now;
-    child->used_at = 0;
-    child->session_revoked_at = 0;
-    old->used_at = ra->now;
+    store_refresh_rotated(old, child, ra->now);
+    child->id = child_id;
+    child->session_expires_at = session_expires_at;
     return OK;
 }
 

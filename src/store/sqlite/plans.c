@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "store/rules.h"
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
 #include "util/err.h"
@@ -236,10 +237,8 @@ op_plan_set_state(struct conn *c, void *arg)
             goto out;
         sqlite3_bind_int64(st, 1, pa->user_id);
         sqlite3_bind_int64(st, 2, pa->id);
-        err = store_sqlite_step_row(c, st, "plan state");
+        err = store_why_unchanged(store_sqlite_step_row(c, st, "plan state"));
         sqlite3_reset(st);
-        if (err == OK)
-            err = ERR_PRECONDITION;
         goto out;
     }
     for (size_t i = 0; err == OK && i < pa->ntasks; i++) {

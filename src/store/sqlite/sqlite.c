@@ -19,8 +19,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-static const char MIGRATIONS_DIR[] = "src/store/migrations/sqlite/";
-
 /* ---- errors and statements ---- */
 
 int
@@ -406,26 +404,11 @@ db_version(struct conn *c, int *version)
 }
 
 static int
-sqlite_schema_status(struct store *s, struct store_schema *out)
+sqlite_schema_version(struct store *s, int *version)
 {
-    struct sqlite_store *st = (struct sqlite_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    out->code_version = n > 0 ? known[n - 1].version : 0;
     struct conn *c;
-    int err = store_sqlite_reader(st, &c);
-    if (err != OK)
-        return err;
-    err = db_version(c, &out->db_version);
-    if (err != OK)
-        return err;
-    if (out->db_version > out->code_version)
-        out->state = STORE_SCHEMA_NEWER;
-    else if (out->db_version < out->code_version)
-        out->state = STORE_SCHEMA_PENDING;
-    else
-        out->state = STORE_SCHEMA_CURRENT;
-    return OK;
+    int err = store_sqlite_reader((struct sqlite_store *)s, &c);
+    return err != OK ? err : db_version(c, version);
 }
 
 struct migrate_arg {
@@ -475,40 +458,12 @@ op_migrate(struct conn *c, void *arg)
 }
 
 static int
-sqlite_migrate(struct store *s, int *applied)
+sqlite_migrate_one(struct store *s, const struct store_migration *m, int code_version, bool *applied)
 {
-    struct sqlite_store *st = (struct sqlite_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    struct store_schema sch;
-    *applied = 0;
-    int err = sqlite_schema_status(s, &sch);
-    if (err != OK)
-        return err;
-    if (sch.state == STORE_SCHEMA_NEWER)
-        goto newer;
-    for (size_t i = 0; i < n; i++) {
-        if (known[i].version <= sch.db_version)
-            continue;
-        struct migrate_arg ma = {&known[i], sch.code_version, false};
-        err = store_sqlite_write(st, op_migrate, &ma, true);
-        if (err == ERR_PRECONDITION)
-            goto newer;
-        if (err != OK)
-            return err;
-        if (ma.applied) {
-            (*applied)++;
-            log_info("store", "applied migration %s", known[i].name);
-        }
-    }
-    return OK;
-newer:
-    err = sqlite_schema_status(s, &sch);
-    log_error("store",
-              "database schema is at version %d, newer than this build's %d: it was migrated by a newer "
-              "pace; run that version or restore a backup",
-              sch.db_version, sch.code_version);
-    return ERR_PRECONDITION;
+    struct migrate_arg ma = {m, code_version, false};
+    int err = store_sqlite_write((struct sqlite_store *)s, op_migrate, &ma, true);
+    *applied = err == OK && ma.applied;
+    return err;
 }
 
 /* ---- ping, backup, query plans ---- */
@@ -698,8 +653,9 @@ static void sqlite_close(struct store *s);
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
-    .schema_status = sqlite_schema_status,
-    .migrate = sqlite_migrate,
+    .migrations_dir = "src/store/migrations/sqlite/",
+    .schema_version = sqlite_schema_version,
+    .migrate_one = sqlite_migrate_one,
     .ping = sqlite_ping,
     .backup = sqlite_backup,
     .query_plans = sqlite_query_plans,

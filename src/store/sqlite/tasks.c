@@ -4,6 +4,7 @@
  * combination with the index that serves it instead of a catch-all query. */
 #include <string.h>
 
+#include "store/rules.h"
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
 #include "util/err.h"
@@ -85,7 +86,7 @@ why_unchanged(struct conn *c, int64_t user_id, int64_t id)
     sqlite3_bind_int64(st, 2, id);
     err = store_sqlite_step_row(c, st, "task version");
     sqlite3_reset(st);
-    return err == OK ? ERR_PRECONDITION : err;
+    return store_why_unchanged(err);
 }
 
 struct task_update_arg {

@@ -4,6 +4,7 @@
  * and of concurrent rotations exactly one wins. */
 #include <string.h>
 
+#include "store/rules.h"
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
 #include "util/err.h"
@@ -328,11 +329,7 @@ op_session_create(struct conn *c, void *arg)
     s->revoked_at = 0;
     if (sa->first == NULL)
         return OK;
-    sa->first->user_id = s->user_id;
-    sa->first->session_id = s->id;
-    sa->first->parent_id = 0;
-    sa->first->session_revoked_at = 0;
-    sa->first->session_expires_at = s->expires_at;
+    store_refresh_first(s, sa->first, c->now);
     return refresh_insert(c, sa->first);
 }
 
@@ -614,12 +611,9 @@ op_refresh_rotate(struct conn *c, void *arg)
     int err = refresh_get(c, ra->old_hash, old);
     if (err != OK)
         return err;
-    if (old->used_at != 0)
-        return ERR_CONFLICT;
-    if (old->session_revoked_at != 0 || old->session_expires_at <= ra->now)
-        return ERR_NOT_FOUND;
-    if (old->expires_at <= ra->now)
-        return ERR_PRECONDITION;
+    err = store_refresh_check(old, ra->now);
+    if (err != OK)
+        return err;
     int changes;
     err = exec2(c, STMT_REFRESH_SPEND, old->id, ra->now, &changes);
     if (err != OK)
@@ -627,10 +621,7 @@ op_refresh_rotate(struct conn *c, void *arg)
     if (changes != 1)
         return ERR_CONFLICT;
     struct store_refresh *child = ra->child;
-    child->user_id = old->user_id;
-    child->session_id = old->session_id;
-    child->parent_id = old->id;
-    child->session_revoked_at = 0;
+    store_refresh_rotated(old, child, ra->now);
     err = refresh_insert(c, child);
     if (err != OK)
         return err;
@@ -642,9 +633,6 @@ op_refresh_rotate(struct conn *c, void *arg)
     sqlite3_bind_int64(st, 3, child->expires_at);
     err = store_sqlite_step_done(c, st, "session rotated");
     sqlite3_reset(st);
-    child->session_expires_at =
-        child->expires_at > old->session_expires_at ? child->expires_at : old->session_expires_at;
-    old->used_at = ra->now;
     return err;
 }
 

@@ -1,0 +1,36 @@
+/* State rules of the store's records, once for every backend: what an
+ * unchanged optimistic update means, when a refresh token may be rotated,
+ * and what a session's first token and a rotated token look like. The
+ * backends make the rows; these decide. Only src/store/ includes this. */
+#ifndef PACE_STORE_RULES_H
+#define PACE_STORE_RULES_H
+
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* After an update or delete with an expected version matched nothing.
+ * found is what looking the row up again returned: OK (it exists: another
+ * version, ERR_PRECONDITION), ERR_NOT_FOUND (it does not), or an error
+ * (returned as it is). */
+int store_why_unchanged(int found);
+
+/* Whether a session is live at now: neither revoked nor expired. */
+bool store_session_live(int64_t revoked_at, int64_t expires_at, int64_t now);
+
+/* Whether token t (read with its session's state) may be rotated at now:
+ * OK; ERR_CONFLICT when it was used already (a replay); ERR_NOT_FOUND
+ * when its session is revoked or expired; ERR_PRECONDITION when the token
+ * itself expired. */
+int store_refresh_check(const struct store_refresh *t, int64_t now);
+
+/* Fills first as the first token of the new session s, issued at now
+ * (its hash and expires_at are the caller's; id is the backend's). */
+void store_refresh_first(const struct store_session *s, struct store_refresh *first, int64_t now);
+
+/* Fills child as the token rotated from old at now, marks old used at now
+ * (child's hash and expires_at are the caller's; id is the backend's).
+ * The session slides to the later of its expiry and the child's. */
+void store_refresh_rotated(struct store_refresh *old, struct store_refresh *child, int64_t now);
+
+#endif
