@@ -138,102 +138,46 @@ store_sqlite_exec(struct conn *c, enum stmt id)
     return err;
 }
 
-/* ---- columns and parameters ---- */
-
-/* The statement of a row (sqlite3's column calls take it non-const). */
-static sqlite3_stmt *
-stmt_of(const struct store_row *r)
+int
+store_sqlite_exec2(struct conn *c, enum stmt id, int64_t a, int64_t b, int *changes)
 {
-    return (sqlite3_stmt *)(uintptr_t)r->res;
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, id, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[id].name);
+    sqlite3_reset(st);
+    if (changes != NULL)
+        *changes = err == OK ? sqlite3_changes(c->db) : 0;
+    return err;
 }
 
-static bool
-row_is_null(const struct store_row *r, int col)
-{
-    return sqlite3_column_type(stmt_of(r), col) == SQLITE_NULL;
-}
-
-static int64_t
-row_i64(const struct store_row *r, int col)
-{
-    return sqlite3_column_int64(stmt_of(r), col); /* NULL reads as 0, our "none" */
-}
-
-static double
-row_f64(const struct store_row *r, int col)
-{
-    return sqlite3_column_double(stmt_of(r), col);
-}
-
-static const char *
-row_peek(const struct store_row *r, int col)
-{
-    return (const char *)sqlite3_column_text(stmt_of(r), col);
-}
-
-static const char *
-row_text(const struct store_row *r, int col, struct arena *a)
-{
-    sqlite3_stmt *st = stmt_of(r);
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return NULL;
-    const char *p = (const char *)sqlite3_column_text(st, col);
-    int n = sqlite3_column_bytes(st, col);
-    return arena_strndup(a, p != NULL ? p : "", (size_t)n);
-}
-
-static const char *
-row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
-{
-    sqlite3_stmt *st = stmt_of(r);
-    const void *p = sqlite3_column_blob(st, col);
-    *len = (size_t)sqlite3_column_bytes(st, col);
-    return p != NULL ? arena_strndup(a, p, *len) : NULL;
-}
-
-const struct store_row_ops store_sqlite_row_ops = {
-    .is_null = row_is_null,
-    .i64 = row_i64,
-    .f64 = row_f64,
-    .text = row_text,
-    .peek = row_peek,
-    .bytes = row_bytes,
+struct purge_arg {
+    enum stmt id;
+    int64_t before;
+    size_t max;
+    size_t *purged;
 };
 
-int64_t
-store_sqlite_col_i64(sqlite3_stmt *st, int i)
+static int
+op_purge(struct conn *c, void *arg)
 {
-    return sqlite3_column_int64(st, i); /* NULL reads as 0, our "none" */
+    struct purge_arg *pa = arg;
+    int changes;
+    int err = store_sqlite_exec2(c, pa->id, pa->before, (int64_t)pa->max, &changes);
+    if (err == OK)
+        *pa->purged = (size_t)changes;
+    return err;
 }
 
-void
-store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *s)
+int
+store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged)
 {
-    if (s == NULL)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
-void
-store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v)
-{
-    if (v == 0)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_int64(st, i, v);
-}
-
-void
-store_sqlite_bind_params(sqlite3_stmt *st, const struct store_param *params, int n)
-{
-    int count = sqlite3_bind_parameter_count(st);
-    for (int i = 0; i < n && i < count; i++) {
-        if (params[i].kind == STORE_PARAM_I64)
-            sqlite3_bind_int64(st, i + 1, params[i].i);
-        else if (params[i].kind == STORE_PARAM_TEXT)
-            sqlite3_bind_text(st, i + 1, params[i].s, -1, SQLITE_STATIC);
-    }
+    struct purge_arg pa = {id, before, max, purged};
+    *purged = 0;
+    return store_sqlite_write((struct sqlite_store *)s, op_purge, &pa, false);
 }
 
 /* ---- connections ---- */

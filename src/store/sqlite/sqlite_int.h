@@ -194,6 +194,11 @@ int store_sqlite_step_done(struct conn *c, sqlite3_stmt *st, const char *what);
 /* Runs a statement without results by id. */
 int store_sqlite_exec(struct conn *c, enum stmt id);
 
+/* Runs statement id binding ?1 a and ?2 b; *changes (may be NULL) rows changed. */
+int store_sqlite_exec2(struct conn *c, enum stmt id, int64_t a, int64_t b, int *changes);
+/* Revokes the user's sessions except keep on c (inside a write op); *n
+ * (may be NULL) gets how many. */
+int store_sqlite_revoke_all(struct conn *c, int64_t user_id, int64_t keep, size_t *n);
 /* Runs the purge statement id (?1 before, ?2 max) as one write. */
 int store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged);
 
