@@ -268,7 +268,26 @@ int store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned f
  * statements allowed); res may be NULL. */
 int store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res);
 
-/* Pools. */
+/* One connection (conn.c). */
+enum { PG_WAIT_TIMEOUT = 1 }; /* store_pg_poll_ms: the deadline passed */
+/* Polls fd for events until deadline (monotonic ms): OK (*revents set),
+ * PG_WAIT_TIMEOUT or ERR_UNAVAILABLE. */
+int store_pg_poll_ms(int fd, short events, int64_t deadline, short *revents);
+/* Connects to p's server within the deadline, without blocking past it. */
+int store_pg_conn_open(struct pg_pool *p, int64_t deadline, struct pg_conn **out);
+void store_pg_conn_close(struct pg_conn *c);
+/* Whether an idle connection can be reused (checked without waiting). */
+bool store_pg_conn_alive(struct pg_conn *c);
+/* Logs trouble with p's server: one warning per second, the rest at debug. */
+void store_pg_log_trouble(struct pg_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Pools (pool.c). */
+/* A connection of p for call x within x->deadline; give it back with
+ * store_pg_pool_release. */
+int store_pg_pool_acquire(struct pg_pool *p, struct pgx *x);
+void store_pg_pool_release(struct pg_pool *p, struct pg_conn *c);
+/* Upper bounds of the wait histogram's buckets, in seconds. */
+extern const double store_pg_wait_bounds[PG_WAIT_BUCKETS];
 int store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool replica,
                       struct pg_pool **out);
 void store_pg_pool_free(struct pg_pool *p);
@@ -318,6 +337,17 @@ int store_pg_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_L
                             struct store_refresh *child, struct store_refresh *old);
 int store_pg_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
+/* A call of one statement with up to three bigint parameters (nparams):
+ * store_pg_op_ids runs it and sets changes to the rows it changed. */
+struct pg_ids {
+    enum pg_stmt stmt;
+    int64_t a;
+    int64_t b;
+    int64_t c;
+    int nparams;
+    int64_t changes;
+};
+int store_pg_op_ids(struct pgx *x, void *arg);
 /* Runs purge statement id ($1 before, $2 max) as one write. */
 int store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max, size_t *purged);
 
