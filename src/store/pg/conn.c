@@ -1,21 +1,12 @@
-/* Connections to PostgreSQL, one at a time: opening one within a deadline
- * (non-blocking, polled), checking an idle one before reuse, and cancelling
- * a query from a helper thread. How connections are pooled, how calls run
- * and are routed are in pool.c, exec.c and route.c; the design as a whole:
- *
- * a pool per server (the primary and each
- * replica), and every call bounded by its own deadline. libpq runs in
- * non-blocking mode and we poll its socket with the time left, so a server
- * that is down fails at once and one that is frozen (it completes TCP
- * handshakes and acknowledges data, but never answers) fails at the
- * deadline: the query is cancelled from a helper thread and the connection
- * dropped. An idle connection is checked before reuse, so a restarted
- * server costs no failed request. At most PG_CONNECTING_MAX connection
- * attempts per pool run at once, so a burst of callers does not storm the
- * server; a pool with a minimum has a keeper thread that opens it at
- * start-up and refills it after a restart. Replicas serve the reads that
- * tolerate lag, except for users who wrote within the read-your-writes
- * window; a replica that fails is skipped for PG_REPLICA_RETRY_MS. */
+/* Connections to PostgreSQL, one at a time. Every call is bounded by its
+ * own deadline: libpq runs in non-blocking mode and we poll its socket with
+ * the time left, so a server that is down fails at once and one that is
+ * frozen (it completes TCP handshakes and acknowledges data, but never
+ * answers) fails at the deadline: the query is cancelled from a helper
+ * thread (here) and the connection dropped. An idle connection is checked
+ * before reuse, so a restarted server costs no failed request. Pools (one
+ * per server: the primary and each replica) and their keepers are in
+ * pool.c, statements in exec.c, which server a call uses in route.c. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
