@@ -16,6 +16,7 @@
 
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -296,7 +297,7 @@ main(int argc, char **argv)
         return 1;
     }
     char name[64], email[96];
-    snprintf(name, sizeof(name), "pgbench_%lld", (long long)store_now_ms());
+    snprintf(name, sizeof(name), "pgbench_%lld", (long long)clock_wall_ms());
     snprintf(email, sizeof(email), "%s@example.com", name);
     struct store_user u = {.username = name, .email = email, .password_hash = "x"};
     if (store_user_create(s, &u, NULL) != OK)

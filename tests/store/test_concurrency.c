@@ -9,6 +9,7 @@
 
 #include "contract.h"
 #include "util/arena.h"
+#include "util/clock.h"
 
 struct writer_arg {
     struct store *s;
@@ -170,10 +171,10 @@ rotate_main(void *arg)
     struct rotate_arg *ra = arg;
     char seed[32];
     snprintf(seed, sizeof(seed), "rotated-child-%d", ra->index);
-    struct store_refresh child = {.expires_at = store_now_ms() + 60000};
+    struct store_refresh child = {.expires_at = clock_wall_ms() + 60000};
     contract_hash(child.hash, seed);
     pthread_barrier_wait(ra->barrier);
-    ra->result = store_refresh_rotate(ra->s, ra->hash, store_now_ms(), &child, NULL);
+    ra->result = store_refresh_rotate(ra->s, ra->hash, clock_wall_ms(), &child, NULL);
     return NULL;
 }
 
@@ -182,8 +183,8 @@ concurrent_rotation(struct store *s)
 {
     for (int round = 0; round < 3; round++) {
         int64_t uid = contract_user(s, "rotate");
-        struct store_session sess = {.user_id = uid, .expires_at = store_now_ms() + 60000};
-        struct store_refresh tok = {.expires_at = store_now_ms() + 60000};
+        struct store_session sess = {.user_id = uid, .expires_at = clock_wall_ms() + 60000};
+        struct store_refresh tok = {.expires_at = clock_wall_ms() + 60000};
         char seed[32];
         snprintf(seed, sizeof(seed), "raced-token-%d", round);
         contract_hash(tok.hash, seed);
@@ -295,7 +296,7 @@ idem_main(void *arg)
     contract_hash(h, "same body");
     arena_init(&a);
     pthread_barrier_wait(ia->barrier);
-    ia->result = store_idem_reserve(ia->s, ia->uid, "raced-key", h, store_now_ms() + 60000, &a, &e);
+    ia->result = store_idem_reserve(ia->s, ia->uid, "raced-key", h, clock_wall_ms() + 60000, &a, &e);
     arena_cleanup(&a);
     return NULL;
 }

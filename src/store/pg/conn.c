@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -25,7 +26,7 @@ int64_t
 store_pg_now(void)
 {
     static _Atomic int64_t last;
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     int64_t prev = atomic_load(&last);
     while (now > prev)
         if (atomic_compare_exchange_weak(&last, &prev, now))
@@ -131,8 +132,10 @@ store_pg_poll_ms(int fd, short events, int64_t deadline, short *revents)
 {
     for (;;) {
         int64_t left = deadline - clock_mono_ms();
-        if (left <= 0)
-            return PG_WAIT_TIMEOUT;
+        if (left <= 0) {
+            *revents = 0;
+            return OK;
+        }
         struct pollfd pfd = {fd, events, 0};
         int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r > 0) {
@@ -152,7 +155,7 @@ store_pg_conn_open(struct pg_pool *p, int64_t deadline, struct pg_conn **out)
     atomic_fetch_add(&p->connects, 1);
     PGconn *pg = PQconnectStartParams(p->kw, p->vals, 0);
     if (pg == NULL)
-        abort(); /* out of memory */
+        alloc_fail();
     const char *why = NULL;
     PostgresPollingStatusType ps =
         PQstatus(pg) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
@@ -162,19 +165,17 @@ store_pg_conn_open(struct pg_pool *p, int64_t deadline, struct pg_conn **out)
         short rev;
         int w =
             store_pg_poll_ms(PQsocket(pg), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline, &rev);
-        if (w == PG_WAIT_TIMEOUT) {
+        if (w != OK)
+            goto fail;
+        if (rev == 0) {
             why = "no answer within the deadline";
             goto fail;
         }
-        if (w != OK)
-            goto fail;
         ps = PQconnectPoll(pg);
     }
     if (PQsetnonblocking(pg, 1) != 0)
         goto fail;
-    struct pg_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
+    struct pg_conn *c = xcalloc(1, sizeof(*c));
     c->pg = pg;
     c->pool = p;
     c->opened_at = clock_mono_ms();

@@ -60,10 +60,10 @@ roundtrip(struct pgx *x, PGresult **res, const char *what)
         if (f < 0)
             return conn_lost(x, what, NULL);
         w = store_pg_poll_ms(PQsocket(pg), POLLOUT | POLLIN, x->deadline, &rev);
-        if (w == PG_WAIT_TIMEOUT)
-            return deadline_passed(x, what);
         if (w != OK)
             return conn_lost(x, what, strerror(errno));
+        if (rev == 0)
+            return deadline_passed(x, what);
         if ((rev & POLLIN) && !PQconsumeInput(pg))
             return conn_lost(x, what, NULL);
     }
@@ -93,9 +93,9 @@ roundtrip(struct pgx *x, PGresult **res, const char *what)
             return keep != NULL ? OK : conn_lost(x, what, NULL);
         }
         w = store_pg_poll_ms(PQsocket(pg), POLLIN, x->deadline, &rev);
-        if (w != OK) {
+        if (w != OK || rev == 0) {
             PQclear(keep);
-            return w == PG_WAIT_TIMEOUT ? deadline_passed(x, what) : conn_lost(x, what, strerror(errno));
+            return w == OK ? deadline_passed(x, what) : conn_lost(x, what, strerror(errno));
         }
         if (!PQconsumeInput(pg)) {
             PQclear(keep);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/embedded.h"
@@ -378,9 +379,7 @@ static int
 each_url(const char *list, int (*fn)(void *arg, const char *url), void *arg)
 {
     size_t cap = strlen(list != NULL ? list : "") + 1, ul = 0;
-    char *url = malloc(cap);
-    if (url == NULL)
-        abort();
+    char *url = xmalloc(cap);
     url[0] = '\0';
     int err = OK;
     const char *p = list != NULL ? list : "";
@@ -412,10 +411,7 @@ add_replica(void *arg, const char *url)
     struct pg_store *st = arg;
     char label[32];
     snprintf(label, sizeof(label), "replica%d", st->nreplicas + 1);
-    struct pg_pool **bigger = realloc(st->replicas, (size_t)(st->nreplicas + 1) * sizeof(*bigger));
-    if (bigger == NULL)
-        abort();
-    st->replicas = bigger;
+    st->replicas = xrealloc(st->replicas, (size_t)(st->nreplicas + 1) * sizeof(*st->replicas));
     int err = store_pg_pool_new(st, url, label, true, &st->replicas[st->nreplicas]);
     if (err != OK)
         return err;
@@ -427,9 +423,7 @@ add_replica(void *arg, const char *url)
 int
 store_pg_open(const char *url, const struct store_opts *o, struct store **out)
 {
-    struct pg_store *st = calloc(1, sizeof(*st));
-    if (st == NULL)
-        abort();
+    struct pg_store *st = xcalloc(1, sizeof(*st));
     st->base.ops = &pg_ops;
     st->connect_timeout_ms = o->connect_timeout_ms;
     st->statement_timeout_ms = o->statement_timeout_ms;
@@ -442,9 +436,7 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
     if (err != OK)
         goto fail;
     if (st->nreplicas > 0 && st->ryw_ms > 0) {
-        st->ryw = calloc(RYW_SETS, sizeof(*st->ryw));
-        if (st->ryw == NULL)
-            abort();
+        st->ryw = xcalloc(RYW_SETS, sizeof(*st->ryw));
         for (int i = 0; i < RYW_LOCKS; i++)
             pthread_mutex_init(&st->ryw_mu[i], NULL);
     }

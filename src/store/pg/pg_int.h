@@ -18,6 +18,7 @@
 
 struct arena;
 struct buf;
+struct ticker;
 
 /* Every statement the backend prepares, by number (SQL in sql.c). */
 enum pg_stmt {
@@ -173,11 +174,8 @@ struct pg_pool {
     uint64_t wait_count;
     uint64_t wait_us;
 
-    /* The keeper thread (store_pg_pool_keep): wakes on keeper_cv, under mu. */
-    pthread_t keeper;
-    pthread_cond_t keeper_cv;
-    bool keeping;
-    bool stopping;
+    struct ticker *keeper; /* store_pg_pool_keep; NULL: none */
+    bool stopping;         /* under mu: the keeper stops filling */
 
     _Atomic int64_t down_until; /* replicas: skipped until this monotonic ms */
     _Atomic int64_t lost_at;    /* when a connection last broke during a call */
@@ -269,9 +267,8 @@ int store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned f
 int store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res);
 
 /* One connection (conn.c). */
-enum { PG_WAIT_TIMEOUT = 1 }; /* store_pg_poll_ms: the deadline passed */
-/* Polls fd for events until deadline (monotonic ms): OK (*revents set),
- * PG_WAIT_TIMEOUT or ERR_UNAVAILABLE. */
+/* Polls fd for events until deadline (monotonic ms): OK with *revents
+ * set, 0 once the deadline passed; ERR_UNAVAILABLE when poll fails. */
 int store_pg_poll_ms(int fd, short events, int64_t deadline, short *revents);
 /* Connects to p's server within the deadline, without blocking past it. */
 int store_pg_conn_open(struct pg_pool *p, int64_t deadline, struct pg_conn **out);

@@ -4,16 +4,17 @@
  * that keeps a pool's minimum open and drops idle connections the server
  * closed. */
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "store/pg/pg_int.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 static int64_t
 mono_us(void)
@@ -103,9 +104,8 @@ store_pg_pool_acquire(struct pg_pool *p, struct pgx *x)
                                  busy, connecting);
             return ERR_UNAVAILABLE;
         }
-        struct timespec ts = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000L};
         p->waiting++;
-        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        clock_cond_wait_until(&p->cv, &p->mu, deadline_ms);
         p->waiting--;
     }
 }
@@ -152,15 +152,6 @@ store_pg_pool_put(struct pg_pool *p, struct pg_conn *c)
     store_pg_pool_release(p, c);
 }
 
-static int
-strdup_into(const char **slot, const char *s)
-{
-    *slot = strdup(s);
-    if (*slot == NULL)
-        abort();
-    return 0;
-}
-
 int
 store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool replica, struct pg_pool **out)
 {
@@ -176,13 +167,9 @@ store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool 
     size_t n = 0;
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
         n++;
-    struct pg_pool *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        abort();
-    p->kw = calloc(n + 8, sizeof(*p->kw));
-    p->vals = calloc(n + 8, sizeof(*p->vals));
-    if (p->kw == NULL || p->vals == NULL)
-        abort();
+    struct pg_pool *p = xcalloc(1, sizeof(*p));
+    p->kw = xcalloc(n + 8, sizeof(*p->kw));
+    p->vals = xcalloc(n + 8, sizeof(*p->vals));
     p->st = st;
     p->replica = replica;
     snprintf(p->label, sizeof(p->label), "%s", label);
@@ -196,8 +183,8 @@ store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool 
             user_options = o->val;
             continue;
         }
-        strdup_into(&p->kw[k], o->keyword);
-        strdup_into(&p->vals[k], o->val);
+        p->kw[k] = xstrdup(o->keyword);
+        p->vals[k] = xstrdup(o->val);
         k++;
     }
     /* Every connection: the server ends a statement that runs past the
@@ -211,30 +198,25 @@ store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool 
              "-c plan_cache_mode=force_generic_plan",
              user_options != NULL ? user_options : "", user_options != NULL ? " " : "",
              st->statement_timeout_ms);
-    strdup_into(&p->kw[k], "options");
-    strdup_into(&p->vals[k], options);
+    p->kw[k] = xstrdup("options");
+    p->vals[k] = xstrdup(options);
     k++;
-    strdup_into(&p->kw[k], "fallback_application_name");
-    strdup_into(&p->vals[k], "pace");
+    p->kw[k] = xstrdup("fallback_application_name");
+    p->vals[k] = xstrdup("pace");
     k++;
-    strdup_into(&p->kw[k], "client_encoding");
-    strdup_into(&p->vals[k], "UTF8");
+    p->kw[k] = xstrdup("client_encoding");
+    p->vals[k] = xstrdup("UTF8");
     k++;
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%d", (st->connect_timeout_ms + 999) / 1000);
-    strdup_into(&p->kw[k], "connect_timeout");
-    strdup_into(&p->vals[k], timeout);
+    p->kw[k] = xstrdup("connect_timeout");
+    p->vals[k] = xstrdup(timeout);
     k++;
     p->kw[k] = NULL;
     p->vals[k] = NULL;
     PQconninfoFree(opts);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_cond_init(&p->keeper_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->cv);
     *out = p;
     return OK;
 }
@@ -244,12 +226,11 @@ store_pg_pool_free(struct pg_pool *p)
 {
     if (p == NULL)
         return;
-    if (p->keeping) {
+    if (p->keeper != NULL) {
         pthread_mutex_lock(&p->mu);
-        p->stopping = true;
-        pthread_cond_signal(&p->keeper_cv);
+        p->stopping = true; /* keep_fill stops between attempts */
         pthread_mutex_unlock(&p->mu);
-        pthread_join(p->keeper, NULL);
+        ticker_stop(p->keeper);
     }
     struct pg_conn *c = p->idle;
     while (c != NULL) {
@@ -265,7 +246,6 @@ store_pg_pool_free(struct pg_pool *p)
     free(p->vals);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
-    pthread_cond_destroy(&p->keeper_cv);
     free(p);
 }
 
@@ -345,38 +325,23 @@ keep_fill(struct pg_pool *p)
     }
 }
 
-static void *
-keeper_main(void *arg)
+/* One round of the keeper, every PG_KEEP_INTERVAL_MS. */
+static void
+keep(void *arg)
 {
     struct pg_pool *p = arg;
-    pthread_mutex_lock(&p->mu);
-    while (!p->stopping) {
-        pthread_mutex_unlock(&p->mu);
-        keep_prune(p);
-        keep_fill(p);
-        pthread_mutex_lock(&p->mu);
-        int64_t until = clock_mono_ms() + PG_KEEP_INTERVAL_MS;
-        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
-        while (!p->stopping && clock_mono_ms() < until)
-            pthread_cond_timedwait(&p->keeper_cv, &p->mu, &ts);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
+    keep_prune(p);
+    keep_fill(p);
 }
 
 void
 store_pg_pool_keep(struct pg_pool *p, int min)
 {
-    if (min <= 0 || p->keeping)
+    if (min <= 0 || p->keeper != NULL)
         return;
     p->min = min < p->size ? min : p->size;
-    sigset_t all, old;
-    sigfillset(&all);
-    /* Threads inherit the mask: signals stay with the thread that waits for them. */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    p->keeping = pthread_create(&p->keeper, NULL, keeper_main, p) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!p->keeping) {
+    p->keeper = ticker_start("pool keeper", PG_KEEP_INTERVAL_MS, true, keep, p);
+    if (p->keeper == NULL) {
         p->min = 0;
         log_warn("store", "%s: cannot start the pool keeper: connections open on demand", p->label);
     }

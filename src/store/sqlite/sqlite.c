@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/sqlite/sqlite_int.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/clock.h"
 #include "util/embedded.h"
@@ -198,9 +199,7 @@ conn_open(struct sqlite_store *st, enum conn_kind kind, struct conn **out)
                                   "PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; "
                                   "PRAGMA cache_size = -16000; PRAGMA journal_size_limit = 67108864;";
     int err = OK;
-    struct conn *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
+    struct conn *c = xcalloc(1, sizeof(*c));
     c->st = st;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (kind == CONN_WRITE ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
@@ -439,10 +438,10 @@ fsync_path(const char *path, bool dir)
 {
     int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
+        return ERR_UNAVAILABLE;
     int r = fsync(fd);
     close(fd);
-    return r;
+    return r == 0 ? OK : ERR_UNAVAILABLE;
 }
 
 static int
@@ -490,7 +489,7 @@ sqlite_backup(struct store *s, const char *path)
     }
     sqlite3_close_v2(dst);
     dst = NULL;
-    if (fsync_path(tmp, false) != 0 || rename(tmp, path) != 0) {
+    if (fsync_path(tmp, false) != OK || rename(tmp, path) != 0) {
         log_error("store", "backup: cannot write %s: %s", path, strerror(errno));
         err = ERR_UNAVAILABLE;
         goto out;
@@ -688,19 +687,13 @@ out:
 int
 store_sqlite_open(const char *path, struct store **out)
 {
-    struct sqlite_store *st = calloc(1, sizeof(*st));
+    struct sqlite_store *st = xcalloc(1, sizeof(*st));
     int err = OK;
-    if (st == NULL)
-        abort();
     st->base.ops = &sqlite_ops;
-    st->path = strdup(path);
-    if (st->path == NULL)
-        abort();
+    st->path = xstrdup(path);
     pthread_mutex_init(&st->conns_mu, NULL);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
-    pthread_mutex_init(&st->ckpt_mu, NULL);
-    pthread_cond_init(&st->ckpt_cv, NULL);
     if (pthread_key_create(&st->key, reader_destroy) != 0) {
         log_error("store", "out of thread-specific keys");
         err = ERR_INTERNAL;
@@ -728,8 +721,6 @@ fail_key:
     pthread_mutex_destroy(&st->conns_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
-    pthread_mutex_destroy(&st->ckpt_mu);
-    pthread_cond_destroy(&st->ckpt_cv);
     free(st->path);
     free(st);
     return err;
@@ -756,8 +747,6 @@ sqlite_close(struct store *s)
     pthread_mutex_destroy(&st->conns_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
-    pthread_mutex_destroy(&st->ckpt_mu);
-    pthread_cond_destroy(&st->ckpt_cv);
     free(st->path);
     free(st);
 }

@@ -15,6 +15,7 @@
 #include "store/tasklist.h"
 
 struct arena;
+struct ticker;
 
 /* Every statement the backend prepares, by number (SQL in sql.c). */
 enum stmt {
@@ -142,11 +143,7 @@ struct sqlite_store {
 
     /* The checkpointer: PASSIVE checkpoints off the request path. */
     struct conn *cconn;
-    pthread_t checkpointer;
-    pthread_mutex_t ckpt_mu;
-    pthread_cond_t ckpt_cv;
-    bool ckpt_stop;
-    bool ckpt_wanted;
+    struct ticker *checkpointer; /* poked by the WAL hook when the WAL has grown */
 };
 
 enum {
