@@ -1,5 +1,6 @@
 /* What a storage backend implements: struct store_ops, one member per
- * operation of store.h with the same arguments. store.c checks arguments
+ * operation of store.h with the same arguments, or the struct that carries
+ * them. store.c checks arguments
  * that every backend would check (NULLs, limits) and then calls these, so a
  * backend may assume them valid. A backend's handle embeds struct store as
  * its first member. Only src/store/ includes this header. */
@@ -10,6 +11,75 @@
 
 struct store_ops;
 struct store_migration;
+
+/* The arguments of the writes that a backend runs as one body inside its
+ * transaction (or write op): store.c checks them and fills one of these,
+ * the backend hands it whole to the body. */
+struct store_user_update {
+    int64_t id;
+    const struct store_user_patch *p;
+    int64_t expect_version; /* 0: any */
+    struct arena *a;
+    struct store_user *out;
+    enum store_conflict *conflict; /* never NULL */
+};
+
+/* A task read or deletion (p NULL) or update. */
+struct store_task_change {
+    int64_t user_id;
+    int64_t id;
+    const struct store_task_patch *p;
+    int64_t expect_version; /* 0: any */
+    struct arena *a;
+    struct store_task *out;
+};
+
+struct store_plan_transition {
+    int64_t user_id;
+    int64_t id;
+    const struct store_plan_result *r;
+    const struct store_task *tasks;
+    size_t ntasks;
+    struct arena *a;
+    struct store_plan *out;
+};
+
+struct store_refresh_rotation {
+    const uint8_t *old_hash;
+    int64_t now;
+    struct store_refresh *child;
+    struct store_refresh *old; /* never NULL */
+};
+
+struct store_idem_reservation {
+    int64_t user_id;
+    const char *key;
+    const uint8_t *hash;
+    int64_t expires_at;
+    struct arena *a;
+    struct store_idem *existing;
+};
+
+struct store_idem_response {
+    int64_t user_id;
+    const char *key;
+    int status;
+    const char *headers;
+    const char *body;
+    size_t body_len;
+};
+
+/* What the owner of a running job does with it. */
+enum store_job_step { STORE_JOB_RENEW, STORE_JOB_COMPLETE, STORE_JOB_FAIL, STORE_JOB_RELEASE };
+
+struct store_job_update {
+    enum store_job_step step;
+    int64_t id;
+    const char *owner;
+    int64_t lease_ms;  /* renew */
+    const char *error; /* fail */
+    int64_t retry_at;  /* fail */
+};
 
 struct store {
     const struct store_ops *ops;
@@ -36,8 +106,7 @@ struct store_ops {
     int (*user_create)(struct store *s, struct store_user *u, enum store_conflict *conflict);
     int (*user_get)(struct store *s, int64_t id, struct arena *a, struct store_user *out);
     int (*user_get_by_login)(struct store *s, const char *login, struct arena *a, struct store_user *out);
-    int (*user_update)(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
-                       struct arena *a, struct store_user *out, enum store_conflict *conflict);
+    int (*user_update)(struct store *s, struct store_user_update *u);
     int (*user_set_password)(struct store *s, int64_t id, const char *hash, bool end_sessions,
                              int64_t keep_session_id);
     int (*user_delete)(struct store *s, int64_t id);
@@ -55,8 +124,7 @@ struct store_ops {
 
     int (*refresh_create)(struct store *s, struct store_refresh *tok);
     int (*refresh_get)(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
-    int (*refresh_rotate)(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                          struct store_refresh *child, struct store_refresh *old);
+    int (*refresh_rotate)(struct store *s, struct store_refresh_rotation *r);
     int (*refresh_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
     int (*task_create)(struct store *s, struct store_task *t);
@@ -73,9 +141,8 @@ struct store_ops {
     int (*task_get_async)(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                           struct store_task *out, store_done_fn *done, void *arg);
     void (*loop_end)(struct store *s);
-    int (*task_update)(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                       int64_t expect_version, struct arena *a, struct store_task *out);
-    int (*task_delete)(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
+    int (*task_update)(struct store *s, struct store_task_change *c);
+    int (*task_delete)(struct store *s, struct store_task_change *c);
     int (*task_list)(struct store *s, const struct store_task_query *q, struct arena *a,
                      struct store_task **rows, size_t *n);
 
@@ -86,10 +153,9 @@ struct store_ops {
     int (*job_get)(struct store *s, int64_t id, struct arena *a, struct store_job *out);
     int (*job_claim)(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
                      struct store_job **rows, size_t *n);
-    int (*job_renew)(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
-    int (*job_complete)(struct store *s, int64_t id, const char *owner);
-    int (*job_fail)(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at);
-    int (*job_release)(struct store *s, int64_t id, const char *owner);
+    /* Renew, complete, fail or release; ERR_NOT_FOUND unless the job runs
+     * under u->owner's lease. */
+    int (*job_update)(struct store *s, struct store_job_update *u);
     int (*job_counts)(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
     int (*job_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
@@ -98,15 +164,11 @@ struct store_ops {
     int (*plan_list)(struct store *s, int64_t user_id, const struct store_plan_filter *f,
                      const struct store_plan_pos *after, size_t limit, struct arena *a,
                      struct store_plan **rows, size_t *n);
-    int (*plan_set_state)(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                          const struct store_task *tasks, size_t ntasks, struct arena *a,
-                          struct store_plan *out);
+    int (*plan_set_state)(struct store *s, struct store_plan_transition *t);
     int (*plan_delete)(struct store *s, int64_t user_id, int64_t id);
 
-    int (*idem_reserve)(struct store *s, int64_t user_id, const char *key, const uint8_t hash[STORE_HASH_LEN],
-                        int64_t expires_at, struct arena *a, struct store_idem *existing);
-    int (*idem_complete)(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
-                         const char *body, size_t body_len);
+    int (*idem_reserve)(struct store *s, struct store_idem_reservation *r);
+    int (*idem_complete)(struct store *s, struct store_idem_response *r);
     int (*idem_release)(struct store *s, int64_t user_id, const char *key);
     int (*idem_get)(struct store *s, int64_t user_id, const char *key, struct arena *a,
                     struct store_idem *out);

@@ -1,9 +1,8 @@
 /* The shape of every row the backends read: the column lists their SELECT
  * and RETURNING clauses name, and the decoders that turn one result row
- * into a store struct. A backend implements struct store_row_ops for its
- * own statement or result type; the decoders read through it, so a column
- * list and its decoder are written once and change together. Only
- * src/store/ includes this header. */
+ * into a store struct (and the parameter values the shared code passes). A backend implements struct
+ * store_row_ops for its own statement or result type; the decoders read through it, so a column list and its
+ * decoder are written once and change together. Only src/store/ includes this header. */
 #ifndef PACE_STORE_ROWS_H
 #define PACE_STORE_ROWS_H
 
@@ -37,6 +36,14 @@ struct arena;
 #define STORE_REFRESH_COLS                                                                                   \
     "r.id, r.user_id, r.session_id, r.parent_id, r.created_at, r.used_at, r.expires_at, s.revoked_at, "      \
     "s.expires_at"
+
+/* One statement parameter, as the shared code hands values to a backend:
+ * NULL, an integer or borrowed text. */
+struct store_param {
+    enum { STORE_PARAM_NULL, STORE_PARAM_I64, STORE_PARAM_TEXT } kind;
+    int64_t i;
+    const char *s;
+};
 
 struct store_row;
 

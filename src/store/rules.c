@@ -52,3 +52,26 @@ store_refresh_rotated(struct store_refresh *old, struct store_refresh *child, in
         child->expires_at > old->session_expires_at ? child->expires_at : old->session_expires_at;
     old->used_at = now;
 }
+
+int
+store_job_update_params(const struct store_job_update *u, int64_t now,
+                        struct store_param out[STORE_JOB_UPDATE_PARAMS])
+{
+    int n = 0;
+    out[n++] = (struct store_param){.kind = STORE_PARAM_I64, .i = u->id};
+    out[n++] = (struct store_param){.kind = STORE_PARAM_TEXT, .s = u->owner};
+    switch (u->step) {
+    case STORE_JOB_RENEW:
+        out[n++] = (struct store_param){.kind = STORE_PARAM_I64, .i = now + u->lease_ms};
+        break;
+    case STORE_JOB_FAIL:
+        out[n++] = (struct store_param){.kind = u->error != NULL ? STORE_PARAM_TEXT : STORE_PARAM_NULL,
+                                        .s = u->error};
+        out[n++] = (struct store_param){.kind = STORE_PARAM_I64, .i = u->retry_at};
+        break;
+    default: /* complete, release */
+        break;
+    }
+    out[n++] = (struct store_param){.kind = STORE_PARAM_I64, .i = now};
+    return n;
+}

@@ -7,7 +7,8 @@
 
 #include <stdint.h>
 
-#include "store/store.h"
+#include "store/backend.h"
+#include "store/rows.h"
 
 /* After an update or delete with an expected version matched nothing.
  * found is what looking the row up again returned: OK (it exists: another
@@ -32,5 +33,12 @@ void store_refresh_first(const struct store_session *s, struct store_refresh *fi
  * (child's hash and expires_at are the caller's; id is the backend's).
  * The session slides to the later of its expiry and the child's. */
 void store_refresh_rotated(struct store_refresh *old, struct store_refresh *child, int64_t now);
+
+/* The parameters of a job step's statement at now: 1 id, 2 owner, then
+ * renew: 3 lease_expires_at, 4 now; fail: 3 error, 4 retry_at (0: dead),
+ * 5 now; complete and release: 3 now. Returns how many. */
+enum { STORE_JOB_UPDATE_PARAMS = 5 };
+int store_job_update_params(const struct store_job_update *u, int64_t now,
+                            struct store_param out[STORE_JOB_UPDATE_PARAMS]);
 
 #endif

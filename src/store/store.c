@@ -161,7 +161,8 @@ store_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
     if (conflict == NULL)
         conflict = &dummy;
     *conflict = STORE_CONFLICT_NONE;
-    return s->ops->user_update(s, id, p, expect_version, a, out, conflict);
+    struct store_user_update u = {id, p, expect_version, a, out, conflict};
+    return s->ops->user_update(s, &u);
 }
 
 int
@@ -260,7 +261,9 @@ store_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], in
                      struct store_refresh *child, struct store_refresh *old)
 {
     struct store_refresh dummy;
-    return s->ops->refresh_rotate(s, old_hash, now, child, old != NULL ? old : &dummy);
+    struct store_refresh_rotation r = {old_hash, now, child, old != NULL ? old : &dummy};
+    memset(r.old, 0, sizeof(*r.old));
+    return s->ops->refresh_rotate(s, &r);
 }
 
 int
@@ -356,13 +359,15 @@ store_task_update(struct store *s, int64_t user_id, int64_t id, const struct sto
         return ERR_INVALID;
     if ((p->fields & STORE_TASK_F_STATUS) && !task_status_ok(p->status))
         return ERR_INVALID;
-    return s->ops->task_update(s, user_id, id, p, expect_version, a, out);
+    struct store_task_change c = {user_id, id, p, expect_version, a, out};
+    return s->ops->task_update(s, &c);
 }
 
 int
 store_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version)
 {
-    return s->ops->task_delete(s, user_id, id, expect_version);
+    struct store_task_change c = {user_id, id, NULL, expect_version, NULL, NULL};
+    return s->ops->task_delete(s, &c);
 }
 
 void
@@ -471,7 +476,8 @@ store_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms
 {
     if (owner == NULL || lease_ms <= 0)
         return ERR_INVALID;
-    return s->ops->job_renew(s, id, owner, lease_ms);
+    struct store_job_update u = {STORE_JOB_RENEW, id, owner, lease_ms, NULL, 0};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -479,7 +485,8 @@ store_job_complete(struct store *s, int64_t id, const char *owner)
 {
     if (owner == NULL)
         return ERR_INVALID;
-    return s->ops->job_complete(s, id, owner);
+    struct store_job_update u = {STORE_JOB_COMPLETE, id, owner, 0, NULL, 0};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -487,7 +494,8 @@ store_job_fail(struct store *s, int64_t id, const char *owner, const char *error
 {
     if (owner == NULL)
         return ERR_INVALID;
-    return s->ops->job_fail(s, id, owner, error, retry_at);
+    struct store_job_update u = {STORE_JOB_FAIL, id, owner, 0, error, retry_at};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -495,7 +503,8 @@ store_job_release(struct store *s, int64_t id, const char *owner)
 {
     if (owner == NULL)
         return ERR_INVALID;
-    return s->ops->job_release(s, id, owner);
+    struct store_job_update u = {STORE_JOB_RELEASE, id, owner, 0, NULL, 0};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -556,7 +565,8 @@ store_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct 
     for (size_t i = 0; i < ntasks; i++)
         if (tasks[i].title == NULL || !task_status_ok(tasks[i].status))
             return ERR_INVALID;
-    return s->ops->plan_set_state(s, user_id, id, r, tasks, ntasks, a, out);
+    struct store_plan_transition t = {user_id, id, r, tasks, ntasks, a, out};
+    return s->ops->plan_set_state(s, &t);
 }
 
 int
@@ -574,7 +584,8 @@ store_idem_reserve(struct store *s, int64_t user_id, const char *key,
 {
     if (key == NULL)
         return ERR_INVALID;
-    return s->ops->idem_reserve(s, user_id, key, request_hash, expires_at, a, existing);
+    struct store_idem_reservation r = {user_id, key, request_hash, expires_at, a, existing};
+    return s->ops->idem_reserve(s, &r);
 }
 
 int
@@ -583,7 +594,8 @@ store_idem_complete(struct store *s, int64_t user_id, const char *key, int statu
 {
     if (key == NULL || status <= 0 || (body == NULL && body_len != 0))
         return ERR_INVALID;
-    return s->ops->idem_complete(s, user_id, key, status, headers, body, body_len);
+    struct store_idem_response r = {user_id, key, status, headers, body, body_len};
+    return s->ops->idem_complete(s, &r);
 }
 
 int

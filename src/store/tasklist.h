@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/rows.h"
 #include "store/store.h"
 
 enum {
@@ -31,13 +32,6 @@ void store_task_list_sql(enum store_placeholder ph, enum store_task_sort sort, u
                          size_t size);
 /* Its name: "task_list/-created_at/status,priority,". */
 void store_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-
-/* One parameter value: NULL, an integer or borrowed text. */
-struct store_param {
-    enum { STORE_PARAM_NULL, STORE_PARAM_I64, STORE_PARAM_TEXT } kind;
-    int64_t i;
-    const char *s;
-};
 
 /* Parameters of every variant, numbered from 1: 1 user_id, 2 limit, the
  * keyset position 3 created_at, 4 id, 5 due_key, 6 priority (the first

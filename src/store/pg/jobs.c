@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
@@ -145,76 +146,31 @@ store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t 
     return OK;
 }
 
-struct job_arg {
-    enum pg_stmt stmt;
-    int64_t id;
-    const char *owner;
-    int64_t lease_ms;
-    const char *error;
-    int64_t retry_at;
+static const enum pg_stmt job_stmts[] = {
+    [STORE_JOB_RENEW] = PG_JOB_RENEW,
+    [STORE_JOB_COMPLETE] = PG_JOB_COMPLETE,
+    [STORE_JOB_FAIL] = PG_JOB_FAIL,
+    [STORE_JOB_RELEASE] = PG_JOB_RELEASE,
 };
 
 static int
 op_job_update(struct pgx *x, void *arg)
 {
-    struct job_arg *ja = arg;
-    int64_t now = store_pg_now();
+    struct store_job_update *u = arg;
+    struct store_param params[STORE_JOB_UPDATE_PARAMS];
     struct pg_params p = {0};
-    pg_p_i64(&p, ja->id);
-    pg_p_str(&p, ja->owner);
-    switch (ja->stmt) {
-    case PG_JOB_RENEW:
-        pg_p_i64(&p, now + ja->lease_ms);
-        pg_p_i64(&p, now);
-        break;
-    case PG_JOB_FAIL:
-        pg_p_str(&p, ja->error);
-        pg_p_i64(&p, ja->retry_at);
-        pg_p_i64(&p, now);
-        break;
-    default: /* complete, release */
-        pg_p_i64(&p, now);
-        break;
-    }
+    pg_p_params(&p, params, store_job_update_params(u, store_pg_now(), params));
     int64_t changes;
-    int err = store_pg_exec_changes(x, ja->stmt, &p, &changes);
+    int err = store_pg_exec_changes(x, job_stmts[u->step], &p, &changes);
     if (err == OK && changes == 0)
         err = ERR_NOT_FOUND;
     return err;
 }
 
-static int
-job_update(struct store *s, struct job_arg *ja)
-{
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_update, ja);
-}
-
 int
-store_pg_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+store_pg_job_update(struct store *s, struct store_job_update *u)
 {
-    struct job_arg ja = {PG_JOB_RENEW, id, owner, lease_ms, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_pg_job_complete(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {PG_JOB_COMPLETE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_pg_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
-{
-    struct job_arg ja = {PG_JOB_FAIL, id, owner, 0, error, retry_at};
-    return job_update(s, &ja);
-}
-
-int
-store_pg_job_release(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {PG_JOB_RELEASE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_update, u);
 }
 
 static int

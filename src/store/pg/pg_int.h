@@ -311,9 +311,7 @@ int64_t store_pg_now(void);
 int store_pg_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
 int store_pg_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
 int store_pg_user_get_by_login(struct store *s, const char *login, struct arena *a, struct store_user *out);
-int store_pg_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
-                         int64_t expect_version, struct arena *a, struct store_user *out,
-                         enum store_conflict *conflict);
+int store_pg_user_update(struct store *s, struct store_user_update *u);
 int store_pg_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
                                int64_t keep_session_id);
 int store_pg_user_delete(struct store *s, int64_t id);
@@ -330,8 +328,7 @@ int store_pg_session_revoked_since(struct store *s, int64_t since, int64_t after
 int store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 int store_pg_refresh_create(struct store *s, struct store_refresh *tok);
 int store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
-int store_pg_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                            struct store_refresh *child, struct store_refresh *old);
+int store_pg_refresh_rotate(struct store *s, struct store_refresh_rotation *r);
 int store_pg_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 /* A call of one statement with up to three bigint parameters (nparams):
@@ -354,9 +351,8 @@ int store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct
                             struct store_task *out, store_done_fn *done, void *arg);
 int store_pg_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
                              struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
-int store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                         int64_t expect_version, struct arena *a, struct store_task *out);
-int store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
+int store_pg_task_update(struct store *s, struct store_task_change *c);
+int store_pg_task_delete(struct store *s, struct store_task_change *c);
 int store_pg_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
                        struct store_task **rows, size_t *n);
 /* Inserts t on x (inside a call); sets id, created_at, updated_at, version. */
@@ -369,9 +365,7 @@ int store_pg_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena
 int store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
                        const struct store_plan_pos *after, size_t limit, struct arena *a,
                        struct store_plan **rows, size_t *n);
-int store_pg_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                            const struct store_task *tasks, size_t ntasks, struct arena *a,
-                            struct store_plan *out);
+int store_pg_plan_set_state(struct store *s, struct store_plan_transition *t);
 int store_pg_plan_delete(struct store *s, int64_t user_id, int64_t id);
 
 int store_pg_job_enqueue(struct store *s, struct store_job *job);
@@ -380,18 +374,12 @@ int store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now);
 int store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out);
 int store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
                        struct store_job **rows, size_t *n);
-int store_pg_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
-int store_pg_job_complete(struct store *s, int64_t id, const char *owner);
-int store_pg_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at);
-int store_pg_job_release(struct store *s, int64_t id, const char *owner);
+int store_pg_job_update(struct store *s, struct store_job_update *u);
 int store_pg_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
 int store_pg_job_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
-int store_pg_idem_reserve(struct store *s, int64_t user_id, const char *key,
-                          const uint8_t hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
-                          struct store_idem *existing);
-int store_pg_idem_complete(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
-                           const char *body, size_t body_len);
+int store_pg_idem_reserve(struct store *s, struct store_idem_reservation *r);
+int store_pg_idem_complete(struct store *s, struct store_idem_response *r);
 int store_pg_idem_release(struct store *s, int64_t user_id, const char *key);
 int store_pg_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
                       struct store_idem *out);

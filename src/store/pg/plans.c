@@ -226,21 +226,11 @@ store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_fil
     return OK;
 }
 
-struct plan_state_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_plan_result *r;
-    const struct store_task *tasks;
-    size_t ntasks;
-    struct arena *a;
-    struct store_plan *out;
-};
-
 /* Runs inside a transaction when there are tasks to create. */
 static int
 op_plan_set_state(struct pgx *x, void *arg)
 {
-    struct plan_state_arg *pa = arg;
+    struct store_plan_transition *pa = arg;
     const struct store_plan_result *res = pa->r;
     int64_t now = store_pg_now();
     struct pg_params q = {0};
@@ -292,14 +282,11 @@ op_plan_set_state(struct pgx *x, void *arg)
 }
 
 int
-store_pg_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                        const struct store_task *tasks, size_t ntasks, struct arena *a,
-                        struct store_plan *out)
+store_pg_plan_set_state(struct store *s, struct store_plan_transition *t)
 {
-    struct plan_state_arg pa = {user_id, id, r, tasks, ntasks, a, out};
-    if (ntasks == 0)
-        return store_pg_run(STORE(s), PG_WRITE, user_id, op_plan_set_state, &pa);
-    return store_pg_run_tx(STORE(s), user_id, op_plan_set_state, &pa);
+    if (t->ntasks == 0)
+        return store_pg_run(STORE(s), PG_WRITE, t->user_id, op_plan_set_state, t);
+    return store_pg_run_tx(STORE(s), t->user_id, op_plan_set_state, t);
 }
 
 static int

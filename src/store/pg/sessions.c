@@ -332,20 +332,13 @@ store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct
     return store_pg_run(STORE(s), PG_READ, 0, op_refresh_get, &ga);
 }
 
-struct rotate_arg {
-    const uint8_t *old_hash;
-    int64_t now;
-    struct store_refresh *child;
-    struct store_refresh *old;
-};
-
 /* Reads the token, checks its state, then spends it and issues the child
  * in one statement that only changes an unused token: a concurrent
  * rotation that spent it first leaves ours without a row (reuse). */
 static int
 op_refresh_rotate(struct pgx *x, void *arg)
 {
-    struct rotate_arg *ra = arg;
+    struct store_refresh_rotation *ra = arg;
     struct store_refresh *old = ra->old;
     int err = refresh_get(x, ra->old_hash, old);
     if (err != OK)
@@ -385,12 +378,9 @@ op_refresh_rotate(struct pgx *x, void *arg)
 }
 
 int
-store_pg_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                        struct store_refresh *child, struct store_refresh *old)
+store_pg_refresh_rotate(struct store *s, struct store_refresh_rotation *r)
 {
-    struct rotate_arg ra = {old_hash, now, child, old};
-    memset(old, 0, sizeof(*old));
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_refresh_rotate, &ra);
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_refresh_rotate, r);
 }
 
 int

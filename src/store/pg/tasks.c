@@ -47,24 +47,15 @@ store_pg_task_create(struct store *s, struct store_task *t)
     return store_pg_run(STORE(s), PG_WRITE, t->user_id, op_task_create, t);
 }
 
-struct task_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_task_patch *p;
-    int64_t expect_version;
-    struct arena *a;
-    struct store_task *out;
-};
-
 static int
 read_got(void *arg, const PGresult *r)
 {
-    struct task_arg *ta = arg;
+    struct store_task_change *ta = arg;
     return PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_task(PG_ROW(r, 0), ta->a, ta->out);
 }
 
 static void
-get_params(const struct task_arg *ta, struct pg_params *p)
+get_params(const struct store_task_change *ta, struct pg_params *p)
 {
     pg_p_i64(p, ta->user_id);
     pg_p_i64(p, ta->id);
@@ -87,7 +78,7 @@ op_task_get(struct pgx *x, void *arg)
 int
 store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out)
 {
-    struct task_arg ta = {user_id, id, NULL, 0, a, out};
+    struct store_task_change ta = {user_id, id, NULL, 0, a, out};
     return store_pg_run(STORE(s), PG_READ_LAGGED, user_id, op_task_get, &ta);
 }
 
@@ -95,9 +86,9 @@ int
 store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out,
                         store_done_fn *done, void *arg)
 {
-    struct task_arg *ta = arena_alloc(a, sizeof(*ta));
+    struct store_task_change *ta = arena_alloc(a, sizeof(*ta));
     struct pg_aop *op = arena_alloc(a, sizeof(*op));
-    *ta = (struct task_arg){user_id, id, NULL, 0, a, out};
+    *ta = (struct store_task_change){user_id, id, NULL, 0, a, out};
     *op =
         (struct pg_aop){.stmt = PG_TASK_GET, .read = read_got, .read_arg = ta, .done = done, .done_arg = arg};
     get_params(ta, &op->p);
@@ -124,7 +115,7 @@ why_unchanged(struct pgx *x, int64_t user_id, int64_t id)
 static int
 op_task_update(struct pgx *x, void *arg)
 {
-    struct task_arg *ta = arg;
+    struct store_task_change *ta = arg;
     const struct store_task_patch *tp = ta->p;
     struct pg_params p = {0};
     pg_p_i64(&p, ta->user_id);
@@ -150,17 +141,15 @@ op_task_update(struct pgx *x, void *arg)
 }
 
 int
-store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                     int64_t expect_version, struct arena *a, struct store_task *out)
+store_pg_task_update(struct store *s, struct store_task_change *c)
 {
-    struct task_arg ta = {user_id, id, p, expect_version, a, out};
-    return store_pg_run(STORE(s), PG_WRITE, user_id, op_task_update, &ta);
+    return store_pg_run(STORE(s), PG_WRITE, c->user_id, op_task_update, c);
 }
 
 static int
 op_task_delete(struct pgx *x, void *arg)
 {
-    struct task_arg *ta = arg;
+    struct store_task_change *ta = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ta->user_id);
     pg_p_i64(&p, ta->id);
@@ -173,10 +162,9 @@ op_task_delete(struct pgx *x, void *arg)
 }
 
 int
-store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version)
+store_pg_task_delete(struct store *s, struct store_task_change *c)
 {
-    struct task_arg ta = {user_id, id, NULL, expect_version, NULL, NULL};
-    return store_pg_run(STORE(s), PG_WRITE, user_id, op_task_delete, &ta);
+    return store_pg_run(STORE(s), PG_WRITE, c->user_id, op_task_delete, c);
 }
 
 struct list_arg {

@@ -129,19 +129,10 @@ why_unchanged(struct pgx *x, int64_t id)
     return err;
 }
 
-struct user_update_arg {
-    int64_t id;
-    const struct store_user_patch *p;
-    int64_t expect_version;
-    struct arena *a;
-    struct store_user *out;
-    enum store_conflict *conflict;
-};
-
 static int
 op_user_update(struct pgx *x, void *arg)
 {
-    struct user_update_arg *ua = arg;
+    struct store_user_update *ua = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ua->id);
     pg_p_str(&p, ua->p->username);
@@ -163,11 +154,9 @@ op_user_update(struct pgx *x, void *arg)
 }
 
 int
-store_pg_user_update(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
-                     struct arena *a, struct store_user *out, enum store_conflict *conflict)
+store_pg_user_update(struct store *s, struct store_user_update *u)
 {
-    struct user_update_arg ua = {id, p, expect_version, a, out, conflict};
-    return store_pg_run(STORE(s), PG_WRITE, id, op_user_update, &ua);
+    return store_pg_run(STORE(s), PG_WRITE, u->id, op_user_update, u);
 }
 
 struct user_password_arg {

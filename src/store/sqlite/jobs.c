@@ -4,6 +4,7 @@
  * so a worker that lost its lease can no longer complete or fail the job. */
 #include <string.h>
 
+#include "store/rules.h"
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
 #include "util/err.h"
@@ -136,78 +137,35 @@ store_sqlite_job_claim(struct store *s, const char *owner, int64_t lease_ms, siz
     return OK;
 }
 
-struct job_arg {
-    enum stmt stmt;
-    int64_t id;
-    const char *owner;
-    int64_t lease_ms;
-    const char *error;
-    int64_t retry_at;
+static const enum stmt job_stmts[] = {
+    [STORE_JOB_RENEW] = STMT_JOB_RENEW,
+    [STORE_JOB_COMPLETE] = STMT_JOB_COMPLETE,
+    [STORE_JOB_FAIL] = STMT_JOB_FAIL,
+    [STORE_JOB_RELEASE] = STMT_JOB_RELEASE,
 };
 
 static int
 op_job_update(struct conn *c, void *arg)
 {
-    struct job_arg *ja = arg;
+    struct store_job_update *u = arg;
+    struct store_param params[STORE_JOB_UPDATE_PARAMS];
+    int n = store_job_update_params(u, c->now, params);
     int err = OK;
-    sqlite3_stmt *st = store_sqlite_stmt(c, ja->stmt, &err);
+    sqlite3_stmt *st = store_sqlite_stmt(c, job_stmts[u->step], &err);
     if (st == NULL)
         return err;
-    sqlite3_bind_int64(st, 1, ja->id);
-    sqlite3_bind_text(st, 2, ja->owner, -1, SQLITE_STATIC);
-    switch (ja->stmt) {
-    case STMT_JOB_RENEW:
-        sqlite3_bind_int64(st, 3, c->now + ja->lease_ms);
-        sqlite3_bind_int64(st, 4, c->now);
-        break;
-    case STMT_JOB_FAIL:
-        store_sqlite_bind_str(st, 3, ja->error);
-        sqlite3_bind_int64(st, 4, ja->retry_at);
-        sqlite3_bind_int64(st, 5, c->now);
-        break;
-    default: /* complete, release */
-        sqlite3_bind_int64(st, 3, c->now);
-        break;
-    }
-    err = store_sqlite_step_done(c, st, store_sqlite_stmts[ja->stmt].name);
+    store_sqlite_bind_params(st, params, n);
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[job_stmts[u->step]].name);
     sqlite3_reset(st);
     if (err == OK && sqlite3_changes(c->db) == 0)
         err = ERR_NOT_FOUND;
     return err;
 }
 
-static int
-job_update(struct store *s, struct job_arg *ja)
-{
-    return store_sqlite_write(STORE(s), op_job_update, ja, false);
-}
-
 int
-store_sqlite_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+store_sqlite_job_update(struct store *s, struct store_job_update *u)
 {
-    struct job_arg ja = {STMT_JOB_RENEW, id, owner, lease_ms, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_sqlite_job_complete(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {STMT_JOB_COMPLETE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_sqlite_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
-{
-    struct job_arg ja = {STMT_JOB_FAIL, id, owner, 0, error, retry_at};
-    return job_update(s, &ja);
-}
-
-int
-store_sqlite_job_release(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {STMT_JOB_RELEASE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
+    return store_sqlite_write(STORE(s), op_job_update, u, false);
 }
 
 int

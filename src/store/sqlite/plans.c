@@ -193,20 +193,10 @@ store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan
     return OK;
 }
 
-struct plan_state_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_plan_result *r;
-    const struct store_task *tasks;
-    size_t ntasks;
-    struct arena *a;
-    struct store_plan *out;
-};
-
 static int
 op_plan_set_state(struct conn *c, void *arg)
 {
-    struct plan_state_arg *pa = arg;
+    struct store_plan_transition *pa = arg;
     const struct store_plan_result *r = pa->r;
     struct arena scratch;
     struct store_plan row;
@@ -253,12 +243,9 @@ out:
 }
 
 int
-store_sqlite_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                            const struct store_task *tasks, size_t ntasks, struct arena *a,
-                            struct store_plan *out)
+store_sqlite_plan_set_state(struct store *s, struct store_plan_transition *t)
 {
-    struct plan_state_arg pa = {user_id, id, r, tasks, ntasks, a, out};
-    return store_sqlite_write(STORE(s), op_plan_set_state, &pa, false);
+    return store_sqlite_write(STORE(s), op_plan_set_state, t, false);
 }
 
 struct plan_delete_arg {

@@ -325,17 +325,10 @@ store_sqlite_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], st
     return refresh_get(c, hash, out);
 }
 
-struct rotate_arg {
-    const uint8_t *old_hash;
-    int64_t now;
-    struct store_refresh *child;
-    struct store_refresh *old;
-};
-
 static int
 op_refresh_rotate(struct conn *c, void *arg)
 {
-    struct rotate_arg *ra = arg;
+    struct store_refresh_rotation *ra = arg;
     struct store_refresh *old = ra->old;
     int err = refresh_get(c, ra->old_hash, old);
     if (err != OK)
@@ -366,13 +359,9 @@ op_refresh_rotate(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                            struct store_refresh *child, struct store_refresh *old)
+store_sqlite_refresh_rotate(struct store *s, struct store_refresh_rotation *r)
 {
-    struct rotate_arg ra = {old_hash, now, child, old};
-    memset(old, 0, sizeof(*old));
-    int err = store_sqlite_write(STORE(s), op_refresh_rotate, &ra, false);
-    return err;
+    return store_sqlite_write(STORE(s), op_refresh_rotate, r, false);
 }
 
 int

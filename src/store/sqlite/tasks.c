@@ -89,19 +89,10 @@ why_unchanged(struct conn *c, int64_t user_id, int64_t id)
     return store_why_unchanged(err);
 }
 
-struct task_update_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_task_patch *p;
-    int64_t expect_version;
-    struct arena *a;
-    struct store_task *out;
-};
-
 static int
 op_task_update(struct conn *c, void *arg)
 {
-    struct task_update_arg *ta = arg;
+    struct store_task_change *ta = arg;
     const struct store_task_patch *p = ta->p;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_TASK_UPDATE, &err);
@@ -130,17 +121,15 @@ op_task_update(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                         int64_t expect_version, struct arena *a, struct store_task *out)
+store_sqlite_task_update(struct store *s, struct store_task_change *c)
 {
-    struct task_update_arg ta = {user_id, id, p, expect_version, a, out};
-    return store_sqlite_write(STORE(s), op_task_update, &ta, false);
+    return store_sqlite_write(STORE(s), op_task_update, c, false);
 }
 
 static int
 op_task_delete(struct conn *c, void *arg)
 {
-    struct task_update_arg *ta = arg;
+    struct store_task_change *ta = arg;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_TASK_DELETE, &err);
     if (st == NULL)
@@ -156,10 +145,9 @@ op_task_delete(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version)
+store_sqlite_task_delete(struct store *s, struct store_task_change *c)
 {
-    struct task_update_arg ta = {user_id, id, NULL, expect_version, NULL, NULL};
-    return store_sqlite_write(STORE(s), op_task_delete, &ta, false);
+    return store_sqlite_write(STORE(s), op_task_delete, c, false);
 }
 
 int

@@ -135,19 +135,10 @@ store_sqlite_user_get_by_login(struct store *s, const char *login, struct arena 
     return err;
 }
 
-struct user_update_arg {
-    int64_t id;
-    const struct store_user_patch *p;
-    int64_t expect_version;
-    struct arena *a;
-    struct store_user *out;
-    enum store_conflict *conflict;
-};
-
 static int
 op_user_update(struct conn *c, void *arg)
 {
-    struct user_update_arg *ua = arg;
+    struct store_user_update *ua = arg;
     struct store_user cur;
     int err = user_get(c, STMT_USER_GET, ua->id, NULL, ua->a, &cur);
     if (err != OK)
@@ -174,12 +165,9 @@ op_user_update(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
-                         int64_t expect_version, struct arena *a, struct store_user *out,
-                         enum store_conflict *conflict)
+store_sqlite_user_update(struct store *s, struct store_user_update *u)
 {
-    struct user_update_arg ua = {id, p, expect_version, a, out, conflict};
-    return store_sqlite_write(STORE(s), op_user_update, &ua, false);
+    return store_sqlite_write(STORE(s), op_user_update, u, false);
 }
 
 struct user_password_arg {
