@@ -4,9 +4,11 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "store/backend.h"
 #include "store/rows.h"
+#include "util/arena.h"
 
 /* The due_key of a task without a due date: after every real date. due_key
  * is due_date with NULL as '9999-99-99' (collation "C" on PostgreSQL), so
@@ -55,6 +57,22 @@ store_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, siz
              (filters & STORE_TASK_FILTER_PRIORITY) ? "priority," : "",
              (filters & STORE_TASK_FILTER_DUE_BEFORE) ? "due_before," : "",
              (filters & STORE_TASK_FILTER_DUE_AFTER) ? "due_after," : "");
+}
+
+void
+store_task_list_variants(enum store_placeholder ph, struct arena *a, struct store_query_plan *rows)
+{
+    char buf[1024];
+    for (int sort = 0; sort < STORE_TASK_SORT_COUNT; sort++) {
+        for (unsigned f = 0; f < STORE_TASK_FILTER_COMBOS; f++) {
+            struct store_query_plan *p = rows++;
+            store_task_list_sql(ph, (enum store_task_sort)sort, f, buf, sizeof(buf));
+            p->sql = arena_strndup(a, buf, strlen(buf));
+            store_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
+            p->name = arena_strndup(a, buf, strlen(buf));
+            p->plan = NULL;
+        }
+    }
 }
 
 static struct store_param

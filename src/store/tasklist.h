@@ -13,6 +13,8 @@
 #include "store/rows.h"
 #include "store/store.h"
 
+struct arena;
+
 enum {
     STORE_TASK_FILTER_STATUS = 1,
     STORE_TASK_FILTER_PRIORITY = 2,
@@ -32,6 +34,11 @@ void store_task_list_sql(enum store_placeholder ph, enum store_task_sort sort, u
                          size_t size);
 /* Its name: "task_list/-created_at/status,priority,". */
 void store_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
+
+/* Every variant's name and SQL (copied into a) in rows[0..VARIANTS), for
+ * the query-plan report; the backend fills in the plans. */
+enum { STORE_TASK_LIST_VARIANTS = STORE_TASK_SORT_COUNT * STORE_TASK_FILTER_COMBOS };
+void store_task_list_variants(enum store_placeholder ph, struct arena *a, struct store_query_plan *rows);
 
 /* Parameters of every variant, numbered from 1: 1 user_id, 2 limit, the
  * keyset position 3 created_at, 4 id, 5 due_key, 6 priority (the first

@@ -258,22 +258,13 @@ op_query_plans(struct pgx *x, void *arg)
             "SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan; "
             "SET LOCAL statement_timeout = 0",
             NULL);
-    for (int i = 0; err == OK && i < PG_STMT_COUNT; i++) {
-        struct store_query_plan *p = &pa->rows[pa->n++];
-        p->name = store_pg_stmts[i].name;
-        p->sql = store_pg_stmts[i].sql;
-        err = explain(x, pa->a, p->sql, store_pg_stmts[i].types, &p->plan);
-    }
-    for (int sort = 0; err == OK && sort < STORE_TASK_SORT_COUNT; sort++) {
-        for (unsigned f = 0; err == OK && f < STORE_TASK_FILTER_COMBOS; f++) {
-            char buf[1024];
-            struct store_query_plan *p = &pa->rows[pa->n++];
-            store_task_list_sql(STORE_PLACEHOLDER_DOLLAR, (enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->sql = arena_strndup(pa->a, buf, strlen(buf));
-            store_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->name = arena_strndup(pa->a, buf, strlen(buf));
-            err = explain(x, pa->a, p->sql, store_pg_task_list_types, &p->plan);
-        }
+    for (int i = 0; i < PG_STMT_COUNT; i++)
+        pa->rows[i] = (struct store_query_plan){store_pg_stmts[i].name, store_pg_stmts[i].sql, NULL};
+    store_task_list_variants(STORE_PLACEHOLDER_DOLLAR, pa->a, pa->rows + PG_STMT_COUNT);
+    pa->n = PG_STMT_COUNT + STORE_TASK_LIST_VARIANTS;
+    for (size_t i = 0; err == OK && i < pa->n; i++) {
+        const char *types = i < PG_STMT_COUNT ? store_pg_stmts[i].types : store_pg_task_list_types;
+        err = explain(x, pa->a, pa->rows[i].sql, types, &pa->rows[i].plan);
     }
     if (!x->c->broken && PQtransactionStatus(x->c->pg) != PQTRANS_IDLE) {
         int err2 = store_pg_exec_sql(x, "ROLLBACK", NULL);
@@ -287,7 +278,7 @@ static int
 pg_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n)
 {
     struct pg_store *st = (struct pg_store *)s;
-    size_t max = PG_STMT_COUNT + STORE_TASK_SORT_COUNT * STORE_TASK_FILTER_COMBOS;
+    size_t max = PG_STMT_COUNT + STORE_TASK_LIST_VARIANTS;
     struct plans_arg pa = {a, arena_alloc(a, max * sizeof(struct store_query_plan)), 0};
     *out = NULL;
     *n = 0;
@@ -303,8 +294,10 @@ pg_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, 
 
 static void pg_close(struct store *s);
 
+#define PG_OP_INIT(op) STORE_OP_INIT(store_pg, op)
+
 static const struct store_ops pg_ops = {
-    .name = "postgresql",
+    STORE_BACKEND_OPS(PG_OP_INIT).name = "postgresql",
     .close = pg_close,
     .migrations_dir = "src/store/migrations/pg/",
     .schema_version = pg_schema_version,
@@ -313,52 +306,11 @@ static const struct store_ops pg_ops = {
     .backup = pg_backup,
     .query_plans = pg_query_plans,
     .metrics_render = store_pg_metrics_render,
-    .user_create = store_pg_user_create,
-    .user_get = store_pg_user_get,
-    .user_get_by_login = store_pg_user_get_by_login,
-    .user_update = store_pg_user_update,
-    .user_set_password = store_pg_user_set_password,
-    .user_delete = store_pg_user_delete,
-    .session_create = store_pg_session_create,
-    .session_get = store_pg_session_get,
-    .session_list_active = store_pg_session_list_active,
-    .session_touch = store_pg_session_touch,
-    .session_revoke = store_pg_session_revoke,
-    .session_revoke_all = store_pg_session_revoke_all,
-    .session_revoked_since = store_pg_session_revoked_since,
-    .session_purge = store_pg_session_purge,
-    .refresh_create = store_pg_refresh_create,
-    .refresh_get = store_pg_refresh_get,
-    .refresh_rotate = store_pg_refresh_rotate,
-    .refresh_purge = store_pg_refresh_purge,
-    .task_create = store_pg_task_create,
-    .task_get = store_pg_task_get,
-    .task_update = store_pg_task_update,
-    .task_delete = store_pg_task_delete,
-    .task_list = store_pg_task_list,
     .reads_round_end = store_pg_reads_round_end,
     .set_loop_io = store_pg_set_loop_io,
     .task_list_async = store_pg_task_list_async,
     .task_get_async = store_pg_task_get_async,
     .loop_end = store_pg_loop_end,
-    .profile_get = store_pg_profile_get,
-    .profile_put = store_pg_profile_put,
-    .job_enqueue = store_pg_job_enqueue,
-    .job_get = store_pg_job_get,
-    .job_claim = store_pg_job_claim,
-    .job_update = store_pg_job_update,
-    .job_counts = store_pg_job_counts,
-    .job_purge = store_pg_job_purge,
-    .plan_create = store_pg_plan_create,
-    .plan_get = store_pg_plan_get,
-    .plan_list = store_pg_plan_list,
-    .plan_set_state = store_pg_plan_set_state,
-    .plan_delete = store_pg_plan_delete,
-    .idem_reserve = store_pg_idem_reserve,
-    .idem_complete = store_pg_idem_complete,
-    .idem_release = store_pg_idem_release,
-    .idem_get = store_pg_idem_get,
-    .idem_purge = store_pg_idem_purge,
 };
 
 static bool

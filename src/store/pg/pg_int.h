@@ -308,28 +308,11 @@ bool store_pg_ryw_recent(struct pg_store *st, int64_t user_id);
 int64_t store_pg_now(void);
 
 /* Backend operations by file, wired into the ops table in pg.c. */
-int store_pg_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
-int store_pg_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
-int store_pg_user_get_by_login(struct store *s, const char *login, struct arena *a, struct store_user *out);
-int store_pg_user_update(struct store *s, struct store_user_update *u);
-int store_pg_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                               int64_t keep_session_id);
-int store_pg_user_delete(struct store *s, int64_t id);
+#define PG_OP_DECLARE(op) STORE_OP_DECLARE(store_pg, op)
+STORE_BACKEND_OPS(PG_OP_DECLARE)
+#undef PG_OP_DECLARE
 
-int store_pg_session_create(struct store *s, struct store_session *sess, struct store_refresh *first);
-int store_pg_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out);
-int store_pg_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
-                                 struct store_session **rows, size_t *n);
-int store_pg_session_touch(struct store *s, int64_t id, int64_t now);
-int store_pg_session_revoke(struct store *s, int64_t user_id, int64_t id);
-int store_pg_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
-int store_pg_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max,
-                                   struct arena *a, struct store_revoked **rows, size_t *n);
-int store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
-int store_pg_refresh_create(struct store *s, struct store_refresh *tok);
-int store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
-int store_pg_refresh_rotate(struct store *s, struct store_refresh_rotation *r);
-int store_pg_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+/* And the backend's own. */
 
 /* A call of one statement with up to three bigint parameters (nparams):
  * store_pg_op_ids runs it and sets changes to the rows it changed. */
@@ -345,45 +328,15 @@ int store_pg_op_ids(struct pgx *x, void *arg);
 /* Runs purge statement id ($1 before, $2 max) as one write. */
 int store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max, size_t *purged);
 
-int store_pg_task_create(struct store *s, struct store_task *t);
-int store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
 int store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                             struct store_task *out, store_done_fn *done, void *arg);
 int store_pg_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
                              struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
-int store_pg_task_update(struct store *s, struct store_task_change *c);
-int store_pg_task_delete(struct store *s, struct store_task_change *c);
-int store_pg_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
-                       struct store_task **rows, size_t *n);
 /* Inserts t on x (inside a call); sets id, created_at, updated_at, version. */
 int store_pg_task_insert(struct pgx *x, struct store_task *t, int64_t now);
 
-int store_pg_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
-int store_pg_profile_put(struct store *s, struct store_profile *p, int64_t expect_version);
-int store_pg_plan_create(struct store *s, struct store_plan *p, struct store_job *job);
-int store_pg_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
-int store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                       const struct store_plan_pos *after, size_t limit, struct arena *a,
-                       struct store_plan **rows, size_t *n);
-int store_pg_plan_set_state(struct store *s, struct store_plan_transition *t);
-int store_pg_plan_delete(struct store *s, int64_t user_id, int64_t id);
-
-int store_pg_job_enqueue(struct store *s, struct store_job *job);
 /* Inserts job on x (inside a call). */
 int store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now);
-int store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out);
-int store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                       struct store_job **rows, size_t *n);
-int store_pg_job_update(struct store *s, struct store_job_update *u);
-int store_pg_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
-int store_pg_job_purge(struct store *s, int64_t before, size_t max, size_t *purged);
-
-int store_pg_idem_reserve(struct store *s, struct store_idem_reservation *r);
-int store_pg_idem_complete(struct store *s, struct store_idem_response *r);
-int store_pg_idem_release(struct store *s, int64_t user_id, const char *key);
-int store_pg_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
-                      struct store_idem *out);
-int store_pg_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 /* ---- shared with the loop connections (aread.c) ---- */
 

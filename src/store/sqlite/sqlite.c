@@ -555,37 +555,23 @@ sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **o
 {
     struct sqlite_store *st = (struct sqlite_store *)s;
     struct conn *c;
-    size_t max = STMT_COUNT + STORE_TASK_SORT_COUNT * STORE_TASK_FILTER_COMBOS;
+    size_t max = STMT_COUNT + STORE_TASK_LIST_VARIANTS;
     struct store_query_plan *rows = arena_alloc(a, max * sizeof(*rows));
-    size_t count = 0;
     *out = NULL;
     *n = 0;
     int err = store_sqlite_reader(st, &c);
     if (err != OK)
         return err;
-    for (int i = 0; i < STMT_COUNT; i++) {
-        struct store_query_plan *p = &rows[count++];
-        p->name = store_sqlite_stmts[i].name;
-        p->sql = store_sqlite_stmts[i].sql;
-        err = explain(c, a, p->sql, &p->plan);
+    for (int i = 0; i < STMT_COUNT; i++)
+        rows[i] = (struct store_query_plan){store_sqlite_stmts[i].name, store_sqlite_stmts[i].sql, NULL};
+    store_task_list_variants(STORE_PLACEHOLDER_QUESTION, a, rows + STMT_COUNT);
+    for (size_t i = 0; i < max; i++) {
+        err = explain(c, a, rows[i].sql, &rows[i].plan);
         if (err != OK)
             return err;
     }
-    for (int sort = 0; sort < STORE_TASK_SORT_COUNT; sort++) {
-        for (unsigned f = 0; f < STORE_TASK_FILTER_COMBOS; f++) {
-            char buf[1024];
-            struct store_query_plan *p = &rows[count++];
-            store_task_list_sql(STORE_PLACEHOLDER_QUESTION, (enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->sql = arena_strndup(a, buf, strlen(buf));
-            store_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->name = arena_strndup(a, buf, strlen(buf));
-            err = explain(c, a, p->sql, &p->plan);
-            if (err != OK)
-                return err;
-        }
-    }
     *out = rows;
-    *n = count;
+    *n = max;
     return OK;
 }
 
@@ -593,8 +579,10 @@ sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **o
 
 static void sqlite_close(struct store *s);
 
+#define SQLITE_OP_INIT(op) STORE_OP_INIT(store_sqlite, op)
+
 static const struct store_ops sqlite_ops = {
-    .name = "sqlite",
+    STORE_BACKEND_OPS(SQLITE_OP_INIT).name = "sqlite",
     .close = sqlite_close,
     .migrations_dir = "src/store/migrations/sqlite/",
     .schema_version = sqlite_schema_version,
@@ -602,49 +590,8 @@ static const struct store_ops sqlite_ops = {
     .ping = sqlite_ping,
     .backup = sqlite_backup,
     .query_plans = sqlite_query_plans,
-    .user_create = store_sqlite_user_create,
-    .user_get = store_sqlite_user_get,
-    .user_get_by_login = store_sqlite_user_get_by_login,
-    .user_update = store_sqlite_user_update,
-    .user_set_password = store_sqlite_user_set_password,
-    .user_delete = store_sqlite_user_delete,
-    .session_create = store_sqlite_session_create,
-    .session_get = store_sqlite_session_get,
-    .session_list_active = store_sqlite_session_list_active,
-    .session_touch = store_sqlite_session_touch,
-    .session_revoke = store_sqlite_session_revoke,
-    .session_revoke_all = store_sqlite_session_revoke_all,
-    .session_revoked_since = store_sqlite_session_revoked_since,
-    .session_purge = store_sqlite_session_purge,
-    .refresh_create = store_sqlite_refresh_create,
-    .refresh_get = store_sqlite_refresh_get,
-    .refresh_rotate = store_sqlite_refresh_rotate,
-    .refresh_purge = store_sqlite_refresh_purge,
-    .task_create = store_sqlite_task_create,
     .task_create_async = store_sqlite_task_create_async,
     .reads_round_end = store_sqlite_reads_round_end,
-    .task_get = store_sqlite_task_get,
-    .task_update = store_sqlite_task_update,
-    .task_delete = store_sqlite_task_delete,
-    .task_list = store_sqlite_task_list,
-    .profile_get = store_sqlite_profile_get,
-    .profile_put = store_sqlite_profile_put,
-    .job_enqueue = store_sqlite_job_enqueue,
-    .job_get = store_sqlite_job_get,
-    .job_claim = store_sqlite_job_claim,
-    .job_update = store_sqlite_job_update,
-    .job_counts = store_sqlite_job_counts,
-    .job_purge = store_sqlite_job_purge,
-    .plan_create = store_sqlite_plan_create,
-    .plan_get = store_sqlite_plan_get,
-    .plan_list = store_sqlite_plan_list,
-    .plan_set_state = store_sqlite_plan_set_state,
-    .plan_delete = store_sqlite_plan_delete,
-    .idem_reserve = store_sqlite_idem_reserve,
-    .idem_complete = store_sqlite_idem_complete,
-    .idem_release = store_sqlite_idem_release,
-    .idem_get = store_sqlite_idem_get,
-    .idem_purge = store_sqlite_idem_purge,
 };
 
 /* Puts the database in WAL mode and reads it once, so that a file that is
