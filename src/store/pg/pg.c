@@ -296,8 +296,10 @@ static void pg_close(struct store *s);
 
 #define PG_OP_INIT(op) STORE_OP_INIT(store_pg, op)
 
+/* The table ends with every operation of STORE_BACKEND_OPS. */
+/* clang-format off */
 static const struct store_ops pg_ops = {
-    STORE_BACKEND_OPS(PG_OP_INIT).name = "postgresql",
+    .name = "postgresql",
     .close = pg_close,
     .migrations_dir = "src/store/migrations/pg/",
     .schema_version = pg_schema_version,
@@ -311,7 +313,9 @@ static const struct store_ops pg_ops = {
     .task_list_async = store_pg_task_list_async,
     .task_get_async = store_pg_task_get_async,
     .loop_end = store_pg_loop_end,
+    STORE_BACKEND_OPS(PG_OP_INIT)
 };
+/* clang-format on */
 
 static bool
 is_scheme(const char *s, size_t len)

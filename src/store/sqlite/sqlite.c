@@ -581,8 +581,10 @@ static void sqlite_close(struct store *s);
 
 #define SQLITE_OP_INIT(op) STORE_OP_INIT(store_sqlite, op)
 
+/* The table ends with every operation of STORE_BACKEND_OPS. */
+/* clang-format off */
 static const struct store_ops sqlite_ops = {
-    STORE_BACKEND_OPS(SQLITE_OP_INIT).name = "sqlite",
+    .name = "sqlite",
     .close = sqlite_close,
     .migrations_dir = "src/store/migrations/sqlite/",
     .schema_version = sqlite_schema_version,
@@ -592,7 +594,9 @@ static const struct store_ops sqlite_ops = {
     .query_plans = sqlite_query_plans,
     .task_create_async = store_sqlite_task_create_async,
     .reads_round_end = store_sqlite_reads_round_end,
+    STORE_BACKEND_OPS(SQLITE_OP_INIT)
 };
+/* clang-format on */
 
 /* Puts the database in WAL mode and reads it once, so that a file that is
  * not a database is found at open, not at the first request. */
