@@ -15,6 +15,11 @@ struct store_migration;
 /* The arguments of the writes that a backend runs as one body inside its
  * transaction (or write op): store.c checks them and fills one of these,
  * the backend hands it whole to the body. */
+struct store_user_create {
+    struct store_user *u;
+    enum store_conflict *conflict; /* never NULL */
+};
+
 struct store_user_update {
     int64_t id;
     const struct store_user_patch *p;
@@ -22,6 +27,33 @@ struct store_user_update {
     struct arena *a;
     struct store_user *out;
     enum store_conflict *conflict; /* never NULL */
+};
+
+struct store_password_change {
+    int64_t id;
+    const char *hash;
+    bool end_sessions;
+    int64_t keep; /* the session that stays (0: none) */
+};
+
+struct store_session_start {
+    struct store_session *sess;
+    struct store_refresh *first; /* NULL: none */
+};
+
+struct store_plan_start {
+    struct store_plan *p;
+    struct store_job *job; /* NULL: none */
+};
+
+/* rows has room for max jobs (store.c allocates it in a). */
+struct store_job_claim {
+    const char *owner;
+    int64_t lease_ms;
+    size_t max;
+    struct arena *a;
+    struct store_job *rows;
+    size_t n;
 };
 
 /* A task read or deletion (p NULL) or update. */
@@ -103,15 +135,14 @@ struct store_ops {
     /* May be NULL: the backend has no metrics of its own. */
     void (*metrics_render)(struct store *s, struct buf *out);
 
-    int (*user_create)(struct store *s, struct store_user *u, enum store_conflict *conflict);
+    int (*user_create)(struct store *s, struct store_user_create *c);
     int (*user_get)(struct store *s, int64_t id, struct arena *a, struct store_user *out);
     int (*user_get_by_login)(struct store *s, const char *login, struct arena *a, struct store_user *out);
     int (*user_update)(struct store *s, struct store_user_update *u);
-    int (*user_set_password)(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                             int64_t keep_session_id);
+    int (*user_set_password)(struct store *s, struct store_password_change *c);
     int (*user_delete)(struct store *s, int64_t id);
 
-    int (*session_create)(struct store *s, struct store_session *sess, struct store_refresh *first);
+    int (*session_create)(struct store *s, struct store_session_start *c);
     int (*session_get)(struct store *s, int64_t id, struct arena *a, struct store_session *out);
     int (*session_list_active)(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
                                struct store_session **rows, size_t *n);
@@ -151,15 +182,14 @@ struct store_ops {
 
     int (*job_enqueue)(struct store *s, struct store_job *job);
     int (*job_get)(struct store *s, int64_t id, struct arena *a, struct store_job *out);
-    int (*job_claim)(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                     struct store_job **rows, size_t *n);
+    int (*job_claim)(struct store *s, struct store_job_claim *c);
     /* Renew, complete, fail or release; ERR_NOT_FOUND unless the job runs
      * under u->owner's lease. */
     int (*job_update)(struct store *s, struct store_job_update *u);
     int (*job_counts)(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
     int (*job_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
-    int (*plan_create)(struct store *s, struct store_plan *p, struct store_job *job);
+    int (*plan_create)(struct store *s, struct store_plan_start *c);
     int (*plan_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
     int (*plan_list)(struct store *s, int64_t user_id, const struct store_plan_filter *f,
                      const struct store_plan_pos *after, size_t limit, struct arena *a,
@@ -182,7 +212,8 @@ struct store_ops {
 #define STORE_BACKEND_OPS(X)                                                                                 \
     X(user_create)                                                                                           \
     X(user_get)                                                                                              \
-    X(user_get_by_login) X(user_update) X(user_set_password) X(user_delete) X(session_create) X(session_get) \
+    X(user_get_by_login)                                                                                     \
+    X(user_update) X(user_set_password) X(user_delete) X(session_create) X(session_get)                      \
         X(session_list_active) X(session_touch) X(session_revoke) X(session_revoke_all)                      \
             X(session_revoked_since) X(session_purge) X(refresh_create) X(refresh_get) X(refresh_rotate)     \
                 X(refresh_purge) X(task_create) X(task_get) X(task_update) X(task_delete) X(task_list)       \

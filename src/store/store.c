@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "store/backend.h"
+#include "util/arena.h"
 #include "util/embedded.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -136,7 +137,8 @@ store_user_create(struct store *s, struct store_user *u, enum store_conflict *co
     *conflict = STORE_CONFLICT_NONE;
     if (u->username == NULL || u->email == NULL || u->password_hash == NULL)
         return ERR_INVALID;
-    return s->ops->user_create(s, u, conflict);
+    struct store_user_create c = {u, conflict};
+    return s->ops->user_create(s, &c);
 }
 
 int
@@ -171,7 +173,8 @@ store_user_set_password(struct store *s, int64_t id, const char *hash, bool end_
 {
     if (hash == NULL)
         return ERR_INVALID;
-    return s->ops->user_set_password(s, id, hash, end_sessions, keep_session_id);
+    struct store_password_change c = {id, hash, end_sessions, keep_session_id};
+    return s->ops->user_set_password(s, &c);
 }
 
 int
@@ -185,7 +188,8 @@ store_user_delete(struct store *s, int64_t id)
 int
 store_session_create(struct store *s, struct store_session *sess, struct store_refresh *first)
 {
-    return s->ops->session_create(s, sess, first);
+    struct store_session_start c = {sess, first};
+    return s->ops->session_create(s, &c);
 }
 
 int
@@ -468,7 +472,13 @@ store_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max
     *n = 0;
     if (owner == NULL || lease_ms <= 0 || max == 0 || max > STORE_LIST_MAX)
         return ERR_INVALID;
-    return s->ops->job_claim(s, owner, lease_ms, max, a, rows, n);
+    struct store_job_claim c = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
+    int err = s->ops->job_claim(s, &c);
+    if (err != OK)
+        return err;
+    *rows = c.rows;
+    *n = c.n;
+    return OK;
 }
 
 int
@@ -529,7 +539,8 @@ store_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
 {
     if ((unsigned)p->kind >= STORE_PLAN_KIND_COUNT || (job != NULL && job->kind == NULL))
         return ERR_INVALID;
-    return s->ops->plan_create(s, p, job);
+    struct store_plan_start c = {p, job};
+    return s->ops->plan_create(s, &c);
 }
 
 int

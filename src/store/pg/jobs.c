@@ -92,19 +92,10 @@ store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job 
     return store_pg_run(STORE(s), PG_READ, 0, op_job_get, &ga);
 }
 
-struct claim_arg {
-    const char *owner;
-    int64_t lease_ms;
-    size_t max;
-    struct arena *a;
-    struct store_job *rows;
-    size_t n;
-};
-
 static int
 op_job_claim(struct pgx *x, void *arg)
 {
-    struct claim_arg *ca = arg;
+    struct store_job_claim *ca = arg;
     int64_t now = store_pg_now();
     /* Jobs whose worker died go back to the queue first. */
     struct pg_params p = {0};
@@ -134,16 +125,9 @@ op_job_claim(struct pgx *x, void *arg)
 }
 
 int
-store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                   struct store_job **rows, size_t *n)
+store_pg_job_claim(struct store *s, struct store_job_claim *c)
 {
-    struct claim_arg ca = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_job_claim, &ca);
-    if (err != OK)
-        return err;
-    *rows = ca.rows;
-    *n = ca.n;
-    return OK;
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_claim, c);
 }
 
 static const enum pg_stmt job_stmts[] = {

@@ -99,16 +99,11 @@ store_pg_profile_put(struct store *s, struct store_profile *p, int64_t expect_ve
 
 /* ---- plans ---- */
 
-struct plan_create_arg {
-    struct store_plan *p;
-    struct store_job *job;
-};
-
 /* Runs inside a transaction (store_pg_run_tx). */
 static int
 op_plan_create(struct pgx *x, void *arg)
 {
-    struct plan_create_arg *pa = arg;
+    struct store_plan_start *pa = arg;
     struct store_plan *p = pa->p;
     int64_t now = store_pg_now();
     struct pg_params q = {0};
@@ -136,12 +131,11 @@ op_plan_create(struct pgx *x, void *arg)
 }
 
 int
-store_pg_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
+store_pg_plan_create(struct store *s, struct store_plan_start *c)
 {
-    struct plan_create_arg pa = {p, job};
-    if (job == NULL)
-        return store_pg_run(STORE(s), PG_WRITE, p->user_id, op_plan_create, &pa);
-    return store_pg_run_tx(STORE(s), p->user_id, op_plan_create, &pa);
+    if (c->job == NULL)
+        return store_pg_run(STORE(s), PG_WRITE, c->p->user_id, op_plan_create, c);
+    return store_pg_run_tx(STORE(s), c->p->user_id, op_plan_create, c);
 }
 
 struct plan_arg {

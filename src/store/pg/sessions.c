@@ -11,15 +11,10 @@
 
 #define STORE(s) ((struct pg_store *)(s))
 
-struct session_create_arg {
-    struct store_session *sess;
-    struct store_refresh *first;
-};
-
 static int
 op_session_create(struct pgx *x, void *arg)
 {
-    struct session_create_arg *sa = arg;
+    struct store_session_start *sa = arg;
     struct store_session *s = sa->sess;
     int64_t now = store_pg_now();
     struct pg_params p = {0};
@@ -48,10 +43,9 @@ op_session_create(struct pgx *x, void *arg)
 }
 
 int
-store_pg_session_create(struct store *s, struct store_session *sess, struct store_refresh *first)
+store_pg_session_create(struct store *s, struct store_session_start *c)
 {
-    struct session_create_arg sa = {sess, first};
-    return store_pg_run(STORE(s), PG_WRITE, sess->user_id, op_session_create, &sa);
+    return store_pg_run(STORE(s), PG_WRITE, c->sess->user_id, op_session_create, c);
 }
 
 struct session_get_arg {

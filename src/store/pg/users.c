@@ -34,15 +34,10 @@ conflict_of(struct pgx *x, const char *username, int64_t self, enum store_confli
     return ERR_CONFLICT;
 }
 
-struct user_create_arg {
-    struct store_user *u;
-    enum store_conflict *conflict;
-};
-
 static int
 op_user_create(struct pgx *x, void *arg)
 {
-    struct user_create_arg *ua = arg;
+    struct store_user_create *ua = arg;
     struct store_user *u = ua->u;
     int64_t now = store_pg_now();
     struct pg_params p = {0};
@@ -65,10 +60,9 @@ op_user_create(struct pgx *x, void *arg)
 }
 
 int
-store_pg_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict)
+store_pg_user_create(struct store *s, struct store_user_create *c)
 {
-    struct user_create_arg ua = {u, conflict};
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_user_create, &ua);
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_user_create, c);
 }
 
 struct user_get_arg {
@@ -159,17 +153,10 @@ store_pg_user_update(struct store *s, struct store_user_update *u)
     return store_pg_run(STORE(s), PG_WRITE, u->id, op_user_update, u);
 }
 
-struct user_password_arg {
-    int64_t id;
-    const char *hash;
-    bool end_sessions;
-    int64_t keep;
-};
-
 static int
 op_user_set_password(struct pgx *x, void *arg)
 {
-    struct user_password_arg *pa = arg;
+    struct store_password_change *pa = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, pa->id);
     pg_p_str(&p, pa->hash);
@@ -187,11 +174,9 @@ op_user_set_password(struct pgx *x, void *arg)
 }
 
 int
-store_pg_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                           int64_t keep_session_id)
+store_pg_user_set_password(struct store *s, struct store_password_change *c)
 {
-    struct user_password_arg pa = {id, hash, end_sessions, keep_session_id};
-    return store_pg_run(STORE(s), PG_WRITE, id, op_user_set_password, &pa);
+    return store_pg_run(STORE(s), PG_WRITE, c->id, op_user_set_password, c);
 }
 
 /* Runs inside a transaction (store_pg_run_tx). The sessions go with the

@@ -83,19 +83,10 @@ store_sqlite_job_get(struct store *s, int64_t id, struct arena *a, struct store_
     return err;
 }
 
-struct claim_arg {
-    const char *owner;
-    int64_t lease_ms;
-    size_t max;
-    struct arena *a;
-    struct store_job *rows;
-    size_t n;
-};
-
 static int
 op_job_claim(struct conn *c, void *arg)
 {
-    struct claim_arg *ca = arg;
+    struct store_job_claim *ca = arg;
     int err = OK;
     /* Jobs whose worker died go back to the queue first. */
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_RECLAIM, &err);
@@ -125,16 +116,9 @@ op_job_claim(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                       struct store_job **rows, size_t *n)
+store_sqlite_job_claim(struct store *s, struct store_job_claim *c)
 {
-    struct claim_arg ca = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
-    int err = store_sqlite_write(STORE(s), op_job_claim, &ca, false);
-    if (err != OK)
-        return err;
-    *rows = ca.rows;
-    *n = ca.n;
-    return OK;
+    return store_sqlite_write(STORE(s), op_job_claim, c, false);
 }
 
 static const enum stmt job_stmts[] = {

@@ -94,15 +94,10 @@ store_sqlite_profile_put(struct store *s, struct store_profile *p, int64_t expec
 
 /* ---- plans ---- */
 
-struct plan_create_arg {
-    struct store_plan *p;
-    struct store_job *job;
-};
-
 static int
 op_plan_create(struct conn *c, void *arg)
 {
-    struct plan_create_arg *pa = arg;
+    struct store_plan_start *pa = arg;
     struct store_plan *p = pa->p;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_INSERT, &err);
@@ -131,10 +126,9 @@ op_plan_create(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
+store_sqlite_plan_create(struct store *s, struct store_plan_start *c)
 {
-    struct plan_create_arg pa = {p, job};
-    return store_sqlite_write(STORE(s), op_plan_create, &pa, false);
+    return store_sqlite_write(STORE(s), op_plan_create, c, false);
 }
 
 int

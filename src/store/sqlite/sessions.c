@@ -51,15 +51,10 @@ refresh_insert(struct conn *c, struct store_refresh *t)
     return OK;
 }
 
-struct session_create_arg {
-    struct store_session *sess;
-    struct store_refresh *first;
-};
-
 static int
 op_session_create(struct conn *c, void *arg)
 {
-    struct session_create_arg *sa = arg;
+    struct store_session_start *sa = arg;
     struct store_session *s = sa->sess;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_SESSION_INSERT, &err);
@@ -84,10 +79,9 @@ op_session_create(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_session_create(struct store *s, struct store_session *sess, struct store_refresh *first)
+store_sqlite_session_create(struct store *s, struct store_session_start *c)
 {
-    struct session_create_arg sa = {sess, first};
-    return store_sqlite_write(STORE(s), op_session_create, &sa, false);
+    return store_sqlite_write(STORE(s), op_session_create, c, false);
 }
 
 static int

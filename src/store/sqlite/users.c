@@ -55,15 +55,10 @@ check_unique(struct conn *c, const char *username, const char *email, int64_t se
     return OK;
 }
 
-struct user_create_arg {
-    struct store_user *u;
-    enum store_conflict *conflict;
-};
-
 static int
 op_user_create(struct conn *c, void *arg)
 {
-    struct user_create_arg *ua = arg;
+    struct store_user_create *ua = arg;
     struct store_user *u = ua->u;
     int err = check_unique(c, u->username, u->email, 0, ua->conflict);
     if (err != OK)
@@ -86,10 +81,9 @@ op_user_create(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict)
+store_sqlite_user_create(struct store *s, struct store_user_create *c)
 {
-    struct user_create_arg ua = {u, conflict};
-    return store_sqlite_write(STORE(s), op_user_create, &ua, false);
+    return store_sqlite_write(STORE(s), op_user_create, c, false);
 }
 
 /* Reads one user by id (key_str NULL) or by the unique key_str. */
@@ -170,17 +164,10 @@ store_sqlite_user_update(struct store *s, struct store_user_update *u)
     return store_sqlite_write(STORE(s), op_user_update, u, false);
 }
 
-struct user_password_arg {
-    int64_t id;
-    const char *hash;
-    bool end_sessions;
-    int64_t keep;
-};
-
 static int
 op_user_set_password(struct conn *c, void *arg)
 {
-    struct user_password_arg *pa = arg;
+    struct store_password_change *pa = arg;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_USER_SET_PASSWORD, &err);
     if (st == NULL)
@@ -198,11 +185,9 @@ op_user_set_password(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                               int64_t keep_session_id)
+store_sqlite_user_set_password(struct store *s, struct store_password_change *c)
 {
-    struct user_password_arg pa = {id, hash, end_sessions, keep_session_id};
-    return store_sqlite_write(STORE(s), op_user_set_password, &pa, false);
+    return store_sqlite_write(STORE(s), op_user_set_password, c, false);
 }
 
 /* The sessions go with the user (ON DELETE CASCADE), so their revocations
