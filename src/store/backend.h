@@ -213,14 +213,15 @@ struct store_ops {
     X(user_create)                                                                                           \
     X(user_get)                                                                                              \
     X(user_get_by_login)                                                                                     \
-    X(user_update) X(user_set_password) X(user_delete) X(session_create) X(session_get)                      \
-        X(session_list_active) X(session_touch) X(session_revoke) X(session_revoke_all)                      \
-            X(session_revoked_since) X(session_purge) X(refresh_create) X(refresh_get) X(refresh_rotate)     \
-                X(refresh_purge) X(task_create) X(task_get) X(task_update) X(task_delete) X(task_list)       \
-                    X(profile_get) X(profile_put) X(job_enqueue) X(job_get) X(job_claim) X(job_update)       \
-                        X(job_counts) X(job_purge) X(plan_create) X(plan_get) X(plan_list) X(plan_set_state) \
-                            X(plan_delete) X(idem_reserve) X(idem_complete) X(idem_release) X(idem_get)      \
-                                X(idem_purge)
+    X(user_update)                                                                                           \
+    X(user_set_password)                                                                                     \
+    X(user_delete) X(session_create) X(session_get) X(session_list_active) X(session_touch)                  \
+        X(session_revoke) X(session_revoke_all) X(session_revoked_since) X(session_purge) X(refresh_create)  \
+            X(refresh_get) X(refresh_rotate) X(refresh_purge) X(task_create) X(task_get) X(task_update)      \
+                X(task_delete) X(task_list) X(profile_get) X(profile_put) X(job_enqueue) X(job_get)          \
+                    X(job_claim) X(job_update) X(job_counts) X(job_purge) X(plan_create) X(plan_get)         \
+                        X(plan_list) X(plan_set_state) X(plan_delete) X(idem_reserve) X(idem_complete)       \
+                            X(idem_release) X(idem_get) X(idem_purge)
 /* Declares prefix_op with the type of store_ops' member op. */
 #define STORE_OP_DECLARE(prefix, op) extern __typeof__(*((struct store_ops *)0)->op) prefix##_##op;
 /* The member op of a store_ops initializer: prefix_op. */

@@ -21,6 +21,14 @@ struct arena;
 #define STORE_PROFILE_COLS                                                                                   \
     "user_id, sex, birth_date, height_cm, weight_kg, activity_level, goal, experience, days_per_week, "      \
     "session_minutes, equipment, diet, meals_per_day, exclude_foods, updated_at, version"
+/* An upsert's update of every profile column but the key and version. */
+#define STORE_PROFILE_SET_EXCLUDED                                                                           \
+    "sex = excluded.sex, birth_date = excluded.birth_date, height_cm = excluded.height_cm, "                 \
+    "weight_kg = excluded.weight_kg, activity_level = excluded.activity_level, goal = excluded.goal, "       \
+    "experience = excluded.experience, days_per_week = excluded.days_per_week, "                             \
+    "session_minutes = excluded.session_minutes, equipment = excluded.equipment, diet = excluded.diet, "     \
+    "meals_per_day = excluded.meals_per_day, exclude_foods = excluded.exclude_foods, "                       \
+    "updated_at = excluded.updated_at, "
 #define STORE_PLAN_COLS_NO_CONTENT                                                                           \
     "id, user_id, kind, state, weeks, start_date, request, generator, summary, NULL, error, created_at, "    \
     "updated_at, completed_at, version"

@@ -75,3 +75,27 @@ store_job_update_params(const struct store_job_update *u, int64_t now,
     out[n++] = (struct store_param){.kind = STORE_PARAM_I64, .i = now};
     return n;
 }
+
+void
+store_plan_started(struct store_plan_start *c, int64_t id, int64_t now)
+{
+    struct store_plan *p = c->p;
+    p->id = id;
+    p->state = STORE_PLAN_QUEUED;
+    p->created_at = p->updated_at = now;
+    p->completed_at = 0;
+    p->version = 1;
+    if (c->job != NULL) {
+        c->job->user_id = p->user_id;
+        c->job->ref_id = p->id;
+    }
+}
+
+struct store_task
+store_plan_task(const struct store_plan_transition *t, size_t i)
+{
+    struct store_task task = t->tasks[i];
+    task.user_id = t->user_id;
+    task.plan_id = t->id;
+    return task;
+}

@@ -34,6 +34,13 @@ void store_refresh_first(const struct store_session *s, struct store_refresh *fi
  * The session slides to the later of its expiry and the child's. */
 void store_refresh_rotated(struct store_refresh *old, struct store_refresh *child, int64_t now);
 
+/* After plan c->p was inserted as id at now: fills in what the insert set
+ * (queued, timestamps, version 1) and points c->job, if any, at it. */
+void store_plan_started(struct store_plan_start *c, int64_t id, int64_t now);
+
+/* The i-th task that transition t creates, owned by its user and plan. */
+struct store_task store_plan_task(const struct store_plan_transition *t, size_t i);
+
 /* The parameters of a job step's statement at now: 1 id, 2 owner, then
  * renew: 3 lease_expires_at, 4 now; fail: 3 error, 4 retry_at (0: dead),
  * 5 now; complete and release: 3 now. Returns how many. */

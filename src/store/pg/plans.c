@@ -117,17 +117,9 @@ op_plan_create(struct pgx *x, void *arg)
     int err = store_pg_exec(x, PG_PLAN_INSERT, &q, &r);
     if (err != OK)
         return err;
-    p->id = pg_col_i64(r, 0, 0);
+    store_plan_started(pa, pg_col_i64(r, 0, 0), now);
     PQclear(r);
-    p->state = STORE_PLAN_QUEUED;
-    p->created_at = p->updated_at = now;
-    p->completed_at = 0;
-    p->version = 1;
-    if (pa->job == NULL)
-        return OK;
-    pa->job->user_id = p->user_id;
-    pa->job->ref_id = p->id;
-    return store_pg_job_insert(x, pa->job, now);
+    return pa->job != NULL ? store_pg_job_insert(x, pa->job, now) : OK;
 }
 
 int
@@ -267,9 +259,7 @@ op_plan_set_state(struct pgx *x, void *arg)
         return err;
     }
     for (size_t i = 0; err == OK && i < pa->ntasks; i++) {
-        struct store_task t = pa->tasks[i];
-        t.user_id = pa->user_id;
-        t.plan_id = pa->id;
+        struct store_task t = store_plan_task(pa, i);
         err = store_pg_task_insert(x, &t, now);
     }
     return err;

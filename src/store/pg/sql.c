@@ -141,17 +141,12 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
 
     [PG_PROFILE_GET] = {"profile_get", "l",
                         "SELECT " STORE_PROFILE_COLS " FROM fitness_profiles WHERE user_id = $1"},
-    [PG_PROFILE_UPSERT] =
-        {"profile_upsert", "lttddtttiittitl",
-         "INSERT INTO fitness_profiles (" STORE_PROFILE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
-         "$8, $9, $10, $11, $12, $13, $14, $15, 1) ON CONFLICT (user_id) DO UPDATE SET "
-         "sex = excluded.sex, birth_date = excluded.birth_date, height_cm = excluded.height_cm, "
-         "weight_kg = excluded.weight_kg, activity_level = excluded.activity_level, "
-         "goal = excluded.goal, experience = excluded.experience, "
-         "days_per_week = excluded.days_per_week, session_minutes = excluded.session_minutes, "
-         "equipment = excluded.equipment, diet = excluded.diet, "
-         "meals_per_day = excluded.meals_per_day, exclude_foods = excluded.exclude_foods, "
-         "updated_at = excluded.updated_at, version = fitness_profiles.version + 1 RETURNING version"},
+    [PG_PROFILE_UPSERT] = {"profile_upsert", "lttddtttiittitl",
+                           "INSERT INTO fitness_profiles (" STORE_PROFILE_COLS
+                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                           "$8, $9, $10, $11, $12, $13, $14, $15, 1) ON CONFLICT (user_id) DO UPDATE "
+                           "SET " STORE_PROFILE_SET_EXCLUDED
+                           "version = fitness_profiles.version + 1 RETURNING version"},
     [PG_PROFILE_UPDATE_IF] =
         {"profile_update_if", "lttddtttiittitll",
          "UPDATE fitness_profiles SET sex = $2, birth_date = $3, height_cm = $4, weight_kg = $5, "

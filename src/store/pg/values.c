@@ -132,19 +132,19 @@ pg_p_params(struct pg_params *p, const struct store_param *params, int n)
 }
 
 static bool
-row_is_null(const struct store_row *r, int col)
+pg_row_is_null(const struct store_row *r, int col)
 {
     return PQgetisnull(r->res, r->row, col);
 }
 
 static int64_t
-row_i64(const struct store_row *r, int col)
+pg_row_i64(const struct store_row *r, int col)
 {
     return pg_col_i64(r->res, r->row, col);
 }
 
 static double
-row_f64(const struct store_row *r, int col)
+pg_row_f64(const struct store_row *r, int col)
 {
     if (PQgetisnull(r->res, r->row, col))
         return 0;
@@ -152,7 +152,7 @@ row_f64(const struct store_row *r, int col)
 }
 
 static const char *
-row_peek(const struct store_row *r, int col)
+pg_row_peek(const struct store_row *r, int col)
 {
     if (PQgetisnull(r->res, r->row, col))
         return NULL;
@@ -160,7 +160,7 @@ row_peek(const struct store_row *r, int col)
 }
 
 static const char *
-row_text(const struct store_row *r, int col, struct arena *a)
+pg_row_text(const struct store_row *r, int col, struct arena *a)
 {
     if (PQgetisnull(r->res, r->row, col))
         return NULL;
@@ -169,7 +169,7 @@ row_text(const struct store_row *r, int col, struct arena *a)
 
 /* A bytea column (hex output) decoded into a, NUL-terminated. */
 static const char *
-row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
+pg_row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
 {
     *len = 0;
     if (PQgetisnull(r->res, r->row, col))
@@ -183,12 +183,12 @@ row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
 }
 
 const struct store_row_ops store_pg_row_ops = {
-    .is_null = row_is_null,
-    .i64 = row_i64,
-    .f64 = row_f64,
-    .text = row_text,
-    .peek = row_peek,
-    .bytes = row_bytes,
+    .is_null = pg_row_is_null,
+    .i64 = pg_row_i64,
+    .f64 = pg_row_f64,
+    .text = pg_row_text,
+    .peek = pg_row_peek,
+    .bytes = pg_row_bytes,
 };
 
 int64_t

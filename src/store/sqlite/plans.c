@@ -113,16 +113,8 @@ op_plan_create(struct conn *c, void *arg)
     sqlite3_reset(st);
     if (err != OK)
         return err;
-    p->id = sqlite3_last_insert_rowid(c->db);
-    p->state = STORE_PLAN_QUEUED;
-    p->created_at = p->updated_at = c->now;
-    p->completed_at = 0;
-    p->version = 1;
-    if (pa->job == NULL)
-        return OK;
-    pa->job->user_id = p->user_id;
-    pa->job->ref_id = p->id;
-    return store_sqlite_job_insert(c, pa->job);
+    store_plan_started(pa, sqlite3_last_insert_rowid(c->db), c->now);
+    return pa->job != NULL ? store_sqlite_job_insert(c, pa->job) : OK;
 }
 
 int
@@ -226,9 +218,7 @@ op_plan_set_state(struct conn *c, void *arg)
         goto out;
     }
     for (size_t i = 0; err == OK && i < pa->ntasks; i++) {
-        struct store_task t = pa->tasks[i];
-        t.user_id = pa->user_id;
-        t.plan_id = pa->id;
+        struct store_task t = store_plan_task(pa, i);
         err = store_sqlite_task_insert(c, &t);
     }
 out:

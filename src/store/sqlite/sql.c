@@ -113,17 +113,11 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
     [STMT_PROFILE_GET] = {"profile_get",
                           "SELECT " STORE_PROFILE_COLS " FROM fitness_profiles WHERE user_id = ?1"},
     [STMT_PROFILE_VERSION] = {"profile_version", "SELECT version FROM fitness_profiles WHERE user_id = ?1"},
-    [STMT_PROFILE_UPSERT] =
-        {"profile_upsert",
-         "INSERT INTO fitness_profiles (" STORE_PROFILE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1) ON CONFLICT (user_id) DO UPDATE SET "
-         "sex = excluded.sex, birth_date = excluded.birth_date, height_cm = excluded.height_cm, "
-         "weight_kg = excluded.weight_kg, activity_level = excluded.activity_level, "
-         "goal = excluded.goal, experience = excluded.experience, "
-         "days_per_week = excluded.days_per_week, session_minutes = excluded.session_minutes, "
-         "equipment = excluded.equipment, diet = excluded.diet, "
-         "meals_per_day = excluded.meals_per_day, exclude_foods = excluded.exclude_foods, "
-         "updated_at = excluded.updated_at, version = version + 1 RETURNING version"},
+    [STMT_PROFILE_UPSERT] = {"profile_upsert",
+                             "INSERT INTO fitness_profiles (" STORE_PROFILE_COLS
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                             "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1) ON CONFLICT (user_id) DO UPDATE "
+                             "SET " STORE_PROFILE_SET_EXCLUDED "version = version + 1 RETURNING version"},
 
     [STMT_PLAN_INSERT] = {"plan_insert",
                           "INSERT INTO plans (user_id, kind, state, weeks, start_date, request, created_at, "

@@ -13,31 +13,31 @@ stmt_of(const struct store_row *r)
 }
 
 static bool
-row_is_null(const struct store_row *r, int col)
+sqlite_row_is_null(const struct store_row *r, int col)
 {
     return sqlite3_column_type(stmt_of(r), col) == SQLITE_NULL;
 }
 
 static int64_t
-row_i64(const struct store_row *r, int col)
+sqlite_row_i64(const struct store_row *r, int col)
 {
     return sqlite3_column_int64(stmt_of(r), col); /* NULL reads as 0, our "none" */
 }
 
 static double
-row_f64(const struct store_row *r, int col)
+sqlite_row_f64(const struct store_row *r, int col)
 {
     return sqlite3_column_double(stmt_of(r), col);
 }
 
 static const char *
-row_peek(const struct store_row *r, int col)
+sqlite_row_peek(const struct store_row *r, int col)
 {
     return (const char *)sqlite3_column_text(stmt_of(r), col);
 }
 
 static const char *
-row_text(const struct store_row *r, int col, struct arena *a)
+sqlite_row_text(const struct store_row *r, int col, struct arena *a)
 {
     sqlite3_stmt *st = stmt_of(r);
     if (sqlite3_column_type(st, col) == SQLITE_NULL)
@@ -48,7 +48,7 @@ row_text(const struct store_row *r, int col, struct arena *a)
 }
 
 static const char *
-row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
+sqlite_row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
 {
     sqlite3_stmt *st = stmt_of(r);
     const void *p = sqlite3_column_blob(st, col);
@@ -57,12 +57,12 @@ row_bytes(const struct store_row *r, int col, struct arena *a, size_t *len)
 }
 
 const struct store_row_ops store_sqlite_row_ops = {
-    .is_null = row_is_null,
-    .i64 = row_i64,
-    .f64 = row_f64,
-    .text = row_text,
-    .peek = row_peek,
-    .bytes = row_bytes,
+    .is_null = sqlite_row_is_null,
+    .i64 = sqlite_row_i64,
+    .f64 = sqlite_row_f64,
+    .text = sqlite_row_text,
+    .peek = sqlite_row_peek,
+    .bytes = sqlite_row_bytes,
 };
 
 int64_t
