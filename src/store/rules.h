@@ -1,7 +1,9 @@
 /* State rules of the store's records, once for every backend: what an
- * unchanged optimistic update means, when a refresh token may be rotated,
- * and what a session's first token and a rotated token look like. The
- * backends make the rows; these decide. Only src/store/ includes this. */
+ * unchanged optimistic update means, when a session is live and a refresh
+ * token may be rotated, what a session's first token, a rotated token, a
+ * new plan and its tasks look like, and what each step of a job writes.
+ * The backends run the statements; these decide. Only src/store/ includes
+ * this. */
 #ifndef PACE_STORE_RULES_H
 #define PACE_STORE_RULES_H
 
