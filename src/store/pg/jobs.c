@@ -146,9 +146,7 @@ op_job_update(struct pgx *x, void *arg)
     pg_p_params(&p, params, store_job_update_params(u, store_pg_now(), params));
     int64_t changes;
     int err = store_pg_exec_changes(x, job_stmts[u->step], &p, &changes);
-    if (err == OK && changes == 0)
-        err = ERR_NOT_FOUND;
-    return err;
+    return err == OK && changes == 0 ? ERR_NOT_FOUND : err; /* not running under this owner's lease */
 }
 
 int

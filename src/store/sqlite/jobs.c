@@ -159,7 +159,7 @@ store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
     int err = store_sqlite_reader(STORE(s), &c);
     if (err != OK)
         return err;
-    for (int i = 0; i < STORE_JOB_STATE_COUNT; i++) {
+    for (int i = 0; err == OK && i < STORE_JOB_STATE_COUNT; i++) {
         sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_COUNT, &err);
         if (st == NULL)
             return err;
@@ -167,10 +167,8 @@ store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
         err = store_sqlite_step_row(c, st, "job counts");
         counts[i] = err == OK ? sqlite3_column_int64(st, 0) : 0;
         sqlite3_reset(st);
-        if (err != OK)
-            return err;
     }
-    return OK;
+    return err;
 }
 
 int
