@@ -4,7 +4,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/backend.h"
 #include "util/arena.h"
@@ -663,14 +662,6 @@ store_enum_parse(const char *const *names, int count, const char *s)
         if (strcmp(names[i], s) == 0)
             return i;
     return -1;
-}
-
-int64_t
-store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int

@@ -616,9 +616,4 @@ int store_idem_get(struct store *s, int64_t user_id, const char *key, struct are
 /* Deletes keys that expired before `before`, at most max. */
 int store_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
-/* ---- helpers ---------------------------------------------------------------- */
-
-/* Wall-clock unix milliseconds. */
-int64_t store_now_ms(void);
-
 #endif
