@@ -165,7 +165,8 @@ main(int argc, char **argv)
     n = 0;
     t0 = now_s();
     for (; now_s() - t0 < seconds / 2; n++) {
-        if (store_task_list(s, u.id, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 21, &a, &rows, &got) != OK ||
+        if (store_task_list(s, &(struct store_task_query){u.id, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 21},
+                            &a, &rows, &got) != OK ||
             got != 21)
             return 1;
         arena_cleanup(&a);
@@ -181,8 +182,9 @@ main(int argc, char **argv)
         struct store_task *mid;
         size_t m;
         /* A page from the middle: position taken from a row of the list. */
-        if (n == 0 &&
-            store_task_list(s, u.id, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 500, &a, &mid, &m) != OK)
+        if (n == 0 && store_task_list(
+                          s, &(struct store_task_query){u.id, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 500},
+                          &a, &mid, &m) != OK)
             return 1;
         static struct store_task_pos saved;
         if (n == 0) {
@@ -190,7 +192,8 @@ main(int argc, char **argv)
             saved.due_date = NULL;
         }
         pos = saved;
-        if (store_task_list(s, u.id, NULL, STORE_TASK_SORT_CREATED_DESC, &pos, 21, &a, &rows, &got) != OK ||
+        if (store_task_list(s, &(struct store_task_query){u.id, NULL, STORE_TASK_SORT_CREATED_DESC, &pos, 21},
+                            &a, &rows, &got) != OK ||
             got != 21)
             return 1;
         if (n > 0)
@@ -203,7 +206,8 @@ main(int argc, char **argv)
     n = 0;
     t0 = now_s();
     for (; now_s() - t0 < seconds / 2; n++) {
-        if (store_task_list(s, u.id, &f, STORE_TASK_SORT_DUE_ASC, NULL, 21, &a, &rows, &got) != OK)
+        if (store_task_list(s, &(struct store_task_query){u.id, &f, STORE_TASK_SORT_DUE_ASC, NULL, 21}, &a,
+                            &rows, &got) != OK)
             return 1;
         arena_cleanup(&a);
     }

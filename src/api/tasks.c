@@ -589,21 +589,29 @@ list_prepare(struct http_req *r)
     return parse_list_query(r, &l->q);
 }
 
+/* The store's question: one row more than the page shows, to learn
+ * whether another page follows. */
+static struct store_task_query
+task_query(const struct http_req *r, const struct list *l)
+{
+    return (struct store_task_query){r->user_id, &l->q.filter, l->q.sort, l->q.has_after ? &l->q.after : NULL,
+                                     l->q.limit + 1};
+}
+
 static int
 list_run(struct http_req *r)
 {
     struct list *l = r->state;
-    return store_task_list(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
-                           l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows, &l->n);
+    struct store_task_query q = task_query(r, l);
+    return store_task_list(api_deps()->store, &q, &r->arena, &l->rows, &l->n);
 }
 
 static int
 list_start(struct http_req *r, http_done_fn *done, void *arg)
 {
     struct list *l = r->state;
-    return store_task_list_async(api_deps()->store, r->user_id, &l->q.filter, l->q.sort,
-                                 l->q.has_after ? &l->q.after : NULL, l->q.limit + 1, &r->arena, &l->rows,
-                                 &l->n, done, arg);
+    struct store_task_query q = task_query(r, l);
+    return store_task_list_async(api_deps()->store, &q, &r->arena, &l->rows, &l->n, done, arg);
 }
 
 static void

@@ -1,5 +1,6 @@
 /* What a storage backend implements: struct store_ops, one member per
- * operation of store.h with the same arguments. store.c checks arguments
+ * operation of store.h with the same arguments, or the struct that carries
+ * them. store.c checks arguments
  * that every backend would check (NULLs, limits) and then calls these, so a
  * backend may assume them valid. A backend's handle embeds struct store as
  * its first member. Only src/store/ includes this header. */
@@ -9,6 +10,108 @@
 #include "store/store.h"
 
 struct store_ops;
+struct store_migration;
+
+/* The arguments of the writes that a backend runs as one body inside its
+ * transaction (or write op): store.c checks them and fills one of these,
+ * the backend hands it whole to the body. */
+struct store_user_create {
+    struct store_user *u;
+    enum store_conflict *conflict; /* never NULL */
+};
+
+struct store_user_update {
+    int64_t id;
+    const struct store_user_patch *p;
+    int64_t expect_version; /* 0: any */
+    struct arena *a;
+    struct store_user *out;
+    enum store_conflict *conflict; /* never NULL */
+};
+
+struct store_password_change {
+    int64_t id;
+    const char *hash;
+    bool end_sessions;
+    int64_t keep; /* the session that stays (0: none) */
+};
+
+struct store_session_start {
+    struct store_session *sess;
+    struct store_refresh *first; /* NULL: none */
+};
+
+struct store_plan_start {
+    struct store_plan *p;
+    struct store_job *job; /* NULL: none */
+};
+
+/* rows has room for max jobs (store.c allocates it in a). */
+struct store_job_claim {
+    const char *owner;
+    int64_t lease_ms;
+    size_t max;
+    struct arena *a;
+    struct store_job *rows;
+    size_t n;
+};
+
+/* A task read or deletion (p NULL) or update. */
+struct store_task_change {
+    int64_t user_id;
+    int64_t id;
+    const struct store_task_patch *p;
+    int64_t expect_version; /* 0: any */
+    struct arena *a;
+    struct store_task *out;
+};
+
+struct store_plan_transition {
+    int64_t user_id;
+    int64_t id;
+    const struct store_plan_result *r;
+    const struct store_task *tasks;
+    size_t ntasks;
+    struct arena *a;
+    struct store_plan *out;
+};
+
+struct store_refresh_rotation {
+    const uint8_t *old_hash;
+    int64_t now;
+    struct store_refresh *child;
+    struct store_refresh *old; /* never NULL */
+};
+
+struct store_idem_reservation {
+    int64_t user_id;
+    const char *key;
+    const uint8_t *hash;
+    int64_t expires_at;
+    struct arena *a;
+    struct store_idem *existing;
+};
+
+struct store_idem_response {
+    int64_t user_id;
+    const char *key;
+    int status;
+    const char *headers;
+    const char *body;
+    size_t body_len;
+};
+
+/* What the owner of a running job does with it. */
+enum store_job_step { STORE_JOB_RENEW, STORE_JOB_COMPLETE, STORE_JOB_FAIL, STORE_JOB_RELEASE };
+
+struct store_job_update {
+    enum store_job_step step;
+    int64_t id;
+    const char *owner;
+    int64_t lease_ms;  /* renew */
+    const char *error; /* fail */
+    int64_t retry_at;  /* fail */
+};
 
 struct store {
     const struct store_ops *ops;
@@ -18,24 +121,29 @@ struct store_ops {
     const char *name;
     bool reads_block; /* every read is a round trip to a server: never on an event loop */
     void (*close)(struct store *s);
-    int (*schema_status)(struct store *s, struct store_schema *out);
-    int (*migrate)(struct store *s, int *applied);
+    /* Where its migrations are embedded ("src/store/migrations/sqlite/");
+     * schema.c classifies the schema and runs the pending ones in order. */
+    const char *migrations_dir;
+    /* The highest migration applied to the database (0: none). */
+    int (*schema_version)(struct store *s, int *version);
+    /* Applies m in a transaction of its own, reading the version again
+     * first: *applied stays false when the database already has it;
+     * ERR_PRECONDITION when the database is past code_version. */
+    int (*migrate_one)(struct store *s, const struct store_migration *m, int code_version, bool *applied);
     int (*ping)(struct store *s, int deadline_ms);
     int (*backup)(struct store *s, const char *path);
     int (*query_plans)(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n);
     /* May be NULL: the backend has no metrics of its own. */
     void (*metrics_render)(struct store *s, struct buf *out);
 
-    int (*user_create)(struct store *s, struct store_user *u, enum store_conflict *conflict);
+    int (*user_create)(struct store *s, struct store_user_create *c);
     int (*user_get)(struct store *s, int64_t id, struct arena *a, struct store_user *out);
     int (*user_get_by_login)(struct store *s, const char *login, struct arena *a, struct store_user *out);
-    int (*user_update)(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
-                       struct arena *a, struct store_user *out, enum store_conflict *conflict);
-    int (*user_set_password)(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                             int64_t keep_session_id);
+    int (*user_update)(struct store *s, struct store_user_update *u);
+    int (*user_set_password)(struct store *s, struct store_password_change *c);
     int (*user_delete)(struct store *s, int64_t id);
 
-    int (*session_create)(struct store *s, struct store_session *sess, struct store_refresh *first);
+    int (*session_create)(struct store *s, struct store_session_start *c);
     int (*session_get)(struct store *s, int64_t id, struct arena *a, struct store_session *out);
     int (*session_list_active)(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
                                struct store_session **rows, size_t *n);
@@ -48,8 +156,7 @@ struct store_ops {
 
     int (*refresh_create)(struct store *s, struct store_refresh *tok);
     int (*refresh_get)(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
-    int (*refresh_rotate)(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                          struct store_refresh *child, struct store_refresh *old);
+    int (*refresh_rotate)(struct store *s, struct store_refresh_rotation *r);
     int (*refresh_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
     int (*task_create)(struct store *s, struct store_task *t);
@@ -60,53 +167,66 @@ struct store_ops {
     int (*task_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
     /* Optional, all four (NULL: no asynchronous reads; see store.h). */
     void (*set_loop_io)(struct store *s, const struct store_loop_io *io);
-    int (*task_list_async)(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                           enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                           struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
-                           void *arg);
+    /* q->filter is never NULL (store.c passes an empty one). */
+    int (*task_list_async)(struct store *s, const struct store_task_query *q, struct arena *a,
+                           struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
     int (*task_get_async)(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                           struct store_task *out, store_done_fn *done, void *arg);
     void (*loop_end)(struct store *s);
-    int (*task_update)(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                       int64_t expect_version, struct arena *a, struct store_task *out);
-    int (*task_delete)(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
-    int (*task_list)(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                     enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                     struct arena *a, struct store_task **rows, size_t *n);
+    int (*task_update)(struct store *s, struct store_task_change *c);
+    int (*task_delete)(struct store *s, struct store_task_change *c);
+    int (*task_list)(struct store *s, const struct store_task_query *q, struct arena *a,
+                     struct store_task **rows, size_t *n);
 
     int (*profile_get)(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
     int (*profile_put)(struct store *s, struct store_profile *p, int64_t expect_version);
 
     int (*job_enqueue)(struct store *s, struct store_job *job);
     int (*job_get)(struct store *s, int64_t id, struct arena *a, struct store_job *out);
-    int (*job_claim)(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                     struct store_job **rows, size_t *n);
-    int (*job_renew)(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
-    int (*job_complete)(struct store *s, int64_t id, const char *owner);
-    int (*job_fail)(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at);
-    int (*job_release)(struct store *s, int64_t id, const char *owner);
+    int (*job_claim)(struct store *s, struct store_job_claim *c);
+    /* Renew, complete, fail or release; ERR_NOT_FOUND unless the job runs
+     * under u->owner's lease. */
+    int (*job_update)(struct store *s, struct store_job_update *u);
     int (*job_counts)(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
     int (*job_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 
-    int (*plan_create)(struct store *s, struct store_plan *p, struct store_job *job);
+    int (*plan_create)(struct store *s, struct store_plan_start *c);
     int (*plan_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
     int (*plan_list)(struct store *s, int64_t user_id, const struct store_plan_filter *f,
                      const struct store_plan_pos *after, size_t limit, struct arena *a,
                      struct store_plan **rows, size_t *n);
-    int (*plan_set_state)(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                          const struct store_task *tasks, size_t ntasks, struct arena *a,
-                          struct store_plan *out);
+    int (*plan_set_state)(struct store *s, struct store_plan_transition *t);
     int (*plan_delete)(struct store *s, int64_t user_id, int64_t id);
 
-    int (*idem_reserve)(struct store *s, int64_t user_id, const char *key, const uint8_t hash[STORE_HASH_LEN],
-                        int64_t expires_at, struct arena *a, struct store_idem *existing);
-    int (*idem_complete)(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
-                         const char *body, size_t body_len);
+    int (*idem_reserve)(struct store *s, struct store_idem_reservation *r);
+    int (*idem_complete)(struct store *s, struct store_idem_response *r);
     int (*idem_release)(struct store *s, int64_t user_id, const char *key);
     int (*idem_get)(struct store *s, int64_t user_id, const char *key, struct arena *a,
                     struct store_idem *out);
     int (*idem_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
 };
+
+/* The operations every backend implements as <prefix>_<op>: X(op) each. A
+ * backend declares them with STORE_OP_DECLARE and fills its table with
+ * STORE_OP_INIT, so the list and the signatures (those of struct
+ * store_ops) are written once. */
+#define STORE_BACKEND_OPS(X)                                                                                 \
+    X(user_create)                                                                                           \
+    X(user_get)                                                                                              \
+    X(user_get_by_login)                                                                                     \
+    X(user_update)                                                                                           \
+    X(user_set_password)                                                                                     \
+    X(user_delete) X(session_create) X(session_get) X(session_list_active) X(session_touch)                  \
+        X(session_revoke) X(session_revoke_all) X(session_revoked_since) X(session_purge) X(refresh_create)  \
+            X(refresh_get) X(refresh_rotate) X(refresh_purge) X(task_create) X(task_get) X(task_update)      \
+                X(task_delete) X(task_list) X(profile_get) X(profile_put) X(job_enqueue) X(job_get)          \
+                    X(job_claim) X(job_update) X(job_counts) X(job_purge) X(plan_create) X(plan_get)         \
+                        X(plan_list) X(plan_set_state) X(plan_delete) X(idem_reserve) X(idem_complete)       \
+                            X(idem_release) X(idem_get) X(idem_purge)
+/* Declares prefix_op with the type of store_ops' member op. */
+#define STORE_OP_DECLARE(prefix, op) extern __typeof__(*((struct store_ops *)0)->op) prefix##_##op;
+/* The member op of a store_ops initializer: prefix_op. */
+#define STORE_OP_INIT(prefix, op) .op = prefix##_##op,
 
 /* Backends' constructors, called by store_open_opts(). */
 int store_sqlite_open(const char *path, struct store **out);

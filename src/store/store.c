@@ -4,9 +4,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/backend.h"
+#include "util/arena.h"
 #include "util/embedded.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -118,19 +118,6 @@ store_metrics_render(struct store *s, struct buf *out)
 }
 
 int
-store_schema_status(struct store *s, struct store_schema *out)
-{
-    return s->ops->schema_status(s, out);
-}
-
-int
-store_migrate(struct store *s, int *applied)
-{
-    int dummy;
-    return s->ops->migrate(s, applied != NULL ? applied : &dummy);
-}
-
-int
 store_ping(struct store *s, int deadline_ms)
 {
     if (deadline_ms <= 0)
@@ -163,7 +150,8 @@ store_user_create(struct store *s, struct store_user *u, enum store_conflict *co
     *conflict = STORE_CONFLICT_NONE;
     if (u->username == NULL || u->email == NULL || u->password_hash == NULL)
         return ERR_INVALID;
-    return s->ops->user_create(s, u, conflict);
+    struct store_user_create c = {u, conflict};
+    return s->ops->user_create(s, &c);
 }
 
 int
@@ -188,7 +176,8 @@ store_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
     if (conflict == NULL)
         conflict = &dummy;
     *conflict = STORE_CONFLICT_NONE;
-    return s->ops->user_update(s, id, p, expect_version, a, out, conflict);
+    struct store_user_update u = {id, p, expect_version, a, out, conflict};
+    return s->ops->user_update(s, &u);
 }
 
 int
@@ -197,7 +186,8 @@ store_user_set_password(struct store *s, int64_t id, const char *hash, bool end_
 {
     if (hash == NULL)
         return ERR_INVALID;
-    return s->ops->user_set_password(s, id, hash, end_sessions, keep_session_id);
+    struct store_password_change c = {id, hash, end_sessions, keep_session_id};
+    return s->ops->user_set_password(s, &c);
 }
 
 int
@@ -211,7 +201,8 @@ store_user_delete(struct store *s, int64_t id)
 int
 store_session_create(struct store *s, struct store_session *sess, struct store_refresh *first)
 {
-    return s->ops->session_create(s, sess, first);
+    struct store_session_start c = {sess, first};
+    return s->ops->session_create(s, &c);
 }
 
 int
@@ -287,7 +278,9 @@ store_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], in
                      struct store_refresh *child, struct store_refresh *old)
 {
     struct store_refresh dummy;
-    return s->ops->refresh_rotate(s, old_hash, now, child, old != NULL ? old : &dummy);
+    struct store_refresh_rotation r = {old_hash, now, child, old != NULL ? old : &dummy};
+    memset(r.old, 0, sizeof(*r.old));
+    return s->ops->refresh_rotate(s, &r);
 }
 
 int
@@ -383,13 +376,15 @@ store_task_update(struct store *s, int64_t user_id, int64_t id, const struct sto
         return ERR_INVALID;
     if ((p->fields & STORE_TASK_F_STATUS) && !task_status_ok(p->status))
         return ERR_INVALID;
-    return s->ops->task_update(s, user_id, id, p, expect_version, a, out);
+    struct store_task_change c = {user_id, id, p, expect_version, a, out};
+    return s->ops->task_update(s, &c);
 }
 
 int
 store_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version)
 {
-    return s->ops->task_delete(s, user_id, id, expect_version);
+    struct store_task_change c = {user_id, id, NULL, expect_version, NULL, NULL};
+    return s->ops->task_delete(s, &c);
 }
 
 void
@@ -401,41 +396,43 @@ store_task_pos_from(const struct store_task *last, struct store_task_pos *pos)
     pos->due_date = last->due_date;
 }
 
-/* The argument checks of both list calls; a NULL filter becomes no filter. */
+/* The argument checks of both list calls; *v is q with a NULL filter
+ * replaced by no filter. */
 static int
-task_list_ok(enum store_task_sort sort, size_t limit, const struct store_task_filter **f,
-             struct store_task **rows, size_t *n)
+task_list_ok(const struct store_task_query *q, struct store_task_query *v, struct store_task **rows,
+             size_t *n)
 {
     static const struct store_task_filter none = {0, -1, NULL, NULL};
     *rows = NULL;
     *n = 0;
-    if ((unsigned)sort >= STORE_TASK_SORT_COUNT || limit == 0 || limit > STORE_LIST_MAX)
+    *v = *q;
+    if ((unsigned)q->sort >= STORE_TASK_SORT_COUNT || q->limit == 0 || q->limit > STORE_LIST_MAX)
         return ERR_INVALID;
-    if (*f == NULL)
-        *f = &none;
-    return (*f)->status_mask >= (1u << STORE_TASK_STATUS_COUNT) ? ERR_INVALID : OK;
+    if (v->filter == NULL)
+        v->filter = &none;
+    return v->filter->status_mask >= (1u << STORE_TASK_STATUS_COUNT) ? ERR_INVALID : OK;
 }
 
 int
-store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                enum store_task_sort sort, const struct store_task_pos *after, size_t limit, struct arena *a,
-                struct store_task **rows, size_t *n)
+store_task_list(struct store *s, const struct store_task_query *q, struct arena *a, struct store_task **rows,
+                size_t *n)
 {
-    int err = task_list_ok(sort, limit, &f, rows, n);
-    return err != OK ? err : s->ops->task_list(s, user_id, f, sort, after, limit, a, rows, n);
+    struct store_task_query v;
+    int err = task_list_ok(q, &v, rows, n);
+    return err != OK ? err : s->ops->task_list(s, &v, a, rows, n);
 }
 
 int
-store_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                      enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                      struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
+store_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
+                      struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
 {
-    int err = task_list_ok(sort, limit, &f, rows, n);
+    struct store_task_query v;
+    int err = task_list_ok(q, &v, rows, n);
     if (err != OK)
         return err;
     if (s->ops->task_list_async == NULL)
         return ERR_WOULD_BLOCK;
-    return s->ops->task_list_async(s, user_id, f, sort, after, limit, a, rows, n, done, arg);
+    return s->ops->task_list_async(s, &v, a, rows, n, done, arg);
 }
 
 const char *
@@ -488,7 +485,13 @@ store_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max
     *n = 0;
     if (owner == NULL || lease_ms <= 0 || max == 0 || max > STORE_LIST_MAX)
         return ERR_INVALID;
-    return s->ops->job_claim(s, owner, lease_ms, max, a, rows, n);
+    struct store_job_claim c = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
+    int err = s->ops->job_claim(s, &c);
+    if (err != OK)
+        return err;
+    *rows = c.rows;
+    *n = c.n;
+    return OK;
 }
 
 int
@@ -496,7 +499,8 @@ store_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms
 {
     if (owner == NULL || lease_ms <= 0)
         return ERR_INVALID;
-    return s->ops->job_renew(s, id, owner, lease_ms);
+    struct store_job_update u = {STORE_JOB_RENEW, id, owner, lease_ms, NULL, 0};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -504,7 +508,8 @@ store_job_complete(struct store *s, int64_t id, const char *owner)
 {
     if (owner == NULL)
         return ERR_INVALID;
-    return s->ops->job_complete(s, id, owner);
+    struct store_job_update u = {STORE_JOB_COMPLETE, id, owner, 0, NULL, 0};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -512,7 +517,8 @@ store_job_fail(struct store *s, int64_t id, const char *owner, const char *error
 {
     if (owner == NULL)
         return ERR_INVALID;
-    return s->ops->job_fail(s, id, owner, error, retry_at);
+    struct store_job_update u = {STORE_JOB_FAIL, id, owner, 0, error, retry_at};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -520,7 +526,8 @@ store_job_release(struct store *s, int64_t id, const char *owner)
 {
     if (owner == NULL)
         return ERR_INVALID;
-    return s->ops->job_release(s, id, owner);
+    struct store_job_update u = {STORE_JOB_RELEASE, id, owner, 0, NULL, 0};
+    return s->ops->job_update(s, &u);
 }
 
 int
@@ -545,7 +552,8 @@ store_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
 {
     if ((unsigned)p->kind >= STORE_PLAN_KIND_COUNT || (job != NULL && job->kind == NULL))
         return ERR_INVALID;
-    return s->ops->plan_create(s, p, job);
+    struct store_plan_start c = {p, job};
+    return s->ops->plan_create(s, &c);
 }
 
 int
@@ -581,7 +589,8 @@ store_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct 
     for (size_t i = 0; i < ntasks; i++)
         if (tasks[i].title == NULL || !task_status_ok(tasks[i].status))
             return ERR_INVALID;
-    return s->ops->plan_set_state(s, user_id, id, r, tasks, ntasks, a, out);
+    struct store_plan_transition t = {user_id, id, r, tasks, ntasks, a, out};
+    return s->ops->plan_set_state(s, &t);
 }
 
 int
@@ -599,7 +608,8 @@ store_idem_reserve(struct store *s, int64_t user_id, const char *key,
 {
     if (key == NULL)
         return ERR_INVALID;
-    return s->ops->idem_reserve(s, user_id, key, request_hash, expires_at, a, existing);
+    struct store_idem_reservation r = {user_id, key, request_hash, expires_at, a, existing};
+    return s->ops->idem_reserve(s, &r);
 }
 
 int
@@ -608,7 +618,8 @@ store_idem_complete(struct store *s, int64_t user_id, const char *key, int statu
 {
     if (key == NULL || status <= 0 || (body == NULL && body_len != 0))
         return ERR_INVALID;
-    return s->ops->idem_complete(s, user_id, key, status, headers, body, body_len);
+    struct store_idem_response r = {user_id, key, status, headers, body, body_len};
+    return s->ops->idem_complete(s, &r);
 }
 
 int
@@ -665,14 +676,6 @@ store_enum_parse(const char *const *names, int count, const char *s)
         if (strcmp(names[i], s) == 0)
             return i;
     return -1;
-}
-
-int64_t
-store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int

@@ -383,13 +383,21 @@ struct store_task_pos {
 /* Fills pos from the row a page ended with (borrows its strings). */
 void store_task_pos_from(const struct store_task *last, struct store_task_pos *pos);
 
-/* Up to limit (1..STORE_LIST_MAX) tasks of user_id matching f (NULL: all)
- * in order `sort`, strictly after `after` (NULL: from the start); *rows in
- * arena a. Ask for one more than the page shows to learn whether another
- * page follows. May read a replica. */
-int store_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                    enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                    struct arena *a, struct store_task **rows, size_t *n);
+/* One task list: up to limit (1..STORE_LIST_MAX) tasks of user_id matching
+ * filter (NULL: all) in order `sort`, strictly after `after` (NULL: from
+ * the start). */
+struct store_task_query {
+    int64_t user_id;
+    const struct store_task_filter *filter;
+    enum store_task_sort sort;
+    const struct store_task_pos *after;
+    size_t limit;
+};
+
+/* The tasks of q; *rows in arena a. Ask for one more than the page shows
+ * to learn whether another page follows. May read a replica. */
+int store_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
+                    struct store_task **rows, size_t *n);
 
 /* Asynchronous reads on the event loops (PostgreSQL). The loops lend the
  * store their poller: watch() makes ready(arg) run on the calling loop
@@ -412,11 +420,10 @@ bool store_reads_async(struct store *s);
  * or ERR_WOULD_BLOCK to say the read must take the blocking call instead
  * (no connection of this loop's right now, or the one it had was lost
  * before the answer); other errors as the blocking call. Every pointer
- * argument must stay valid until done runs. */
-int store_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                          enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                          struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
-                          void *arg);
+ * argument must stay valid until done runs, except q itself (copied), whose
+ * filter and position must. */
+int store_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
+                          struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
 int store_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                          struct store_task *out, store_done_fn *done, void *arg);
 /* On a loop thread that is about to exit: gives back what the store keeps
@@ -635,10 +642,5 @@ const char *store_job_state_name(enum store_job_state st);
 /* The value named s in a table of count names (a table above), or -1 when
  * s is NULL or not one of them. */
 int store_enum_parse(const char *const *names, int count, const char *s);
-
-/* ---- helpers ---------------------------------------------------------------- */
-
-/* Wall-clock unix milliseconds. */
-int64_t store_now_ms(void);
 
 #endif

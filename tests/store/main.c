@@ -7,6 +7,7 @@
 
 #include "contract.h"
 #include "util/log.h"
+#include "util/clock.h"
 
 int contract_passed, contract_failed;
 const char *contract_url;
@@ -19,7 +20,7 @@ contract_user(struct store *s, const char *prefix)
     static int counter;
     char name[64], email[96];
     int n = __atomic_add_fetch(&counter, 1, __ATOMIC_SEQ_CST);
-    snprintf(name, sizeof(name), "%s_%d_%ld", prefix, n, (long)(store_now_ms() % 100000000));
+    snprintf(name, sizeof(name), "%s_%d_%ld", prefix, n, (long)(clock_wall_ms() % 100000000));
     snprintf(email, sizeof(email), "%s@example.com", name);
     struct store_user u = {.username = name, .email = email, .password_hash = "$argon2id$v=19$x"};
     if (store_user_create(s, &u, NULL) != OK)

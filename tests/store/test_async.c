@@ -140,9 +140,9 @@ pipelined(struct store *s)
                 l->f.priority = 2;
             if (i % 5 == 3)
                 l->f.due_before = "2026-12-31";
-            CHECK_EQ_INT(
-                store_task_list_async(s, uid, &l->f, l->sort, NULL, 5, &a, &l->rows, &l->n, on_done, &ans[k]),
-                OK);
+            CHECK_EQ_INT(store_task_list_async(s, &(struct store_task_query){uid, &l->f, l->sort, NULL, 5},
+                                               &a, &l->rows, &l->n, on_done, &ans[k]),
+                         OK);
         }
         for (int i = 0; i < NGETS; i++, k++) {
             int64_t id = i < NGETS - 1 ? ids[i % (NGETS / 2)] : foreign;
@@ -157,7 +157,10 @@ pipelined(struct store *s)
             CHECK_EQ_INT(ans[i].err, OK);
             struct store_task *rows;
             size_t n;
-            CHECK_EQ_INT(store_task_list(s, uid, &lists[i].f, lists[i].sort, NULL, 5, &a, &rows, &n), OK);
+            CHECK_EQ_INT(store_task_list(s,
+                                         &(struct store_task_query){uid, &lists[i].f, lists[i].sort, NULL, 5},
+                                         &a, &rows, &n),
+                         OK);
             if (!same_rows(lists[i].rows, lists[i].n, rows, n))
                 fprintf(stderr, "async list %d (round %d): rows differ from the blocking call's\n", i, round);
             CHECK(same_rows(lists[i].rows, lists[i].n, rows, n));
@@ -178,9 +181,10 @@ pipelined(struct store *s)
     struct store_task *rows;
     size_t n;
     struct answer bad = {0};
-    CHECK_EQ_INT(store_task_list_async(s, uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 0, &a, &rows, &n,
-                                       on_done, &bad),
-                 ERR_INVALID);
+    CHECK_EQ_INT(
+        store_task_list_async(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 0},
+                              &a, &rows, &n, on_done, &bad),
+        ERR_INVALID);
     CHECK(!bad.done);
 
     store_loop_end(s); /* gives the connection back */
@@ -199,9 +203,10 @@ contract_async(struct store *s)
     size_t n;
     struct answer ans = {0};
     /* No poller lent yet: the blocking call it is. */
-    CHECK_EQ_INT(store_task_list_async(s, 1, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 5, &a, &rows, &n,
-                                       on_done, &ans),
-                 ERR_WOULD_BLOCK);
+    CHECK_EQ_INT(
+        store_task_list_async(s, &(struct store_task_query){1, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 5},
+                              &a, &rows, &n, on_done, &ans),
+        ERR_WOULD_BLOCK);
     CHECK(!ans.done);
     arena_cleanup(&a);
     if (store_reads_async(s)) {

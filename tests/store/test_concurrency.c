@@ -9,6 +9,7 @@
 
 #include "contract.h"
 #include "util/arena.h"
+#include "util/clock.h"
 
 struct writer_arg {
     struct store *s;
@@ -42,7 +43,10 @@ two_writers(struct store *s)
     arena_init(&a);
     struct store_task *rows;
     size_t n;
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 1000, &a, &rows, &n), OK);
+    CHECK_EQ_INT(
+        store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 1000},
+                        &a, &rows, &n),
+        OK);
     CHECK_EQ_INT(n, 600);
     arena_cleanup(&a);
 }
@@ -107,8 +111,10 @@ pages_while_inserting(struct store *s)
             struct store_task *rows;
             size_t n;
             wait_for_insert(&ia, __atomic_load_n(&ia.added, __ATOMIC_ACQUIRE));
-            int err = store_task_list(s, uid, NULL, (enum store_task_sort)sort, have_pos ? &pos : NULL,
-                                      PAGE + 1, &a, &rows, &n);
+            int err = store_task_list(s,
+                                      &(struct store_task_query){uid, NULL, (enum store_task_sort)sort,
+                                                                 have_pos ? &pos : NULL, PAGE + 1},
+                                      &a, &rows, &n);
             CHECK_EQ_INT(err, OK);
             if (err != OK)
                 break;
@@ -165,10 +171,10 @@ rotate_main(void *arg)
     struct rotate_arg *ra = arg;
     char seed[32];
     snprintf(seed, sizeof(seed), "rotated-child-%d", ra->index);
-    struct store_refresh child = {.expires_at = store_now_ms() + 60000};
+    struct store_refresh child = {.expires_at = clock_wall_ms() + 60000};
     contract_hash(child.hash, seed);
     pthread_barrier_wait(ra->barrier);
-    ra->result = store_refresh_rotate(ra->s, ra->hash, store_now_ms(), &child, NULL);
+    ra->result = store_refresh_rotate(ra->s, ra->hash, clock_wall_ms(), &child, NULL);
     return NULL;
 }
 
@@ -177,8 +183,8 @@ concurrent_rotation(struct store *s)
 {
     for (int round = 0; round < 3; round++) {
         int64_t uid = contract_user(s, "rotate");
-        struct store_session sess = {.user_id = uid, .expires_at = store_now_ms() + 60000};
-        struct store_refresh tok = {.expires_at = store_now_ms() + 60000};
+        struct store_session sess = {.user_id = uid, .expires_at = clock_wall_ms() + 60000};
+        struct store_refresh tok = {.expires_at = clock_wall_ms() + 60000};
         char seed[32];
         snprintf(seed, sizeof(seed), "raced-token-%d", round);
         contract_hash(tok.hash, seed);
@@ -290,7 +296,7 @@ idem_main(void *arg)
     contract_hash(h, "same body");
     arena_init(&a);
     pthread_barrier_wait(ia->barrier);
-    ia->result = store_idem_reserve(ia->s, ia->uid, "raced-key", h, store_now_ms() + 60000, &a, &e);
+    ia->result = store_idem_reserve(ia->s, ia->uid, "raced-key", h, clock_wall_ms() + 60000, &a, &e);
     arena_cleanup(&a);
     return NULL;
 }

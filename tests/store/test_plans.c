@@ -5,6 +5,7 @@
 
 #include "contract.h"
 #include "util/arena.h"
+#include "util/clock.h"
 
 static void
 profile(struct store *s)
@@ -116,7 +117,9 @@ plans(struct store *s)
     CHECK_EQ_INT(store_plan_set_state(s, uid, p.id, &r, tasks, 3, &a, &got), ERR_PRECONDITION);
     struct store_task *rows;
     size_t n;
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10},
+                                 &a, &rows, &n),
+                 OK);
     CHECK_EQ_INT(n, 3);
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ_INT(rows[i].plan_id, p.id);
@@ -170,7 +173,9 @@ plans(struct store *s)
     struct store_job jg;
     CHECK_EQ_INT(store_job_get(s, qjob.id, &a, &jg), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_plan_delete(s, uid, p.id), OK);
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_DUE_ASC, NULL, 10},
+                                 &a, &rows, &n),
+                 OK);
     CHECK_EQ_INT(n, 3);
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ_INT(rows[i].plan_id, 0);
@@ -196,7 +201,7 @@ jobs(struct store *s)
     struct store_job j1 = {.kind = "test.one", .payload = "{\"n\":1}"};
     CHECK_EQ_INT(store_job_enqueue(s, &j1), OK);
     CHECK_EQ_INT(j1.state, STORE_JOB_QUEUED);
-    struct store_job later = {.kind = "test.later", .run_at = store_now_ms() + 3600000};
+    struct store_job later = {.kind = "test.later", .run_at = clock_wall_ms() + 3600000};
     CHECK_EQ_INT(store_job_enqueue(s, &later), OK);
     struct store_job u1 = {.kind = "test.periodic", .unique_key = "purge:2026-11-22T10"};
     CHECK_EQ_INT(store_job_enqueue(s, &u1), OK);
@@ -217,7 +222,7 @@ jobs(struct store *s)
         for (size_t i = 0; i < n; i++) {
             CHECK_EQ_INT(rows[i].state, STORE_JOB_RUNNING);
             CHECK_EQ_STR(rows[i].lease_owner, "worker-a");
-            CHECK(rows[i].lease_expires_at > store_now_ms());
+            CHECK(rows[i].lease_expires_at > clock_wall_ms());
             got1 = got1 || rows[i].id == j1.id;
             got_later = got_later || rows[i].id == later.id;
             if (rows[i].id != j1.id && rows[i].id != u1.id)
@@ -236,7 +241,7 @@ jobs(struct store *s)
     CHECK_EQ_INT(store_job_renew(s, j1.id, "worker-b", 60000), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_job_renew(s, j1.id, "worker-a", 120000), OK);
     CHECK_EQ_INT(store_job_complete(s, j1.id, "worker-b"), ERR_NOT_FOUND);
-    CHECK_EQ_INT(store_job_fail(s, j1.id, "worker-a", "transient", store_now_ms() - 1), OK);
+    CHECK_EQ_INT(store_job_fail(s, j1.id, "worker-a", "transient", clock_wall_ms() - 1), OK);
     CHECK_EQ_INT(store_job_get(s, j1.id, &a, &g), OK);
     CHECK_EQ_INT(g.state, STORE_JOB_QUEUED);
     CHECK_EQ_STR(g.last_error, "transient");
@@ -278,7 +283,7 @@ jobs(struct store *s)
     CHECK_EQ_INT(store_job_complete(s, crash.id, "worker-live"), OK);
 
     size_t purged = 0;
-    CHECK_EQ_INT(store_job_purge(s, store_now_ms() + 1, 1000, &purged), OK);
+    CHECK_EQ_INT(store_job_purge(s, clock_wall_ms() + 1, 1000, &purged), OK);
     CHECK(purged >= 3);
     CHECK_EQ_INT(store_job_get(s, u1.id, &a, &g), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_job_get(s, later.id, &a, &g), OK);
@@ -297,7 +302,7 @@ idem(struct store *s)
     uint8_t h1[STORE_HASH_LEN], h2[STORE_HASH_LEN];
     contract_hash(h1, "body one");
     contract_hash(h2, "body two");
-    int64_t exp = store_now_ms() + 86400000;
+    int64_t exp = clock_wall_ms() + 86400000;
     struct store_idem e;
     CHECK_EQ_INT(store_idem_reserve(s, uid, "key-1", h1, exp, &a, &e), OK);
     CHECK_EQ_INT(store_idem_reserve(s, uid, "key-1", h1, exp, &a, &e), ERR_CONFLICT);
@@ -325,11 +330,11 @@ idem(struct store *s)
     CHECK_EQ_INT(store_idem_reserve(s, uid, "key-3", h2, exp, &a, &e), OK);
 
     /* Expired keys are replaced, and purged. */
-    CHECK_EQ_INT(store_idem_reserve(s, uid, "key-old", h1, store_now_ms() - 1, &a, &e), OK);
+    CHECK_EQ_INT(store_idem_reserve(s, uid, "key-old", h1, clock_wall_ms() - 1, &a, &e), OK);
     CHECK_EQ_INT(store_idem_reserve(s, uid, "key-old", h2, exp, &a, &e), OK);
-    CHECK_EQ_INT(store_idem_reserve(s, uid, "key-old2", h1, store_now_ms() - 1, &a, &e), OK);
+    CHECK_EQ_INT(store_idem_reserve(s, uid, "key-old2", h1, clock_wall_ms() - 1, &a, &e), OK);
     size_t purged = 0;
-    CHECK_EQ_INT(store_idem_purge(s, store_now_ms(), 100, &purged), OK);
+    CHECK_EQ_INT(store_idem_purge(s, clock_wall_ms(), 100, &purged), OK);
     CHECK_EQ_INT(purged, 1);
     CHECK_EQ_INT(store_idem_get(s, uid, "key-old2", &a, &g), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_idem_get(s, uid, "key-old", &a, &g), OK);

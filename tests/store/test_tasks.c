@@ -148,7 +148,8 @@ walk(struct store *s, int64_t uid, enum store_task_sort sort, const struct store
     for (int guard = 0; guard < MODEL_N + 2; guard++) {
         struct store_task *rows;
         size_t n;
-        int err = store_task_list(s, uid, f, sort, have_pos ? &pos : NULL, page + 1, &a, &rows, &n);
+        int err = store_task_list(
+            s, &(struct store_task_query){uid, f, sort, have_pos ? &pos : NULL, page + 1}, &a, &rows, &n);
         CHECK_EQ_INT(err, OK);
         if (err != OK)
             break;
@@ -215,14 +216,23 @@ lists(struct store *s)
     arena_init(&a);
     struct store_task *rows;
     size_t n;
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 0, &a, &rows, &n),
+    CHECK_EQ_INT(store_task_list(s,
+                                 &(struct store_task_query){uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 0},
+                                 &a, &rows, &n),
                  ERR_INVALID);
-    CHECK_EQ_INT(store_task_list(s, uid, NULL, STORE_TASK_SORT_COUNT, NULL, 5, &a, &rows, &n), ERR_INVALID);
-    CHECK_EQ_INT(store_task_list(s, 987654321, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 5, &a, &rows, &n),
-                 OK);
-    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(store_task_list(s, &(struct store_task_query){uid, NULL, STORE_TASK_SORT_COUNT, NULL, 5}, &a,
+                                 &rows, &n),
+                 ERR_INVALID);
     CHECK_EQ_INT(
-        store_task_list(s, uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, STORE_LIST_MAX, &a, &rows, &n), OK);
+        store_task_list(s, &(struct store_task_query){987654321, NULL, STORE_TASK_SORT_CREATED_DESC, NULL, 5},
+                        &a, &rows, &n),
+        OK);
+    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(store_task_list(s,
+                                 &(struct store_task_query){uid, NULL, STORE_TASK_SORT_CREATED_DESC, NULL,
+                                                            STORE_LIST_MAX},
+                                 &a, &rows, &n),
+                 OK);
     CHECK_EQ_INT(n, MODEL_N);
     arena_cleanup(&a);
 }

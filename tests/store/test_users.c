@@ -6,6 +6,7 @@
 
 #include "contract.h"
 #include "util/arena.h"
+#include "util/clock.h"
 
 static void
 users(struct store *s)
@@ -76,8 +77,8 @@ users(struct store *s)
 
     /* Deleting a user deletes everything of theirs. */
     int64_t tid = contract_task(s, c.id, "carol's", STORE_TASK_TODO, 0, NULL);
-    struct store_session sess = {.user_id = c.id, .expires_at = store_now_ms() + 60000};
-    struct store_refresh tok = {.expires_at = store_now_ms() + 60000};
+    struct store_session sess = {.user_id = c.id, .expires_at = clock_wall_ms() + 60000};
+    struct store_refresh tok = {.expires_at = clock_wall_ms() + 60000};
     contract_hash(tok.hash, "carol-token");
     CHECK_EQ_INT(store_session_create(s, &sess, &tok), OK);
     struct store_profile prof = {.user_id = c.id,
@@ -101,7 +102,7 @@ users(struct store *s)
     uint8_t ih[STORE_HASH_LEN];
     contract_hash(ih, "carol-idem");
     struct store_idem idem;
-    CHECK_EQ_INT(store_idem_reserve(s, c.id, "k1", ih, store_now_ms() + 60000, &a, &idem), OK);
+    CHECK_EQ_INT(store_idem_reserve(s, c.id, "k1", ih, clock_wall_ms() + 60000, &a, &idem), OK);
 
     CHECK_EQ_INT(store_user_delete(s, c.id), OK);
     CHECK_EQ_INT(store_user_delete(s, c.id), ERR_NOT_FOUND);
@@ -127,7 +128,7 @@ sessions(struct store *s)
 {
     struct arena a;
     arena_init(&a);
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     int64_t uid = contract_user(s, "sess");
     int64_t other = contract_user(s, "sess_other");
 
@@ -158,7 +159,7 @@ sessions(struct store *s)
 
     struct store_session *rows;
     size_t n;
-    CHECK_EQ_INT(store_session_list_active(s, uid, store_now_ms(), 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_session_list_active(s, uid, clock_wall_ms(), 10, &a, &rows, &n), OK);
     CHECK_EQ_INT(n, 2);
     if (n == 2) {
         CHECK_EQ_INT(rows[0].id, s2.id); /* newest first */
@@ -172,7 +173,7 @@ sessions(struct store *s)
     /* Rotation: the token is spent and its child works, once. */
     struct store_refresh child = {.expires_at = now + 7200000}, old;
     contract_hash(child.hash, "token-1-child");
-    CHECK_EQ_INT(store_refresh_rotate(s, t1.hash, store_now_ms(), &child, &old), OK);
+    CHECK_EQ_INT(store_refresh_rotate(s, t1.hash, clock_wall_ms(), &child, &old), OK);
     CHECK_EQ_INT(old.id, t1.id);
     CHECK_EQ_INT(child.session_id, s1.id);
     CHECK_EQ_INT(child.parent_id, t1.id);
@@ -184,16 +185,16 @@ sessions(struct store *s)
     CHECK_EQ_INT(got.expires_at, now + 7200000); /* slid forward */
     struct store_refresh again = {.expires_at = now + 7200000};
     contract_hash(again.hash, "token-1-again");
-    CHECK_EQ_INT(store_refresh_rotate(s, t1.hash, store_now_ms(), &again, &old), ERR_CONFLICT);
+    CHECK_EQ_INT(store_refresh_rotate(s, t1.hash, clock_wall_ms(), &again, &old), ERR_CONFLICT);
     CHECK(old.used_at != 0);
     CHECK_EQ_INT(old.session_id, s1.id);
     CHECK_EQ_INT(store_refresh_get(s, again.hash, &r), ERR_NOT_FOUND); /* no child made */
     struct store_refresh grandchild = {.expires_at = now + 7200000};
     contract_hash(grandchild.hash, "token-1-grandchild");
-    CHECK_EQ_INT(store_refresh_rotate(s, child.hash, store_now_ms(), &grandchild, NULL), OK);
+    CHECK_EQ_INT(store_refresh_rotate(s, child.hash, clock_wall_ms(), &grandchild, NULL), OK);
     uint8_t unknown[STORE_HASH_LEN];
     contract_hash(unknown, "never-issued");
-    CHECK_EQ_INT(store_refresh_rotate(s, unknown, store_now_ms(), &again, &old), ERR_NOT_FOUND);
+    CHECK_EQ_INT(store_refresh_rotate(s, unknown, clock_wall_ms(), &again, &old), ERR_NOT_FOUND);
 
     /* The grace path: another token in the same session. */
     struct store_refresh extra = {.session_id = s1.id, .parent_id = t1.id, .expires_at = now + 60000};
@@ -212,11 +213,11 @@ sessions(struct store *s)
     struct store_refresh t3 = {.expires_at = now - 1};
     contract_hash(t3.hash, "token-3-expired");
     CHECK_EQ_INT(store_session_create(s, &s3, &t3), OK);
-    CHECK_EQ_INT(store_refresh_rotate(s, t3.hash, store_now_ms(), &again, &old), ERR_PRECONDITION);
+    CHECK_EQ_INT(store_refresh_rotate(s, t3.hash, clock_wall_ms(), &again, &old), ERR_PRECONDITION);
     CHECK_EQ_INT(old.id, t3.id);
 
     /* Revocation. */
-    int64_t before = store_now_ms();
+    int64_t before = clock_wall_ms();
     CHECK_EQ_INT(store_session_revoke(s, other, s2.id), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_session_revoke(s, uid, s2.id), OK);
     CHECK_EQ_INT(store_session_revoke(s, uid, s2.id), OK); /* idempotent */
@@ -227,9 +228,9 @@ sessions(struct store *s)
     CHECK(r.session_revoked_at != 0);
     struct store_refresh c2 = {.expires_at = now + 60000};
     contract_hash(c2.hash, "token-2-child");
-    CHECK_EQ_INT(store_refresh_rotate(s, t2.hash, store_now_ms(), &c2, &old), ERR_NOT_FOUND);
+    CHECK_EQ_INT(store_refresh_rotate(s, t2.hash, clock_wall_ms(), &c2, &old), ERR_NOT_FOUND);
     CHECK(old.session_revoked_at != 0);
-    CHECK_EQ_INT(store_session_list_active(s, uid, store_now_ms(), 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_session_list_active(s, uid, clock_wall_ms(), 10, &a, &rows, &n), OK);
     CHECK_EQ_INT(n, 2); /* s1 and s3 */
 
     struct store_revoked *rv;
@@ -241,7 +242,7 @@ sessions(struct store *s)
     size_t count = 0;
     CHECK_EQ_INT(store_session_revoke_all(s, uid, s1.id, &count), OK);
     CHECK_EQ_INT(count, 1); /* s3; s2 was already revoked */
-    CHECK_EQ_INT(store_session_list_active(s, uid, store_now_ms(), 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_session_list_active(s, uid, clock_wall_ms(), 10, &a, &rows, &n), OK);
     CHECK_EQ_INT(n, 1);
     if (n == 1)
         CHECK_EQ_INT(rows[0].id, s1.id);
@@ -252,7 +253,7 @@ sessions(struct store *s)
     contract_hash(t4.hash, "token-4");
     CHECK_EQ_INT(store_session_create(s, &s4, &t4), OK);
     CHECK_EQ_INT(store_user_set_password(s, uid, "new-hash", true, s4.id), OK);
-    CHECK_EQ_INT(store_session_list_active(s, uid, store_now_ms(), 10, &a, &rows, &n), OK);
+    CHECK_EQ_INT(store_session_list_active(s, uid, clock_wall_ms(), 10, &a, &rows, &n), OK);
     CHECK_EQ_INT(n, 1);
     if (n == 1)
         CHECK_EQ_INT(rows[0].id, s4.id);
@@ -265,7 +266,7 @@ sessions(struct store *s)
     CHECK(purged >= 1); /* t3 */
     CHECK_EQ_INT(store_refresh_get(s, t3.hash, &r), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_refresh_get(s, t4.hash, &r), OK);
-    CHECK_EQ_INT(store_session_purge(s, store_now_ms() + 1, 1000, &purged), OK);
+    CHECK_EQ_INT(store_session_purge(s, clock_wall_ms() + 1, 1000, &purged), OK);
     CHECK(purged >= 4);
     CHECK_EQ_INT(store_session_get(s, s1.id, &a, &got), ERR_NOT_FOUND);
     CHECK_EQ_INT(store_refresh_get(s, t4.hash, &r), ERR_NOT_FOUND); /* went with its session */
@@ -290,7 +291,7 @@ deleted_sessions(struct store *s)
 {
     struct arena a;
     arena_init(&a);
-    int64_t before = store_now_ms();
+    int64_t before = clock_wall_ms();
     int64_t uid = contract_user(s, "gone");
     struct store_session s1 = {.user_id = uid, .expires_at = before + 3600000};
     struct store_session s2 = {.user_id = uid, .expires_at = before + 3600000};
@@ -304,7 +305,7 @@ deleted_sessions(struct store *s)
     CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
     CHECK(!revoked_has(rv, n, s1.id) && !revoked_has(rv, n, s2.id));
 
-    int64_t deleted_at = store_now_ms();
+    int64_t deleted_at = clock_wall_ms();
     CHECK_EQ_INT(store_user_delete(s, uid), OK);
     struct store_session got;
     CHECK_EQ_INT(store_session_get(s, s2.id, &a, &got), ERR_NOT_FOUND);
@@ -321,7 +322,7 @@ deleted_sessions(struct store *s)
 
     /* A new session never takes a deleted one's id (it would be revoked). */
     int64_t other = contract_user(s, "gone_after");
-    struct store_session s3 = {.user_id = other, .expires_at = store_now_ms() + 3600000};
+    struct store_session s3 = {.user_id = other, .expires_at = clock_wall_ms() + 3600000};
     struct store_refresh t3 = {.expires_at = s3.expires_at};
     contract_hash(t3.hash, "gone-token-3");
     CHECK_EQ_INT(store_session_create(s, &s3, &t3), OK);
@@ -349,7 +350,7 @@ deleted_sessions(struct store *s)
     CHECK_EQ_INT(store_session_purge(s, deleted_at, 1000, &purged), OK);
     CHECK_EQ_INT(store_session_revoked_since(s, before, 0, 1000, &a, &rv, &n), OK);
     CHECK(revoked_has(rv, n, s1.id) && revoked_has(rv, n, s2.id) && revoked_has(rv, n, s3.id));
-    int64_t cutoff = store_now_ms() + 1;
+    int64_t cutoff = clock_wall_ms() + 1;
     for (int i = 0; i < 1000; i++) {
         CHECK_EQ_INT(store_session_purge(s, cutoff, 1, &purged), OK);
         CHECK(purged <= 1);
@@ -370,7 +371,7 @@ make_sessions(struct store *s, int64_t uid, const char *seed, int64_t *ids, size
     for (size_t i = 0; i < n; i++) {
         char name[64];
         snprintf(name, sizeof(name), "%s-%zu", seed, i);
-        struct store_session ss = {.user_id = uid, .expires_at = store_now_ms() + 3600000};
+        struct store_session ss = {.user_id = uid, .expires_at = clock_wall_ms() + 3600000};
         struct store_refresh t = {.expires_at = ss.expires_at};
         contract_hash(t.hash, name);
         CHECK_EQ_INT(store_session_create(s, &ss, &t), OK);
@@ -425,14 +426,14 @@ one_time_pages(struct store *s)
 {
     int64_t ids[7];
     size_t count = 0;
-    int64_t since = store_now_ms();
+    int64_t since = clock_wall_ms();
     int64_t uid = contract_user(s, "many");
     make_sessions(s, uid, "many-token", ids, 7);
     CHECK_EQ_INT(store_session_revoke_all(s, uid, 0, &count), OK);
     CHECK_EQ_INT(count, 7);
     pages_hold(s, since, ids, 7);
 
-    since = store_now_ms();
+    since = clock_wall_ms();
     int64_t gone = contract_user(s, "many_gone");
     make_sessions(s, gone, "many-gone-token", ids, 7);
     CHECK_EQ_INT(store_user_delete(s, gone), OK);

@@ -24,32 +24,15 @@ idem_get(struct pgx *x, int64_t user_id, const char *key, struct arena *a, struc
         PQclear(r);
         return ERR_NOT_FOUND;
     }
-    out->user_id = pg_col_i64(r, 0, 0);
-    out->key = pg_col_str(a, r, 0, 1);
-    memset(out->request_hash, 0, STORE_HASH_LEN);
-    pg_col_bytes(r, 0, 2, out->request_hash, STORE_HASH_LEN);
-    out->status = pg_col_int(r, 0, 3);
-    out->response_headers = pg_col_str(a, r, 0, 4);
-    out->response_body = pg_col_bytes_dup(a, r, 0, 5, &out->response_len);
-    out->created_at = pg_col_i64(r, 0, 6);
-    out->expires_at = pg_col_i64(r, 0, 7);
+    err = store_row_idem(PG_ROW(r, 0), a, out);
     PQclear(r);
-    return OK;
+    return err;
 }
-
-struct reserve_arg {
-    int64_t user_id;
-    const char *key;
-    const uint8_t *hash;
-    int64_t expires_at;
-    struct arena *a;
-    struct store_idem *existing;
-};
 
 static int
 op_idem_reserve(struct pgx *x, void *arg)
 {
-    struct reserve_arg *ra = arg;
+    struct store_idem_reservation *ra = arg;
     /* The holder may release the key between our two statements: then
      * try once more. */
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -75,51 +58,36 @@ op_idem_reserve(struct pgx *x, void *arg)
 }
 
 int
-store_pg_idem_reserve(struct store *s, int64_t user_id, const char *key, const uint8_t hash[STORE_HASH_LEN],
-                      int64_t expires_at, struct arena *a, struct store_idem *existing)
+store_pg_idem_reserve(struct store *s, struct store_idem_reservation *r)
 {
-    struct reserve_arg ra = {user_id, key, hash, expires_at, a, existing};
-    return store_pg_run(STORE(s), PG_WRITE, user_id, op_idem_reserve, &ra);
+    return store_pg_run(STORE(s), PG_WRITE, r->user_id, op_idem_reserve, r);
 }
-
-struct complete_arg {
-    int64_t user_id;
-    const char *key;
-    int status;
-    const char *headers;
-    const char *body;
-    size_t body_len;
-    int64_t changes;
-};
 
 static int
 op_idem_complete(struct pgx *x, void *arg)
 {
-    struct complete_arg *ca = arg;
+    struct store_idem_response *ca = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ca->user_id);
     pg_p_str(&p, ca->key);
     pg_p_int(&p, ca->status);
     pg_p_str(&p, ca->headers);
     pg_p_bytes(&p, ca->body, ca->body_len);
-    return store_pg_exec_changes(x, PG_IDEM_COMPLETE, &p, &ca->changes);
+    int64_t changes;
+    int err = store_pg_exec_changes(x, PG_IDEM_COMPLETE, &p, &changes);
+    return err == OK && changes == 0 ? ERR_NOT_FOUND : err;
 }
 
 int
-store_pg_idem_complete(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
-                       const char *body, size_t body_len)
+store_pg_idem_complete(struct store *s, struct store_idem_response *r)
 {
-    struct complete_arg ca = {user_id, key, status, headers, body, body_len, 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, user_id, op_idem_complete, &ca);
-    if (err == OK && ca.changes == 0)
-        err = ERR_NOT_FOUND;
-    return err;
+    return store_pg_run(STORE(s), PG_WRITE, r->user_id, op_idem_complete, r);
 }
 
 static int
 op_idem_release(struct pgx *x, void *arg)
 {
-    struct complete_arg *ca = arg;
+    struct store_idem_response *ca = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ca->user_id);
     pg_p_str(&p, ca->key);
@@ -129,7 +97,7 @@ op_idem_release(struct pgx *x, void *arg)
 int
 store_pg_idem_release(struct store *s, int64_t user_id, const char *key)
 {
-    struct complete_arg ca = {user_id, key, 0, NULL, NULL, 0, 0};
+    struct store_idem_response ca = {user_id, key, 0, NULL, NULL, 0};
     return store_pg_run(STORE(s), PG_WRITE, user_id, op_idem_release, &ca);
 }
 

@@ -7,34 +7,11 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
 #define STORE(s) ((struct pg_store *)(s))
-
-static int
-read_job(const PGresult *r, int row, struct arena *a, struct store_job *j)
-{
-    j->id = pg_col_i64(r, row, 0);
-    j->kind = pg_col_str(a, r, row, 1);
-    j->payload = pg_col_str(a, r, row, 2);
-    j->user_id = pg_col_i64(r, row, 3);
-    j->ref_id = pg_col_i64(r, row, 4);
-    j->unique_key = pg_col_str(a, r, row, 5);
-    int state = pg_col_enum(r, row, 6, store_job_state_names, STORE_JOB_STATE_COUNT);
-    j->attempts = pg_col_int(r, row, 7);
-    j->run_at = pg_col_i64(r, row, 8);
-    j->lease_owner = pg_col_str(a, r, row, 9);
-    j->lease_expires_at = pg_col_i64(r, row, 10);
-    j->last_error = pg_col_str(a, r, row, 11);
-    j->created_at = pg_col_i64(r, row, 12);
-    j->updated_at = pg_col_i64(r, row, 13);
-    j->finished_at = pg_col_i64(r, row, 14);
-    if (state < 0)
-        return ERR_CORRUPT;
-    j->state = (enum store_job_state)state;
-    return OK;
-}
 
 int
 store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now)
@@ -103,7 +80,7 @@ op_job_get(struct pgx *x, void *arg)
     int err = store_pg_exec(x, PG_JOB_GET, &p, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : read_job(r, 0, ga->a, ga->out);
+    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_job(PG_ROW(r, 0), ga->a, ga->out);
     PQclear(r);
     return err;
 }
@@ -115,19 +92,10 @@ store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job 
     return store_pg_run(STORE(s), PG_READ, 0, op_job_get, &ga);
 }
 
-struct claim_arg {
-    const char *owner;
-    int64_t lease_ms;
-    size_t max;
-    struct arena *a;
-    struct store_job *rows;
-    size_t n;
-};
-
 static int
 op_job_claim(struct pgx *x, void *arg)
 {
-    struct claim_arg *ca = arg;
+    struct store_job_claim *ca = arg;
     int64_t now = store_pg_now();
     /* Jobs whose worker died go back to the queue first. */
     struct pg_params p = {0};
@@ -149,7 +117,7 @@ op_job_claim(struct pgx *x, void *arg)
         n = ca->max; /* cannot happen: LIMIT */
     ca->n = 0;
     for (size_t i = 0; i < n && err == OK; i++) {
-        err = read_job(r, (int)i, ca->a, &ca->rows[i]);
+        err = store_row_job(PG_ROW(r, (int)i), ca->a, &ca->rows[i]);
         ca->n += err == OK;
     }
     PQclear(r);
@@ -157,88 +125,34 @@ op_job_claim(struct pgx *x, void *arg)
 }
 
 int
-store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                   struct store_job **rows, size_t *n)
+store_pg_job_claim(struct store *s, struct store_job_claim *c)
 {
-    struct claim_arg ca = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_job_claim, &ca);
-    if (err != OK)
-        return err;
-    *rows = ca.rows;
-    *n = ca.n;
-    return OK;
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_claim, c);
 }
 
-struct job_arg {
-    enum pg_stmt stmt;
-    int64_t id;
-    const char *owner;
-    int64_t lease_ms;
-    const char *error;
-    int64_t retry_at;
+static const enum pg_stmt job_stmts[] = {
+    [STORE_JOB_RENEW] = PG_JOB_RENEW,
+    [STORE_JOB_COMPLETE] = PG_JOB_COMPLETE,
+    [STORE_JOB_FAIL] = PG_JOB_FAIL,
+    [STORE_JOB_RELEASE] = PG_JOB_RELEASE,
 };
 
 static int
 op_job_update(struct pgx *x, void *arg)
 {
-    struct job_arg *ja = arg;
-    int64_t now = store_pg_now();
+    struct store_job_update *u = arg;
+    struct store_param params[STORE_JOB_UPDATE_PARAMS];
     struct pg_params p = {0};
-    pg_p_i64(&p, ja->id);
-    pg_p_str(&p, ja->owner);
-    switch (ja->stmt) {
-    case PG_JOB_RENEW:
-        pg_p_i64(&p, now + ja->lease_ms);
-        pg_p_i64(&p, now);
-        break;
-    case PG_JOB_FAIL:
-        pg_p_str(&p, ja->error);
-        pg_p_i64(&p, ja->retry_at);
-        pg_p_i64(&p, now);
-        break;
-    default: /* complete, release */
-        pg_p_i64(&p, now);
-        break;
-    }
+    pg_p_params(&p, params, store_job_update_params(u, store_pg_now(), params));
     int64_t changes;
-    int err = store_pg_exec_changes(x, ja->stmt, &p, &changes);
-    if (err == OK && changes == 0)
-        err = ERR_NOT_FOUND;
-    return err;
-}
-
-static int
-job_update(struct store *s, struct job_arg *ja)
-{
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_update, ja);
+    int err = store_pg_exec_changes(x, job_stmts[u->step], &p, &changes);
+    return err == OK && changes == 0 ? ERR_NOT_FOUND : err; /* not running under this owner's lease */
 }
 
 int
-store_pg_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+store_pg_job_update(struct store *s, struct store_job_update *u)
 {
-    struct job_arg ja = {PG_JOB_RENEW, id, owner, lease_ms, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_pg_job_complete(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {PG_JOB_COMPLETE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_pg_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
-{
-    struct job_arg ja = {PG_JOB_FAIL, id, owner, 0, error, retry_at};
-    return job_update(s, &ja);
-}
-
-int
-store_pg_job_release(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {PG_JOB_RELEASE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_job_update, u);
 }
 
 static int

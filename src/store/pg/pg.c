@@ -14,13 +14,12 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/embedded.h"
 #include "util/err.h"
 #include "util/log.h"
-
-static const char MIGRATIONS_DIR[] = "src/store/migrations/pg/";
 
 /* Any 64-bit number: the advisory lock that serializes migrations. */
 static const char MIGRATION_LOCK[] = "SELECT pg_advisory_xact_lock(7361626559122140801)";
@@ -48,28 +47,15 @@ db_version(struct pgx *x, int *version)
 }
 
 static int
-op_schema_status(struct pgx *x, void *arg)
+op_schema_version(struct pgx *x, void *arg)
 {
     return db_version(x, arg);
 }
 
 static int
-pg_schema_status(struct store *s, struct store_schema *out)
+pg_schema_version(struct store *s, int *version)
 {
-    struct pg_store *st = (struct pg_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    out->code_version = n > 0 ? known[n - 1].version : 0;
-    int err = store_pg_run(st, PG_READ, 0, op_schema_status, &out->db_version);
-    if (err != OK)
-        return err;
-    if (out->db_version > out->code_version)
-        out->state = STORE_SCHEMA_NEWER;
-    else if (out->db_version < out->code_version)
-        out->state = STORE_SCHEMA_PENDING;
-    else
-        out->state = STORE_SCHEMA_CURRENT;
-    return OK;
+    return store_pg_run((struct pg_store *)s, PG_READ, 0, op_schema_version, version);
 }
 
 struct migrate_arg {
@@ -131,40 +117,12 @@ out:
 }
 
 static int
-pg_migrate(struct store *s, int *applied)
+pg_migrate_one(struct store *s, const struct store_migration *m, int code_version, bool *applied)
 {
-    struct pg_store *st = (struct pg_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    struct store_schema sch;
-    *applied = 0;
-    int err = pg_schema_status(s, &sch);
-    if (err != OK)
-        return err;
-    if (sch.state == STORE_SCHEMA_NEWER)
-        goto newer;
-    for (size_t i = 0; i < n; i++) {
-        if (known[i].version <= sch.db_version)
-            continue;
-        struct migrate_arg ma = {&known[i], sch.code_version, false};
-        err = store_pg_run_for(st, PG_MIGRATE_TIMEOUT_MS, op_migrate, &ma);
-        if (err == ERR_PRECONDITION)
-            goto newer;
-        if (err != OK)
-            return err;
-        if (ma.applied) {
-            (*applied)++;
-            log_info("store", "applied migration %s", known[i].name);
-        }
-    }
-    return OK;
-newer:
-    err = pg_schema_status(s, &sch);
-    log_error("store",
-              "database schema is at version %d, newer than this build's %d: it was migrated by a newer "
-              "pace; run that version or restore a backup",
-              sch.db_version, sch.code_version);
-    return ERR_PRECONDITION;
+    struct migrate_arg ma = {m, code_version, false};
+    int err = store_pg_run_for((struct pg_store *)s, PG_MIGRATE_TIMEOUT_MS, op_migrate, &ma);
+    *applied = err == OK && ma.applied;
+    return err;
 }
 
 /* ---- ping, backup, query plans ---- */
@@ -300,22 +258,13 @@ op_query_plans(struct pgx *x, void *arg)
             "SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan; "
             "SET LOCAL statement_timeout = 0",
             NULL);
-    for (int i = 0; err == OK && i < PG_STMT_COUNT; i++) {
-        struct store_query_plan *p = &pa->rows[pa->n++];
-        p->name = store_pg_stmts[i].name;
-        p->sql = store_pg_stmts[i].sql;
-        err = explain(x, pa->a, p->sql, store_pg_stmts[i].types, &p->plan);
-    }
-    for (int sort = 0; err == OK && sort < STORE_TASK_SORT_COUNT; sort++) {
-        for (unsigned f = 0; err == OK && f < PG_TASK_FILTER_COMBOS; f++) {
-            char buf[1024];
-            struct store_query_plan *p = &pa->rows[pa->n++];
-            store_pg_task_list_sql((enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->sql = arena_strndup(pa->a, buf, strlen(buf));
-            store_pg_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->name = arena_strndup(pa->a, buf, strlen(buf));
-            err = explain(x, pa->a, p->sql, store_pg_task_list_types, &p->plan);
-        }
+    for (int i = 0; i < PG_STMT_COUNT; i++)
+        pa->rows[i] = (struct store_query_plan){store_pg_stmts[i].name, store_pg_stmts[i].sql, NULL};
+    store_task_list_variants(STORE_PLACEHOLDER_DOLLAR, pa->a, pa->rows + PG_STMT_COUNT);
+    pa->n = PG_STMT_COUNT + STORE_TASK_LIST_VARIANTS;
+    for (size_t i = 0; err == OK && i < pa->n; i++) {
+        const char *types = i < PG_STMT_COUNT ? store_pg_stmts[i].types : store_pg_task_list_types;
+        err = explain(x, pa->a, pa->rows[i].sql, types, &pa->rows[i].plan);
     }
     if (!x->c->broken && PQtransactionStatus(x->c->pg) != PQTRANS_IDLE) {
         int err2 = store_pg_exec_sql(x, "ROLLBACK", NULL);
@@ -329,7 +278,7 @@ static int
 pg_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n)
 {
     struct pg_store *st = (struct pg_store *)s;
-    size_t max = PG_STMT_COUNT + STORE_TASK_SORT_COUNT * PG_TASK_FILTER_COMBOS;
+    size_t max = PG_STMT_COUNT + STORE_TASK_LIST_VARIANTS;
     struct plans_arg pa = {a, arena_alloc(a, max * sizeof(struct store_query_plan)), 0};
     *out = NULL;
     *n = 0;
@@ -345,66 +294,29 @@ pg_query_plans(struct store *s, struct arena *a, struct store_query_plan **out, 
 
 static void pg_close(struct store *s);
 
+#define PG_OP_INIT(op) STORE_OP_INIT(store_pg, op)
+
+/* The table ends with every operation of STORE_BACKEND_OPS. */
+/* clang-format off */
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .reads_block = true,
     .close = pg_close,
-    .schema_status = pg_schema_status,
-    .migrate = pg_migrate,
+    .migrations_dir = "src/store/migrations/pg/",
+    .schema_version = pg_schema_version,
+    .migrate_one = pg_migrate_one,
     .ping = pg_ping,
     .backup = pg_backup,
     .query_plans = pg_query_plans,
     .metrics_render = store_pg_metrics_render,
-    .user_create = store_pg_user_create,
-    .user_get = store_pg_user_get,
-    .user_get_by_login = store_pg_user_get_by_login,
-    .user_update = store_pg_user_update,
-    .user_set_password = store_pg_user_set_password,
-    .user_delete = store_pg_user_delete,
-    .session_create = store_pg_session_create,
-    .session_get = store_pg_session_get,
-    .session_list_active = store_pg_session_list_active,
-    .session_touch = store_pg_session_touch,
-    .session_revoke = store_pg_session_revoke,
-    .session_revoke_all = store_pg_session_revoke_all,
-    .session_revoked_since = store_pg_session_revoked_since,
-    .session_purge = store_pg_session_purge,
-    .refresh_create = store_pg_refresh_create,
-    .refresh_get = store_pg_refresh_get,
-    .refresh_rotate = store_pg_refresh_rotate,
-    .refresh_purge = store_pg_refresh_purge,
-    .task_create = store_pg_task_create,
-    .task_get = store_pg_task_get,
-    .task_update = store_pg_task_update,
-    .task_delete = store_pg_task_delete,
-    .task_list = store_pg_task_list,
     .reads_round_end = store_pg_reads_round_end,
     .set_loop_io = store_pg_set_loop_io,
     .task_list_async = store_pg_task_list_async,
     .task_get_async = store_pg_task_get_async,
     .loop_end = store_pg_loop_end,
-    .profile_get = store_pg_profile_get,
-    .profile_put = store_pg_profile_put,
-    .job_enqueue = store_pg_job_enqueue,
-    .job_get = store_pg_job_get,
-    .job_claim = store_pg_job_claim,
-    .job_renew = store_pg_job_renew,
-    .job_complete = store_pg_job_complete,
-    .job_fail = store_pg_job_fail,
-    .job_release = store_pg_job_release,
-    .job_counts = store_pg_job_counts,
-    .job_purge = store_pg_job_purge,
-    .plan_create = store_pg_plan_create,
-    .plan_get = store_pg_plan_get,
-    .plan_list = store_pg_plan_list,
-    .plan_set_state = store_pg_plan_set_state,
-    .plan_delete = store_pg_plan_delete,
-    .idem_reserve = store_pg_idem_reserve,
-    .idem_complete = store_pg_idem_complete,
-    .idem_release = store_pg_idem_release,
-    .idem_get = store_pg_idem_get,
-    .idem_purge = store_pg_idem_purge,
+    STORE_BACKEND_OPS(PG_OP_INIT)
 };
+/* clang-format on */
 
 static bool
 is_scheme(const char *s, size_t len)
@@ -421,9 +333,7 @@ static int
 each_url(const char *list, int (*fn)(void *arg, const char *url), void *arg)
 {
     size_t cap = strlen(list != NULL ? list : "") + 1, ul = 0;
-    char *url = malloc(cap);
-    if (url == NULL)
-        abort();
+    char *url = xmalloc(cap);
     url[0] = '\0';
     int err = OK;
     const char *p = list != NULL ? list : "";
@@ -455,10 +365,7 @@ add_replica(void *arg, const char *url)
     struct pg_store *st = arg;
     char label[32];
     snprintf(label, sizeof(label), "replica%d", st->nreplicas + 1);
-    struct pg_pool **bigger = realloc(st->replicas, (size_t)(st->nreplicas + 1) * sizeof(*bigger));
-    if (bigger == NULL)
-        abort();
-    st->replicas = bigger;
+    st->replicas = xrealloc(st->replicas, (size_t)(st->nreplicas + 1) * sizeof(*st->replicas));
     int err = store_pg_pool_new(st, url, label, true, &st->replicas[st->nreplicas]);
     if (err != OK)
         return err;
@@ -470,9 +377,7 @@ add_replica(void *arg, const char *url)
 int
 store_pg_open(const char *url, const struct store_opts *o, struct store **out)
 {
-    struct pg_store *st = calloc(1, sizeof(*st));
-    if (st == NULL)
-        abort();
+    struct pg_store *st = xcalloc(1, sizeof(*st));
     st->base.ops = &pg_ops;
     st->connect_timeout_ms = o->connect_timeout_ms;
     st->statement_timeout_ms = o->statement_timeout_ms;
@@ -485,9 +390,7 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
     if (err != OK)
         goto fail;
     if (st->nreplicas > 0 && st->ryw_ms > 0) {
-        st->ryw = calloc(RYW_SETS, sizeof(*st->ryw));
-        if (st->ryw == NULL)
-            abort();
+        st->ryw = xcalloc(RYW_SETS, sizeof(*st->ryw));
         for (int i = 0; i < RYW_LOCKS; i++)
             pthread_mutex_init(&st->ryw_mu[i], NULL);
     }

@@ -13,9 +13,12 @@
 #include <stdint.h>
 
 #include "store/backend.h"
+#include "store/rows.h"
+#include "store/tasklist.h"
 
 struct arena;
 struct buf;
+struct ticker;
 
 /* Every statement the backend prepares, by number (SQL in sql.c). */
 enum pg_stmt {
@@ -100,18 +103,8 @@ struct pg_stmt_def {
 
 extern const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT];
 
-/* Task lists: one statement per sort and combination of filters. */
-enum {
-    PG_TASK_FILTER_STATUS = 1,
-    PG_TASK_FILTER_PRIORITY = 2,
-    PG_TASK_FILTER_DUE_BEFORE = 4,
-    PG_TASK_FILTER_DUE_AFTER = 8,
-    PG_TASK_FILTER_COMBOS = 16
-};
-
+/* The declared types of the task-list parameters (see store/tasklist.h). */
 extern const char store_pg_task_list_types[];
-void store_pg_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-void store_pg_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
 
 /* Parameters of one call, in text format except bytea (binary). */
 enum { PG_MAX_PARAMS = 20 };
@@ -131,20 +124,16 @@ void pg_p_double(struct pg_params *p, double v);
 void pg_p_bool(struct pg_params *p, bool v);
 void pg_p_str(struct pg_params *p, const char *s);             /* NULL is NULL; borrowed */
 void pg_p_bytes(struct pg_params *p, const void *b, size_t n); /* NULL is NULL; borrowed */
+/* Adds params[0..n) (see store/tasklist.h). */
+void pg_p_params(struct pg_params *p, const struct store_param *params, int n);
 
 /* Result columns (text format). NULL reads as NULL / 0. */
-const char *pg_col_str(struct arena *a, const PGresult *r, int row, int col);
+extern const struct store_row_ops store_pg_row_ops;
+/* Row i of result r, for the decoders of store/rows.h. */
+#define PG_ROW(r, i) (&(struct store_row){&store_pg_row_ops, (r), (i)})
 int64_t pg_col_i64(const PGresult *r, int row, int col);
 int pg_col_int(const PGresult *r, int row, int col);
-double pg_col_double(const PGresult *r, int row, int col);
 bool pg_col_bool(const PGresult *r, int row, int col);
-/* A bytea column decoded into out (at most cap bytes); returns its length. */
-size_t pg_col_bytes(const PGresult *r, int row, int col, uint8_t *out, size_t cap);
-/* A bytea column decoded into arena a (NUL-terminated); *len its length;
- * NULL for SQL NULL. */
-const char *pg_col_bytes_dup(struct arena *a, const PGresult *r, int row, int col, size_t *len);
-/* A stored enum name; -1 when unknown (then ERR_CORRUPT). */
-int pg_col_enum(const PGresult *r, int row, int col, const char *const *names, int count);
 /* Rows changed by an INSERT/UPDATE/DELETE without RETURNING. */
 int64_t pg_changes(const PGresult *r);
 
@@ -156,7 +145,7 @@ struct pg_conn {
     PGconn *pg;
     struct pg_pool *pool;
     bool prepared[PG_STMT_COUNT];
-    bool tl_prepared[STORE_TASK_SORT_COUNT][PG_TASK_FILTER_COMBOS];
+    bool tl_prepared[STORE_TASK_SORT_COUNT][STORE_TASK_FILTER_COMBOS];
     bool broken;       /* unknown protocol state: closed on release */
     int64_t opened_at; /* monotonic ms */
     struct pg_conn *next;
@@ -185,11 +174,8 @@ struct pg_pool {
     uint64_t wait_count;
     uint64_t wait_us;
 
-    /* The keeper thread (store_pg_pool_keep): wakes on keeper_cv, under mu. */
-    pthread_t keeper;
-    pthread_cond_t keeper_cv;
-    bool keeping;
-    bool stopping;
+    struct ticker *keeper; /* store_pg_pool_keep; NULL: none */
+    bool stopping;         /* under mu: the keeper stops filling */
 
     _Atomic int64_t down_until; /* replicas: skipped until this monotonic ms */
     _Atomic int64_t lost_at;    /* when a connection last broke during a call */
@@ -280,7 +266,25 @@ int store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned f
  * statements allowed); res may be NULL. */
 int store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res);
 
-/* Pools. */
+/* One connection (conn.c). */
+/* Polls fd for events until deadline (monotonic ms): OK with *revents
+ * set, 0 once the deadline passed; ERR_UNAVAILABLE when poll fails. */
+int store_pg_poll_ms(int fd, short events, int64_t deadline, short *revents);
+/* Connects to p's server within the deadline, without blocking past it. */
+int store_pg_conn_open(struct pg_pool *p, int64_t deadline, struct pg_conn **out);
+void store_pg_conn_close(struct pg_conn *c);
+/* Whether an idle connection can be reused (checked without waiting). */
+bool store_pg_conn_alive(struct pg_conn *c);
+/* Logs trouble with p's server: one warning per second, the rest at debug. */
+void store_pg_log_trouble(struct pg_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Pools (pool.c). */
+/* A connection of p for call x within x->deadline; give it back with
+ * store_pg_pool_release. */
+int store_pg_pool_acquire(struct pg_pool *p, struct pgx *x);
+void store_pg_pool_release(struct pg_pool *p, struct pg_conn *c);
+/* Upper bounds of the wait histogram's buckets, in seconds. */
+extern const double store_pg_wait_bounds[PG_WAIT_BUCKETS];
 int store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool replica,
                       struct pg_pool **out);
 void store_pg_pool_free(struct pg_pool *p);
@@ -304,86 +308,35 @@ bool store_pg_ryw_recent(struct pg_store *st, int64_t user_id);
 int64_t store_pg_now(void);
 
 /* Backend operations by file, wired into the ops table in pg.c. */
-int store_pg_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
-int store_pg_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
-int store_pg_user_get_by_login(struct store *s, const char *login, struct arena *a, struct store_user *out);
-int store_pg_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
-                         int64_t expect_version, struct arena *a, struct store_user *out,
-                         enum store_conflict *conflict);
-int store_pg_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                               int64_t keep_session_id);
-int store_pg_user_delete(struct store *s, int64_t id);
+#define PG_OP_DECLARE(op) STORE_OP_DECLARE(store_pg, op)
+STORE_BACKEND_OPS(PG_OP_DECLARE)
+#undef PG_OP_DECLARE
 
-int store_pg_session_create(struct store *s, struct store_session *sess, struct store_refresh *first);
-int store_pg_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out);
-int store_pg_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
-                                 struct store_session **rows, size_t *n);
-int store_pg_session_touch(struct store *s, int64_t id, int64_t now);
-int store_pg_session_revoke(struct store *s, int64_t user_id, int64_t id);
-int store_pg_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
-int store_pg_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max,
-                                   struct arena *a, struct store_revoked **rows, size_t *n);
-int store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
-int store_pg_refresh_create(struct store *s, struct store_refresh *tok);
-int store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
-int store_pg_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                            struct store_refresh *child, struct store_refresh *old);
-int store_pg_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+/* And the backend's own. */
 
+/* A call of one statement with up to three bigint parameters (nparams):
+ * store_pg_op_ids runs it and sets changes to the rows it changed. */
+struct pg_ids {
+    enum pg_stmt stmt;
+    int64_t a;
+    int64_t b;
+    int64_t c;
+    int nparams;
+    int64_t changes;
+};
+int store_pg_op_ids(struct pgx *x, void *arg);
 /* Runs purge statement id ($1 before, $2 max) as one write. */
 int store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max, size_t *purged);
 
-int store_pg_task_create(struct store *s, struct store_task *t);
-int store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
 int store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                             struct store_task *out, store_done_fn *done, void *arg);
-int store_pg_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                             enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                             struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done,
-                             void *arg);
-int store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                         int64_t expect_version, struct arena *a, struct store_task *out);
-int store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
-int store_pg_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                       enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                       struct arena *a, struct store_task **rows, size_t *n);
+int store_pg_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
+                             struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
 /* Inserts t on x (inside a call); sets id, created_at, updated_at, version. */
 int store_pg_task_insert(struct pgx *x, struct store_task *t, int64_t now);
 
-int store_pg_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
-int store_pg_profile_put(struct store *s, struct store_profile *p, int64_t expect_version);
-int store_pg_plan_create(struct store *s, struct store_plan *p, struct store_job *job);
-int store_pg_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
-int store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                       const struct store_plan_pos *after, size_t limit, struct arena *a,
-                       struct store_plan **rows, size_t *n);
-int store_pg_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                            const struct store_task *tasks, size_t ntasks, struct arena *a,
-                            struct store_plan *out);
-int store_pg_plan_delete(struct store *s, int64_t user_id, int64_t id);
-
-int store_pg_job_enqueue(struct store *s, struct store_job *job);
 /* Inserts job on x (inside a call). */
 int store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now);
-int store_pg_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out);
-int store_pg_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                       struct store_job **rows, size_t *n);
-int store_pg_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
-int store_pg_job_complete(struct store *s, int64_t id, const char *owner);
-int store_pg_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at);
-int store_pg_job_release(struct store *s, int64_t id, const char *owner);
-int store_pg_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
-int store_pg_job_purge(struct store *s, int64_t before, size_t max, size_t *purged);
-
-int store_pg_idem_reserve(struct store *s, int64_t user_id, const char *key,
-                          const uint8_t hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
-                          struct store_idem *existing);
-int store_pg_idem_complete(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
-                           const char *body, size_t body_len);
-int store_pg_idem_release(struct store *s, int64_t user_id, const char *key);
-int store_pg_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
-                      struct store_idem *out);
-int store_pg_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 /* ---- shared with the loop connections (aread.c) ---- */
 

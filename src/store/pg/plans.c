@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
@@ -37,24 +38,9 @@ op_profile_get(struct pgx *x, void *arg)
         PQclear(r);
         return ERR_NOT_FOUND;
     }
-    p->user_id = pg_col_i64(r, 0, 0);
-    p->sex = pg_col_str(a, r, 0, 1);
-    p->birth_date = pg_col_str(a, r, 0, 2);
-    p->height_cm = pg_col_double(r, 0, 3);
-    p->weight_kg = pg_col_double(r, 0, 4);
-    p->activity_level = pg_col_str(a, r, 0, 5);
-    p->goal = pg_col_str(a, r, 0, 6);
-    p->experience = pg_col_str(a, r, 0, 7);
-    p->days_per_week = pg_col_int(r, 0, 8);
-    p->session_minutes = pg_col_int(r, 0, 9);
-    p->equipment = pg_col_str(a, r, 0, 10);
-    p->diet = pg_col_str(a, r, 0, 11);
-    p->meals_per_day = pg_col_int(r, 0, 12);
-    p->exclude_foods = pg_col_str(a, r, 0, 13);
-    p->updated_at = pg_col_i64(r, 0, 14);
-    p->version = pg_col_i64(r, 0, 15);
+    err = store_row_profile(PG_ROW(r, 0), a, p);
     PQclear(r);
-    return OK;
+    return err;
 }
 
 int
@@ -113,41 +99,11 @@ store_pg_profile_put(struct store *s, struct store_profile *p, int64_t expect_ve
 
 /* ---- plans ---- */
 
-static int
-read_plan(const PGresult *r, int row, struct arena *a, struct store_plan *p)
-{
-    p->id = pg_col_i64(r, row, 0);
-    p->user_id = pg_col_i64(r, row, 1);
-    int kind = pg_col_enum(r, row, 2, store_plan_kind_names, STORE_PLAN_KIND_COUNT);
-    int state = pg_col_enum(r, row, 3, store_plan_state_names, STORE_PLAN_STATE_COUNT);
-    p->weeks = pg_col_int(r, row, 4);
-    p->start_date = pg_col_str(a, r, row, 5);
-    p->request = pg_col_str(a, r, row, 6);
-    p->generator = pg_col_str(a, r, row, 7);
-    p->summary = pg_col_str(a, r, row, 8);
-    p->content = pg_col_str(a, r, row, 9);
-    p->error = pg_col_str(a, r, row, 10);
-    p->created_at = pg_col_i64(r, row, 11);
-    p->updated_at = pg_col_i64(r, row, 12);
-    p->completed_at = pg_col_i64(r, row, 13);
-    p->version = pg_col_i64(r, row, 14);
-    if (kind < 0 || state < 0)
-        return ERR_CORRUPT;
-    p->kind = (enum store_plan_kind)kind;
-    p->state = (enum store_plan_state)state;
-    return OK;
-}
-
-struct plan_create_arg {
-    struct store_plan *p;
-    struct store_job *job;
-};
-
 /* Runs inside a transaction (store_pg_run_tx). */
 static int
 op_plan_create(struct pgx *x, void *arg)
 {
-    struct plan_create_arg *pa = arg;
+    struct store_plan_start *pa = arg;
     struct store_plan *p = pa->p;
     int64_t now = store_pg_now();
     struct pg_params q = {0};
@@ -161,26 +117,17 @@ op_plan_create(struct pgx *x, void *arg)
     int err = store_pg_exec(x, PG_PLAN_INSERT, &q, &r);
     if (err != OK)
         return err;
-    p->id = pg_col_i64(r, 0, 0);
+    store_plan_started(pa, pg_col_i64(r, 0, 0), now);
     PQclear(r);
-    p->state = STORE_PLAN_QUEUED;
-    p->created_at = p->updated_at = now;
-    p->completed_at = 0;
-    p->version = 1;
-    if (pa->job == NULL)
-        return OK;
-    pa->job->user_id = p->user_id;
-    pa->job->ref_id = p->id;
-    return store_pg_job_insert(x, pa->job, now);
+    return pa->job != NULL ? store_pg_job_insert(x, pa->job, now) : OK;
 }
 
 int
-store_pg_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
+store_pg_plan_create(struct store *s, struct store_plan_start *c)
 {
-    struct plan_create_arg pa = {p, job};
-    if (job == NULL)
-        return store_pg_run(STORE(s), PG_WRITE, p->user_id, op_plan_create, &pa);
-    return store_pg_run_tx(STORE(s), p->user_id, op_plan_create, &pa);
+    if (c->job == NULL)
+        return store_pg_run(STORE(s), PG_WRITE, c->p->user_id, op_plan_create, c);
+    return store_pg_run_tx(STORE(s), c->p->user_id, op_plan_create, c);
 }
 
 struct plan_arg {
@@ -201,7 +148,7 @@ op_plan_get(struct pgx *x, void *arg)
     int err = store_pg_exec(x, PG_PLAN_GET, &q, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : read_plan(r, 0, pa->a, pa->out);
+    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_plan(PG_ROW(r, 0), pa->a, pa->out);
     PQclear(r);
     return err;
 }
@@ -244,7 +191,7 @@ op_plan_list(struct pgx *x, void *arg)
     la->rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*la->rows));
     la->n = 0;
     for (size_t i = 0; i < n && err == OK; i++) {
-        err = read_plan(r, (int)i, la->a, &la->rows[i]);
+        err = store_row_plan(PG_ROW(r, (int)i), la->a, &la->rows[i]);
         la->n += err == OK;
     }
     PQclear(r);
@@ -265,21 +212,11 @@ store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_fil
     return OK;
 }
 
-struct plan_state_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_plan_result *r;
-    const struct store_task *tasks;
-    size_t ntasks;
-    struct arena *a;
-    struct store_plan *out;
-};
-
 /* Runs inside a transaction when there are tasks to create. */
 static int
 op_plan_set_state(struct pgx *x, void *arg)
 {
-    struct plan_state_arg *pa = arg;
+    struct store_plan_transition *pa = arg;
     const struct store_plan_result *res = pa->r;
     int64_t now = store_pg_now();
     struct pg_params q = {0};
@@ -299,7 +236,7 @@ op_plan_set_state(struct pgx *x, void *arg)
     if (changed && pa->out != NULL) {
         struct arena scratch;
         arena_init(&scratch);
-        err = read_plan(r, 0, pa->a != NULL ? pa->a : &scratch, pa->out);
+        err = store_row_plan(PG_ROW(r, 0), pa->a != NULL ? pa->a : &scratch, pa->out);
         arena_cleanup(&scratch);
         if (pa->a == NULL) { /* the caller gave no arena: strings are not kept */
             pa->out->start_date = pa->out->request = pa->out->generator = NULL;
@@ -317,28 +254,23 @@ op_plan_set_state(struct pgx *x, void *arg)
         err = store_pg_exec(x, PG_PLAN_STATE, &k, &r);
         if (err != OK)
             return err;
-        err = PQntuples(r) > 0 ? ERR_PRECONDITION : ERR_NOT_FOUND;
+        err = store_why_unchanged(PQntuples(r) > 0 ? OK : ERR_NOT_FOUND);
         PQclear(r);
         return err;
     }
     for (size_t i = 0; err == OK && i < pa->ntasks; i++) {
-        struct store_task t = pa->tasks[i];
-        t.user_id = pa->user_id;
-        t.plan_id = pa->id;
+        struct store_task t = store_plan_task(pa, i);
         err = store_pg_task_insert(x, &t, now);
     }
     return err;
 }
 
 int
-store_pg_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                        const struct store_task *tasks, size_t ntasks, struct arena *a,
-                        struct store_plan *out)
+store_pg_plan_set_state(struct store *s, struct store_plan_transition *t)
 {
-    struct plan_state_arg pa = {user_id, id, r, tasks, ntasks, a, out};
-    if (ntasks == 0)
-        return store_pg_run(STORE(s), PG_WRITE, user_id, op_plan_set_state, &pa);
-    return store_pg_run_tx(STORE(s), user_id, op_plan_set_state, &pa);
+    if (t->ntasks == 0)
+        return store_pg_run(STORE(s), PG_WRITE, t->user_id, op_plan_set_state, t);
+    return store_pg_run_tx(STORE(s), t->user_id, op_plan_set_state, t);
 }
 
 static int

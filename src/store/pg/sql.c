@@ -4,28 +4,8 @@
  * become SQL text. Where SQLite needs several steps inside its serialized
  * writer, one statement here does them atomically (data-modifying CTEs,
  * conditional UPDATE ... RETURNING, INSERT ... ON CONFLICT). */
-#include <stdio.h>
-
 #include "store/pg/pg_int.h"
 
-#define USER_COLS    "id, username, email, password_hash, created_at, updated_at, version"
-#define SESSION_COLS "id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at"
-#define TASK_COLS                                                                                            \
-    "id, user_id, title, description, status, priority, due_date, plan_id, created_at, updated_at, version"
-#define PROFILE_COLS                                                                                         \
-    "user_id, sex, birth_date, height_cm, weight_kg, activity_level, goal, experience, days_per_week, "      \
-    "session_minutes, equipment, diet, meals_per_day, exclude_foods, updated_at, version"
-#define PLAN_COLS_NO_CONTENT                                                                                 \
-    "id, user_id, kind, state, weeks, start_date, request, generator, summary, NULL, error, created_at, "    \
-    "updated_at, completed_at, version"
-#define PLAN_COLS                                                                                            \
-    "id, user_id, kind, state, weeks, start_date, request, generator, summary, content, error, created_at, " \
-    "updated_at, completed_at, version"
-#define JOB_COLS                                                                                             \
-    "id, kind, payload, user_id, ref_id, unique_key, state, attempts, run_at, lease_owner, "                 \
-    "lease_expires_at, last_error, created_at, updated_at, finished_at"
-#define IDEM_COLS                                                                                            \
-    "user_id, key, request_hash, status, response_headers, response_body, created_at, expires_at"
 /* ASCII case folding whatever the database's locale (see 0001_init.sql). */
 #define LOWER_USERNAME "lower(username COLLATE \"C\")"
 #define LOWER_EMAIL    "lower(email COLLATE \"C\")"
@@ -42,18 +22,18 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
     [PG_USER_INSERT] = {"user_insert", "tttl",
                         "INSERT INTO users (username, email, password_hash, created_at, updated_at) "
                         "VALUES ($1, $2, $3, $4, $4) RETURNING id"},
-    [PG_USER_GET] = {"user_get", "l", "SELECT " USER_COLS " FROM users WHERE id = $1"},
+    [PG_USER_GET] = {"user_get", "l", "SELECT " STORE_USER_COLS " FROM users WHERE id = $1"},
     [PG_USER_BY_USERNAME] = {"user_by_username", "t",
-                             "SELECT " USER_COLS " FROM users WHERE " LOWER_USERNAME " = " LOWER_P1},
+                             "SELECT " STORE_USER_COLS " FROM users WHERE " LOWER_USERNAME " = " LOWER_P1},
     /* A username match wins over an email match. */
     [PG_USER_BY_LOGIN] = {"user_by_login", "t",
-                          "SELECT " USER_COLS " FROM users WHERE " LOWER_USERNAME " = " LOWER_P1
+                          "SELECT " STORE_USER_COLS " FROM users WHERE " LOWER_USERNAME " = " LOWER_P1
                           " OR " LOWER_EMAIL " = " LOWER_P1 " ORDER BY " LOWER_USERNAME " = " LOWER_P1
                           " DESC LIMIT 1"},
     [PG_USER_UPDATE] = {"user_update", "lttll",
                         "UPDATE users SET username = coalesce($2, username), email = coalesce($3, email), "
                         "updated_at = $4, version = version + 1 WHERE id = $1 AND ($5 = 0 OR version = $5) "
-                        "RETURNING " USER_COLS},
+                        "RETURNING " STORE_USER_COLS},
     [PG_USER_VERSION] = {"user_version", "l", "SELECT version FROM users WHERE id = $1"},
     /* The new hash and, with $5, the revocation of the other sessions, in
      * one statement (one transaction). Returns how many users matched. */
@@ -77,9 +57,9 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "VALUES ($1, $2, $3, $4, $4, $5) RETURNING id) "
          "INSERT INTO refresh_tokens (user_id, session_id, parent_id, hash, created_at, expires_at) "
          "SELECT $1, s.id, NULL, $6, $4, $7 FROM s RETURNING session_id, id"},
-    [PG_SESSION_GET] = {"session_get", "l", "SELECT " SESSION_COLS " FROM sessions WHERE id = $1"},
+    [PG_SESSION_GET] = {"session_get", "l", "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = $1"},
     [PG_SESSION_LIST_ACTIVE] = {"session_list_active", "lll",
-                                "SELECT " SESSION_COLS
+                                "SELECT " STORE_SESSION_COLS
                                 " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL "
                                 "AND expires_at > $2 ORDER BY created_at DESC, id DESC LIMIT $3"},
     [PG_SESSION_TOUCH] = {"session_touch", "ll", "UPDATE sessions SET last_used_at = $2 WHERE id = $1"},
@@ -120,8 +100,7 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "expires_at) SELECT s.user_id, s.id, $2, $3, $4, $5 FROM s "
          "RETURNING id, user_id, (SELECT revoked_at FROM s), (SELECT expires_at FROM s)"},
     [PG_REFRESH_GET] = {"refresh_get", "b",
-                        "SELECT r.id, r.user_id, r.session_id, r.parent_id, r.created_at, r.used_at, "
-                        "r.expires_at, s.revoked_at, s.expires_at FROM refresh_tokens r "
+                        "SELECT " STORE_REFRESH_COLS " FROM refresh_tokens r "
                         "JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1"},
     /* Spends token $1 only if unused, issues its child and slides the
      * session, in one statement: of concurrent rotations one spends it.
@@ -145,32 +124,29 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
         {"task_insert", "ltttitll",
          "INSERT INTO tasks (user_id, title, description, status, priority, due_date, plan_id, "
          "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id"},
-    [PG_TASK_GET] = {"task_get", "ll", "SELECT " TASK_COLS " FROM tasks WHERE id = $2 AND user_id = $1"},
+    [PG_TASK_GET] = {"task_get", "ll",
+                     "SELECT " STORE_TASK_COLS " FROM tasks WHERE id = $2 AND user_id = $1"},
     [PG_TASK_VERSION] = {"task_version", "ll", "SELECT version FROM tasks WHERE id = $2 AND user_id = $1"},
-    [PG_TASK_UPDATE] = {"task_update", "llitttitll",
-                        "UPDATE tasks SET title = CASE WHEN $3 & 1 <> 0 THEN $4 ELSE title END, "
-                        "description = CASE WHEN $3 & 2 <> 0 THEN $5 ELSE description END, "
-                        "status = CASE WHEN $3 & 4 <> 0 THEN $6 ELSE status END, "
-                        "priority = CASE WHEN $3 & 8 <> 0 THEN $7 ELSE priority END, "
-                        "due_date = CASE WHEN $3 & 16 <> 0 THEN $8 ELSE due_date END, "
-                        "updated_at = $9, version = version + 1 "
-                        "WHERE id = $2 AND user_id = $1 AND ($10 = 0 OR version = $10) RETURNING " TASK_COLS},
+    [PG_TASK_UPDATE] =
+        {"task_update", "llitttitll",
+         "UPDATE tasks SET title = CASE WHEN $3 & 1 <> 0 THEN $4 ELSE title END, "
+         "description = CASE WHEN $3 & 2 <> 0 THEN $5 ELSE description END, "
+         "status = CASE WHEN $3 & 4 <> 0 THEN $6 ELSE status END, "
+         "priority = CASE WHEN $3 & 8 <> 0 THEN $7 ELSE priority END, "
+         "due_date = CASE WHEN $3 & 16 <> 0 THEN $8 ELSE due_date END, "
+         "updated_at = $9, version = version + 1 "
+         "WHERE id = $2 AND user_id = $1 AND ($10 = 0 OR version = $10) RETURNING " STORE_TASK_COLS},
     [PG_TASK_DELETE] = {"task_delete", "lll",
                         "DELETE FROM tasks WHERE id = $2 AND user_id = $1 AND ($3 = 0 OR version = $3)"},
 
     [PG_PROFILE_GET] = {"profile_get", "l",
-                        "SELECT " PROFILE_COLS " FROM fitness_profiles WHERE user_id = $1"},
-    [PG_PROFILE_UPSERT] =
-        {"profile_upsert", "lttddtttiittitl",
-         "INSERT INTO fitness_profiles (" PROFILE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
-         "$8, $9, $10, $11, $12, $13, $14, $15, 1) ON CONFLICT (user_id) DO UPDATE SET "
-         "sex = excluded.sex, birth_date = excluded.birth_date, height_cm = excluded.height_cm, "
-         "weight_kg = excluded.weight_kg, activity_level = excluded.activity_level, "
-         "goal = excluded.goal, experience = excluded.experience, "
-         "days_per_week = excluded.days_per_week, session_minutes = excluded.session_minutes, "
-         "equipment = excluded.equipment, diet = excluded.diet, "
-         "meals_per_day = excluded.meals_per_day, exclude_foods = excluded.exclude_foods, "
-         "updated_at = excluded.updated_at, version = fitness_profiles.version + 1 RETURNING version"},
+                        "SELECT " STORE_PROFILE_COLS " FROM fitness_profiles WHERE user_id = $1"},
+    [PG_PROFILE_UPSERT] = {"profile_upsert", "lttddtttiittitl",
+                           "INSERT INTO fitness_profiles (" STORE_PROFILE_COLS
+                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                           "$8, $9, $10, $11, $12, $13, $14, $15, 1) ON CONFLICT (user_id) DO UPDATE "
+                           "SET " STORE_PROFILE_SET_EXCLUDED
+                           "version = fitness_profiles.version + 1 RETURNING version"},
     [PG_PROFILE_UPDATE_IF] =
         {"profile_update_if", "lttddtttiittitll",
          "UPDATE fitness_profiles SET sex = $2, birth_date = $3, height_cm = $4, weight_kg = $5, "
@@ -181,9 +157,10 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
     [PG_PLAN_INSERT] = {"plan_insert", "ltittl",
                         "INSERT INTO plans (user_id, kind, state, weeks, start_date, request, created_at, "
                         "updated_at) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6) RETURNING id"},
-    [PG_PLAN_GET] = {"plan_get", "ll", "SELECT " PLAN_COLS " FROM plans WHERE id = $2 AND user_id = $1"},
+    [PG_PLAN_GET] = {"plan_get", "ll",
+                     "SELECT " STORE_PLAN_COLS " FROM plans WHERE id = $2 AND user_id = $1"},
     [PG_PLAN_LIST] = {"plan_list", "lttlll",
-                      "SELECT " PLAN_COLS_NO_CONTENT " FROM plans WHERE user_id = $1 "
+                      "SELECT " STORE_PLAN_COLS_NO_CONTENT " FROM plans WHERE user_id = $1 "
                       "AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR state = $3) "
                       "AND (created_at, id) < ($4, $5) ORDER BY created_at DESC, id DESC LIMIT $6"},
     [PG_PLAN_SET_STATE] =
@@ -194,7 +171,7 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "completed_at = CASE WHEN $3 IN ('ready', 'failed') THEN $8 ELSE completed_at END, "
          "updated_at = $8, version = version + 1 "
          "WHERE id = $2 AND user_id = $1 AND state NOT IN ('ready', 'failed') "
-         "RETURNING " PLAN_COLS},
+         "RETURNING " STORE_PLAN_COLS},
     [PG_PLAN_STATE] = {"plan_state", "ll", "SELECT state FROM plans WHERE id = $2 AND user_id = $1"},
     /* Deletes the plan, cancels its queued jobs and unlinks its tasks in
      * one statement; returns how many plans it deleted. */
@@ -212,7 +189,7 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7) "
          "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id"},
     [PG_JOB_BY_UNIQUE] = {"job_by_unique", "t", "SELECT id FROM jobs WHERE unique_key = $1"},
-    [PG_JOB_GET] = {"job_get", "l", "SELECT " JOB_COLS " FROM jobs WHERE id = $1"},
+    [PG_JOB_GET] = {"job_get", "l", "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = $1"},
     [PG_JOB_RECLAIM] = {"job_reclaim", "l",
                         "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
                         "updated_at = $1 WHERE state = 'running' AND lease_expires_at < $1"},
@@ -223,7 +200,7 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, "
          "attempts = attempts + 1, updated_at = $3 WHERE id IN (SELECT id FROM jobs "
          "WHERE state = 'queued' AND run_at <= $3 ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
-         "RETURNING " JOB_COLS},
+         "RETURNING " STORE_JOB_COLS},
     [PG_JOB_RENEW] = {"job_renew", "ltll",
                       "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 "
                       "WHERE id = $1 AND state = 'running' AND lease_owner = $2"},
@@ -261,7 +238,7 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "response_body = NULL, created_at = excluded.created_at, "
          "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= $4 RETURNING 1"},
     [PG_IDEM_GET] = {"idem_get", "lt",
-                     "SELECT " IDEM_COLS " FROM idempotency_keys WHERE user_id = $1 AND key = $2"},
+                     "SELECT " STORE_IDEM_COLS " FROM idempotency_keys WHERE user_id = $1 AND key = $2"},
     [PG_IDEM_COMPLETE] =
         {"idem_complete", "ltitb",
          "UPDATE idempotency_keys SET status = $3, response_headers = $4, response_body = $5 "
@@ -272,40 +249,5 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
                        "idempotency_keys WHERE expires_at < $1 LIMIT $2)"},
 };
 
-/* Task lists. Parameters: $1 user_id, $2 limit, the keyset position $3
- * created_at, $4 id, $5 due_key, $6 priority (the first page binds values
- * beyond every row), $7-$9 wanted statuses (unused ones NULL), $10
- * priority, $11 due_before, $12 due_after. due_key is due_date with NULL
- * as '9999-99-99' (collation "C"), so NULL sorts as +infinity and fails
- * every due_before. Row comparisons are index conditions in PostgreSQL. */
+/* Task lists (store/tasklist.h): the types of parameters $1..$12. */
 const char store_pg_task_list_types[] = "lllltitttitt";
-
-static const char *const sort_keyset[STORE_TASK_SORT_COUNT] = {
-    [STORE_TASK_SORT_CREATED_DESC] = " AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC",
-    [STORE_TASK_SORT_CREATED_ASC] = " AND (created_at, id) > ($3, $4) ORDER BY created_at, id",
-    [STORE_TASK_SORT_DUE_ASC] = " AND (due_key, id) > ($5, $4) ORDER BY due_key, id",
-    [STORE_TASK_SORT_DUE_DESC] = " AND (due_key, id) < ($5, $4) ORDER BY due_key DESC, id DESC",
-    [STORE_TASK_SORT_PRIORITY_DESC] =
-        " AND (priority, created_at, id) < ($6, $3, $4) ORDER BY priority DESC, created_at DESC, id DESC",
-};
-
-void
-store_pg_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size)
-{
-    snprintf(buf, size, "SELECT " TASK_COLS " FROM tasks WHERE user_id = $1%s%s%s%s%s LIMIT $2",
-             (filters & PG_TASK_FILTER_STATUS) ? " AND status IN ($7, $8, $9)" : "",
-             (filters & PG_TASK_FILTER_PRIORITY) ? " AND priority = $10" : "",
-             (filters & PG_TASK_FILTER_DUE_BEFORE) ? " AND due_key < $11" : "",
-             (filters & PG_TASK_FILTER_DUE_AFTER) ? " AND due_key > $12 AND due_date IS NOT NULL" : "",
-             sort_keyset[sort]);
-}
-
-void
-store_pg_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size)
-{
-    snprintf(buf, size, "task_list/%s/%s%s%s%s", store_task_sort_name(sort),
-             (filters & PG_TASK_FILTER_STATUS) ? "status," : "",
-             (filters & PG_TASK_FILTER_PRIORITY) ? "priority," : "",
-             (filters & PG_TASK_FILTER_DUE_BEFORE) ? "due_before," : "",
-             (filters & PG_TASK_FILTER_DUE_AFTER) ? "due_after," : "");
-}

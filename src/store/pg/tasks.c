@@ -3,37 +3,14 @@
  * filters are set), so that the planner serves each combination with the
  * index that fits instead of a catch-all query. Reads may go to a replica
  * (see store_pg_run). */
-#include <limits.h>
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
 #define STORE(s) ((struct pg_store *)(s))
-
-/* The due_key of a task without a due date: after every real date. */
-static const char NO_DUE_KEY[] = "9999-99-99";
-
-static int
-read_task(const PGresult *r, int row, struct arena *a, struct store_task *t)
-{
-    t->id = pg_col_i64(r, row, 0);
-    t->user_id = pg_col_i64(r, row, 1);
-    t->title = pg_col_str(a, r, row, 2);
-    t->description = pg_col_str(a, r, row, 3);
-    int status = pg_col_enum(r, row, 4, store_task_status_names, STORE_TASK_STATUS_COUNT);
-    t->priority = pg_col_int(r, row, 5);
-    t->due_date = pg_col_str(a, r, row, 6);
-    t->plan_id = pg_col_i64(r, row, 7);
-    t->created_at = pg_col_i64(r, row, 8);
-    t->updated_at = pg_col_i64(r, row, 9);
-    t->version = pg_col_i64(r, row, 10);
-    if (status < 0)
-        return ERR_CORRUPT;
-    t->status = (enum store_task_status)status;
-    return OK;
-}
 
 int
 store_pg_task_insert(struct pgx *x, struct store_task *t, int64_t now)
@@ -70,24 +47,15 @@ store_pg_task_create(struct store *s, struct store_task *t)
     return store_pg_run(STORE(s), PG_WRITE, t->user_id, op_task_create, t);
 }
 
-struct task_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_task_patch *p;
-    int64_t expect_version;
-    struct arena *a;
-    struct store_task *out;
-};
-
 static int
 read_got(void *arg, const PGresult *r)
 {
-    struct task_arg *ta = arg;
-    return PQntuples(r) == 0 ? ERR_NOT_FOUND : read_task(r, 0, ta->a, ta->out);
+    struct store_task_change *ta = arg;
+    return PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_task(PG_ROW(r, 0), ta->a, ta->out);
 }
 
 static void
-get_params(const struct task_arg *ta, struct pg_params *p)
+get_params(const struct store_task_change *ta, struct pg_params *p)
 {
     pg_p_i64(p, ta->user_id);
     pg_p_i64(p, ta->id);
@@ -110,7 +78,7 @@ op_task_get(struct pgx *x, void *arg)
 int
 store_pg_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out)
 {
-    struct task_arg ta = {user_id, id, NULL, 0, a, out};
+    struct store_task_change ta = {user_id, id, NULL, 0, a, out};
     return store_pg_run(STORE(s), PG_READ_LAGGED, user_id, op_task_get, &ta);
 }
 
@@ -118,9 +86,9 @@ int
 store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out,
                         store_done_fn *done, void *arg)
 {
-    struct task_arg *ta = arena_alloc(a, sizeof(*ta));
+    struct store_task_change *ta = arena_alloc(a, sizeof(*ta));
     struct pg_aop *op = arena_alloc(a, sizeof(*op));
-    *ta = (struct task_arg){user_id, id, NULL, 0, a, out};
+    *ta = (struct store_task_change){user_id, id, NULL, 0, a, out};
     *op =
         (struct pg_aop){.stmt = PG_TASK_GET, .read = read_got, .read_arg = ta, .done = done, .done_arg = arg};
     get_params(ta, &op->p);
@@ -139,7 +107,7 @@ why_unchanged(struct pgx *x, int64_t user_id, int64_t id)
     int err = store_pg_exec(x, PG_TASK_VERSION, &p, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) > 0 ? ERR_PRECONDITION : ERR_NOT_FOUND;
+    err = store_why_unchanged(PQntuples(r) > 0 ? OK : ERR_NOT_FOUND);
     PQclear(r);
     return err;
 }
@@ -147,7 +115,7 @@ why_unchanged(struct pgx *x, int64_t user_id, int64_t id)
 static int
 op_task_update(struct pgx *x, void *arg)
 {
-    struct task_arg *ta = arg;
+    struct store_task_change *ta = arg;
     const struct store_task_patch *tp = ta->p;
     struct pg_params p = {0};
     pg_p_i64(&p, ta->user_id);
@@ -167,23 +135,21 @@ op_task_update(struct pgx *x, void *arg)
     if (PQntuples(r) == 0)
         err = why_unchanged(x, ta->user_id, ta->id);
     else
-        err = read_task(r, 0, ta->a, ta->out);
+        err = store_row_task(PG_ROW(r, 0), ta->a, ta->out);
     PQclear(r);
     return err;
 }
 
 int
-store_pg_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                     int64_t expect_version, struct arena *a, struct store_task *out)
+store_pg_task_update(struct store *s, struct store_task_change *c)
 {
-    struct task_arg ta = {user_id, id, p, expect_version, a, out};
-    return store_pg_run(STORE(s), PG_WRITE, user_id, op_task_update, &ta);
+    return store_pg_run(STORE(s), PG_WRITE, c->user_id, op_task_update, c);
 }
 
 static int
 op_task_delete(struct pgx *x, void *arg)
 {
-    struct task_arg *ta = arg;
+    struct store_task_change *ta = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ta->user_id);
     pg_p_i64(&p, ta->id);
@@ -196,18 +162,13 @@ op_task_delete(struct pgx *x, void *arg)
 }
 
 int
-store_pg_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version)
+store_pg_task_delete(struct store *s, struct store_task_change *c)
 {
-    struct task_arg ta = {user_id, id, NULL, expect_version, NULL, NULL};
-    return store_pg_run(STORE(s), PG_WRITE, user_id, op_task_delete, &ta);
+    return store_pg_run(STORE(s), PG_WRITE, c->user_id, op_task_delete, c);
 }
 
 struct list_arg {
-    int64_t user_id;
-    const struct store_task_filter *f;
-    enum store_task_sort sort;
-    const struct store_task_pos *after;
-    size_t limit;
+    struct store_task_query q;
     struct arena *a;
     struct store_task *rows;
     size_t n;
@@ -219,39 +180,9 @@ struct list_arg {
 static unsigned
 list_params(const struct list_arg *la, struct pg_params *p)
 {
-    const struct store_task_filter *f = la->f;
-    unsigned filters = (f->status_mask != 0 ? PG_TASK_FILTER_STATUS : 0) |
-                       (f->priority >= 0 ? PG_TASK_FILTER_PRIORITY : 0) |
-                       (f->due_before != NULL ? PG_TASK_FILTER_DUE_BEFORE : 0) |
-                       (f->due_after != NULL ? PG_TASK_FILTER_DUE_AFTER : 0);
-    bool desc = la->sort != STORE_TASK_SORT_CREATED_ASC && la->sort != STORE_TASK_SORT_DUE_ASC;
-    pg_p_i64(p, la->user_id);
-    pg_p_i64(p, (int64_t)la->limit);
-    if (la->after == NULL) {
-        /* The first page: a position beyond every row in the sort's
-         * direction ('~' sorts after digits in collation "C"). */
-        pg_p_i64(p, desc ? INT64_MAX : INT64_MIN);
-        pg_p_i64(p, desc ? INT64_MAX : INT64_MIN);
-        pg_p_str(p, desc ? "~" : "");
-        pg_p_int(p, desc ? INT_MAX : INT_MIN);
-    } else {
-        pg_p_i64(p, la->after->created_at);
-        pg_p_i64(p, la->after->id);
-        pg_p_str(p, la->after->due_date != NULL ? la->after->due_date : NO_DUE_KEY);
-        pg_p_int(p, la->after->priority);
-    }
-    int wanted = 0;
-    for (int i = 0; i < STORE_TASK_STATUS_COUNT; i++) {
-        if ((filters & PG_TASK_FILTER_STATUS) && (f->status_mask & (1u << i))) {
-            pg_p_str(p, store_task_status_names[i]);
-            wanted++;
-        }
-    }
-    for (; wanted < 3; wanted++)
-        pg_p_str(p, NULL);
-    pg_p_int(p, f->priority);
-    pg_p_str(p, f->due_before);
-    pg_p_str(p, f->due_after);
+    struct store_param params[STORE_TASK_LIST_PARAMS];
+    unsigned filters = store_task_list_params(&la->q, params);
+    pg_p_params(p, params, STORE_TASK_LIST_PARAMS);
     return filters;
 }
 
@@ -260,13 +191,13 @@ read_list(void *arg, const PGresult *r)
 {
     struct list_arg *la = arg;
     size_t n = (size_t)PQntuples(r);
-    if (n > la->limit)
-        n = la->limit;
+    if (n > la->q.limit)
+        n = la->q.limit;
     la->rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*la->rows));
     la->n = 0;
     int err = OK;
     for (size_t i = 0; i < n && err == OK; i++) {
-        err = read_task(r, (int)i, la->a, &la->rows[i]);
+        err = store_row_task(PG_ROW(r, (int)i), la->a, &la->rows[i]);
         la->n += err == OK;
     }
     if (la->out_rows != NULL && err == OK) {
@@ -283,7 +214,7 @@ op_task_list(struct pgx *x, void *arg)
     struct pg_params p = {0};
     unsigned filters = list_params(la, &p);
     PGresult *r;
-    int err = store_pg_exec_task_list(x, la->sort, filters, &p, &r);
+    int err = store_pg_exec_task_list(x, la->q.sort, filters, &p, &r);
     if (err != OK)
         return err;
     err = read_list(la, r);
@@ -292,12 +223,11 @@ op_task_list(struct pgx *x, void *arg)
 }
 
 int
-store_pg_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                   enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                   struct arena *a, struct store_task **rows, size_t *n)
+store_pg_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
+                   struct store_task **rows, size_t *n)
 {
-    struct list_arg la = {user_id, f, sort, after, limit, a, NULL, 0, NULL, NULL};
-    int err = store_pg_run(STORE(s), PG_READ_LAGGED, user_id, op_task_list, &la);
+    struct list_arg la = {*q, a, NULL, 0, NULL, NULL};
+    int err = store_pg_run(STORE(s), PG_READ_LAGGED, q->user_id, op_task_list, &la);
     if (err != OK)
         return err;
     *rows = la.rows;
@@ -306,15 +236,14 @@ store_pg_task_list(struct store *s, int64_t user_id, const struct store_task_fil
 }
 
 int
-store_pg_task_list_async(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                         enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                         struct arena *a, struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
+store_pg_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
+                         struct store_task **rows, size_t *n, store_done_fn *done, void *arg)
 {
     struct list_arg *la = arena_alloc(a, sizeof(*la));
     struct pg_aop *op = arena_alloc(a, sizeof(*op));
-    *la = (struct list_arg){user_id, f, sort, after, limit, a, NULL, 0, rows, n};
+    *la = (struct list_arg){*q, a, NULL, 0, rows, n};
     *op = (struct pg_aop){.stmt = PG_STMT_TASK_LIST,
-                          .sort = sort,
+                          .sort = q->sort,
                           .read = read_list,
                           .read_arg = la,
                           .done = done,

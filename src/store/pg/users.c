@@ -1,27 +1,14 @@
-/* Users, sessions and refresh tokens on PostgreSQL. Each write is one
- * statement (one transaction) where SQLite's writer runs several steps: a
- * rotation spends the token with UPDATE ... WHERE used_at IS NULL, so of
- * concurrent rotations exactly one changes the row; unique keys are the
- * indexes' job, and a violation names the index, hence the field. */
+/* Users on PostgreSQL. Unique keys are the indexes' job, and a violation
+ * names the index, hence the field; deleting a user records its sessions'
+ * revocations in the same transaction. */
 #include <string.h>
 
 #include "store/pg/pg_int.h"
+#include "store/rules.h"
 #include "util/arena.h"
 #include "util/err.h"
 
 #define STORE(s) ((struct pg_store *)(s))
-
-static void
-read_user(const PGresult *r, int row, struct arena *a, struct store_user *u)
-{
-    u->id = pg_col_i64(r, row, 0);
-    u->username = pg_col_str(a, r, row, 1);
-    u->email = pg_col_str(a, r, row, 2);
-    u->password_hash = pg_col_str(a, r, row, 3);
-    u->created_at = pg_col_i64(r, row, 4);
-    u->updated_at = pg_col_i64(r, row, 5);
-    u->version = pg_col_i64(r, row, 6);
-}
 
 /* After a unique violation: which key. When the email's index complained,
  * the username may be taken too (by someone other than self), and the
@@ -47,15 +34,10 @@ conflict_of(struct pgx *x, const char *username, int64_t self, enum store_confli
     return ERR_CONFLICT;
 }
 
-struct user_create_arg {
-    struct store_user *u;
-    enum store_conflict *conflict;
-};
-
 static int
 op_user_create(struct pgx *x, void *arg)
 {
-    struct user_create_arg *ua = arg;
+    struct store_user_create *ua = arg;
     struct store_user *u = ua->u;
     int64_t now = store_pg_now();
     struct pg_params p = {0};
@@ -78,10 +60,9 @@ op_user_create(struct pgx *x, void *arg)
 }
 
 int
-store_pg_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict)
+store_pg_user_create(struct store *s, struct store_user_create *c)
 {
-    struct user_create_arg ua = {u, conflict};
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_user_create, &ua);
+    return store_pg_run(STORE(s), PG_WRITE, 0, op_user_create, c);
 }
 
 struct user_get_arg {
@@ -107,7 +88,7 @@ op_user_get(struct pgx *x, void *arg)
     if (PQntuples(r) == 0)
         err = ERR_NOT_FOUND;
     else
-        read_user(r, 0, ga->a, ga->out);
+        store_row_user(PG_ROW(r, 0), ga->a, ga->out);
     PQclear(r);
     return err;
 }
@@ -137,24 +118,15 @@ why_unchanged(struct pgx *x, int64_t id)
     int err = store_pg_exec(x, PG_USER_VERSION, &p, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) > 0 ? ERR_PRECONDITION : ERR_NOT_FOUND;
+    err = store_why_unchanged(PQntuples(r) > 0 ? OK : ERR_NOT_FOUND);
     PQclear(r);
     return err;
 }
 
-struct user_update_arg {
-    int64_t id;
-    const struct store_user_patch *p;
-    int64_t expect_version;
-    struct arena *a;
-    struct store_user *out;
-    enum store_conflict *conflict;
-};
-
 static int
 op_user_update(struct pgx *x, void *arg)
 {
-    struct user_update_arg *ua = arg;
+    struct store_user_update *ua = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, ua->id);
     pg_p_str(&p, ua->p->username);
@@ -168,7 +140,7 @@ op_user_update(struct pgx *x, void *arg)
     if (err != OK)
         return err;
     if (PQntuples(r) == 1)
-        read_user(r, 0, ua->a, ua->out);
+        store_row_user(PG_ROW(r, 0), ua->a, ua->out);
     else
         err = ua->expect_version != 0 ? why_unchanged(x, ua->id) : ERR_NOT_FOUND;
     PQclear(r);
@@ -176,24 +148,15 @@ op_user_update(struct pgx *x, void *arg)
 }
 
 int
-store_pg_user_update(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
-                     struct arena *a, struct store_user *out, enum store_conflict *conflict)
+store_pg_user_update(struct store *s, struct store_user_update *u)
 {
-    struct user_update_arg ua = {id, p, expect_version, a, out, conflict};
-    return store_pg_run(STORE(s), PG_WRITE, id, op_user_update, &ua);
+    return store_pg_run(STORE(s), PG_WRITE, u->id, op_user_update, u);
 }
-
-struct user_password_arg {
-    int64_t id;
-    const char *hash;
-    bool end_sessions;
-    int64_t keep;
-};
 
 static int
 op_user_set_password(struct pgx *x, void *arg)
 {
-    struct user_password_arg *pa = arg;
+    struct store_password_change *pa = arg;
     struct pg_params p = {0};
     pg_p_i64(&p, pa->id);
     pg_p_str(&p, pa->hash);
@@ -211,34 +174,9 @@ op_user_set_password(struct pgx *x, void *arg)
 }
 
 int
-store_pg_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                           int64_t keep_session_id)
+store_pg_user_set_password(struct store *s, struct store_password_change *c)
 {
-    struct user_password_arg pa = {id, hash, end_sessions, keep_session_id};
-    return store_pg_run(STORE(s), PG_WRITE, id, op_user_set_password, &pa);
-}
-
-struct ids_arg {
-    enum pg_stmt stmt;
-    int64_t a;
-    int64_t b;
-    int64_t c;
-    int nparams;
-    int64_t changes;
-};
-
-/* One statement of up to three bigint parameters; *changes rows changed. */
-static int
-op_ids(struct pgx *x, void *arg)
-{
-    struct ids_arg *ia = arg;
-    struct pg_params p = {0};
-    pg_p_i64(&p, ia->a);
-    if (ia->nparams > 1)
-        pg_p_i64(&p, ia->b);
-    if (ia->nparams > 2)
-        pg_p_i64(&p, ia->c);
-    return store_pg_exec_changes(x, ia->stmt, &p, &ia->changes);
+    return store_pg_run(STORE(s), PG_WRITE, c->id, op_user_set_password, c);
 }
 
 /* Runs inside a transaction (store_pg_run_tx). The sessions go with the
@@ -273,443 +211,4 @@ int
 store_pg_user_delete(struct store *s, int64_t id)
 {
     return store_pg_run_tx(STORE(s), id, op_user_delete, &id);
-}
-
-/* ---- sessions ---- */
-
-static void
-read_session(const PGresult *r, int row, struct arena *a, struct store_session *s)
-{
-    s->id = pg_col_i64(r, row, 0);
-    s->user_id = pg_col_i64(r, row, 1);
-    s->user_agent = pg_col_str(a, r, row, 2);
-    s->ip = pg_col_str(a, r, row, 3);
-    s->created_at = pg_col_i64(r, row, 4);
-    s->last_used_at = pg_col_i64(r, row, 5);
-    s->expires_at = pg_col_i64(r, row, 6);
-    s->revoked_at = pg_col_i64(r, row, 7);
-}
-
-struct session_create_arg {
-    struct store_session *sess;
-    struct store_refresh *first;
-};
-
-static int
-op_session_create(struct pgx *x, void *arg)
-{
-    struct session_create_arg *sa = arg;
-    struct store_session *s = sa->sess;
-    int64_t now = store_pg_now();
-    struct pg_params p = {0};
-    pg_p_i64(&p, s->user_id);
-    pg_p_str(&p, s->user_agent);
-    pg_p_str(&p, s->ip);
-    pg_p_i64(&p, now);
-    pg_p_i64(&p, s->expires_at);
-    if (sa->first != NULL) {
-        pg_p_bytes(&p, sa->first->hash, STORE_HASH_LEN);
-        pg_p_i64(&p, sa->first->expires_at);
-    }
-    PGresult *r;
-    int err = store_pg_exec(x, sa->first != NULL ? PG_SESSION_INSERT_WITH_TOKEN : PG_SESSION_INSERT, &p, &r);
-    if (err != OK)
-        return err;
-    s->id = pg_col_i64(r, 0, 0);
-    s->created_at = s->last_used_at = now;
-    s->revoked_at = 0;
-    if (sa->first != NULL) {
-        struct store_refresh *t = sa->first;
-        t->id = pg_col_i64(r, 0, 1);
-        t->user_id = s->user_id;
-        t->session_id = s->id;
-        t->parent_id = 0;
-        t->created_at = now;
-        t->used_at = 0;
-        t->session_revoked_at = 0;
-        t->session_expires_at = s->expires_at;
-    }
-    PQclear(r);
-    return OK;
-}
-
-int
-store_pg_session_create(struct store *s, struct store_session *sess, struct store_refresh *first)
-{
-    struct session_create_arg sa = {sess, first};
-    return store_pg_run(STORE(s), PG_WRITE, sess->user_id, op_session_create, &sa);
-}
-
-struct session_get_arg {
-    int64_t id;
-    struct arena *a;
-    struct store_session *out;
-};
-
-static int
-op_session_get(struct pgx *x, void *arg)
-{
-    struct session_get_arg *ga = arg;
-    struct pg_params p = {0};
-    pg_p_i64(&p, ga->id);
-    PGresult *r;
-    int err = store_pg_exec(x, PG_SESSION_GET, &p, &r);
-    if (err != OK)
-        return err;
-    if (PQntuples(r) == 0)
-        err = ERR_NOT_FOUND;
-    else
-        read_session(r, 0, ga->a, ga->out);
-    PQclear(r);
-    return err;
-}
-
-int
-store_pg_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out)
-{
-    struct session_get_arg ga = {id, a, out};
-    return store_pg_run(STORE(s), PG_READ, 0, op_session_get, &ga);
-}
-
-struct session_list_arg {
-    int64_t user_id;
-    int64_t now;
-    size_t max;
-    struct arena *a;
-    struct store_session *rows;
-    size_t n;
-};
-
-static int
-op_session_list_active(struct pgx *x, void *arg)
-{
-    struct session_list_arg *la = arg;
-    struct pg_params p = {0};
-    pg_p_i64(&p, la->user_id);
-    pg_p_i64(&p, la->now);
-    pg_p_i64(&p, (int64_t)la->max);
-    PGresult *r;
-    int err = store_pg_exec(x, PG_SESSION_LIST_ACTIVE, &p, &r);
-    if (err != OK)
-        return err;
-    size_t n = (size_t)PQntuples(r);
-    if (n > la->max)
-        n = la->max;
-    la->rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*la->rows));
-    for (size_t i = 0; i < n; i++)
-        read_session(r, (int)i, la->a, &la->rows[i]);
-    la->n = n;
-    PQclear(r);
-    return OK;
-}
-
-int
-store_pg_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
-                             struct store_session **rows, size_t *n)
-{
-    struct session_list_arg la = {user_id, now, max, a, NULL, 0};
-    int err = store_pg_run(STORE(s), PG_READ, user_id, op_session_list_active, &la);
-    if (err != OK)
-        return err;
-    *rows = la.rows;
-    *n = la.n;
-    return OK;
-}
-
-int
-store_pg_session_touch(struct store *s, int64_t id, int64_t now)
-{
-    struct ids_arg ia = {PG_SESSION_TOUCH, id, now, 0, 2, 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_ids, &ia);
-    if (err == OK && ia.changes == 0)
-        err = ERR_NOT_FOUND;
-    return err;
-}
-
-static int
-op_session_revoke(struct pgx *x, void *arg)
-{
-    struct ids_arg *ia = arg;
-    struct pg_params p = {0};
-    pg_p_i64(&p, ia->a);
-    pg_p_i64(&p, ia->b);
-    pg_p_i64(&p, store_pg_now());
-    PGresult *r;
-    int err = store_pg_exec(x, PG_SESSION_REVOKE, &p, &r);
-    if (err != OK)
-        return err;
-    ia->changes = pg_col_i64(r, 0, 0);
-    PQclear(r);
-    return OK;
-}
-
-int
-store_pg_session_revoke(struct store *s, int64_t user_id, int64_t id)
-{
-    struct ids_arg ia = {PG_SESSION_REVOKE, user_id, id, 0, 2, 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, user_id, op_session_revoke, &ia);
-    if (err == OK && ia.changes == 0)
-        err = ERR_NOT_FOUND; /* not that user's session */
-    return err;
-}
-
-int
-store_pg_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked)
-{
-    struct ids_arg ia = {PG_SESSION_REVOKE_ALL, user_id, except_id, store_pg_now(), 3, 0};
-    int err = store_pg_run(STORE(s), PG_WRITE, user_id, op_ids, &ia);
-    if (err == OK)
-        *revoked = (size_t)ia.changes;
-    return err;
-}
-
-struct revoked_arg {
-    int64_t since;
-    int64_t after_id;
-    size_t max;
-    struct arena *a;
-    struct store_revoked *rows;
-    size_t n;
-};
-
-static int
-op_session_revoked_since(struct pgx *x, void *arg)
-{
-    struct revoked_arg *ra = arg;
-    struct pg_params p = {0};
-    pg_p_i64(&p, ra->since);
-    pg_p_i64(&p, ra->after_id);
-    pg_p_i64(&p, (int64_t)ra->max);
-    PGresult *r;
-    int err = store_pg_exec(x, PG_SESSION_REVOKED_SINCE, &p, &r);
-    if (err != OK)
-        return err;
-    size_t n = (size_t)PQntuples(r);
-    if (n > ra->max)
-        n = ra->max;
-    ra->rows = arena_alloc(ra->a, (n > 0 ? n : 1) * sizeof(*ra->rows));
-    for (size_t i = 0; i < n; i++) {
-        ra->rows[i].session_id = pg_col_i64(r, (int)i, 0);
-        ra->rows[i].revoked_at = pg_col_i64(r, (int)i, 1);
-    }
-    ra->n = n;
-    PQclear(r);
-    return OK;
-}
-
-int
-store_pg_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max, struct arena *a,
-                               struct store_revoked **rows, size_t *n)
-{
-    struct revoked_arg ra = {since, after_id, max, a, NULL, 0};
-    int err = store_pg_run(STORE(s), PG_READ, 0, op_session_revoked_since, &ra);
-    if (err != OK)
-        return err;
-    *rows = ra.rows;
-    *n = ra.n;
-    return OK;
-}
-
-int
-store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max, size_t *purged)
-{
-    struct ids_arg ia = {id, before, (int64_t)max, 0, 2, 0};
-    *purged = 0;
-    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_ids, &ia);
-    if (err == OK)
-        *purged = (size_t)ia.changes;
-    return err;
-}
-
-/* Sessions first, then, within the same max, the revocations of deleted
- * accounts' sessions past the same cut-off. */
-static int
-op_session_purge(struct pgx *x, void *arg)
-{
-    struct ids_arg *ia = arg;
-    int64_t sessions = 0, revocations = 0;
-    struct pg_params p = {0};
-    pg_p_i64(&p, ia->a);
-    pg_p_i64(&p, ia->b);
-    int err = store_pg_exec_changes(x, PG_SESSION_PURGE, &p, &sessions);
-    if (err == OK && sessions < ia->b) {
-        struct pg_params q = {0};
-        pg_p_i64(&q, ia->a);
-        pg_p_i64(&q, ia->b - sessions);
-        err = store_pg_exec_changes(x, PG_REVOCATION_PURGE, &q, &revocations);
-    }
-    ia->changes = sessions + revocations;
-    return err;
-}
-
-int
-store_pg_session_purge(struct store *s, int64_t before, size_t max, size_t *purged)
-{
-    struct ids_arg ia = {PG_SESSION_PURGE, before, (int64_t)max, 0, 2, 0};
-    *purged = 0;
-    int err = store_pg_run(STORE(s), PG_WRITE, 0, op_session_purge, &ia);
-    if (err == OK)
-        *purged = (size_t)ia.changes;
-    return err;
-}
-
-/* ---- refresh tokens ---- */
-
-static int
-op_refresh_create(struct pgx *x, void *arg)
-{
-    struct store_refresh *t = arg;
-    int64_t now = store_pg_now();
-    struct pg_params p = {0};
-    pg_p_i64(&p, t->session_id);
-    pg_p_i64_or_null(&p, t->parent_id);
-    pg_p_bytes(&p, t->hash, STORE_HASH_LEN);
-    pg_p_i64(&p, now);
-    pg_p_i64(&p, t->expires_at);
-    PGresult *r;
-    int err = store_pg_exec(x, PG_REFRESH_INSERT, &p, &r);
-    if (err != OK)
-        return err;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return ERR_NOT_FOUND; /* no such session */
-    }
-    t->id = pg_col_i64(r, 0, 0);
-    t->user_id = pg_col_i64(r, 0, 1);
-    t->session_revoked_at = pg_col_i64(r, 0, 2);
-    t->session_expires_at = pg_col_i64(r, 0, 3);
-    t->created_at = now;
-    t->used_at = 0;
-    x->ryw_user = t->user_id;
-    PQclear(r);
-    return OK;
-}
-
-int
-store_pg_refresh_create(struct store *s, struct store_refresh *tok)
-{
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_refresh_create, tok);
-}
-
-static int
-refresh_get(struct pgx *x, const uint8_t *hash, struct store_refresh *out)
-{
-    struct pg_params p = {0};
-    pg_p_bytes(&p, hash, STORE_HASH_LEN);
-    PGresult *r;
-    int err = store_pg_exec(x, PG_REFRESH_GET, &p, &r);
-    if (err != OK)
-        return err;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return ERR_NOT_FOUND;
-    }
-    out->id = pg_col_i64(r, 0, 0);
-    out->user_id = pg_col_i64(r, 0, 1);
-    out->session_id = pg_col_i64(r, 0, 2);
-    out->parent_id = pg_col_i64(r, 0, 3);
-    memcpy(out->hash, hash, STORE_HASH_LEN);
-    out->created_at = pg_col_i64(r, 0, 4);
-    out->used_at = pg_col_i64(r, 0, 5);
-    out->expires_at = pg_col_i64(r, 0, 6);
-    out->session_revoked_at = pg_col_i64(r, 0, 7);
-    out->session_expires_at = pg_col_i64(r, 0, 8);
-    PQclear(r);
-    return OK;
-}
-
-struct refresh_get_arg {
-    const uint8_t *hash;
-    struct store_refresh *out;
-};
-
-static int
-op_refresh_get(struct pgx *x, void *arg)
-{
-    struct refresh_get_arg *ga = arg;
-    return refresh_get(x, ga->hash, ga->out);
-}
-
-int
-store_pg_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out)
-{
-    struct refresh_get_arg ga = {hash, out};
-    return store_pg_run(STORE(s), PG_READ, 0, op_refresh_get, &ga);
-}
-
-struct rotate_arg {
-    const uint8_t *old_hash;
-    int64_t now;
-    struct store_refresh *child;
-    struct store_refresh *old;
-};
-
-/* Reads the token, checks its state, then spends it and issues the child
- * in one statement that only changes an unused token: a concurrent
- * rotation that spent it first leaves ours without a row (reuse). */
-static int
-op_refresh_rotate(struct pgx *x, void *arg)
-{
-    struct rotate_arg *ra = arg;
-    struct store_refresh *old = ra->old;
-    int err = refresh_get(x, ra->old_hash, old);
-    if (err != OK)
-        return err;
-    x->ryw_user = old->user_id;
-    if (old->used_at != 0)
-        return ERR_CONFLICT;
-    if (old->session_revoked_at != 0 || old->session_expires_at <= ra->now)
-        return ERR_NOT_FOUND;
-    if (old->expires_at <= ra->now)
-        return ERR_PRECONDITION;
-    struct store_refresh *child = ra->child;
-    struct pg_params p = {0};
-    pg_p_i64(&p, old->id);
-    pg_p_i64(&p, ra->now);
-    pg_p_bytes(&p, child->hash, STORE_HASH_LEN);
-    pg_p_i64(&p, child->expires_at);
-    PGresult *r;
-    err = store_pg_exec(x, PG_REFRESH_ROTATE, &p, &r);
-    if (err != OK)
-        return err;
-    bool spent = !PQgetisnull(r, 0, 0);
-    if (spent) {
-        child->id = pg_col_i64(r, 0, 0);
-        child->session_expires_at = pg_col_i64(r, 0, 1);
-    }
-    PQclear(r);
-    if (!spent) {
-        /* Another rotation won: report when it spent the token. */
-        struct pg_params q = {0};
-        pg_p_i64(&q, old->id);
-        err = store_pg_exec(x, PG_REFRESH_USED_AT, &q, &r);
-        if (err != OK)
-            return err;
-        old->used_at = PQntuples(r) > 0 ? pg_col_i64(r, 0, 0) : ra->now;
-        PQclear(r);
-        return ERR_CONFLICT;
-    }
-    child->user_id = old->user_id;
-    child->session_id = old->session_id;
-    child->parent_id = old->id;
-    child->created_at = ra->now;
-    child->used_at = 0;
-    child->session_revoked_at = 0;
-    old->used_at = ra->now;
-    return OK;
-}
-
-int
-store_pg_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                        struct store_refresh *child, struct store_refresh *old)
-{
-    struct rotate_arg ra = {old_hash, now, child, old};
-    memset(old, 0, sizeof(*old));
-    return store_pg_run(STORE(s), PG_WRITE, 0, op_refresh_rotate, &ra);
-}
-
-int
-store_pg_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged)
-{
-    return store_pg_purge(s, PG_REFRESH_PURGE, before, max, purged);
 }

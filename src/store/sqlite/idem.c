@@ -19,22 +19,8 @@ idem_get(struct conn *c, int64_t user_id, const char *key, struct arena *a, stru
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     err = store_sqlite_step_row(c, st, "idempotency get");
-    if (err == OK) {
-        out->user_id = store_sqlite_col_i64(st, 0);
-        out->key = store_sqlite_col_str(a, st, 1);
-        memset(out->request_hash, 0, STORE_HASH_LEN);
-        const void *h = sqlite3_column_blob(st, 2);
-        int hl = sqlite3_column_bytes(st, 2);
-        if (h != NULL)
-            memcpy(out->request_hash, h, hl < STORE_HASH_LEN ? (size_t)hl : STORE_HASH_LEN);
-        out->status = sqlite3_column_int(st, 3);
-        out->response_headers = store_sqlite_col_str(a, st, 4);
-        const void *body = sqlite3_column_blob(st, 5);
-        out->response_len = (size_t)sqlite3_column_bytes(st, 5);
-        out->response_body = body != NULL ? arena_strndup(a, body, out->response_len) : NULL;
-        out->created_at = store_sqlite_col_i64(st, 6);
-        out->expires_at = store_sqlite_col_i64(st, 7);
-    }
+    if (err == OK)
+        err = store_row_idem(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
@@ -54,19 +40,10 @@ idem_delete(struct conn *c, int64_t user_id, const char *key, int *changes)
     return err;
 }
 
-struct reserve_arg {
-    int64_t user_id;
-    const char *key;
-    const uint8_t *hash;
-    int64_t expires_at;
-    struct arena *a;
-    struct store_idem *existing;
-};
-
 static int
 op_idem_reserve(struct conn *c, void *arg)
 {
-    struct reserve_arg *ra = arg;
+    struct store_idem_reservation *ra = arg;
     int changes;
     int err = idem_get(c, ra->user_id, ra->key, ra->a, ra->existing);
     if (err == OK && ra->existing->expires_at > c->now)
@@ -89,27 +66,15 @@ op_idem_reserve(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_idem_reserve(struct store *s, int64_t user_id, const char *key,
-                          const uint8_t hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
-                          struct store_idem *existing)
+store_sqlite_idem_reserve(struct store *s, struct store_idem_reservation *r)
 {
-    struct reserve_arg ra = {user_id, key, hash, expires_at, a, existing};
-    return store_sqlite_write(STORE(s), op_idem_reserve, &ra, false);
+    return store_sqlite_write(STORE(s), op_idem_reserve, r, false);
 }
-
-struct complete_arg {
-    int64_t user_id;
-    const char *key;
-    int status;
-    const char *headers;
-    const char *body;
-    size_t body_len;
-};
 
 static int
 op_idem_complete(struct conn *c, void *arg)
 {
-    struct complete_arg *ca = arg;
+    struct store_idem_response *ca = arg;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_IDEM_COMPLETE, &err);
     if (st == NULL)
@@ -128,17 +93,15 @@ op_idem_complete(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_idem_complete(struct store *s, int64_t user_id, const char *key, int status, const char *headers,
-                           const char *body, size_t body_len)
+store_sqlite_idem_complete(struct store *s, struct store_idem_response *r)
 {
-    struct complete_arg ca = {user_id, key, status, headers, body, body_len};
-    return store_sqlite_write(STORE(s), op_idem_complete, &ca, false);
+    return store_sqlite_write(STORE(s), op_idem_complete, r, false);
 }
 
 static int
 op_idem_release(struct conn *c, void *arg)
 {
-    struct complete_arg *ca = arg;
+    struct store_idem_response *ca = arg;
     int changes;
     return idem_delete(c, ca->user_id, ca->key, &changes);
 }
@@ -146,7 +109,7 @@ op_idem_release(struct conn *c, void *arg)
 int
 store_sqlite_idem_release(struct store *s, int64_t user_id, const char *key)
 {
-    struct complete_arg ca = {user_id, key, 0, NULL, NULL, 0};
+    struct store_idem_response ca = {user_id, key, 0, NULL, NULL, 0};
     return store_sqlite_write(STORE(s), op_idem_release, &ca, false);
 }
 

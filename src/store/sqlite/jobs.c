@@ -4,35 +4,12 @@
  * so a worker that lost its lease can no longer complete or fail the job. */
 #include <string.h>
 
+#include "store/rules.h"
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
 #include "util/err.h"
 
 #define STORE(s) ((struct sqlite_store *)(s))
-
-static int
-read_job(sqlite3_stmt *st, struct arena *a, struct store_job *j)
-{
-    j->id = store_sqlite_col_i64(st, 0);
-    j->kind = store_sqlite_col_str(a, st, 1);
-    j->payload = store_sqlite_col_str(a, st, 2);
-    j->user_id = store_sqlite_col_i64(st, 3);
-    j->ref_id = store_sqlite_col_i64(st, 4);
-    j->unique_key = store_sqlite_col_str(a, st, 5);
-    int state = store_sqlite_col_enum(st, 6, store_job_state_names, STORE_JOB_STATE_COUNT);
-    j->attempts = sqlite3_column_int(st, 7);
-    j->run_at = store_sqlite_col_i64(st, 8);
-    j->lease_owner = store_sqlite_col_str(a, st, 9);
-    j->lease_expires_at = store_sqlite_col_i64(st, 10);
-    j->last_error = store_sqlite_col_str(a, st, 11);
-    j->created_at = store_sqlite_col_i64(st, 12);
-    j->updated_at = store_sqlite_col_i64(st, 13);
-    j->finished_at = store_sqlite_col_i64(st, 14);
-    if (state < 0)
-        return ERR_CORRUPT;
-    j->state = (enum store_job_state)state;
-    return OK;
-}
 
 int
 store_sqlite_job_insert(struct conn *c, struct store_job *job)
@@ -101,24 +78,15 @@ store_sqlite_job_get(struct store *s, int64_t id, struct arena *a, struct store_
     sqlite3_bind_int64(st, 1, id);
     err = store_sqlite_step_row(c, st, "job get");
     if (err == OK)
-        err = read_job(st, a, out);
+        err = store_row_job(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
 
-struct claim_arg {
-    const char *owner;
-    int64_t lease_ms;
-    size_t max;
-    struct arena *a;
-    struct store_job *rows;
-    size_t n;
-};
-
 static int
 op_job_claim(struct conn *c, void *arg)
 {
-    struct claim_arg *ca = arg;
+    struct store_job_claim *ca = arg;
     int err = OK;
     /* Jobs whose worker died go back to the queue first. */
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_RECLAIM, &err);
@@ -138,7 +106,7 @@ op_job_claim(struct conn *c, void *arg)
     sqlite3_bind_int64(st, 4, (int64_t)ca->max);
     ca->n = 0;
     while ((err = store_sqlite_step_row(c, st, "job claim")) == OK && ca->n < ca->max) {
-        err = read_job(st, ca->a, &ca->rows[ca->n]);
+        err = store_row_job(SQLITE_STMT_ROW(st), ca->a, &ca->rows[ca->n]);
         if (err != OK)
             break;
         ca->n++;
@@ -148,90 +116,40 @@ op_job_claim(struct conn *c, void *arg)
 }
 
 int
-store_sqlite_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                       struct store_job **rows, size_t *n)
+store_sqlite_job_claim(struct store *s, struct store_job_claim *c)
 {
-    struct claim_arg ca = {owner, lease_ms, max, a, arena_alloc(a, max * sizeof(struct store_job)), 0};
-    int err = store_sqlite_write(STORE(s), op_job_claim, &ca, false);
-    if (err != OK)
-        return err;
-    *rows = ca.rows;
-    *n = ca.n;
-    return OK;
+    return store_sqlite_write(STORE(s), op_job_claim, c, false);
 }
 
-struct job_arg {
-    enum stmt stmt;
-    int64_t id;
-    const char *owner;
-    int64_t lease_ms;
-    const char *error;
-    int64_t retry_at;
+static const enum stmt job_stmts[] = {
+    [STORE_JOB_RENEW] = STMT_JOB_RENEW,
+    [STORE_JOB_COMPLETE] = STMT_JOB_COMPLETE,
+    [STORE_JOB_FAIL] = STMT_JOB_FAIL,
+    [STORE_JOB_RELEASE] = STMT_JOB_RELEASE,
 };
 
 static int
 op_job_update(struct conn *c, void *arg)
 {
-    struct job_arg *ja = arg;
+    struct store_job_update *u = arg;
+    struct store_param params[STORE_JOB_UPDATE_PARAMS];
+    int n = store_job_update_params(u, c->now, params);
     int err = OK;
-    sqlite3_stmt *st = store_sqlite_stmt(c, ja->stmt, &err);
+    sqlite3_stmt *st = store_sqlite_stmt(c, job_stmts[u->step], &err);
     if (st == NULL)
         return err;
-    sqlite3_bind_int64(st, 1, ja->id);
-    sqlite3_bind_text(st, 2, ja->owner, -1, SQLITE_STATIC);
-    switch (ja->stmt) {
-    case STMT_JOB_RENEW:
-        sqlite3_bind_int64(st, 3, c->now + ja->lease_ms);
-        sqlite3_bind_int64(st, 4, c->now);
-        break;
-    case STMT_JOB_FAIL:
-        store_sqlite_bind_str(st, 3, ja->error);
-        sqlite3_bind_int64(st, 4, ja->retry_at);
-        sqlite3_bind_int64(st, 5, c->now);
-        break;
-    default: /* complete, release */
-        sqlite3_bind_int64(st, 3, c->now);
-        break;
-    }
-    err = store_sqlite_step_done(c, st, store_sqlite_stmts[ja->stmt].name);
+    store_sqlite_bind_params(st, params, n);
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[job_stmts[u->step]].name);
     sqlite3_reset(st);
     if (err == OK && sqlite3_changes(c->db) == 0)
         err = ERR_NOT_FOUND;
     return err;
 }
 
-static int
-job_update(struct store *s, struct job_arg *ja)
-{
-    return store_sqlite_write(STORE(s), op_job_update, ja, false);
-}
-
 int
-store_sqlite_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms)
+store_sqlite_job_update(struct store *s, struct store_job_update *u)
 {
-    struct job_arg ja = {STMT_JOB_RENEW, id, owner, lease_ms, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_sqlite_job_complete(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {STMT_JOB_COMPLETE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
-}
-
-int
-store_sqlite_job_fail(struct store *s, int64_t id, const char *owner, const char *error, int64_t retry_at)
-{
-    struct job_arg ja = {STMT_JOB_FAIL, id, owner, 0, error, retry_at};
-    return job_update(s, &ja);
-}
-
-int
-store_sqlite_job_release(struct store *s, int64_t id, const char *owner)
-{
-    struct job_arg ja = {STMT_JOB_RELEASE, id, owner, 0, NULL, 0};
-    return job_update(s, &ja);
+    return store_sqlite_write(STORE(s), op_job_update, u, false);
 }
 
 int
@@ -241,7 +159,7 @@ store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
     int err = store_sqlite_reader(STORE(s), &c);
     if (err != OK)
         return err;
-    for (int i = 0; i < STORE_JOB_STATE_COUNT; i++) {
+    for (int i = 0; err == OK && i < STORE_JOB_STATE_COUNT; i++) {
         sqlite3_stmt *st = store_sqlite_stmt(c, STMT_JOB_COUNT, &err);
         if (st == NULL)
             return err;
@@ -249,10 +167,8 @@ store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT])
         err = store_sqlite_step_row(c, st, "job counts");
         counts[i] = err == OK ? sqlite3_column_int64(st, 0) : 0;
         sqlite3_reset(st);
-        if (err != OK)
-            return err;
     }
-    return OK;
+    return err;
 }
 
 int

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "store/rules.h"
 #include "store/sqlite/sqlite_int.h"
 #include "util/arena.h"
 #include "util/err.h"
@@ -25,24 +26,8 @@ store_sqlite_profile_get(struct store *s, int64_t user_id, struct arena *a, stru
         return err;
     sqlite3_bind_int64(st, 1, user_id);
     err = store_sqlite_step_row(c, st, "profile get");
-    if (err == OK) {
-        p->user_id = store_sqlite_col_i64(st, 0);
-        p->sex = store_sqlite_col_str(a, st, 1);
-        p->birth_date = store_sqlite_col_str(a, st, 2);
-        p->height_cm = sqlite3_column_double(st, 3);
-        p->weight_kg = sqlite3_column_double(st, 4);
-        p->activity_level = store_sqlite_col_str(a, st, 5);
-        p->goal = store_sqlite_col_str(a, st, 6);
-        p->experience = store_sqlite_col_str(a, st, 7);
-        p->days_per_week = sqlite3_column_int(st, 8);
-        p->session_minutes = sqlite3_column_int(st, 9);
-        p->equipment = store_sqlite_col_str(a, st, 10);
-        p->diet = store_sqlite_col_str(a, st, 11);
-        p->meals_per_day = sqlite3_column_int(st, 12);
-        p->exclude_foods = store_sqlite_col_str(a, st, 13);
-        p->updated_at = store_sqlite_col_i64(st, 14);
-        p->version = store_sqlite_col_i64(st, 15);
-    }
+    if (err == OK)
+        err = store_row_profile(SQLITE_STMT_ROW(st), a, p);
     sqlite3_reset(st);
     return err;
 }
@@ -110,39 +95,9 @@ store_sqlite_profile_put(struct store *s, struct store_profile *p, int64_t expec
 /* ---- plans ---- */
 
 static int
-read_plan(sqlite3_stmt *st, struct arena *a, struct store_plan *p)
-{
-    p->id = store_sqlite_col_i64(st, 0);
-    p->user_id = store_sqlite_col_i64(st, 1);
-    int kind = store_sqlite_col_enum(st, 2, store_plan_kind_names, STORE_PLAN_KIND_COUNT);
-    int state = store_sqlite_col_enum(st, 3, store_plan_state_names, STORE_PLAN_STATE_COUNT);
-    p->weeks = sqlite3_column_int(st, 4);
-    p->start_date = store_sqlite_col_str(a, st, 5);
-    p->request = store_sqlite_col_str(a, st, 6);
-    p->generator = store_sqlite_col_str(a, st, 7);
-    p->summary = store_sqlite_col_str(a, st, 8);
-    p->content = store_sqlite_col_str(a, st, 9);
-    p->error = store_sqlite_col_str(a, st, 10);
-    p->created_at = store_sqlite_col_i64(st, 11);
-    p->updated_at = store_sqlite_col_i64(st, 12);
-    p->completed_at = store_sqlite_col_i64(st, 13);
-    p->version = store_sqlite_col_i64(st, 14);
-    if (kind < 0 || state < 0)
-        return ERR_CORRUPT;
-    p->kind = (enum store_plan_kind)kind;
-    p->state = (enum store_plan_state)state;
-    return OK;
-}
-
-struct plan_create_arg {
-    struct store_plan *p;
-    struct store_job *job;
-};
-
-static int
 op_plan_create(struct conn *c, void *arg)
 {
-    struct plan_create_arg *pa = arg;
+    struct store_plan_start *pa = arg;
     struct store_plan *p = pa->p;
     int err = OK;
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_INSERT, &err);
@@ -158,23 +113,14 @@ op_plan_create(struct conn *c, void *arg)
     sqlite3_reset(st);
     if (err != OK)
         return err;
-    p->id = sqlite3_last_insert_rowid(c->db);
-    p->state = STORE_PLAN_QUEUED;
-    p->created_at = p->updated_at = c->now;
-    p->completed_at = 0;
-    p->version = 1;
-    if (pa->job == NULL)
-        return OK;
-    pa->job->user_id = p->user_id;
-    pa->job->ref_id = p->id;
-    return store_sqlite_job_insert(c, pa->job);
+    store_plan_started(pa, sqlite3_last_insert_rowid(c->db), c->now);
+    return pa->job != NULL ? store_sqlite_job_insert(c, pa->job) : OK;
 }
 
 int
-store_sqlite_plan_create(struct store *s, struct store_plan *p, struct store_job *job)
+store_sqlite_plan_create(struct store *s, struct store_plan_start *c)
 {
-    struct plan_create_arg pa = {p, job};
-    return store_sqlite_write(STORE(s), op_plan_create, &pa, false);
+    return store_sqlite_write(STORE(s), op_plan_create, c, false);
 }
 
 int
@@ -191,7 +137,7 @@ store_sqlite_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena
     sqlite3_bind_int64(st, 2, id);
     err = store_sqlite_step_row(c, st, "plan get");
     if (err == OK)
-        err = read_plan(st, a, out);
+        err = store_row_plan(SQLITE_STMT_ROW(st), a, out);
     sqlite3_reset(st);
     return err;
 }
@@ -220,7 +166,7 @@ store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan
     struct store_plan *out = arena_alloc(a, cap * sizeof(*out));
     while (count < limit && (err = store_sqlite_step_row(c, st, "plan list")) == OK) {
         out = arena_grow(a, out, &cap, count, sizeof(*out));
-        err = read_plan(st, a, &out[count]);
+        err = store_row_plan(SQLITE_STMT_ROW(st), a, &out[count]);
         if (err != OK)
             break;
         count++;
@@ -233,20 +179,10 @@ store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan
     return OK;
 }
 
-struct plan_state_arg {
-    int64_t user_id;
-    int64_t id;
-    const struct store_plan_result *r;
-    const struct store_task *tasks;
-    size_t ntasks;
-    struct arena *a;
-    struct store_plan *out;
-};
-
 static int
 op_plan_set_state(struct conn *c, void *arg)
 {
-    struct plan_state_arg *pa = arg;
+    struct store_plan_transition *pa = arg;
     const struct store_plan_result *r = pa->r;
     struct arena scratch;
     struct store_plan row;
@@ -265,7 +201,8 @@ op_plan_set_state(struct conn *c, void *arg)
     sqlite3_bind_int64(st, 8, c->now);
     err = store_sqlite_step_row(c, st, "plan set state");
     if (err == OK)
-        err = read_plan(st, pa->a != NULL ? pa->a : &scratch, pa->out != NULL ? pa->out : &row);
+        err = store_row_plan(SQLITE_STMT_ROW(st), pa->a != NULL ? pa->a : &scratch,
+                             pa->out != NULL ? pa->out : &row);
     if (err == OK)
         err = store_sqlite_step_done(c, st, "plan set state");
     sqlite3_reset(st);
@@ -276,16 +213,12 @@ op_plan_set_state(struct conn *c, void *arg)
             goto out;
         sqlite3_bind_int64(st, 1, pa->user_id);
         sqlite3_bind_int64(st, 2, pa->id);
-        err = store_sqlite_step_row(c, st, "plan state");
+        err = store_why_unchanged(store_sqlite_step_row(c, st, "plan state"));
         sqlite3_reset(st);
-        if (err == OK)
-            err = ERR_PRECONDITION;
         goto out;
     }
     for (size_t i = 0; err == OK && i < pa->ntasks; i++) {
-        struct store_task t = pa->tasks[i];
-        t.user_id = pa->user_id;
-        t.plan_id = pa->id;
+        struct store_task t = store_plan_task(pa, i);
         err = store_sqlite_task_insert(c, &t);
     }
 out:
@@ -294,12 +227,9 @@ out:
 }
 
 int
-store_sqlite_plan_set_state(struct store *s, int64_t user_id, int64_t id, const struct store_plan_result *r,
-                            const struct store_task *tasks, size_t ntasks, struct arena *a,
-                            struct store_plan *out)
+store_sqlite_plan_set_state(struct store *s, struct store_plan_transition *t)
 {
-    struct plan_state_arg pa = {user_id, id, r, tasks, ntasks, a, out};
-    return store_sqlite_write(STORE(s), op_plan_set_state, &pa, false);
+    return store_sqlite_write(STORE(s), op_plan_set_state, t, false);
 }
 
 struct plan_delete_arg {

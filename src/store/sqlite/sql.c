@@ -1,28 +1,7 @@
 /* Every SQL statement of the SQLite backend, in one place: the query-plan
  * test walks this table (and every task-list variant) and fails on a full
  * scan. Parameters only; values never become SQL text. */
-#include <stdio.h>
-
 #include "store/sqlite/sqlite_int.h"
-
-#define USER_COLS    "id, username, email, password_hash, created_at, updated_at, version"
-#define SESSION_COLS "id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at"
-#define TASK_COLS                                                                                            \
-    "id, user_id, title, description, status, priority, due_date, plan_id, created_at, updated_at, version"
-#define PROFILE_COLS                                                                                         \
-    "user_id, sex, birth_date, height_cm, weight_kg, activity_level, goal, experience, days_per_week, "      \
-    "session_minutes, equipment, diet, meals_per_day, exclude_foods, updated_at, version"
-#define PLAN_COLS_NO_CONTENT                                                                                 \
-    "id, user_id, kind, state, weeks, start_date, request, generator, summary, NULL, error, created_at, "    \
-    "updated_at, completed_at, version"
-#define PLAN_COLS                                                                                            \
-    "id, user_id, kind, state, weeks, start_date, request, generator, summary, content, error, created_at, " \
-    "updated_at, completed_at, version"
-#define JOB_COLS                                                                                             \
-    "id, kind, payload, user_id, ref_id, unique_key, state, attempts, run_at, lease_owner, "                 \
-    "lease_expires_at, last_error, created_at, updated_at, finished_at"
-#define IDEM_COLS                                                                                            \
-    "user_id, key, request_hash, status, response_headers, response_body, created_at, expires_at"
 
 const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
     [STMT_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
@@ -43,12 +22,13 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
 
     [STMT_USER_INSERT] = {"user_insert", "INSERT INTO users (username, email, password_hash, created_at, "
                                          "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"},
-    [STMT_USER_GET] = {"user_get", "SELECT " USER_COLS " FROM users WHERE id = ?1"},
-    [STMT_USER_BY_USERNAME] = {"user_by_username", "SELECT " USER_COLS " FROM users WHERE username = ?1"},
-    [STMT_USER_BY_EMAIL] = {"user_by_email", "SELECT " USER_COLS " FROM users WHERE email = ?1"},
+    [STMT_USER_GET] = {"user_get", "SELECT " STORE_USER_COLS " FROM users WHERE id = ?1"},
+    [STMT_USER_BY_USERNAME] = {"user_by_username",
+                               "SELECT " STORE_USER_COLS " FROM users WHERE username = ?1"},
+    [STMT_USER_BY_EMAIL] = {"user_by_email", "SELECT " STORE_USER_COLS " FROM users WHERE email = ?1"},
     [STMT_USER_UPDATE] = {"user_update",
                           "UPDATE users SET username = ifnull(?2, username), email = ifnull(?3, email), "
-                          "updated_at = ?4, version = version + 1 WHERE id = ?1 RETURNING " USER_COLS},
+                          "updated_at = ?4, version = version + 1 WHERE id = ?1 RETURNING " STORE_USER_COLS},
     [STMT_USER_SET_PASSWORD] = {"user_set_password", "UPDATE users SET password_hash = ?2, updated_at = ?3, "
                                                      "version = version + 1 WHERE id = ?1"},
     [STMT_USER_DELETE] = {"user_delete", "DELETE FROM users WHERE id = ?1"},
@@ -61,9 +41,9 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
          "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at) "
          "VALUES (max(ifnull((SELECT max(id) FROM sessions), 0), "
          "ifnull((SELECT max(session_id) FROM session_revocations), 0)) + 1, ?1, ?2, ?3, ?4, ?4, ?5)"},
-    [STMT_SESSION_GET] = {"session_get", "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1"},
+    [STMT_SESSION_GET] = {"session_get", "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = ?1"},
     [STMT_SESSION_LIST_ACTIVE] = {"session_list_active",
-                                  "SELECT " SESSION_COLS
+                                  "SELECT " STORE_SESSION_COLS
                                   " FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL "
                                   "AND expires_at > ?2 ORDER BY created_at DESC, id DESC LIMIT ?3"},
     [STMT_SESSION_TOUCH] = {"session_touch", "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1"},
@@ -102,10 +82,8 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
     [STMT_REFRESH_INSERT] = {"refresh_insert",
                              "INSERT INTO refresh_tokens (user_id, session_id, parent_id, hash, created_at, "
                              "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
-    [STMT_REFRESH_GET] = {"refresh_get",
-                          "SELECT r.id, r.user_id, r.session_id, r.parent_id, r.created_at, r.used_at, "
-                          "r.expires_at, s.revoked_at, s.expires_at FROM refresh_tokens r "
-                          "JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1"},
+    [STMT_REFRESH_GET] = {"refresh_get", "SELECT " STORE_REFRESH_COLS " FROM refresh_tokens r "
+                                         "JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1"},
     [STMT_REFRESH_SPEND] = {"refresh_spend",
                             "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL"},
     [STMT_REFRESH_PURGE] = {"refresh_purge", "DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM "
@@ -115,42 +93,38 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
         {"task_insert",
          "INSERT INTO tasks (user_id, title, description, status, priority, due_date, plan_id, "
          "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"},
-    [STMT_TASK_GET] = {"task_get", "SELECT " TASK_COLS " FROM tasks WHERE id = ?2 AND user_id = ?1"},
+    [STMT_TASK_GET] = {"task_get", "SELECT " STORE_TASK_COLS " FROM tasks WHERE id = ?2 AND user_id = ?1"},
     [STMT_TASK_VERSION] = {"task_version", "SELECT version FROM tasks WHERE id = ?2 AND user_id = ?1"},
     [STMT_TASK_UPDATE] =
-        {"task_update", "UPDATE tasks SET title = CASE WHEN ?3 & 1 THEN ?4 ELSE title END, "
-                        "description = CASE WHEN ?3 & 2 THEN ?5 ELSE description END, "
-                        "status = CASE WHEN ?3 & 4 THEN ?6 ELSE status END, "
-                        "priority = CASE WHEN ?3 & 8 THEN ?7 ELSE priority END, "
-                        "due_date = CASE WHEN ?3 & 16 THEN ?8 ELSE due_date END, "
-                        "updated_at = ?9, version = version + 1 "
-                        "WHERE id = ?2 AND user_id = ?1 AND (?10 = 0 OR version = ?10) RETURNING " TASK_COLS},
+        {"task_update",
+         "UPDATE tasks SET title = CASE WHEN ?3 & 1 THEN ?4 ELSE title END, "
+         "description = CASE WHEN ?3 & 2 THEN ?5 ELSE description END, "
+         "status = CASE WHEN ?3 & 4 THEN ?6 ELSE status END, "
+         "priority = CASE WHEN ?3 & 8 THEN ?7 ELSE priority END, "
+         "due_date = CASE WHEN ?3 & 16 THEN ?8 ELSE due_date END, "
+         "updated_at = ?9, version = version + 1 "
+         "WHERE id = ?2 AND user_id = ?1 AND (?10 = 0 OR version = ?10) RETURNING " STORE_TASK_COLS},
     [STMT_TASK_DELETE] = {"task_delete",
                           "DELETE FROM tasks WHERE id = ?2 AND user_id = ?1 AND (?3 = 0 OR version = ?3)"},
     [STMT_TASK_CLEAR_PLAN] = {"task_clear_plan",
                               "UPDATE tasks SET plan_id = NULL, updated_at = ?3, version = version + 1 "
                               "WHERE user_id = ?1 AND plan_id = ?2"},
 
-    [STMT_PROFILE_GET] = {"profile_get", "SELECT " PROFILE_COLS " FROM fitness_profiles WHERE user_id = ?1"},
+    [STMT_PROFILE_GET] = {"profile_get",
+                          "SELECT " STORE_PROFILE_COLS " FROM fitness_profiles WHERE user_id = ?1"},
     [STMT_PROFILE_VERSION] = {"profile_version", "SELECT version FROM fitness_profiles WHERE user_id = ?1"},
-    [STMT_PROFILE_UPSERT] =
-        {"profile_upsert",
-         "INSERT INTO fitness_profiles (" PROFILE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1) ON CONFLICT (user_id) DO UPDATE SET "
-         "sex = excluded.sex, birth_date = excluded.birth_date, height_cm = excluded.height_cm, "
-         "weight_kg = excluded.weight_kg, activity_level = excluded.activity_level, "
-         "goal = excluded.goal, experience = excluded.experience, "
-         "days_per_week = excluded.days_per_week, session_minutes = excluded.session_minutes, "
-         "equipment = excluded.equipment, diet = excluded.diet, "
-         "meals_per_day = excluded.meals_per_day, exclude_foods = excluded.exclude_foods, "
-         "updated_at = excluded.updated_at, version = version + 1 RETURNING version"},
+    [STMT_PROFILE_UPSERT] = {"profile_upsert",
+                             "INSERT INTO fitness_profiles (" STORE_PROFILE_COLS
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                             "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1) ON CONFLICT (user_id) DO UPDATE "
+                             "SET " STORE_PROFILE_SET_EXCLUDED "version = version + 1 RETURNING version"},
 
     [STMT_PLAN_INSERT] = {"plan_insert",
                           "INSERT INTO plans (user_id, kind, state, weeks, start_date, request, created_at, "
                           "updated_at) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?6)"},
-    [STMT_PLAN_GET] = {"plan_get", "SELECT " PLAN_COLS " FROM plans WHERE id = ?2 AND user_id = ?1"},
+    [STMT_PLAN_GET] = {"plan_get", "SELECT " STORE_PLAN_COLS " FROM plans WHERE id = ?2 AND user_id = ?1"},
     [STMT_PLAN_LIST] = {"plan_list",
-                        "SELECT " PLAN_COLS_NO_CONTENT " FROM plans WHERE user_id = ?1 "
+                        "SELECT " STORE_PLAN_COLS_NO_CONTENT " FROM plans WHERE user_id = ?1 "
                         "AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR state = ?3) "
                         "AND (created_at, id) < (?4, ?5) ORDER BY created_at DESC, id DESC LIMIT ?6"},
     [STMT_PLAN_SET_STATE] =
@@ -161,7 +135,7 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
          "completed_at = CASE WHEN ?3 IN ('ready', 'failed') THEN ?8 ELSE completed_at END, "
          "updated_at = ?8, version = version + 1 "
          "WHERE id = ?2 AND user_id = ?1 AND state NOT IN ('ready', 'failed') "
-         "RETURNING " PLAN_COLS},
+         "RETURNING " STORE_PLAN_COLS},
     [STMT_PLAN_STATE] = {"plan_state", "SELECT state FROM plans WHERE id = ?2 AND user_id = ?1"},
     [STMT_PLAN_DELETE] = {"plan_delete", "DELETE FROM plans WHERE id = ?2 AND user_id = ?1"},
 
@@ -170,7 +144,7 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
          "INSERT INTO jobs (kind, payload, user_id, ref_id, unique_key, state, run_at, created_at, "
          "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7)"},
     [STMT_JOB_BY_UNIQUE] = {"job_by_unique", "SELECT id FROM jobs WHERE unique_key = ?1"},
-    [STMT_JOB_GET] = {"job_get", "SELECT " JOB_COLS " FROM jobs WHERE id = ?1"},
+    [STMT_JOB_GET] = {"job_get", "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1"},
     [STMT_JOB_RECLAIM] = {"job_reclaim",
                           "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
                           "updated_at = ?1 WHERE state = 'running' AND lease_expires_at < ?1"},
@@ -178,7 +152,7 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
         {"job_claim",
          "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_expires_at = ?2, "
          "attempts = attempts + 1, updated_at = ?3 WHERE id IN (SELECT id FROM jobs "
-         "WHERE state = 'queued' AND run_at <= ?3 ORDER BY run_at LIMIT ?4) RETURNING " JOB_COLS},
+         "WHERE state = 'queued' AND run_at <= ?3 ORDER BY run_at LIMIT ?4) RETURNING " STORE_JOB_COLS},
     [STMT_JOB_RENEW] = {"job_renew", "UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4 "
                                      "WHERE id = ?1 AND state = 'running' AND lease_owner = ?2"},
     [STMT_JOB_COMPLETE] =
@@ -205,7 +179,7 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
                           "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, "
                           "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)"},
     [STMT_IDEM_GET] = {"idem_get",
-                       "SELECT " IDEM_COLS " FROM idempotency_keys WHERE user_id = ?1 AND key = ?2"},
+                       "SELECT " STORE_IDEM_COLS " FROM idempotency_keys WHERE user_id = ?1 AND key = ?2"},
     [STMT_IDEM_COMPLETE] =
         {"idem_complete",
          "UPDATE idempotency_keys SET status = ?3, response_headers = ?4, response_body = ?5 "
@@ -215,38 +189,3 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
                          "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key FROM "
                          "idempotency_keys WHERE expires_at < ?1 LIMIT ?2)"},
 };
-
-/* Task lists. Parameters: ?1 user_id, ?2 limit, the keyset position ?3
- * created_at, ?4 id, ?5 due_key, ?6 priority (the first page binds values
- * beyond every row), ?7-?9 wanted statuses (unused ones NULL), ?10
- * priority, ?11 due_before, ?12 due_after. due_key is due_date with NULL
- * as '9999-99-99', so NULL sorts as +infinity and fails every due_before. */
-static const char *const sort_keyset[STORE_TASK_SORT_COUNT] = {
-    [STORE_TASK_SORT_CREATED_DESC] = " AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC",
-    [STORE_TASK_SORT_CREATED_ASC] = " AND (created_at, id) > (?3, ?4) ORDER BY created_at, id",
-    [STORE_TASK_SORT_DUE_ASC] = " AND (due_key, id) > (?5, ?4) ORDER BY due_key, id",
-    [STORE_TASK_SORT_DUE_DESC] = " AND (due_key, id) < (?5, ?4) ORDER BY due_key DESC, id DESC",
-    [STORE_TASK_SORT_PRIORITY_DESC] =
-        " AND (priority, created_at, id) < (?6, ?3, ?4) ORDER BY priority DESC, created_at DESC, id DESC",
-};
-
-void
-store_sqlite_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size)
-{
-    snprintf(buf, size, "SELECT " TASK_COLS " FROM tasks WHERE user_id = ?1%s%s%s%s%s LIMIT ?2",
-             (filters & TASK_FILTER_STATUS) ? " AND status IN (?7, ?8, ?9)" : "",
-             (filters & TASK_FILTER_PRIORITY) ? " AND priority = ?10" : "",
-             (filters & TASK_FILTER_DUE_BEFORE) ? " AND due_key < ?11" : "",
-             (filters & TASK_FILTER_DUE_AFTER) ? " AND due_key > ?12 AND due_date IS NOT NULL" : "",
-             sort_keyset[sort]);
-}
-
-void
-store_sqlite_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size)
-{
-    snprintf(buf, size, "task_list/%s/%s%s%s%s", store_task_sort_name(sort),
-             (filters & TASK_FILTER_STATUS) ? "status," : "",
-             (filters & TASK_FILTER_PRIORITY) ? "priority," : "",
-             (filters & TASK_FILTER_DUE_BEFORE) ? "due_before," : "",
-             (filters & TASK_FILTER_DUE_AFTER) ? "due_after," : "");
-}

@@ -13,13 +13,12 @@
 #include <unistd.h>
 
 #include "store/sqlite/sqlite_int.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 #include "util/clock.h"
 #include "util/embedded.h"
 #include "util/err.h"
 #include "util/log.h"
-
-static const char MIGRATIONS_DIR[] = "src/store/migrations/sqlite/";
 
 /* ---- errors and statements ---- */
 
@@ -101,7 +100,7 @@ store_sqlite_task_list_stmt(struct conn *c, enum store_task_sort sort, unsigned 
 {
     char sql[1024];
     if (c->task_lists[sort][filters] == NULL)
-        store_sqlite_task_list_sql(sort, filters, sql, sizeof(sql));
+        store_task_list_sql(STORE_PLACEHOLDER_QUESTION, sort, filters, sql, sizeof(sql));
     return prepare(c, &c->task_lists[sort][filters], "task_list", sql, err);
 }
 
@@ -140,44 +139,46 @@ store_sqlite_exec(struct conn *c, enum stmt id)
     return err;
 }
 
-const char *
-store_sqlite_col_str(struct arena *a, sqlite3_stmt *st, int i)
+int
+store_sqlite_exec2(struct conn *c, enum stmt id, int64_t a, int64_t b, int *changes)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
-        return NULL;
-    const char *p = (const char *)sqlite3_column_text(st, i);
-    int n = sqlite3_column_bytes(st, i);
-    return arena_strndup(a, p != NULL ? p : "", (size_t)n);
+    int err = OK;
+    sqlite3_stmt *st = store_sqlite_stmt(c, id, &err);
+    if (st == NULL)
+        return err;
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    err = store_sqlite_step_done(c, st, store_sqlite_stmts[id].name);
+    sqlite3_reset(st);
+    if (changes != NULL)
+        *changes = err == OK ? sqlite3_changes(c->db) : 0;
+    return err;
 }
 
-int64_t
-store_sqlite_col_i64(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_int64(st, i); /* NULL reads as 0, our "none" */
-}
+struct purge_arg {
+    enum stmt id;
+    int64_t before;
+    size_t max;
+    size_t *purged;
+};
 
-void
-store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *s)
+static int
+op_purge(struct conn *c, void *arg)
 {
-    if (s == NULL)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
-void
-store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v)
-{
-    if (v == 0)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_int64(st, i, v);
+    struct purge_arg *pa = arg;
+    int changes;
+    int err = store_sqlite_exec2(c, pa->id, pa->before, (int64_t)pa->max, &changes);
+    if (err == OK)
+        *pa->purged = (size_t)changes;
+    return err;
 }
 
 int
-store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count)
+store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged)
 {
-    return store_enum_parse(names, count, (const char *)sqlite3_column_text(st, i));
+    struct purge_arg pa = {id, before, max, purged};
+    *purged = 0;
+    return store_sqlite_write((struct sqlite_store *)s, op_purge, &pa, false);
 }
 
 /* ---- connections ---- */
@@ -198,9 +199,7 @@ conn_open(struct sqlite_store *st, enum conn_kind kind, struct conn **out)
                                   "PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; "
                                   "PRAGMA cache_size = -16000; PRAGMA journal_size_limit = 67108864;";
     int err = OK;
-    struct conn *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
+    struct conn *c = xcalloc(1, sizeof(*c));
     c->st = st;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (kind == CONN_WRITE ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
@@ -238,7 +237,7 @@ store_sqlite_conn_close(struct conn *c)
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(c->stmts[i]);
     for (int s = 0; s < STORE_TASK_SORT_COUNT; s++)
-        for (int f = 0; f < TASK_FILTER_COMBOS; f++)
+        for (int f = 0; f < STORE_TASK_FILTER_COMBOS; f++)
             sqlite3_finalize(c->task_lists[s][f]);
     sqlite3_close_v2(c->db);
     free(c);
@@ -348,26 +347,11 @@ db_version(struct conn *c, int *version)
 }
 
 static int
-sqlite_schema_status(struct store *s, struct store_schema *out)
+sqlite_schema_version(struct store *s, int *version)
 {
-    struct sqlite_store *st = (struct sqlite_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    out->code_version = n > 0 ? known[n - 1].version : 0;
     struct conn *c;
-    int err = store_sqlite_reader(st, &c);
-    if (err != OK)
-        return err;
-    err = db_version(c, &out->db_version);
-    if (err != OK)
-        return err;
-    if (out->db_version > out->code_version)
-        out->state = STORE_SCHEMA_NEWER;
-    else if (out->db_version < out->code_version)
-        out->state = STORE_SCHEMA_PENDING;
-    else
-        out->state = STORE_SCHEMA_CURRENT;
-    return OK;
+    int err = store_sqlite_reader((struct sqlite_store *)s, &c);
+    return err != OK ? err : db_version(c, version);
 }
 
 struct migrate_arg {
@@ -417,40 +401,12 @@ op_migrate(struct conn *c, void *arg)
 }
 
 static int
-sqlite_migrate(struct store *s, int *applied)
+sqlite_migrate_one(struct store *s, const struct store_migration *m, int code_version, bool *applied)
 {
-    struct sqlite_store *st = (struct sqlite_store *)s;
-    struct store_migration known[256];
-    size_t n = store_migrations_known(MIGRATIONS_DIR, known, 256);
-    struct store_schema sch;
-    *applied = 0;
-    int err = sqlite_schema_status(s, &sch);
-    if (err != OK)
-        return err;
-    if (sch.state == STORE_SCHEMA_NEWER)
-        goto newer;
-    for (size_t i = 0; i < n; i++) {
-        if (known[i].version <= sch.db_version)
-            continue;
-        struct migrate_arg ma = {&known[i], sch.code_version, false};
-        err = store_sqlite_write(st, op_migrate, &ma, true);
-        if (err == ERR_PRECONDITION)
-            goto newer;
-        if (err != OK)
-            return err;
-        if (ma.applied) {
-            (*applied)++;
-            log_info("store", "applied migration %s", known[i].name);
-        }
-    }
-    return OK;
-newer:
-    err = sqlite_schema_status(s, &sch);
-    log_error("store",
-              "database schema is at version %d, newer than this build's %d: it was migrated by a newer "
-              "pace; run that version or restore a backup",
-              sch.db_version, sch.code_version);
-    return ERR_PRECONDITION;
+    struct migrate_arg ma = {m, code_version, false};
+    int err = store_sqlite_write((struct sqlite_store *)s, op_migrate, &ma, true);
+    *applied = err == OK && ma.applied;
+    return err;
 }
 
 /* ---- ping, backup, query plans ---- */
@@ -482,10 +438,10 @@ fsync_path(const char *path, bool dir)
 {
     int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
+        return ERR_UNAVAILABLE;
     int r = fsync(fd);
     close(fd);
-    return r;
+    return r == 0 ? OK : ERR_UNAVAILABLE;
 }
 
 static int
@@ -533,7 +489,7 @@ sqlite_backup(struct store *s, const char *path)
     }
     sqlite3_close_v2(dst);
     dst = NULL;
-    if (fsync_path(tmp, false) != 0 || rename(tmp, path) != 0) {
+    if (fsync_path(tmp, false) != OK || rename(tmp, path) != 0) {
         log_error("store", "backup: cannot write %s: %s", path, strerror(errno));
         err = ERR_UNAVAILABLE;
         goto out;
@@ -599,37 +555,23 @@ sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **o
 {
     struct sqlite_store *st = (struct sqlite_store *)s;
     struct conn *c;
-    size_t max = STMT_COUNT + STORE_TASK_SORT_COUNT * TASK_FILTER_COMBOS;
+    size_t max = STMT_COUNT + STORE_TASK_LIST_VARIANTS;
     struct store_query_plan *rows = arena_alloc(a, max * sizeof(*rows));
-    size_t count = 0;
     *out = NULL;
     *n = 0;
     int err = store_sqlite_reader(st, &c);
     if (err != OK)
         return err;
-    for (int i = 0; i < STMT_COUNT; i++) {
-        struct store_query_plan *p = &rows[count++];
-        p->name = store_sqlite_stmts[i].name;
-        p->sql = store_sqlite_stmts[i].sql;
-        err = explain(c, a, p->sql, &p->plan);
+    for (int i = 0; i < STMT_COUNT; i++)
+        rows[i] = (struct store_query_plan){store_sqlite_stmts[i].name, store_sqlite_stmts[i].sql, NULL};
+    store_task_list_variants(STORE_PLACEHOLDER_QUESTION, a, rows + STMT_COUNT);
+    for (size_t i = 0; i < max; i++) {
+        err = explain(c, a, rows[i].sql, &rows[i].plan);
         if (err != OK)
             return err;
     }
-    for (int sort = 0; sort < STORE_TASK_SORT_COUNT; sort++) {
-        for (unsigned f = 0; f < TASK_FILTER_COMBOS; f++) {
-            char buf[1024];
-            struct store_query_plan *p = &rows[count++];
-            store_sqlite_task_list_sql((enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->sql = arena_strndup(a, buf, strlen(buf));
-            store_sqlite_task_list_name((enum store_task_sort)sort, f, buf, sizeof(buf));
-            p->name = arena_strndup(a, buf, strlen(buf));
-            err = explain(c, a, p->sql, &p->plan);
-            if (err != OK)
-                return err;
-        }
-    }
     *out = rows;
-    *n = count;
+    *n = max;
     return OK;
 }
 
@@ -637,62 +579,25 @@ sqlite_query_plans(struct store *s, struct arena *a, struct store_query_plan **o
 
 static void sqlite_close(struct store *s);
 
+#define SQLITE_OP_INIT(op) STORE_OP_INIT(store_sqlite, op)
+
+/* The table ends with every operation of STORE_BACKEND_OPS. */
+/* clang-format off */
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .reads_block = false,
     .close = sqlite_close,
-    .schema_status = sqlite_schema_status,
-    .migrate = sqlite_migrate,
+    .migrations_dir = "src/store/migrations/sqlite/",
+    .schema_version = sqlite_schema_version,
+    .migrate_one = sqlite_migrate_one,
     .ping = sqlite_ping,
     .backup = sqlite_backup,
     .query_plans = sqlite_query_plans,
-    .user_create = store_sqlite_user_create,
-    .user_get = store_sqlite_user_get,
-    .user_get_by_login = store_sqlite_user_get_by_login,
-    .user_update = store_sqlite_user_update,
-    .user_set_password = store_sqlite_user_set_password,
-    .user_delete = store_sqlite_user_delete,
-    .session_create = store_sqlite_session_create,
-    .session_get = store_sqlite_session_get,
-    .session_list_active = store_sqlite_session_list_active,
-    .session_touch = store_sqlite_session_touch,
-    .session_revoke = store_sqlite_session_revoke,
-    .session_revoke_all = store_sqlite_session_revoke_all,
-    .session_revoked_since = store_sqlite_session_revoked_since,
-    .session_purge = store_sqlite_session_purge,
-    .refresh_create = store_sqlite_refresh_create,
-    .refresh_get = store_sqlite_refresh_get,
-    .refresh_rotate = store_sqlite_refresh_rotate,
-    .refresh_purge = store_sqlite_refresh_purge,
-    .task_create = store_sqlite_task_create,
     .task_create_async = store_sqlite_task_create_async,
     .reads_round_end = store_sqlite_reads_round_end,
-    .task_get = store_sqlite_task_get,
-    .task_update = store_sqlite_task_update,
-    .task_delete = store_sqlite_task_delete,
-    .task_list = store_sqlite_task_list,
-    .profile_get = store_sqlite_profile_get,
-    .profile_put = store_sqlite_profile_put,
-    .job_enqueue = store_sqlite_job_enqueue,
-    .job_get = store_sqlite_job_get,
-    .job_claim = store_sqlite_job_claim,
-    .job_renew = store_sqlite_job_renew,
-    .job_complete = store_sqlite_job_complete,
-    .job_fail = store_sqlite_job_fail,
-    .job_release = store_sqlite_job_release,
-    .job_counts = store_sqlite_job_counts,
-    .job_purge = store_sqlite_job_purge,
-    .plan_create = store_sqlite_plan_create,
-    .plan_get = store_sqlite_plan_get,
-    .plan_list = store_sqlite_plan_list,
-    .plan_set_state = store_sqlite_plan_set_state,
-    .plan_delete = store_sqlite_plan_delete,
-    .idem_reserve = store_sqlite_idem_reserve,
-    .idem_complete = store_sqlite_idem_complete,
-    .idem_release = store_sqlite_idem_release,
-    .idem_get = store_sqlite_idem_get,
-    .idem_purge = store_sqlite_idem_purge,
+    STORE_BACKEND_OPS(SQLITE_OP_INIT)
 };
+/* clang-format on */
 
 /* Puts the database in WAL mode and reads it once, so that a file that is
  * not a database is found at open, not at the first request. */
@@ -731,19 +636,13 @@ out:
 int
 store_sqlite_open(const char *path, struct store **out)
 {
-    struct sqlite_store *st = calloc(1, sizeof(*st));
+    struct sqlite_store *st = xcalloc(1, sizeof(*st));
     int err = OK;
-    if (st == NULL)
-        abort();
     st->base.ops = &sqlite_ops;
-    st->path = strdup(path);
-    if (st->path == NULL)
-        abort();
+    st->path = xstrdup(path);
     pthread_mutex_init(&st->conns_mu, NULL);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
-    pthread_mutex_init(&st->ckpt_mu, NULL);
-    pthread_cond_init(&st->ckpt_cv, NULL);
     if (pthread_key_create(&st->key, reader_destroy) != 0) {
         log_error("store", "out of thread-specific keys");
         err = ERR_INTERNAL;
@@ -771,8 +670,6 @@ fail_key:
     pthread_mutex_destroy(&st->conns_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
-    pthread_mutex_destroy(&st->ckpt_mu);
-    pthread_cond_destroy(&st->ckpt_cv);
     free(st->path);
     free(st);
     return err;
@@ -799,8 +696,6 @@ sqlite_close(struct store *s)
     pthread_mutex_destroy(&st->conns_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
-    pthread_mutex_destroy(&st->ckpt_mu);
-    pthread_cond_destroy(&st->ckpt_cv);
     free(st->path);
     free(st);
 }

@@ -11,8 +11,11 @@
 #include <stdint.h>
 
 #include "store/backend.h"
+#include "store/rows.h"
+#include "store/tasklist.h"
 
 struct arena;
+struct ticker;
 
 /* Every statement the backend prepares, by number (SQL in sql.c). */
 enum stmt {
@@ -99,20 +102,6 @@ struct stmt_def {
 
 extern const struct stmt_def store_sqlite_stmts[STMT_COUNT];
 
-/* Task lists: one statement per sort and combination of filters. */
-enum {
-    TASK_FILTER_STATUS = 1,
-    TASK_FILTER_PRIORITY = 2,
-    TASK_FILTER_DUE_BEFORE = 4,
-    TASK_FILTER_DUE_AFTER = 8,
-    TASK_FILTER_COMBOS = 16
-};
-
-/* Writes the SQL of one task-list variant into buf (NUL-terminated). */
-void store_sqlite_task_list_sql(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-/* Its name for the query-plan report. */
-void store_sqlite_task_list_name(enum store_task_sort sort, unsigned filters, char *buf, size_t size);
-
 struct sqlite_store;
 
 /* One connection and its statements; used by one thread at a time. */
@@ -120,7 +109,7 @@ struct conn {
     sqlite3 *db;
     struct sqlite_store *st;
     sqlite3_stmt *stmts[STMT_COUNT];
-    sqlite3_stmt *task_lists[STORE_TASK_SORT_COUNT][TASK_FILTER_COMBOS];
+    sqlite3_stmt *task_lists[STORE_TASK_SORT_COUNT][STORE_TASK_FILTER_COMBOS];
     int64_t deadline; /* monotonic ms after which queries are interrupted; 0: none */
     int64_t now;      /* writer only: this operation's timestamp */
     bool rounds;      /* a reader of an event loop: holds its snapshot for a round */
@@ -154,11 +143,7 @@ struct sqlite_store {
 
     /* The checkpointer: PASSIVE checkpoints off the request path. */
     struct conn *cconn;
-    pthread_t checkpointer;
-    pthread_mutex_t ckpt_mu;
-    pthread_cond_t ckpt_cv;
-    bool ckpt_stop;
-    bool ckpt_wanted;
+    struct ticker *checkpointer; /* poked by the WAL hook when the WAL has grown */
 };
 
 enum {
@@ -206,94 +191,37 @@ int store_sqlite_step_done(struct conn *c, sqlite3_stmt *st, const char *what);
 /* Runs a statement without results by id. */
 int store_sqlite_exec(struct conn *c, enum stmt id);
 
+/* Runs statement id binding ?1 a and ?2 b; *changes (may be NULL) rows changed. */
+int store_sqlite_exec2(struct conn *c, enum stmt id, int64_t a, int64_t b, int *changes);
+/* Revokes the user's sessions except keep on c (inside a write op); *n
+ * (may be NULL) gets how many. */
+int store_sqlite_revoke_all(struct conn *c, int64_t user_id, int64_t keep, size_t *n);
 /* Runs the purge statement id (?1 before, ?2 max) as one write. */
 int store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged);
 
 /* Column and bind helpers. */
-const char *store_sqlite_col_str(struct arena *a, sqlite3_stmt *st, int i);
+extern const struct store_row_ops store_sqlite_row_ops;
+/* The current row of statement st, for the decoders of store/rows.h. */
+#define SQLITE_STMT_ROW(st) (&(struct store_row){&store_sqlite_row_ops, (st), 0})
 int64_t store_sqlite_col_i64(sqlite3_stmt *st, int i);
 void store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *s);
 void store_sqlite_bind_i64_or_null(sqlite3_stmt *st, int i, int64_t v);
-/* Parses a stored enum name; -1 when unknown (then ERR_CORRUPT). */
-int store_sqlite_col_enum(sqlite3_stmt *st, int i, const char *const *names, int count);
+/* Binds params[0..n) to ?1..?n, as far as st has parameters. */
+void store_sqlite_bind_params(sqlite3_stmt *st, const struct store_param *params, int n);
 
 /* Backend operations by file, wired into the ops table in sqlite.c. */
-int store_sqlite_user_create(struct store *s, struct store_user *u, enum store_conflict *conflict);
-int store_sqlite_user_get(struct store *s, int64_t id, struct arena *a, struct store_user *out);
-int store_sqlite_user_get_by_login(struct store *s, const char *login, struct arena *a,
-                                   struct store_user *out);
-int store_sqlite_user_update(struct store *s, int64_t id, const struct store_user_patch *p,
-                             int64_t expect_version, struct arena *a, struct store_user *out,
-                             enum store_conflict *conflict);
-int store_sqlite_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
-                                   int64_t keep_session_id);
-int store_sqlite_user_delete(struct store *s, int64_t id);
+#define SQLITE_OP_DECLARE(op) STORE_OP_DECLARE(store_sqlite, op)
+STORE_BACKEND_OPS(SQLITE_OP_DECLARE)
+#undef SQLITE_OP_DECLARE
 
-int store_sqlite_session_create(struct store *s, struct store_session *sess, struct store_refresh *first);
-int store_sqlite_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out);
-int store_sqlite_session_list_active(struct store *s, int64_t user_id, int64_t now, size_t max,
-                                     struct arena *a, struct store_session **rows, size_t *n);
-int store_sqlite_session_touch(struct store *s, int64_t id, int64_t now);
-int store_sqlite_session_revoke(struct store *s, int64_t user_id, int64_t id);
-int store_sqlite_session_revoke_all(struct store *s, int64_t user_id, int64_t except_id, size_t *revoked);
-int store_sqlite_session_revoked_since(struct store *s, int64_t since, int64_t after_id, size_t max,
-                                       struct arena *a, struct store_revoked **rows, size_t *n);
-int store_sqlite_session_purge(struct store *s, int64_t before, size_t max, size_t *purged);
-int store_sqlite_refresh_create(struct store *s, struct store_refresh *tok);
-int store_sqlite_refresh_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], struct store_refresh *out);
-int store_sqlite_refresh_rotate(struct store *s, const uint8_t old_hash[STORE_HASH_LEN], int64_t now,
-                                struct store_refresh *child, struct store_refresh *old);
-int store_sqlite_refresh_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+/* And the backend's own. */
 
-int store_sqlite_task_create(struct store *s, struct store_task *t);
 void store_sqlite_reads_round_end(struct store *s);
 int store_sqlite_task_create_async(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
-int store_sqlite_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
-                          struct store_task *out);
-int store_sqlite_task_update(struct store *s, int64_t user_id, int64_t id, const struct store_task_patch *p,
-                             int64_t expect_version, struct arena *a, struct store_task *out);
-int store_sqlite_task_delete(struct store *s, int64_t user_id, int64_t id, int64_t expect_version);
-int store_sqlite_task_list(struct store *s, int64_t user_id, const struct store_task_filter *f,
-                           enum store_task_sort sort, const struct store_task_pos *after, size_t limit,
-                           struct arena *a, struct store_task **rows, size_t *n);
 /* Inserts t on c (inside a write op); sets id, created_at, updated_at. */
 int store_sqlite_task_insert(struct conn *c, struct store_task *t);
 
-int store_sqlite_profile_get(struct store *s, int64_t user_id, struct arena *a, struct store_profile *out);
-int store_sqlite_profile_put(struct store *s, struct store_profile *p, int64_t expect_version);
-int store_sqlite_plan_create(struct store *s, struct store_plan *p, struct store_job *job);
-int store_sqlite_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
-                          struct store_plan *out);
-int store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                           const struct store_plan_pos *after, size_t limit, struct arena *a,
-                           struct store_plan **rows, size_t *n);
-int store_sqlite_plan_set_state(struct store *s, int64_t user_id, int64_t id,
-                                const struct store_plan_result *r, const struct store_task *tasks,
-                                size_t ntasks, struct arena *a, struct store_plan *out);
-int store_sqlite_plan_delete(struct store *s, int64_t user_id, int64_t id);
-
-int store_sqlite_job_enqueue(struct store *s, struct store_job *job);
 /* Inserts job on c (inside a write op). */
 int store_sqlite_job_insert(struct conn *c, struct store_job *job);
-int store_sqlite_job_get(struct store *s, int64_t id, struct arena *a, struct store_job *out);
-int store_sqlite_job_claim(struct store *s, const char *owner, int64_t lease_ms, size_t max, struct arena *a,
-                           struct store_job **rows, size_t *n);
-int store_sqlite_job_renew(struct store *s, int64_t id, const char *owner, int64_t lease_ms);
-int store_sqlite_job_complete(struct store *s, int64_t id, const char *owner);
-int store_sqlite_job_fail(struct store *s, int64_t id, const char *owner, const char *error,
-                          int64_t retry_at);
-int store_sqlite_job_release(struct store *s, int64_t id, const char *owner);
-int store_sqlite_job_counts(struct store *s, int64_t counts[STORE_JOB_STATE_COUNT]);
-int store_sqlite_job_purge(struct store *s, int64_t before, size_t max, size_t *purged);
-
-int store_sqlite_idem_reserve(struct store *s, int64_t user_id, const char *key,
-                              const uint8_t hash[STORE_HASH_LEN], int64_t expires_at, struct arena *a,
-                              struct store_idem *existing);
-int store_sqlite_idem_complete(struct store *s, int64_t user_id, const char *key, int status,
-                               const char *headers, const char *body, size_t body_len);
-int store_sqlite_idem_release(struct store *s, int64_t user_id, const char *key);
-int store_sqlite_idem_get(struct store *s, int64_t user_id, const char *key, struct arena *a,
-                          struct store_idem *out);
-int store_sqlite_idem_purge(struct store *s, int64_t before, size_t max, size_t *purged);
 
 #endif

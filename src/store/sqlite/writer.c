@@ -9,12 +9,13 @@
 #include <errno.h>
 #include <semaphore.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "store/sqlite/sqlite_int.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 struct wop {
     store_sqlite_op_fn *fn;
@@ -74,9 +75,7 @@ int
 store_sqlite_write_async(struct sqlite_store *st, store_sqlite_op_fn *fn, void *arg, store_done_fn *done,
                          void *done_arg)
 {
-    struct wop *op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        return ERR_NOMEM;
+    struct wop *op = xcalloc(1, sizeof(*op));
     op->fn = fn;
     op->arg = arg;
     op->result = ERR_INTERNAL;
@@ -93,7 +92,7 @@ store_sqlite_write_async(struct sqlite_store *st, store_sqlite_op_fn *fn, void *
 static int64_t
 op_now(struct sqlite_store *st)
 {
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     if (now < st->last_now)
         now = st->last_now;
     st->last_now = now;
@@ -200,57 +199,35 @@ static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct sqlite_store *st = arg;
-    if (frames >= CHECKPOINT_FRAMES) {
-        pthread_mutex_lock(&st->ckpt_mu);
-        st->ckpt_wanted = true;
-        pthread_cond_signal(&st->ckpt_cv);
-        pthread_mutex_unlock(&st->ckpt_mu);
-    }
+    if (frames >= CHECKPOINT_FRAMES)
+        ticker_poke(st->checkpointer);
     return SQLITE_OK;
 }
 
-static void *
-checkpointer_main(void *arg)
+/* A PASSIVE checkpoint, every CHECKPOINT_EVERY_MS or when poked. */
+static void
+checkpoint(void *arg)
 {
     struct sqlite_store *st = arg;
-    pthread_mutex_lock(&st->ckpt_mu);
-    while (!st->ckpt_stop) {
-        if (!st->ckpt_wanted) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += CHECKPOINT_EVERY_MS / 1000;
-            pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &ts);
-            if (st->ckpt_stop)
-                break;
-        }
-        st->ckpt_wanted = false;
-        pthread_mutex_unlock(&st->ckpt_mu);
-        int log_frames = 0, done_frames = 0;
-        int rc = sqlite3_wal_checkpoint_v2(st->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                           &done_frames);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            store_sqlite_error(st->cconn, rc, "checkpoint");
-        pthread_mutex_lock(&st->ckpt_mu);
-    }
-    pthread_mutex_unlock(&st->ckpt_mu);
-    return NULL;
+    int log_frames = 0, done_frames = 0;
+    int rc =
+        sqlite3_wal_checkpoint_v2(st->cconn->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        store_sqlite_error(st->cconn, rc, "checkpoint");
 }
 
 int
 store_sqlite_writer_start(struct sqlite_store *st)
 {
+    st->checkpointer = ticker_start("checkpointer", CHECKPOINT_EVERY_MS, false, checkpoint, st);
+    if (st->checkpointer == NULL)
+        return ERR_INTERNAL;
     sqlite3_wal_hook(st->wconn->db, wal_hook, st);
     if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
         log_error("store", "cannot start the writer thread");
-        return ERR_INTERNAL;
-    }
-    if (pthread_create(&st->checkpointer, NULL, checkpointer_main, st) != 0) {
-        log_error("store", "cannot start the checkpointer thread");
-        pthread_mutex_lock(&st->mu);
-        st->stop = true;
-        pthread_cond_signal(&st->cv);
-        pthread_mutex_unlock(&st->mu);
-        pthread_join(st->writer, NULL);
+        sqlite3_wal_hook(st->wconn->db, NULL, NULL);
+        ticker_stop(st->checkpointer);
+        st->checkpointer = NULL;
         return ERR_INTERNAL;
     }
     return OK;
@@ -264,9 +241,6 @@ store_sqlite_writer_stop(struct sqlite_store *st)
     pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->writer, NULL);
-    pthread_mutex_lock(&st->ckpt_mu);
-    st->ckpt_stop = true;
-    pthread_cond_signal(&st->ckpt_cv);
-    pthread_mutex_unlock(&st->ckpt_mu);
-    pthread_join(st->checkpointer, NULL);
+    ticker_stop(st->checkpointer);
+    st->checkpointer = NULL;
 }
