@@ -229,6 +229,13 @@ get_run(struct http_req *r)
     return store_plan_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->p);
 }
 
+static int
+get_start(struct http_req *r, http_done_fn *done, void *arg)
+{
+    struct get *g = r->state;
+    return store_plan_get_async(api_deps()->store, r->user_id, g->id, &r->arena, &g->p, done, arg);
+}
+
 static void
 get_reply(struct http_req *r, int err)
 {
@@ -246,6 +253,7 @@ static const struct http_stages plan_get = {
     .state_size = sizeof(struct get),
     .prepare = get_prepare,
     .run = get_run,
+    .start = get_start,
     .reply = get_reply,
 };
 
@@ -371,12 +379,28 @@ list_prepare(struct http_req *r)
     return parse_list_query(r, &l->q);
 }
 
+/* The store's question: one row more than the page shows. */
+static struct store_plan_query
+plan_query(const struct http_req *r, const struct list *l)
+{
+    return (struct store_plan_query){r->user_id, &l->q.filter, l->q.has_after ? &l->q.after : NULL,
+                                     l->q.limit + 1};
+}
+
 static int
 list_run(struct http_req *r)
 {
     struct list *l = r->state;
-    return store_plan_list(api_deps()->store, r->user_id, &l->q.filter, l->q.has_after ? &l->q.after : NULL,
-                           l->q.limit + 1, &r->arena, &l->rows, &l->n);
+    struct store_plan_query q = plan_query(r, l);
+    return store_plan_list(api_deps()->store, &q, &r->arena, &l->rows, &l->n);
+}
+
+static int
+list_start(struct http_req *r, http_done_fn *done, void *arg)
+{
+    struct list *l = r->state;
+    struct store_plan_query q = plan_query(r, l);
+    return store_plan_list_async(api_deps()->store, &q, &r->arena, &l->rows, &l->n, done, arg);
 }
 
 static void
@@ -411,6 +435,7 @@ static const struct http_stages plan_list = {
     .state_size = sizeof(struct list),
     .prepare = list_prepare,
     .run = list_run,
+    .start = list_start,
     .reply = list_reply,
 };
 

@@ -192,9 +192,14 @@ struct store_ops {
 
     int (*plan_create)(struct store *s, struct store_plan_start *c);
     int (*plan_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out);
-    int (*plan_list)(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                     const struct store_plan_pos *after, size_t limit, struct arena *a,
+    /* q->filter is never NULL (store.c passes an empty one). */
+    int (*plan_list)(struct store *s, const struct store_plan_query *q, struct arena *a,
                      struct store_plan **rows, size_t *n);
+    /* Optional, both (NULL: no asynchronous plan reads). */
+    int (*plan_get_async)(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                          struct store_plan *out, store_done_fn *done, void *arg);
+    int (*plan_list_async)(struct store *s, const struct store_plan_query *q, struct arena *a,
+                           struct store_plan **rows, size_t *n, store_done_fn *done, void *arg);
     int (*plan_set_state)(struct store *s, struct store_plan_transition *t);
     int (*plan_delete)(struct store *s, int64_t user_id, int64_t id);
 
@@ -210,19 +215,17 @@ struct store_ops {
  * backend declares them with STORE_OP_DECLARE and fills its table with
  * STORE_OP_INIT, so the list and the signatures (those of struct
  * store_ops) are written once. */
-#define STORE_BACKEND_OPS(X)                                                                                 \
-    X(user_create)                                                                                           \
-    X(user_get)                                                                                              \
-    X(user_get_by_login)                                                                                     \
-    X(user_update)                                                                                           \
-    X(user_set_password)                                                                                     \
-    X(user_delete) X(session_create) X(session_get) X(session_list_active) X(session_touch)                  \
-        X(session_revoke) X(session_revoke_all) X(session_revoked_since) X(session_purge) X(refresh_create)  \
-            X(refresh_get) X(refresh_rotate) X(refresh_purge) X(task_create) X(task_get) X(task_update)      \
-                X(task_delete) X(task_list) X(profile_get) X(profile_put) X(job_enqueue) X(job_get)          \
-                    X(job_claim) X(job_update) X(job_counts) X(job_purge) X(plan_create) X(plan_get)         \
-                        X(plan_list) X(plan_set_state) X(plan_delete) X(idem_reserve) X(idem_complete)       \
-                            X(idem_release) X(idem_get) X(idem_purge)
+/* clang-format off */
+#define STORE_BACKEND_OPS(X) \
+    X(user_create) X(user_get) X(user_get_by_login) X(user_update) X(user_set_password) \
+    X(user_delete) X(session_create) X(session_get) X(session_list_active) X(session_touch) \
+    X(session_revoke) X(session_revoke_all) X(session_revoked_since) X(session_purge) \
+    X(refresh_create) X(refresh_get) X(refresh_rotate) X(refresh_purge) X(task_create) X(task_get) \
+    X(task_update) X(task_delete) X(task_list) X(profile_get) X(profile_put) X(job_enqueue) \
+    X(job_get) X(job_claim) X(job_update) X(job_counts) X(job_purge) X(plan_create) X(plan_get) \
+    X(plan_list) X(plan_set_state) X(plan_delete) X(idem_reserve) X(idem_complete) X(idem_release) \
+    X(idem_get) X(idem_purge)
+/* clang-format on */
 /* Declares prefix_op with the type of store_ops' member op. */
 #define STORE_OP_DECLARE(prefix, op) extern __typeof__(*((struct store_ops *)0)->op) prefix##_##op;
 /* The member op of a store_ops initializer: prefix_op. */

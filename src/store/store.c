@@ -563,19 +563,52 @@ store_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, st
 }
 
 int
-store_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                const struct store_plan_pos *after, size_t limit, struct arena *a, struct store_plan **rows,
-                size_t *n)
+store_plan_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out,
+                     store_done_fn *done, void *arg)
+{
+    if (s->ops->plan_get_async == NULL)
+        return ERR_WOULD_BLOCK;
+    return s->ops->plan_get_async(s, user_id, id, a, out, done, arg);
+}
+
+/* The argument checks of both list calls; *v is q with a NULL filter
+ * replaced by no filter. */
+static int
+plan_list_ok(const struct store_plan_query *q, struct store_plan_query *v, struct store_plan **rows,
+             size_t *n)
 {
     static const struct store_plan_filter none = {-1, -1};
     *rows = NULL;
     *n = 0;
-    if (f == NULL)
-        f = &none;
-    if (limit == 0 || limit > STORE_LIST_MAX || f->kind >= STORE_PLAN_KIND_COUNT ||
-        f->state >= STORE_PLAN_STATE_COUNT)
+    *v = *q;
+    if (v->filter == NULL)
+        v->filter = &none;
+    if (q->limit == 0 || q->limit > STORE_LIST_MAX || v->filter->kind >= STORE_PLAN_KIND_COUNT ||
+        v->filter->state >= STORE_PLAN_STATE_COUNT)
         return ERR_INVALID;
-    return s->ops->plan_list(s, user_id, f, after, limit, a, rows, n);
+    return OK;
+}
+
+int
+store_plan_list(struct store *s, const struct store_plan_query *q, struct arena *a, struct store_plan **rows,
+                size_t *n)
+{
+    struct store_plan_query v;
+    int err = plan_list_ok(q, &v, rows, n);
+    return err != OK ? err : s->ops->plan_list(s, &v, a, rows, n);
+}
+
+int
+store_plan_list_async(struct store *s, const struct store_plan_query *q, struct arena *a,
+                      struct store_plan **rows, size_t *n, store_done_fn *done, void *arg)
+{
+    struct store_plan_query v;
+    int err = plan_list_ok(q, &v, rows, n);
+    if (err != OK)
+        return err;
+    if (s->ops->plan_list_async == NULL)
+        return ERR_WOULD_BLOCK;
+    return s->ops->plan_list_async(s, &v, a, rows, n, done, arg);
 }
 
 int

@@ -561,11 +561,26 @@ struct store_plan_pos {
     int64_t id;
 };
 
-/* Up to limit plans of user_id, newest first, after `after` (NULL: from
- * the start), without content; as store_task_list. May read a replica. */
-int store_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                    const struct store_plan_pos *after, size_t limit, struct arena *a,
+/* What a plan list asks for: up to limit (1..STORE_LIST_MAX) plans of
+ * user_id matching filter (NULL: all), newest first, strictly after
+ * `after` (NULL: from the start). */
+struct store_plan_query {
+    int64_t user_id;
+    const struct store_plan_filter *filter;
+    const struct store_plan_pos *after;
+    size_t limit;
+};
+
+/* The plans of q, without content; as store_task_list. May read a
+ * replica. */
+int store_plan_list(struct store *s, const struct store_plan_query *q, struct arena *a,
                     struct store_plan **rows, size_t *n);
+/* As store_plan_get and store_plan_list, without blocking the calling
+ * loop thread: as store_task_get_async and store_task_list_async. */
+int store_plan_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                         struct store_plan *out, store_done_fn *done, void *arg);
+int store_plan_list_async(struct store *s, const struct store_plan_query *q, struct arena *a,
+                          struct store_plan **rows, size_t *n, store_done_fn *done, void *arg);
 
 /* A state change made by the generator. */
 struct store_plan_result {

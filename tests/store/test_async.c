@@ -1,4 +1,5 @@
-/* Asynchronous task reads (store_task_list_async, store_task_get_async),
+/* Asynchronous task and plan reads (store_task_list_async,
+ * store_task_get_async, store_plan_list_async, store_plan_get_async),
  * as the event loops use them, driven by a small poll() loop standing in
  * for the HTTP module's poller: many reads sent in one round come back
  * each with the rows the blocking call returns, including reads whose
@@ -194,6 +195,67 @@ pipelined(struct store *s)
     arena_cleanup(&a);
 }
 
+/* Plans read the same way: a round of lists (each filter) and gets, each
+ * with the answer of the blocking call; another user's plan is not found. */
+static void
+plans_pipelined(struct store *s)
+{
+    int64_t uid = contract_user(s, "async_plans");
+    int64_t other = contract_user(s, "async_plans_other");
+    int64_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        struct store_plan p = {
+            .user_id = uid, .kind = (enum store_plan_kind)(i % STORE_PLAN_KIND_COUNT), .weeks = i + 1};
+        CHECK_EQ_INT(store_plan_create(s, &p, NULL), OK);
+        ids[i] = p.id;
+    }
+    struct store_plan theirs = {.user_id = other, .kind = STORE_PLAN_WORKOUT, .weeks = 1};
+    CHECK_EQ_INT(store_plan_create(s, &theirs, NULL), OK);
+
+    struct arena a;
+    arena_init(&a);
+    enum { NPL = 3, NPG = 5 };
+    struct store_plan_filter f[NPL] = {{-1, -1}, {STORE_PLAN_WORKOUT, -1}, {-1, STORE_PLAN_QUEUED}};
+    struct store_plan *rows[NPL];
+    size_t n[NPL];
+    struct store_plan got[NPG];
+    struct answer ans[NPL + NPG];
+    memset(ans, 0, sizeof(ans));
+    for (int i = 0; i < NPL; i++)
+        CHECK_EQ_INT(store_plan_list_async(s, &(struct store_plan_query){uid, &f[i], NULL, 3}, &a, &rows[i],
+                                           &n[i], on_done, &ans[i]),
+                     OK);
+    for (int i = 0; i < NPG; i++)
+        CHECK_EQ_INT(
+            store_plan_get_async(s, uid, i < 4 ? ids[i] : theirs.id, &a, &got[i], on_done, &ans[NPL + i]),
+            OK);
+    CHECK(run_round(s, ans, NPL + NPG));
+    for (int i = 0; i < NPL; i++) {
+        CHECK_EQ_INT(ans[i].err, OK);
+        struct store_plan *want;
+        size_t nw;
+        CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, &f[i], NULL, 3}, &a, &want, &nw), OK);
+        CHECK_EQ_INT(n[i], nw);
+        for (size_t k = 0; k < nw && k < n[i]; k++)
+            CHECK(rows[i][k].id == want[k].id && rows[i][k].version == want[k].version &&
+                  rows[i][k].kind == want[k].kind);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(ans[NPL + i].err, OK);
+        CHECK_EQ_INT(got[i].id, ids[i]);
+        CHECK_EQ_INT(got[i].weeks, i + 1);
+    }
+    CHECK_EQ_INT(ans[NPL + 4].err, ERR_NOT_FOUND); /* another user's plan */
+
+    /* Bad arguments: refused at once. */
+    struct answer bad = {0};
+    CHECK_EQ_INT(store_plan_list_async(s, &(struct store_plan_query){uid, NULL, NULL, 0}, &a, &rows[0], &n[0],
+                                       on_done, &bad),
+                 ERR_INVALID);
+    CHECK(!bad.done);
+    arena_cleanup(&a);
+}
+
 void
 contract_async(struct store *s)
 {
@@ -209,8 +271,15 @@ contract_async(struct store *s)
         ERR_WOULD_BLOCK);
     CHECK(!ans.done);
     arena_cleanup(&a);
+    struct store_plan *prows;
+    CHECK_EQ_INT(
+        store_plan_list_async(s, &(struct store_plan_query){1, NULL, NULL, 5}, &a, &prows, &n, on_done, &ans),
+        ERR_WOULD_BLOCK);
+    CHECK(!ans.done);
+    arena_cleanup(&a);
     if (store_reads_async(s)) {
         store_set_loop_io(s, &fake_io);
+        plans_pipelined(s);
         pipelined(s);
     }
     contract_tally();

@@ -133,7 +133,7 @@ plans(struct store *s)
 
     /* Lists: newest first, without content, by keyset, with filters. */
     struct store_plan *prow;
-    CHECK_EQ_INT(store_plan_list(s, uid, NULL, NULL, 10, &a, &prow, &n), OK);
+    CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, NULL, NULL, 10}, &a, &prow, &n), OK);
     CHECK_EQ_INT(n, 3);
     if (n == 3) {
         CHECK_EQ_INT(prow[0].id, n2.id);
@@ -142,25 +142,25 @@ plans(struct store *s)
         CHECK_EQ_STR(prow[2].summary, "3 days");
     }
     struct store_plan_pos pos = {0, 0};
-    CHECK_EQ_INT(store_plan_list(s, uid, NULL, NULL, 2, &a, &prow, &n), OK);
+    CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, NULL, NULL, 2}, &a, &prow, &n), OK);
     CHECK_EQ_INT(n, 2);
     if (n == 2) {
         pos = (struct store_plan_pos){prow[1].created_at, prow[1].id};
-        CHECK_EQ_INT(store_plan_list(s, uid, NULL, &pos, 2, &a, &prow, &n), OK);
+        CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, NULL, &pos, 2}, &a, &prow, &n), OK);
         CHECK_EQ_INT(n, 1);
         if (n == 1)
             CHECK_EQ_INT(prow[0].id, p.id);
     }
     struct store_plan_filter f = {STORE_PLAN_NUTRITION, -1};
-    CHECK_EQ_INT(store_plan_list(s, uid, &f, NULL, 10, &a, &prow, &n), OK);
+    CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, &f, NULL, 10}, &a, &prow, &n), OK);
     CHECK_EQ_INT(n, 2);
     f = (struct store_plan_filter){-1, STORE_PLAN_READY};
-    CHECK_EQ_INT(store_plan_list(s, uid, &f, NULL, 10, &a, &prow, &n), OK);
+    CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, &f, NULL, 10}, &a, &prow, &n), OK);
     CHECK_EQ_INT(n, 1);
     f = (struct store_plan_filter){STORE_PLAN_NUTRITION, STORE_PLAN_QUEUED};
-    CHECK_EQ_INT(store_plan_list(s, uid, &f, NULL, 10, &a, &prow, &n), OK);
+    CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){uid, &f, NULL, 10}, &a, &prow, &n), OK);
     CHECK_EQ_INT(n, 1);
-    CHECK_EQ_INT(store_plan_list(s, other, NULL, NULL, 10, &a, &prow, &n), OK);
+    CHECK_EQ_INT(store_plan_list(s, &(struct store_plan_query){other, NULL, NULL, 10}, &a, &prow, &n), OK);
     CHECK_EQ_INT(n, 0);
 
     /* Deleting a plan cancels its queued job and keeps its tasks. */

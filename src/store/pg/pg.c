@@ -313,6 +313,8 @@ static const struct store_ops pg_ops = {
     .set_loop_io = store_pg_set_loop_io,
     .task_list_async = store_pg_task_list_async,
     .task_get_async = store_pg_task_get_async,
+    .plan_list_async = store_pg_plan_list_async,
+    .plan_get_async = store_pg_plan_get_async,
     .loop_end = store_pg_loop_end,
     STORE_BACKEND_OPS(PG_OP_INIT)
 };

@@ -330,6 +330,10 @@ int store_pg_purge(struct store *s, enum pg_stmt id, int64_t before, size_t max,
 
 int store_pg_task_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
                             struct store_task *out, store_done_fn *done, void *arg);
+int store_pg_plan_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a,
+                            struct store_plan *out, store_done_fn *done, void *arg);
+int store_pg_plan_list_async(struct store *s, const struct store_plan_query *q, struct arena *a,
+                             struct store_plan **rows, size_t *n, store_done_fn *done, void *arg);
 int store_pg_task_list_async(struct store *s, const struct store_task_query *q, struct arena *a,
                              struct store_task **rows, size_t *n, store_done_fn *done, void *arg);
 /* Inserts t on x (inside a call); sets id, created_at, updated_at, version. */

@@ -137,18 +137,31 @@ struct plan_arg {
     struct store_plan *out;
 };
 
+static void
+plan_get_params(const struct plan_arg *pa, struct pg_params *q)
+{
+    pg_p_i64(q, pa->user_id);
+    pg_p_i64(q, pa->id);
+}
+
+/* The row of a plan read, blocking or on a loop connection. */
+static int
+read_plan_got(void *arg, const PGresult *r)
+{
+    struct plan_arg *pa = arg;
+    return PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_plan(PG_ROW(r, 0), pa->a, pa->out);
+}
+
 static int
 op_plan_get(struct pgx *x, void *arg)
 {
-    struct plan_arg *pa = arg;
     struct pg_params q = {0};
-    pg_p_i64(&q, pa->user_id);
-    pg_p_i64(&q, pa->id);
+    plan_get_params(arg, &q);
     PGresult *r;
     int err = store_pg_exec(x, PG_PLAN_GET, &q, &r);
     if (err != OK)
         return err;
-    err = PQntuples(r) == 0 ? ERR_NOT_FOUND : store_row_plan(PG_ROW(r, 0), pa->a, pa->out);
+    err = read_plan_got(arg, r);
     PQclear(r);
     return err;
 }
@@ -160,56 +173,93 @@ store_pg_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena *a,
     return store_pg_run(STORE(s), PG_READ_LAGGED, user_id, op_plan_get, &pa);
 }
 
+int
+store_pg_plan_get_async(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_plan *out,
+                        store_done_fn *done, void *arg)
+{
+    struct plan_arg *pa = arena_alloc(a, sizeof(*pa));
+    struct pg_aop *op = arena_alloc(a, sizeof(*op));
+    *pa = (struct plan_arg){user_id, id, a, out};
+    *op = (struct pg_aop){
+        .stmt = PG_PLAN_GET, .read = read_plan_got, .read_arg = pa, .done = done, .done_arg = arg};
+    plan_get_params(pa, &op->p);
+    return store_pg_aop_submit(STORE(s), op);
+}
+
 struct plan_list_arg {
-    int64_t user_id;
-    const struct store_plan_filter *f;
-    const struct store_plan_pos *after;
-    size_t limit;
+    struct store_plan_query q;
     struct arena *a;
-    struct store_plan *rows;
-    size_t n;
+    struct store_plan **rows; /* where the rows go */
+    size_t *n;
 };
+
+static void
+plan_list_params(const struct plan_list_arg *la, struct pg_params *p)
+{
+    const struct store_plan_query *q = &la->q;
+    pg_p_i64(p, q->user_id);
+    pg_p_str(p, q->filter->kind >= 0 ? store_plan_kind_names[q->filter->kind] : NULL);
+    pg_p_str(p, q->filter->state >= 0 ? store_plan_state_names[q->filter->state] : NULL);
+    pg_p_i64(p, q->after != NULL ? q->after->created_at : INT64_MAX);
+    pg_p_i64(p, q->after != NULL ? q->after->id : INT64_MAX);
+    pg_p_i64(p, (int64_t)q->limit);
+}
+
+/* The rows of a plan list, blocking or on a loop connection. */
+static int
+read_plan_rows(void *arg, const PGresult *r)
+{
+    struct plan_list_arg *la = arg;
+    size_t n = (size_t)PQntuples(r);
+    if (n > la->q.limit)
+        n = la->q.limit;
+    struct store_plan *rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*rows));
+    size_t got = 0;
+    int err = OK;
+    for (size_t i = 0; i < n && err == OK; i++) {
+        err = store_row_plan(PG_ROW(r, (int)i), la->a, &rows[i]);
+        got += err == OK;
+    }
+    if (err != OK)
+        return err;
+    *la->rows = rows;
+    *la->n = got;
+    return OK;
+}
 
 static int
 op_plan_list(struct pgx *x, void *arg)
 {
-    struct plan_list_arg *la = arg;
-    struct pg_params q = {0};
-    pg_p_i64(&q, la->user_id);
-    pg_p_str(&q, la->f->kind >= 0 ? store_plan_kind_names[la->f->kind] : NULL);
-    pg_p_str(&q, la->f->state >= 0 ? store_plan_state_names[la->f->state] : NULL);
-    pg_p_i64(&q, la->after != NULL ? la->after->created_at : INT64_MAX);
-    pg_p_i64(&q, la->after != NULL ? la->after->id : INT64_MAX);
-    pg_p_i64(&q, (int64_t)la->limit);
+    struct pg_params p = {0};
+    plan_list_params(arg, &p);
     PGresult *r;
-    int err = store_pg_exec(x, PG_PLAN_LIST, &q, &r);
+    int err = store_pg_exec(x, PG_PLAN_LIST, &p, &r);
     if (err != OK)
         return err;
-    size_t n = (size_t)PQntuples(r);
-    if (n > la->limit)
-        n = la->limit;
-    la->rows = arena_alloc(la->a, (n > 0 ? n : 1) * sizeof(*la->rows));
-    la->n = 0;
-    for (size_t i = 0; i < n && err == OK; i++) {
-        err = store_row_plan(PG_ROW(r, (int)i), la->a, &la->rows[i]);
-        la->n += err == OK;
-    }
+    err = read_plan_rows(arg, r);
     PQclear(r);
     return err;
 }
 
 int
-store_pg_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                   const struct store_plan_pos *after, size_t limit, struct arena *a,
+store_pg_plan_list(struct store *s, const struct store_plan_query *q, struct arena *a,
                    struct store_plan **rows, size_t *n)
 {
-    struct plan_list_arg la = {user_id, f, after, limit, a, NULL, 0};
-    int err = store_pg_run(STORE(s), PG_READ_LAGGED, user_id, op_plan_list, &la);
-    if (err != OK)
-        return err;
-    *rows = la.rows;
-    *n = la.n;
-    return OK;
+    struct plan_list_arg la = {*q, a, rows, n};
+    return store_pg_run(STORE(s), PG_READ_LAGGED, q->user_id, op_plan_list, &la);
+}
+
+int
+store_pg_plan_list_async(struct store *s, const struct store_plan_query *q, struct arena *a,
+                         struct store_plan **rows, size_t *n, store_done_fn *done, void *arg)
+{
+    struct plan_list_arg *la = arena_alloc(a, sizeof(*la));
+    struct pg_aop *op = arena_alloc(a, sizeof(*op));
+    *la = (struct plan_list_arg){*q, a, rows, n};
+    *op = (struct pg_aop){
+        .stmt = PG_PLAN_LIST, .read = read_plan_rows, .read_arg = la, .done = done, .done_arg = arg};
+    plan_list_params(la, &op->p);
+    return store_pg_aop_submit(STORE(s), op);
 }
 
 /* Runs inside a transaction when there are tasks to create. */

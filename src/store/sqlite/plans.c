@@ -143,10 +143,12 @@ store_sqlite_plan_get(struct store *s, int64_t user_id, int64_t id, struct arena
 }
 
 int
-store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan_filter *f,
-                       const struct store_plan_pos *after, size_t limit, struct arena *a,
+store_sqlite_plan_list(struct store *s, const struct store_plan_query *q, struct arena *a,
                        struct store_plan **rows, size_t *n)
 {
+    const struct store_plan_filter *f = q->filter;
+    const struct store_plan_pos *after = q->after;
+    size_t limit = q->limit;
     struct conn *c;
     int err = store_sqlite_reader(STORE(s), &c);
     if (err != OK)
@@ -154,7 +156,7 @@ store_sqlite_plan_list(struct store *s, int64_t user_id, const struct store_plan
     sqlite3_stmt *st = store_sqlite_stmt(c, STMT_PLAN_LIST, &err);
     if (st == NULL)
         return err;
-    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_int64(st, 1, q->user_id);
     if (f->kind >= 0)
         sqlite3_bind_text(st, 2, store_plan_kind_names[f->kind], -1, SQLITE_STATIC);
     if (f->state >= 0)
