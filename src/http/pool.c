@@ -3,7 +3,6 @@
  * unboundedly. Results go back to the loop thread that owns the request
  * through h2o's multithread queue; the pool never touches h2o requests. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 struct http_pool {
     char name[32];
@@ -115,22 +115,10 @@ http_pool_new(const char *name, int threads, int queue)
     p->nthreads = threads;
     p->threads = xcalloc((size_t)threads, sizeof(*p->threads));
 
-    /* Workers inherit a mask blocking every signal: signals go to the
-     * thread that waits for them, never to a worker. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    for (int i = 0; i < threads; i++) {
-        if (pthread_create(&p->threads[i], &attr, worker, p) != 0) {
-            log_error("http", "cannot start %s pool thread", name);
-            abort();
-        }
-    }
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    const struct thread_opts to = {.stack_size = 256 * 1024};
+    for (int i = 0; i < threads; i++)
+        if (thread_start(&p->threads[i], &to, name, worker, p) != OK)
+            abort(); /* at start-up only: pace cannot serve without its pools */
     return p;
 }
 

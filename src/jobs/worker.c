@@ -8,7 +8,6 @@
  * holds its lease (the store refuses calls from a former owner); after
  * jobs_stop released a job, its worker never touches it again. */
 #include <inttypes.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/ticker.h"
 
 enum {
@@ -410,10 +410,6 @@ keeper_tick(void *arg)
 int
 jobs_start(struct jobs *j)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    /* Threads inherit the mask: signals stay with the thread that waits for them. */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_mutex_lock(&j->mu);
     j->started = true;
     pthread_mutex_unlock(&j->mu);
@@ -427,7 +423,7 @@ jobs_start(struct jobs *j)
         pthread_mutex_lock(&j->mu);
         j->running_workers++;
         pthread_mutex_unlock(&j->mu);
-        if (pthread_create(&j->workers[i].tid, NULL, worker_main, &j->workers[i]) != 0) {
+        if (thread_start(&j->workers[i].tid, NULL, "jobs worker", worker_main, &j->workers[i]) != OK) {
             pthread_mutex_lock(&j->mu);
             j->running_workers--;
             pthread_mutex_unlock(&j->mu);
@@ -436,7 +432,6 @@ jobs_start(struct jobs *j)
         }
         j->workers[i].started = true;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != OK) {
         log_error("jobs", "cannot start the job threads");
         return rc;

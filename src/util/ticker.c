@@ -1,13 +1,14 @@
 /* util/ticker.h: one thread per ticker, sleeping on a monotonic condition
  * between runs. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/err.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/ticker.h"
 
 struct ticker {
@@ -58,14 +59,7 @@ ticker_start(const char *name, int64_t interval_ms, bool immediately, ticker_fn 
     t->immediately = immediately;
     pthread_mutex_init(&t->mu, NULL);
     clock_cond_init(&t->cv);
-    sigset_t all, old;
-    sigfillset(&all);
-    /* Threads inherit the mask: signals stay with the thread that waits for them. */
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&t->thread, NULL, ticker_main, t);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        log_error("ticker", "cannot start the %s thread", name);
+    if (thread_start(&t->thread, NULL, name, ticker_main, t) != OK) {
         pthread_cond_destroy(&t->cv);
         pthread_mutex_destroy(&t->mu);
         free(t);

@@ -21,6 +21,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 int64_t
 store_pg_now(void)
@@ -99,11 +100,8 @@ store_pg_cancel(PGconn *pg)
     pthread_mutex_lock(&cancels.mu);
     if (!cancels.started) {
         pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        cancels.started = pthread_create(&t, &attr, canceller_main, NULL) == 0;
-        pthread_attr_destroy(&attr);
+        cancels.started = thread_start(&t, &(struct thread_opts){.detached = true}, "query canceller",
+                                       canceller_main, NULL) == OK;
     }
     if (!cancels.started || cancels.n == CANCEL_QUEUE) {
         pthread_mutex_unlock(&cancels.mu);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sodium.h>
+
 #include "store/pg/pg_int.h"
 #include "util/arena.h"
 
@@ -92,31 +94,16 @@ pg_col_bool(const PGresult *r, int row, int col)
     return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes bytea's hex output ("\x0a1b..."); returns the bytes written. */
+/* Decodes bytea's hex output ("\\x0a1b..."); returns the bytes written
+ * (at most cap; decoding stops at the first byte that is not hex). */
 static size_t
 unhex(const char *s, size_t len, uint8_t *out, size_t cap)
 {
     size_t n = 0;
+    const char *end;
     if (len < 2 || s[0] != '\\' || s[1] != 'x')
         return 0;
-    for (size_t i = 2; i + 1 < len && n < cap; i += 2) {
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            break;
-        out[n++] = (uint8_t)(hi << 4 | lo);
-    }
+    (void)sodium_hex2bin(out, cap, s + 2, len - 2, NULL, &n, &end); /* n counts what it wrote */
     return n;
 }
 

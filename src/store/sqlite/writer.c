@@ -15,6 +15,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/ticker.h"
 
 struct wop {
@@ -223,8 +224,7 @@ store_sqlite_writer_start(struct sqlite_store *st)
     if (st->checkpointer == NULL)
         return ERR_INTERNAL;
     sqlite3_wal_hook(st->wconn->db, wal_hook, st);
-    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
-        log_error("store", "cannot start the writer thread");
+    if (thread_start(&st->writer, NULL, "store writer", writer_main, st) != OK) {
         sqlite3_wal_hook(st->wconn->db, NULL, NULL);
         ticker_stop(st->checkpointer);
         st->checkpointer = NULL;
