@@ -135,8 +135,10 @@ parse_create(struct http_req *r, struct plan_request *req)
         return false;
     const json_t *b = r->json;
     memset(req, 0, sizeof(*req));
-    req->kind = (enum store_plan_kind)store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT,
-                                                       json_string_value(json_object_get(b, "kind")));
+    int kind = STORE_PLAN_WORKOUT; /* validated above: always one of them */
+    store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT,
+                     json_string_value(json_object_get(b, "kind")), &kind);
+    req->kind = (enum store_plan_kind)kind;
     const json_t *v = json_object_get(b, "weeks");
     req->weeks = v != NULL ? (int)json_integer_value(v) : PLAN_WEEKS_DEFAULT;
     req->create_tasks = json_is_true(json_object_get(b, "create_tasks"));
@@ -329,15 +331,13 @@ parse_list_query(struct http_req *r, struct list_query *q)
     if (!api_list_limit(r, LIMIT_MAX, &q->limit))
         return false;
     if ((v = http_req_query(r, "kind")) != NULL) {
-        q->filter.kind = store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT, v);
-        if (q->filter.kind < 0) {
+        if (!store_enum_parse(store_plan_kind_names, STORE_PLAN_KIND_COUNT, v, &q->filter.kind)) {
             api_reply_bad_param(r, "kind", "must be workout or nutrition");
             return false;
         }
     }
     if ((v = http_req_query(r, "state")) != NULL) {
-        q->filter.state = store_enum_parse(store_plan_state_names, STORE_PLAN_STATE_COUNT, v);
-        if (q->filter.state < 0) {
+        if (!store_enum_parse(store_plan_state_names, STORE_PLAN_STATE_COUNT, v, &q->filter.state)) {
             api_reply_bad_param(r, "state",
                                 api_enum_choices(&r->arena, "must be one of ", store_plan_state_names));
             return false;

@@ -165,10 +165,13 @@ task_id(struct http_req *r, int64_t *id)
     return true;
 }
 
-static int
+/* A status the validator has accepted. */
+static enum store_task_status
 status_of(const char *s)
 {
-    return store_enum_parse(store_task_status_names, STORE_TASK_STATUS_COUNT, s);
+    int st = STORE_TASK_TODO;
+    store_enum_parse(store_task_status_names, STORE_TASK_STATUS_COUNT, s, &st);
+    return (enum store_task_status)st;
 }
 
 /* The access token's account no longer exists (deleted meanwhile). */
@@ -243,7 +246,7 @@ create_prepare(struct http_req *r)
     };
     v = json_object_get(body, "status");
     if (v != NULL)
-        cr->t.status = (enum store_task_status)status_of(json_string_value(v));
+        cr->t.status = status_of(json_string_value(v));
     v = json_object_get(body, "priority");
     if (v != NULL)
         cr->t.priority = (int)json_integer_value(v);
@@ -367,7 +370,7 @@ api_task_update(struct http_req *r)
     v = json_object_get(body, "status");
     if (v != NULL) {
         p.fields |= STORE_TASK_F_STATUS;
-        p.status = (enum store_task_status)status_of(json_string_value(v));
+        p.status = status_of(json_string_value(v));
     }
     v = json_object_get(body, "priority");
     if (v != NULL) {
@@ -465,8 +468,8 @@ query_sort(struct http_req *r, struct list_query *q)
     const char *v = http_req_query(r, "sort");
     if (v == NULL)
         return true;
-    int sort = store_enum_parse(store_task_sort_names, STORE_TASK_SORT_COUNT, v);
-    if (sort >= 0) {
+    int sort;
+    if (store_enum_parse(store_task_sort_names, STORE_TASK_SORT_COUNT, v, &sort)) {
         q->sort = (enum store_task_sort)sort;
         return true;
     }

@@ -208,8 +208,7 @@ plan_payload_write(struct arena *a, const struct store_profile *sp, const struct
 static int
 get_enum(const json_t *o, const char *key, const char *const *names, int count, int *out)
 {
-    *out = store_enum_parse(names, count, json_string_value(json_object_get(o, key)));
-    return *out < 0 ? ERR_INVALID : OK;
+    return store_enum_parse(names, count, json_string_value(json_object_get(o, key)), out) ? OK : ERR_INVALID;
 }
 
 static int

@@ -14,7 +14,9 @@
 static int
 col_enum(const struct store_row *r, int col, const char *const *names, int count)
 {
-    return store_enum_parse(names, count, r->ops->peek(r, col));
+    int v = -1;
+    store_enum_parse(names, count, r->ops->peek(r, col), &v);
+    return v;
 }
 
 int

@@ -700,15 +700,15 @@ store_job_state_name(enum store_job_state st)
     return (unsigned)st < STORE_JOB_STATE_COUNT ? store_job_state_names[st] : "?";
 }
 
-int
-store_enum_parse(const char *const *names, int count, const char *s)
+bool
+store_enum_parse(const char *const *names, int count, const char *s, int *out)
 {
-    if (s == NULL)
-        return -1;
-    for (int i = 0; i < count; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
+    for (int i = 0; s != NULL && i < count; i++)
+        if (strcmp(names[i], s) == 0) {
+            *out = i;
+            return true;
+        }
+    return false;
 }
 
 static int

@@ -654,8 +654,8 @@ const char *store_task_sort_name(enum store_task_sort sort);
 const char *store_plan_kind_name(enum store_plan_kind k);
 const char *store_plan_state_name(enum store_plan_state st);
 const char *store_job_state_name(enum store_job_state st);
-/* The value named s in a table of count names (a table above), or -1 when
- * s is NULL or not one of them. */
-int store_enum_parse(const char *const *names, int count, const char *s);
+/* The value named s in a table of count names (a table above) into *out;
+ * false (*out untouched) when s is NULL or not one of them. */
+bool store_enum_parse(const char *const *names, int count, const char *s, int *out);
 
 #endif

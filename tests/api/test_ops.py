@@ -3,11 +3,14 @@ and the agreement between the route table and docs/openapi.json."""
 
 import json
 import math
+import re
+import subprocess
 
 import requests
 
 from harness import (
     OPENAPI_FILE,
+    PACE_BIN,
     REQUEST_ID_RE,
     expected_ready_checks,
     metric_value,
@@ -81,6 +84,17 @@ def test_metrics_build_info(server):
     assert value == 1
     assert labels.get("version"), labels
     assert labels.get("commit"), labels
+
+
+def test_version_matches_build_info(server):
+    """`pace version` and /metrics tell the same build: both halves of the
+    binary are compiled with the version and the commit."""
+    out = subprocess.run([PACE_BIN, "version"], capture_output=True, text=True, timeout=10).stdout
+    m = re.match(r"pace (\S+) \((\S+)\)", out)
+    assert m, out
+    labels = [ls for n, ls, v in scrape(server.url) if n == "pace_build_info"][0]
+    assert (labels["version"], labels["commit"]) == (m.group(1), m.group(2)), (labels, out)
+    assert m.group(1) != "0.0.0", out
 
 
 def test_metrics_request_counter_grows(server):
