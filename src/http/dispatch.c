@@ -18,7 +18,6 @@
 #include "util/log.h"
 
 static void submit_or_wait(struct reqctx *c, struct http_pool *pool);
-static struct http_pool *pool_for(const struct http_server *s, unsigned flags);
 
 void
 http_req_then(struct http_req *r, http_handler_fn *next)
@@ -129,7 +128,10 @@ stage_done(void *arg, int err)
     h2o_multithread_send_message(c->task.owner, &c->task.msg);
 }
 
-static void
+/* On the loop, after auth: state, prepare, then start where the store
+ * can. True when the request is answered or suspended; false when its
+ * work is to run like a handler in one piece (inline or on a pool). */
+static bool
 stages_begin(struct reqctx *c)
 {
     const struct http_route *route = c->r.route;
@@ -141,28 +143,21 @@ stages_begin(struct reqctx *c)
     }
     if (st->prepare != NULL && !st->prepare(&c->r)) {
         http_send_response(c);
-        return;
+        return true;
     }
-    if (st->start != NULL && can_start(&s->opts, route->flags)) {
-        c->pending = true;
-        c->in_start = true;
-        int err = st->start(&c->r, stage_done, c);
-        c->in_start = false;
-        if (err == OK && !c->done_early)
-            return; /* suspended: stage_done finishes it */
-        if (err == OK)
-            err = c->stage_err;
-        c->done_early = false;
-        stage_finish(c, err);
-        return;
-    }
-    struct http_pool *pool = pool_for(s, route->flags);
-    if (pool != NULL) {
-        submit_or_wait(c, pool);
-        return;
-    }
-    run_here(c);
-    http_send_response(c);
+    if (st->start == NULL || !can_start(&s->opts, route->flags))
+        return false;
+    c->pending = true;
+    c->in_start = true;
+    int err = st->start(&c->r, stage_done, c);
+    c->in_start = false;
+    if (err == OK && !c->done_early)
+        return true; /* suspended: stage_done finishes it */
+    if (err == OK)
+        err = c->stage_err;
+    c->done_early = false;
+    stage_finish(c, err);
+    return true;
 }
 
 /* Where work that may wait runs, by the route's flags: NULL for inline on
@@ -353,16 +348,14 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
             goto send;
     }
 
-    if (route->stages != NULL) {
-        stages_begin(c);
+    if (route->stages != NULL && stages_begin(c))
         return 0;
-    }
     struct http_pool *pool = pool_for(s, route->flags);
     if (pool != NULL) {
         submit_or_wait(c, pool);
         return 0;
     }
-    route->fn(r);
+    run_here(c);
 
 send:
     http_send_response(c);

@@ -112,8 +112,9 @@ struct reqctx {
     h2o_req_t *req;    /* NULL once h2o has disposed of the request */
     struct loop *loop;
     size_t route_index;
-    bool counted; /* contributes to in_flight and active */
-    bool pending; /* work runs elsewhere; its completion comes back to the loop */
+    bool counted;   /* contributes to active (until freed) */
+    bool in_flight; /* contributes to in_flight (until answered or freed) */
+    bool pending;   /* work runs elsewhere; its completion comes back to the loop */
     struct http_pool_task task;
     http_handler_fn *then;         /* the next stage after the hash pool: http_req_then */
     int stage_err;                 /* a staged handler's result, for its reply */

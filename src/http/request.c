@@ -85,6 +85,8 @@ reqctx_free(struct reqctx *c)
     if (c->r.json != NULL)
         json_decref(c->r.json);
     arena_cleanup(&c->r.arena);
+    if (c->in_flight)
+        atomic_fetch_sub_explicit(&c->loop->srv->in_flight, 1, memory_order_relaxed);
     if (c->counted)
         atomic_fetch_sub_explicit(&c->loop->srv->active, 1, memory_order_relaxed);
     free(c);
@@ -115,6 +117,7 @@ reqctx_new(h2o_req_t *req, struct loop *L, bool counted)
     c->loop = L;
     c->route_index = SIZE_MAX;
     c->counted = counted;
+    c->in_flight = counted;
     arena_init(&c->r.arena);
     if (counted) {
         atomic_fetch_add_explicit(&L->srv->in_flight, 1, memory_order_relaxed);
@@ -222,8 +225,6 @@ http_send_response(struct reqctx *c)
     struct http_req *r = &c->r;
     c->pending = false;
     if (req == NULL) { /* the connection went away while the work ran */
-        if (c->counted)
-            atomic_fetch_sub_explicit(&c->loop->srv->in_flight, 1, memory_order_relaxed);
         reqctx_free(c);
         return;
     }
@@ -232,8 +233,10 @@ http_send_response(struct reqctx *c)
                   http_method_name(r->route->method), r->route->path);
         http_reply_problem(r, 500, "internal", "Internal error", NULL);
     }
-    if (c->counted)
+    if (c->in_flight) {
+        c->in_flight = false;
         atomic_fetch_sub_explicit(&c->loop->srv->in_flight, 1, memory_order_relaxed);
+    }
     req->res.status = r->status;
     req->res.reason = reason(r->status);
     add_header(req, H2O_STRLIT("x-request-id"), r->request_id, strlen(r->request_id));

@@ -349,7 +349,9 @@ store_set_loop_io(struct store *s, const struct store_loop_io *io)
 bool
 store_reads_async(struct store *s)
 {
-    return s->ops->task_list_async != NULL;
+    struct store_caps caps;
+    store_caps(s, &caps);
+    return caps.reads_async;
 }
 
 int
