@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
@@ -125,9 +126,40 @@ ensure_data_dir(const struct config *c)
     return OK;
 }
 
+/* The Redis layer from the settings (disabled without PACE_REDIS_URL or
+ * Sentinels); NULL after logging. Its keys are hashed with a seed derived
+ * from the access-token secret, which every instance shares. */
+static struct cache *
+open_cache(const struct config *c)
+{
+    const char *secret = c->jwt_keys != NULL && c->jwt_keys[0] != '\0' ? c->jwt_keys : c->jwt_secret;
+    uint8_t seed[32];
+    static const uint8_t context[] = "pace redis key seed v1";
+    crypto_generichash(seed, sizeof(seed), context, sizeof(context) - 1, (const uint8_t *)secret,
+                       secret != NULL ? (strlen(secret) > crypto_generichash_KEYBYTES_MAX
+                                             ? crypto_generichash_KEYBYTES_MAX
+                                             : strlen(secret))
+                                      : 0);
+    struct cache_opts o = {
+        .url = c->redis_url,
+        .sentinels = c->redis_sentinels,
+        .master = c->redis_master,
+        .timeout_ms = c->redis_timeout_ms,
+        .max_staleness_ms = c->revocation_max_staleness_ms,
+        .cache_bytes = (size_t)c->cache_mb * 1024 * 1024,
+        .key_seed = seed,
+    };
+    const char *why = NULL;
+    struct cache *cc = cache_new(&o, &why);
+    sodium_memzero(seed, sizeof(seed));
+    if (cc == NULL)
+        log_error("main", "invalid Redis settings: %s", why);
+    return cc;
+}
+
 /* The accounts layer from the settings; NULL after logging. */
 static struct auth *
-open_auth(const struct config *c, struct store *st)
+open_auth(const struct config *c, struct store *st, struct cache *cache)
 {
     struct auth_opts o = {
         .jwt =
@@ -152,6 +184,7 @@ open_auth(const struct config *c, struct store *st)
                                 [AUTH_RL_LOGIN] = c->rate_limit_login_account,
                                 [AUTH_RL_REFRESH] = c->rate_limit_refresh_account},
                 .login_failures = c->rate_limit_login_failures,
+                .cache = cache,
             },
         .trusted_proxies = c->trusted_proxies,
         .refresh_ttl = c->refresh_token_ttl,
@@ -191,40 +224,27 @@ open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
     return j;
 }
 
+/* What the loops' on_round and on_loop_end hooks work on. */
+struct loop_deps {
+    struct store *store;
+    struct cache *cache;
+};
+
 /* After each round of an event loop (store_reads_round_end): on SQLite its
  * reads of the next round start from a fresh snapshot; on PostgreSQL the
  * reads it sent this round go out. */
 static void
 on_loop_round(void *arg)
 {
-    store_reads_round_end(arg);
+    store_reads_round_end(((struct loop_deps *)arg)->store);
 }
-
-/* The loops lend the store their poller (PostgreSQL reads on the loops). */
-static void *
-loop_watch(int fd, void (*ready)(void *arg), void *arg)
-{
-    return http_watch_fd(fd, ready, arg);
-}
-
-static void
-loop_watch_arm(void *w, bool write, bool tick)
-{
-    http_watch_arm(w, write, tick);
-}
-
-static void
-loop_watch_close(void *w)
-{
-    http_watch_close(w);
-}
-
-static const struct store_loop_io loop_io = {loop_watch, loop_watch_arm, loop_watch_close};
 
 static void
 on_loop_end(void *arg)
 {
-    store_loop_end(arg);
+    struct loop_deps *d = arg;
+    store_loop_end(d->store);
+    cache_loop_end(d->cache);
 }
 
 /* The cmd_* functions return the process's exit status (0 or 1). */
@@ -236,11 +256,14 @@ cmd_serve(struct config *c)
     struct store *st = open_store(c, c->auto_migrate, true);
     if (st == NULL)
         return 1;
-    struct auth *au = open_auth(c, st);
+    struct cache *cache = open_cache(c);
+    struct auth *au = cache != NULL ? open_auth(c, st, cache) : NULL;
     if (au == NULL) {
+        cache_free(cache);
         store_close(st);
         return 1;
     }
+    struct loop_deps loops = {st, cache};
 
     int rc = 1;
     struct http_pool *hash = http_pool_new("hash", c->hash_threads, c->hash_queue);
@@ -258,10 +281,15 @@ cmd_serve(struct config *c)
         .commit = PACE_COMMIT,
         .secret = c->jwt_secret,
         .jobs = jobs,
+        .cache = cache,
     };
     if (api_init(&deps, rt) != OK || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != OK)
         goto out;
-    store_set_loop_io(st, &loop_io);
+    store_set_loop_io(st, http_loop_io()); /* PostgreSQL reads on the loops */
+    struct cache_hooks hooks;
+    auth_cache_hooks(au, &hooks);
+    if (cache_start(cache, http_loop_io(), &hooks) != OK)
+        goto out;
     struct store_caps caps;
     store_caps(st, &caps);
     struct http_server_opts o = {
@@ -279,7 +307,7 @@ cmd_serve(struct config *c)
         .writes_async = caps.writes_async,
         .pool_wait_ms = c->pool_wait_ms,
         .on_round = on_loop_round,
-        .on_round_arg = st,
+        .on_round_arg = &loops,
         .on_loop_end = on_loop_end,
         .hash_pool = hash,
         .blocking_pool = blocking,
@@ -311,7 +339,9 @@ out:
     http_pool_free(hash);
     http_pool_free(blocking);
     http_router_free(rt);
+    cache_stop(cache);
     auth_free(au);
+    cache_free(cache);
     store_close(st);
     log_flush();
     return rc;

@@ -14,6 +14,8 @@ struct auth_problem;
 struct auth_rl_verdict;
 struct jobs;
 
+struct cache;
+
 struct api_deps {
     struct store *store;         /* borrowed */
     struct http_pool *hash_pool; /* borrowed; for the dev endpoints */
@@ -21,8 +23,9 @@ struct api_deps {
     bool dev_endpoints;
     const char *version;
     const char *commit;
-    const char *secret; /* borrowed; the server secret (signs list cursors) */
-    struct jobs *jobs;  /* borrowed; may be NULL; woken when a job is queued */
+    const char *secret;  /* borrowed; the server secret (signs list cursors) */
+    struct jobs *jobs;   /* borrowed; may be NULL; woken when a job is queued */
+    struct cache *cache; /* borrowed; Redis (may be disabled) and the payload cache */
 };
 
 /* Keeps d (borrowed; must outlive the server) and adds every route table

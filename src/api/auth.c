@@ -109,8 +109,8 @@ api_auth_hook(struct http_req *r)
     while (tl > 0 && tok[tl - 1] == ' ')
         tl--;
     struct auth_claims c;
-    bool revoked = false;
-    enum auth_jwt_status st = auth_access_verify(ctx(), tok, tl, &c, &revoked);
+    bool revoked = false, unsure = false;
+    enum auth_jwt_status st = auth_access_verify(ctx(), tok, tl, &c, &revoked, &unsure);
     if (st != AUTH_JWT_OK) {
         if (log_enabled(LOG_DEBUG))
             log_write(LOG_DEBUG, "auth", r->request_id, "access token refused: %s", auth_jwt_status_name(st));
@@ -121,6 +121,12 @@ api_auth_hook(struct http_req *r)
     }
     if (revoked) {
         api_reply_unauthorized(r, "unauthorized", "the session of this access token has ended");
+        return false;
+    }
+    if (unsure) {
+        /* Neither Redis nor the database could confirm the revocations
+         * are up to date: a revoked token must not get through. */
+        api_reply_error(r, ERR_UNAVAILABLE);
         return false;
     }
     r->user_id = c.user_id;

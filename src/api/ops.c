@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cache/cache.h"
 #include "jobs/jobs.h"
 #include "store/store.h"
 #include "util/embedded.h"
@@ -32,7 +33,7 @@ api_ops_ready(struct http_req *r)
     jw_key(w, "database");
     jw_str(w, err == OK ? "ok" : err_name(err));
     jw_key(w, "redis");
-    jw_str(w, "disabled");
+    jw_str(w, cache_status(d->cache)); /* degraded stays 200: pace serves without Redis */
     jw_obj_end(w);
     jw_obj_end(w);
     if (err != OK) {
@@ -54,6 +55,7 @@ api_ops_metrics(struct http_req *r)
     http_metrics_render(&r->out);
     jobs_metrics_render(&r->out);
     store_metrics_render(d->store, &r->out);
+    cache_metrics_render(d->cache, &r->out);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 struct auth;
+struct cache;
 struct store;
 
 enum {
@@ -150,6 +151,7 @@ struct auth_ratelimit_opts {
     int per_ip[AUTH_RL_CLASS_COUNT];      /* attempts per minute per client IP */
     int per_account[AUTH_RL_CLASS_COUNT]; /* per minute per account; for login: failures */
     int login_failures;                   /* failures from one IP on one account before backoff */
+    struct cache *cache;                  /* borrowed: Redis shares the limits (NULL or disabled: local) */
 };
 
 /* What a check decided, for the RateLimit-* headers and Retry-After. */
@@ -262,9 +264,17 @@ int auth_access_ttl(const struct auth *a);
 
 /* Verifies an access token at the current time; on AUTH_JWT_OK fills *out
  * and sets *revoked when its session has been revoked (the caller refuses
- * it). Cheap and database-free: safe on the event loop. */
+ * it with 401), or *unsure when this instance cannot confirm that it knows
+ * every revocation (Redis configured, and neither the revocation channel
+ * nor the database poll confirmed within PACE_REVOCATION_MAX_STALENESS_MS:
+ * the caller answers 503 rather than accept a possibly revoked token).
+ * Cheap and database-free: safe on the event loop. */
 enum auth_jwt_status auth_access_verify(struct auth *a, const char *tok, size_t len, struct auth_claims *out,
-                                        bool *revoked);
+                                        bool *revoked, bool *unsure);
+struct cache_hooks;
+/* The hooks the Redis watcher calls: revocation messages, and the pull
+ * from the database on every (re)subscribe. */
+void auth_cache_hooks(struct auth *a, struct cache_hooks *h);
 
 /* A token pair for a client. */
 struct auth_pair {

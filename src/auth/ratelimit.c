@@ -5,7 +5,14 @@
  * key): `limit` attempts in a burst, refilled evenly over a minute. Login
  * failures are counted per (account, client IP) pair with an exponential
  * backoff, and per account, so an attacker slows down where they fail
- * while the owner's logins from elsewhere are not affected. */
+ * while the owner's logins from elsewhere are not affected.
+ *
+ * With Redis (src/cache) every check is one call of the function library
+ * (functions.lua: pace_limit, pace_login_check, pace_login_result) on
+ * Redis's clock, so the limits hold across all instances; its keys are
+ * keyed hashes, never the client's input. When Redis does not answer in
+ * time, the check falls back to the table here at this instance's share
+ * of the limit (the limit divided by the live instances, rounded up). */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +21,7 @@
 #include <sodium.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "util/alloc.h"
 #include "util/err.h"
 
@@ -45,6 +53,7 @@ struct shard {
 
 struct auth_ratelimit {
     struct auth_ratelimit_opts o;
+    struct cache *cache; /* NULL or disabled: local only */
     unsigned char key[crypto_shorthash_KEYBYTES];
     struct shard *shards;
 };
@@ -54,6 +63,7 @@ auth_ratelimit_new(const struct auth_ratelimit_opts *o)
 {
     struct auth_ratelimit *rl = xcalloc(1, sizeof(*rl));
     rl->o = *o;
+    rl->cache = o->cache;
     crypto_shorthash_keygen(rl->key);
     if (o->enabled) {
         rl->shards = xcalloc(SHARDS, sizeof(*rl->shards));
@@ -76,10 +86,10 @@ auth_ratelimit_free(struct auth_ratelimit *rl)
     free(rl);
 }
 
-static uint64_t
-key_hash(const struct auth_ratelimit *rl, enum tag tag, int cls, const char *a, const char *b)
+/* The bytes a key is made of: tag, class, a, and b after a NUL. */
+static size_t
+key_material(enum tag tag, int cls, const char *a, const char *b, unsigned char *buf)
 {
-    unsigned char buf[2 + 2 * KEY_MAX + 1];
     size_t n = 0;
     buf[n++] = (unsigned char)tag;
     buf[n++] = (unsigned char)cls;
@@ -92,9 +102,44 @@ key_hash(const struct auth_ratelimit *rl, enum tag tag, int cls, const char *a, 
         memcpy(buf + n, b, bl);
         n += bl;
     }
+    return n;
+}
+
+enum { MATERIAL_MAX = 2 + 2 * KEY_MAX + 1 };
+
+static uint64_t
+key_hash(const struct auth_ratelimit *rl, enum tag tag, int cls, const char *a, const char *b)
+{
+    unsigned char buf[MATERIAL_MAX];
+    size_t n = key_material(tag, cls, a, b, buf);
     uint64_t h;
     crypto_shorthash((unsigned char *)&h, buf, n, rl->key);
     return h != 0 ? h : 1;
+}
+
+/* The Redis key of a limit: a hash keyed with the instances' shared seed. */
+static void
+redis_key(const struct auth_ratelimit *rl, enum tag tag, int cls, const char *a, const char *b,
+          char out[CACHE_KEY_MAX])
+{
+    unsigned char buf[MATERIAL_MAX];
+    size_t n = key_material(tag, cls, a, b, buf);
+    cache_key(rl->cache, "rl", (const char *)buf, n, out);
+}
+
+static bool
+shared(const struct auth_ratelimit *rl)
+{
+    return cache_enabled(rl->cache);
+}
+
+/* This instance's share of limit while Redis does not answer. */
+static int
+share(const struct auth_ratelimit *rl, int limit)
+{
+    int n = cache_instances(rl->cache);
+    int s = (limit + n - 1) / n;
+    return s > 0 ? s : 1;
 }
 
 /* The slot of h in its (locked) shard: the live one, else a free or the
@@ -190,13 +235,56 @@ auth_ratelimit_hit(struct auth_ratelimit *rl, enum auth_rl_class c, bool per_ip,
         off(v);
         return;
     }
-    uint64_t h = key_hash(rl, per_ip ? TAG_IP : TAG_ACCOUNT, (int)c, key, NULL);
+    enum tag tag = per_ip ? TAG_IP : TAG_ACCOUNT;
+    if (shared(rl)) {
+        char k[CACHE_KEY_MAX];
+        redis_key(rl, tag, (int)c, key, NULL, k);
+        struct cache_reply r;
+        if (cache_call(rl->cache, &r, "FCALL pace_limit 1 %s %d %lld 1", k, limit, (long long)WINDOW_MS) ==
+                OK &&
+            r.type == CACHE_ARRAY && r.n >= 4) {
+            v->applies = true;
+            v->limit = limit;
+            v->limited = r.ints[0] != 0;
+            v->remaining = (int)r.ints[1];
+            v->reset = ceil_s(r.ints[2]);
+            v->retry_after = v->limited ? (ceil_s(r.ints[3]) > 1 ? ceil_s(r.ints[3]) : 1) : 0;
+            return;
+        }
+        cache_note_fallback(rl->cache, "limit");
+        limit = share(rl, limit);
+    }
+    uint64_t h = key_hash(rl, tag, (int)c, key, NULL);
     struct shard *sh = shard_of(rl, h);
     pthread_mutex_lock(&sh->mu);
     bool found;
     struct slot *s = slot_get(sh, h, now_ms, &found);
     gcra(s, found, limit, now_ms, false, v);
     pthread_mutex_unlock(&sh->mu);
+}
+
+/* The login check in Redis: true when it answered (*v filled). */
+static bool
+shared_login_check(struct auth_ratelimit *rl, const char *account, const char *ip, struct auth_rl_verdict *v)
+{
+    char pk[CACHE_KEY_MAX], ak[CACHE_KEY_MAX];
+    redis_key(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip, pk);
+    redis_key(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL, ak);
+    struct cache_reply r;
+    if (cache_call(rl->cache, &r, "FCALL pace_login_check 2 %s %s %d %d %lld %lld", pk, ak,
+                   rl->o.login_failures, rl->o.per_account[AUTH_RL_LOGIN], (long long)WINDOW_MS,
+                   (long long)BACKOFF_MAX_MS) != OK ||
+        r.type != CACHE_ARRAY || r.n < 3) {
+        cache_note_fallback(rl->cache, "login");
+        return false;
+    }
+    v->remaining = (int)r.ints[1];
+    if (r.ints[0] != 0) {
+        v->limited = true;
+        v->retry_after = ceil_s(r.ints[2]) > 1 ? ceil_s(r.ints[2]) : 1;
+        v->reset = v->retry_after;
+    }
+    return true;
 }
 
 void
@@ -208,6 +296,13 @@ auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, const
         return;
     v->applies = true;
     v->limit = rl->o.login_failures;
+    int threshold = rl->o.login_failures, limit = rl->o.per_account[AUTH_RL_LOGIN];
+    if (shared(rl)) {
+        if (shared_login_check(rl, account, ip, v))
+            return;
+        threshold = share(rl, threshold);
+        limit = limit > 0 ? share(rl, limit) : limit;
+    }
 
     uint64_t ph = key_hash(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip);
     struct shard *sh = shard_of(rl, ph);
@@ -215,10 +310,10 @@ auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, const
     struct slot *pair = slot_find(sh, ph, now_ms);
     int64_t failures = pair != NULL ? pair->n : 0, last = pair != NULL ? pair->t : 0;
     pthread_mutex_unlock(&sh->mu);
-    v->remaining = failures >= rl->o.login_failures ? 0 : (int)(rl->o.login_failures - failures);
+    v->remaining = failures >= threshold ? 0 : (int)(threshold - failures);
 
-    if (failures >= rl->o.login_failures) {
-        int64_t shift = failures - rl->o.login_failures;
+    if (failures >= threshold) {
+        int64_t shift = failures - threshold;
         int64_t delay = shift >= 20 ? BACKOFF_MAX_MS : 1000LL << shift;
         if (delay > BACKOFF_MAX_MS)
             delay = BACKOFF_MAX_MS;
@@ -231,7 +326,6 @@ auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, const
     }
     /* The account under attack: IPs that failed on it wait for the
      * account's failure bucket; clean IPs are not held back. */
-    int limit = rl->o.per_account[AUTH_RL_LOGIN];
     if (failures == 0 || limit <= 0)
         return;
     uint64_t ah = key_hash(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL);
@@ -255,6 +349,18 @@ auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, cons
 {
     if (!rl->o.enabled)
         return;
+    int limit = rl->o.per_account[AUTH_RL_LOGIN];
+    if (shared(rl)) {
+        char pk[CACHE_KEY_MAX], ak[CACHE_KEY_MAX];
+        redis_key(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip, pk);
+        redis_key(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL, ak);
+        struct cache_reply r;
+        if (cache_call(rl->cache, &r, "FCALL pace_login_result 2 %s %s %d %d %lld %lld", pk, ak, ok ? 1 : 0,
+                       limit, (long long)WINDOW_MS, (long long)FAILURE_MEMORY_MS) == OK)
+            return;
+        cache_note_fallback(rl->cache, "login");
+        limit = limit > 0 ? share(rl, limit) : limit;
+    }
     uint64_t ph = key_hash(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip);
     struct shard *sh = shard_of(rl, ph);
     pthread_mutex_lock(&sh->mu);
@@ -269,7 +375,6 @@ auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, cons
         pair->expires = now_ms + FAILURE_MEMORY_MS;
     }
     pthread_mutex_unlock(&sh->mu);
-    int limit = rl->o.per_account[AUTH_RL_LOGIN];
     if (ok || limit <= 0)
         return;
     uint64_t ah = key_hash(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL);

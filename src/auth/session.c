@@ -4,8 +4,16 @@
  * revokes its session unless the grace window applies. Revoked session ids
  * live in an in-process set (O(1) under a rwlock) refreshed from the store
  * every 500 ms by a background thread. Expired rows are purged by the
- * periodic purge.tokens job (src/jobs), once per period per deployment. */
+ * periodic purge.tokens job (src/jobs), once per period per deployment.
+ *
+ * With Redis, every revocation is also published on the revocation channel
+ * (src/cache): "s <session id> <ms>" for one session, "u <user id> <ms>"
+ * when several of a user's sessions end (the receivers pull them from the
+ * database). Every instance applies them as they arrive, and pulls from
+ * the database on every (re)subscribe, so a message lost while it was away
+ * costs nothing; the 500 ms poll stays as the backstop. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +21,7 @@
 #include <sodium.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/arena.h"
@@ -45,6 +54,7 @@ struct revset {
 
 struct auth {
     struct store *st;
+    struct cache *cache; /* borrowed; the revocation channel (NULL or disabled: none) */
     struct auth_jwt *jwt;
     struct auth_ratelimit *rl;
     struct auth_proxies *proxies;
@@ -146,11 +156,23 @@ rev_prune(struct revset *s, int64_t keep_from)
     pthread_rwlock_unlock(&s->lock);
 }
 
+/* Tells the other instances (no wait: the database poll is the backstop). */
+static void
+publish(struct auth *a, char kind, int64_t id)
+{
+    if (!cache_enabled(a->cache))
+        return;
+    char msg[64];
+    snprintf(msg, sizeof(msg), "%c %lld %lld", kind, (long long)id, (long long)clock_wall_ms());
+    (void)cache_send(a->cache, "PUBLISH pace:revocations %s", msg);
+}
+
 static void
 mark_revoked(struct auth *a, int64_t sid)
 {
     struct store_revoked row = {sid, clock_wall_ms()};
     rev_add(&a->revoked, &row, 1);
+    publish(a, 's', sid);
 }
 
 bool
@@ -191,6 +213,7 @@ auth_revoked_sync(struct auth *a)
     }
     int err = OK;
     bool full = false;
+    int64_t started = clock_mono_ms();
     for (int page = 0; page < SYNC_PAGES_MAX; page++) {
         struct store_revoked *rows = NULL;
         size_t n = 0;
@@ -226,6 +249,8 @@ auth_revoked_sync(struct auth *a)
         log_info("auth", "reading revoked sessions again");
     a->sync_failing = err != OK;
     pthread_mutex_unlock(&a->sync_mu);
+    if (err == OK)
+        cache_note_db_sync(a->cache, started);
     return err;
 }
 
@@ -277,6 +302,7 @@ auth_new(const struct auth_opts *o, struct store *st)
     if (auth_policy_init() != OK)
         goto fail;
     a->rl = auth_ratelimit_new(&o->limits);
+    a->cache = o->limits.cache;
     a->cursor = clock_wall_ms() - a->keep_ms;
     int err = auth_revoked_sync(a);
     if (err != OK) {
@@ -349,13 +375,56 @@ auth_access_ttl(const struct auth *a)
 }
 
 enum auth_jwt_status
-auth_access_verify(struct auth *a, const char *tok, size_t len, struct auth_claims *out, bool *revoked)
+auth_access_verify(struct auth *a, const char *tok, size_t len, struct auth_claims *out, bool *revoked,
+                   bool *unsure)
 {
     *revoked = false;
+    *unsure = false;
     enum auth_jwt_status st = auth_jwt_verify_cached(a->jwt, tok, len, (int64_t)time(NULL), out);
-    if (st == AUTH_JWT_OK)
+    if (st == AUTH_JWT_OK) {
         *revoked = rev_contains(&a->revoked, out->session_id);
+        *unsure = !*revoked && !cache_revocations_fresh(a->cache);
+    }
     return st;
+}
+
+/* ---- the revocation channel ---- */
+
+/* A message on the channel (the watcher thread): "s <sid> <ms>" or "u <uid> <ms>". */
+static void
+on_revocation(void *arg, const char *text, size_t len)
+{
+    struct auth *a = arg;
+    char buf[64];
+    if (len < 3 || len >= sizeof(buf))
+        return;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    long long id = 0, at = 0;
+    char kind = 0;
+    if (sscanf(buf, "%c %lld %lld", &kind, &id, &at) != 3 || id <= 0)
+        return;
+    if (kind == 's') {
+        struct store_revoked row = {id, at};
+        rev_add(&a->revoked, &row, 1);
+    } else if (kind == 'u') {
+        (void)auth_revoked_sync(a); /* several sessions: the database has them */
+    } else {
+        return;
+    }
+    cache_note_revocation_lag(a->cache, at);
+}
+
+static bool
+on_resubscribe(void *arg)
+{
+    return auth_revoked_sync(arg) == OK;
+}
+
+void
+auth_cache_hooks(struct auth *a, struct cache_hooks *h)
+{
+    *h = (struct cache_hooks){.message = on_revocation, .resync = on_resubscribe, .arg = a};
 }
 
 /* ---- tokens and sessions ---- */
@@ -556,8 +625,10 @@ auth_session_end_all(struct auth *a, int64_t user_id, int64_t keep)
 {
     int err = store_session_revoke_all(a->st, user_id, keep, NULL);
     /* Done; the pull makes it visible here at once (the thread retries). */
-    if (err == OK)
+    if (err == OK) {
         (void)auth_revoked_sync(a);
+        publish(a, 'u', user_id);
+    }
     return err;
 }
 
@@ -565,8 +636,10 @@ int
 auth_session_password_changed(struct auth *a, int64_t user_id, const char *hash, int64_t keep)
 {
     int err = store_user_set_password(a->st, user_id, hash, true, keep);
-    if (err == OK)
+    if (err == OK) {
         (void)auth_revoked_sync(a);
+        publish(a, 'u', user_id);
+    }
     return err;
 }
 
@@ -581,8 +654,11 @@ auth_user_delete(struct auth *a, int64_t user_id)
     if (err == OK)
         err = store_user_delete(a->st, user_id);
     if (err == OK) {
-        for (size_t i = 0; i < n; i++)
-            mark_revoked(a, rows[i].id);
+        for (size_t i = 0; i < n; i++) {
+            struct store_revoked row = {rows[i].id, clock_wall_ms()};
+            rev_add(&a->revoked, &row, 1);
+        }
+        publish(a, 'u', user_id); /* the deletion left revocation records */
     }
     arena_cleanup(&ar);
     return err;

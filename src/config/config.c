@@ -63,6 +63,21 @@ static const struct setting settings[] = {
     {"READ_YOUR_WRITES_SECONDS", K_INT, "5",
      "with replicas: seconds a user's reads stay on the primary after they write",
      OFF(read_your_writes_seconds), 0, 3600, NULL},
+    {"REDIS_URL", K_STRING, "",
+     "Redis shared by the instances: redis://[:password@]host:port[/db] or unix:///path (default: none, "
+     "one instance)",
+     OFF(redis_url), 0, 0, NULL},
+    {"REDIS_SENTINELS", K_STRING, "",
+     "Redis Sentinels (host:port, comma-separated) that name the master; with PACE_REDIS_MASTER",
+     OFF(redis_sentinels), 0, 0, NULL},
+    {"REDIS_MASTER", K_STRING, "", "the master's name in Sentinel", OFF(redis_master), 0, 0, NULL},
+    {"REDIS_TIMEOUT_MS", K_INT, "25", "milliseconds a Redis command may take before pace goes on without it",
+     OFF(redis_timeout_ms), 1, 10000, NULL},
+    {"REVOCATION_MAX_STALENESS_MS", K_INT, "1000",
+     "with Redis: access tokens get 503 when revocations are not confirmed up to date within this",
+     OFF(revocation_max_staleness_ms), 100, 600000, NULL},
+    {"CACHE_MB", K_INT, "64", "with Redis: megabytes of process memory for cached payloads (0: none)",
+     OFF(cache_mb), 0, 65536, NULL},
     {"LOG_LEVEL", K_ENUM, "info", "debug|info|warn|error", OFF(log_level), 0, 0, log_levels},
     {"LOG_FORMAT", K_ENUM, "json", "json|text", OFF(log_format), 0, 0, log_formats},
     {"ACCESS_LOG", K_BOOL, "on", "one log line per request (on|off)", OFF(access_log), 0, 0, NULL},
@@ -490,6 +505,11 @@ config_cleanup(struct config *c)
     free(c->jwt_issuer);
     free(c->jwt_audience);
     free(c->trusted_proxies);
+    if (c->redis_url != NULL)
+        sodium_memzero(c->redis_url, strlen(c->redis_url)); /* may hold a password */
+    free(c->redis_url);
+    free(c->redis_sentinels);
+    free(c->redis_master);
     free(c->llm_url);
     free(c->llm_model);
     if (c->llm_api_key != NULL)

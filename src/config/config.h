@@ -24,6 +24,12 @@ struct config {
     int db_connect_timeout;       /* milliseconds */
     int db_statement_timeout;     /* milliseconds */
     int read_your_writes_seconds; /* with replicas */
+    char *redis_url;              /* "" = no Redis */
+    char *redis_sentinels;        /* "" = none */
+    char *redis_master;
+    int redis_timeout_ms;
+    int revocation_max_staleness_ms;
+    int cache_mb;
     enum log_level log_level;
     enum log_format log_format;
     bool access_log;

@@ -10,6 +10,7 @@
 
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/loopio.h"
 #include "util/jw.h"
 
 enum http_method {
@@ -132,15 +133,12 @@ const char *http_req_param(struct http_req *r, const char *name);
  * NULL when absent. A parameter given twice yields the first. */
 const char *http_req_query(struct http_req *r, const char *name);
 
-/* Descriptors on the calling loop thread, for clients of other servers
- * that must not block (the store's PostgreSQL connections): ready(arg) runs
- * on this thread when fd is readable, when it is writable while armed with
- * write, and about every 100 ms while armed with tick. NULL when not on a
- * loop thread. The watch does not own fd; close it before closing fd. */
-struct http_watch;
-struct http_watch *http_watch_fd(int fd, void (*ready)(void *arg), void *arg);
-void http_watch_arm(struct http_watch *w, bool write, bool tick);
-void http_watch_close(struct http_watch *w);
+/* The loops' poller for clients of other servers that must not block (the
+ * store's PostgreSQL connections, the Redis connections): watches on the
+ * calling loop thread, and posting work to the loops from other threads
+ * (util/loopio.h). Valid for the life of the process; posting fails while
+ * no server runs. */
+const struct loop_io *http_loop_io(void);
 
 /* From a handler running on the hash pool: when it returns, run next on the
  * blocking pool instead of answering (on this thread when that pool's queue

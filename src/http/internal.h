@@ -71,6 +71,7 @@ struct loop {
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t pool_receiver;
     h2o_multithread_receiver_t ctl_receiver;
+    h2o_multithread_receiver_t post_receiver; /* work other threads post (watch.c) */
     h2o_linklist_t pool_waiting; /* requests waiting for room in a full pool queue, oldest first */
     h2o_timeout_t pool_retry;
     h2o_timeout_entry_t pool_tick; /* linked while pool_waiting is not empty */
@@ -96,6 +97,7 @@ struct http_server {
     atomic_long in_flight; /* received, not yet answered (the metric) */
     atomic_long active;    /* contexts alive: answered requests still being written count too */
     atomic_long abandoned; /* requests whose connection went away while their work was pending */
+    atomic_uint next_post; /* the loop that gets the next posted message */
     pthread_barrier_t ready;
 };
 
@@ -149,6 +151,12 @@ void http_on_log(h2o_logger_t *self, h2o_req_t *req);
 void http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot);
 /* The request-id generator's step (splitmix64). */
 uint64_t http_splitmix(uint64_t *s);
+
+/* Sends a posted message to the next loop in turn; false when no server
+ * runs or it is stopping (server.c). */
+bool http_server_post(h2o_multithread_message_t *m);
+/* The receiver callback of posted work (watch.c). */
+void http_on_post(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* dispatch.c */
 int http_on_req(h2o_handler_t *self, h2o_req_t *req);

@@ -25,6 +25,8 @@
 enum { POOL_RETRY_MS = 20 }; /* how often a request waiting on a full pool looks again */
 
 static _Thread_local struct loop *this_loop;
+/* The running server, for work posted from other threads; NULL once it stops. */
+static _Atomic(struct http_server *) running;
 
 struct loop *
 http_loop_here(void)
@@ -111,6 +113,7 @@ loop_main(void *arg)
     L->queue = h2o_multithread_create_queue(L->ctx.loop);
     h2o_multithread_register_receiver(L->queue, &L->pool_receiver, http_pool_on_done);
     h2o_multithread_register_receiver(L->queue, &L->ctl_receiver, on_ctl);
+    h2o_multithread_register_receiver(L->queue, &L->post_receiver, http_on_post);
     h2o_timeout_init(L->ctx.loop, &L->pool_retry, POOL_RETRY_MS);
     h2o_linklist_init_anchor(&L->pool_waiting);
     L->pool_tick.cb = http_on_pool_tick;
@@ -240,8 +243,20 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     for (int i = 0; i < s->nloops; i++)
         h2o_multithread_create_thread(&s->loops[i].tid, NULL, loop_main, &s->loops[i]);
     pthread_barrier_wait(&s->ready);
+    atomic_store(&running, s);
     log_info("http", "listening on %s:%d with %d event loops", opts->host, opts->port, s->nloops);
     return s;
+}
+
+bool
+http_server_post(h2o_multithread_message_t *m)
+{
+    struct http_server *s = atomic_load(&running);
+    if (s == NULL)
+        return false;
+    unsigned i = atomic_fetch_add_explicit(&s->next_post, 1, memory_order_relaxed) % (unsigned)s->nloops;
+    h2o_multithread_send_message(&s->loops[i].post_receiver, m);
+    return true;
 }
 
 static void
@@ -277,6 +292,7 @@ http_server_run_until_signal(struct http_server *s)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    atomic_store(&running, NULL);
     broadcast(s, CTL_STOP);
     for (int i = 0; i < s->nloops; i++)
         pthread_join(s->loops[i].tid, NULL);

@@ -166,7 +166,7 @@ struct store_ops {
     int (*task_create_async)(struct store *s, struct store_task *t, store_done_fn *done, void *arg);
     int (*task_get)(struct store *s, int64_t user_id, int64_t id, struct arena *a, struct store_task *out);
     /* Optional, all four (NULL: no asynchronous reads; see store.h). */
-    void (*set_loop_io)(struct store *s, const struct store_loop_io *io);
+    void (*set_loop_io)(struct store *s, const struct loop_io *io);
     /* q->filter is never NULL (store.c passes an empty one). */
     int (*task_list_async)(struct store *s, const struct store_task_query *q, struct arena *a,
                            struct store_task **rows, size_t *n, store_done_fn *done, void *arg);

@@ -340,7 +340,7 @@ store_task_get(struct store *s, int64_t user_id, int64_t id, struct arena *a, st
 }
 
 void
-store_set_loop_io(struct store *s, const struct store_loop_io *io)
+store_set_loop_io(struct store *s, const struct loop_io *io)
 {
     if (s->ops->set_loop_io != NULL)
         s->ops->set_loop_io(s, io);

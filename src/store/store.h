@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/loopio.h"
+
 struct arena;
 struct buf;
 struct store;
@@ -400,17 +402,10 @@ int store_task_list(struct store *s, const struct store_task_query *q, struct ar
                     struct store_task **rows, size_t *n);
 
 /* Asynchronous reads on the event loops (PostgreSQL). The loops lend the
- * store their poller: watch() makes ready(arg) run on the calling loop
- * thread whenever fd is readable, also when it is writable while arm()ed
- * with write, and about every 100 ms while armed with tick. The store
- * calls these only on a loop thread. */
-struct store_loop_io {
-    void *(*watch)(int fd, void (*ready)(void *arg), void *arg); /* NULL: cannot */
-    void (*arm)(void *w, bool write, bool tick);
-    void (*close)(void *w);
-};
-/* Set once, before the loops start; without it there are no asynchronous reads. */
-void store_set_loop_io(struct store *s, const struct store_loop_io *io);
+ * store their poller (util/loopio.h); the store calls it only on a loop
+ * thread. Set once, before the loops start; without it there are no
+ * asynchronous reads. */
+void store_set_loop_io(struct store *s, const struct loop_io *io);
 /* Whether a loop thread may call the *_async reads below: false on SQLite
  * (its reads on the loops do not wait). */
 bool store_reads_async(struct store *s);

@@ -46,7 +46,7 @@ fake_close(void *w)
     ((struct fake_watch *)w)->open = false;
 }
 
-static const struct store_loop_io fake_io = {fake_watch, fake_arm, fake_close};
+static const struct loop_io fake_io = {fake_watch, fake_arm, fake_close, NULL, NULL};
 
 /* ---- reads and their answers ---- */
 

@@ -48,7 +48,7 @@ struct lconn {
 static _Thread_local struct lconn tl;
 
 void
-store_pg_set_loop_io(struct store *s, const struct store_loop_io *io)
+store_pg_set_loop_io(struct store *s, const struct loop_io *io)
 {
     STORE(s)->loop_io = io;
 }

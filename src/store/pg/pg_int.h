@@ -214,7 +214,7 @@ struct pg_store {
     int ryw_ms;
     pthread_mutex_t ryw_mu[RYW_LOCKS];
     struct ryw_set *ryw;
-    const struct store_loop_io *loop_io; /* NULL: no loop connections */
+    const struct loop_io *loop_io; /* NULL: no loop connections */
 };
 
 enum {
@@ -400,7 +400,7 @@ struct pg_aop {
  * later on this thread) or ERR_WOULD_BLOCK (op untouched: use the blocking
  * call). */
 int store_pg_aop_submit(struct pg_store *st, struct pg_aop *op);
-void store_pg_set_loop_io(struct store *s, const struct store_loop_io *io);
+void store_pg_set_loop_io(struct store *s, const struct loop_io *io);
 void store_pg_reads_round_end(struct store *s);
 void store_pg_loop_end(struct store *s);
 

@@ -1,0 +1,271 @@
+/* The payload cache: rendered payloads in process memory, keyed by (kind,
+ * user, id), each kept with the user's version and the generation it was
+ * read in (cache.h). A hit needs both to match what Redis says now, so a
+ * write acknowledged on any instance (which bumped the version first)
+ * makes every older entry a miss, and a lost connection or a failover
+ * (a new generation) makes all of them misses.
+ *
+ * SHARDS shards, each a chained hash table with an LRU list under its own
+ * lock and 1/SHARDS of the byte budget; the least recently used entries of
+ * a shard make room. Versions live in Redis (functions.lua: pace_version
+ * creates a missing one from Redis's clock, so a version never repeats
+ * after an eviction or a restart). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum { SHARDS = 16, BUCKETS = 1024, BUMP_RETRY_MAX = 1024, VERSION_TTL_MS = 24 * 3600 * 1000 };
+
+static const char *const kind_names[CACHE_KIND_COUNT] = {"user", "profile", "plan"};
+
+struct entry {
+    struct entry *hnext;         /* in the bucket */
+    struct entry *lprev, *lnext; /* in the shard's LRU list, most recent first */
+    int64_t user_id, id;
+    enum cache_kind kind;
+    uint64_t version, generation;
+    size_t len;
+    char data[]; /* len bytes */
+};
+
+struct shard {
+    pthread_mutex_t mu;
+    struct entry *buckets[BUCKETS];
+    struct entry *head, *tail;
+    size_t bytes;
+};
+
+struct lru {
+    size_t budget; /* per shard */
+    struct shard shards[SHARDS];
+    atomic_ullong hits[CACHE_KIND_COUNT], misses[CACHE_KIND_COUNT], evictions[CACHE_KIND_COUNT];
+    atomic_ullong bytes;
+};
+
+static uint64_t
+mix(enum cache_kind kind, int64_t user_id, int64_t id)
+{
+    uint64_t h =
+        (uint64_t)user_id * 0x9E3779B97F4A7C15ull ^ (uint64_t)id * 0xC2B2AE3D27D4EB4Full ^ (uint64_t)kind;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+}
+
+struct lru *
+cache_lru_new(size_t bytes)
+{
+    struct lru *l = xcalloc(1, sizeof(*l));
+    l->budget = bytes / SHARDS;
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_init(&l->shards[i].mu, NULL);
+    return l;
+}
+
+static size_t
+cost(const struct entry *e)
+{
+    return sizeof(*e) + e->len;
+}
+
+/* Unlinks e from its shard's table and list (lock held) and frees it. */
+static void
+entry_drop(struct lru *l, struct shard *sh, struct entry *e, size_t b)
+{
+    struct entry **pp = &sh->buckets[b];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    if (e->lprev != NULL)
+        e->lprev->lnext = e->lnext;
+    else
+        sh->head = e->lnext;
+    if (e->lnext != NULL)
+        e->lnext->lprev = e->lprev;
+    else
+        sh->tail = e->lprev;
+    sh->bytes -= cost(e);
+    atomic_fetch_sub(&l->bytes, cost(e));
+    free(e);
+}
+
+static void
+shard_clear(struct lru *l, struct shard *sh)
+{
+    while (sh->tail != NULL) {
+        struct entry *e = sh->tail;
+        entry_drop(l, sh, e, mix(e->kind, e->user_id, e->id) / SHARDS % BUCKETS);
+    }
+}
+
+void
+cache_lru_free(struct lru *l)
+{
+    if (l == NULL)
+        return;
+    for (int i = 0; i < SHARDS; i++) {
+        shard_clear(l, &l->shards[i]);
+        pthread_mutex_destroy(&l->shards[i].mu);
+    }
+    free(l);
+}
+
+void
+cache_drop_all(struct cache *c)
+{
+    if (c == NULL || c->lru == NULL)
+        return;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&c->lru->shards[i].mu);
+        shard_clear(c->lru, &c->lru->shards[i]);
+        pthread_mutex_unlock(&c->lru->shards[i].mu);
+    }
+}
+
+int
+cache_version(struct cache *c, int64_t user_id, struct cache_ver *out)
+{
+    if (c == NULL || c->lru == NULL || user_id <= 0)
+        return ERR_UNAVAILABLE;
+    out->generation = cache_generation(c);
+    char key[CACHE_KEY_MAX];
+    cache_key_id(c, "v", user_id, key);
+    struct cache_reply r;
+    int err = cache_call(c, &r, "FCALL pace_version 1 %s %d", key, VERSION_TTL_MS);
+    if (err != OK || r.type != CACHE_INT)
+        return ERR_UNAVAILABLE;
+    out->version = (uint64_t)r.integer;
+    return OK;
+}
+
+void
+cache_bump(struct cache *c, int64_t user_id)
+{
+    if (c == NULL || c->lru == NULL || user_id <= 0)
+        return;
+    char key[CACHE_KEY_MAX];
+    cache_key_id(c, "v", user_id, key);
+    struct cache_reply r;
+    if (cache_call(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK && r.type == CACHE_INT)
+        return;
+    /* Other instances may still hold the old payload under the old version:
+     * this one drops everything, and the bump is sent again (fire and
+     * forget) so it lands as soon as Redis takes commands. */
+    atomic_fetch_add(&c->bump_failures, 1);
+    cache_new_generation(c);
+    (void)cache_send(c, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS);
+}
+
+bool
+cache_get(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, const struct cache_ver *v,
+          struct buf *out)
+{
+    struct lru *l = c != NULL ? c->lru : NULL;
+    if (l == NULL)
+        return false;
+    uint64_t h = mix(kind, user_id, id);
+    struct shard *sh = &l->shards[h % SHARDS];
+    size_t b = h / SHARDS % BUCKETS;
+    bool hit = false;
+    pthread_mutex_lock(&sh->mu);
+    for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext) {
+        if (e->kind != kind || e->user_id != user_id || e->id != id)
+            continue;
+        if (e->version == v->version && e->generation == v->generation &&
+            v->generation == cache_generation(c)) {
+            hit = true;
+            buf_append(out, e->data, e->len);
+            if (sh->head != e) { /* most recent first */
+                e->lprev->lnext = e->lnext;
+                if (e->lnext != NULL)
+                    e->lnext->lprev = e->lprev;
+                else
+                    sh->tail = e->lprev;
+                e->lprev = NULL;
+                e->lnext = sh->head;
+                sh->head->lprev = e;
+                sh->head = e;
+            }
+        } else {
+            entry_drop(l, sh, e, b); /* outdated: never valid again */
+        }
+        break;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    atomic_fetch_add_explicit(hit ? &l->hits[kind] : &l->misses[kind], 1, memory_order_relaxed);
+    return hit;
+}
+
+void
+cache_put(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, const struct cache_ver *v,
+          const char *data, size_t len)
+{
+    struct lru *l = c != NULL ? c->lru : NULL;
+    if (l == NULL || sizeof(struct entry) + len > l->budget || v->generation != cache_generation(c))
+        return;
+    struct entry *n = xmalloc(sizeof(*n) + len);
+    *n = (struct entry){.user_id = user_id,
+                        .id = id,
+                        .kind = kind,
+                        .version = v->version,
+                        .generation = v->generation,
+                        .len = len};
+    memcpy(n->data, data, len);
+    uint64_t h = mix(kind, user_id, id);
+    struct shard *sh = &l->shards[h % SHARDS];
+    size_t b = h / SHARDS % BUCKETS;
+    pthread_mutex_lock(&sh->mu);
+    for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext)
+        if (e->kind == kind && e->user_id == user_id && e->id == id) {
+            if (e->version > v->version && e->generation == v->generation) {
+                pthread_mutex_unlock(&sh->mu); /* a newer fill won */
+                free(n);
+                return;
+            }
+            entry_drop(l, sh, e, b);
+            break;
+        }
+    while (sh->bytes + cost(n) > l->budget && sh->tail != NULL) {
+        struct entry *e = sh->tail;
+        atomic_fetch_add_explicit(&l->evictions[e->kind], 1, memory_order_relaxed);
+        entry_drop(l, sh, e, mix(e->kind, e->user_id, e->id) / SHARDS % BUCKETS);
+    }
+    n->hnext = sh->buckets[b];
+    sh->buckets[b] = n;
+    n->lnext = sh->head;
+    if (sh->head != NULL)
+        sh->head->lprev = n;
+    sh->head = n;
+    if (sh->tail == NULL)
+        sh->tail = n;
+    sh->bytes += cost(n);
+    atomic_fetch_add(&l->bytes, cost(n));
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void
+cache_lru_metrics(struct lru *cl, struct buf *out)
+{
+    struct lru *l = cl;
+    static const char *const names[3] = {"hits", "misses", "evictions"};
+    static const char *const helps[3] = {"Payload cache lookups that were served from memory.",
+                                         "Payload cache lookups that went to the database.",
+                                         "Payload cache entries dropped to stay within PACE_CACHE_MB."};
+    atomic_ullong *arrays[3] = {l->hits, l->misses, l->evictions};
+    for (int m = 0; m < 3; m++) {
+        buf_printf(out, "# HELP pace_cache_%s_total %s\n# TYPE pace_cache_%s_total counter\n", names[m],
+                   helps[m], names[m]);
+        for (int k = 0; k < CACHE_KIND_COUNT; k++)
+            buf_printf(out, "pace_cache_%s_total{cache=\"%s\"} %llu\n", names[m], kind_names[k],
+                       atomic_load(&arrays[m][k]));
+    }
+    buf_printf(out,
+               "# HELP pace_cache_bytes Bytes the payload cache holds.\n# TYPE pace_cache_bytes gauge\n"
+               "pace_cache_bytes %llu\n",
+               atomic_load(&l->bytes));
+}
