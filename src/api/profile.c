@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "api/cached.h"
 #include "api/etag.h"
 #include "api/validate.h"
 #include "auth/auth.h"
@@ -84,8 +85,13 @@ reply_profile(struct http_req *r, const struct store_profile *p)
 static void
 api_profile_get(struct http_req *r)
 {
+    struct api_cached k;
+    if (api_cached_serve(r, &k, CACHE_PROFILE, 0))
+        return;
     struct store_profile p;
+    store_reads_from_primary(k.on); /* a fill must not see a lagging replica */
     int err = store_profile_get(api_deps()->store, r->user_id, &r->arena, &p);
+    store_reads_from_primary(false);
     if (err == ERR_NOT_FOUND) {
         http_reply_problem(r, 404, "not_found", "Not found", "no fitness profile yet: PUT /api/v1/profile");
         return;
@@ -97,6 +103,7 @@ api_profile_get(struct http_req *r)
     if (api_etag_not_modified(r, profile_etag(r, &p)))
         return;
     reply_profile(r, &p);
+    api_cached_keep(r, &k, profile_etag(r, &p));
 }
 
 /* The version If-Match allows (0: no If-Match); false after replying 412. */
@@ -186,6 +193,7 @@ api_profile_put(struct http_req *r)
     if (!expected_version(r, &expect))
         return;
     int err = store_profile_put(api_deps()->store, &p, expect);
+    api_cached_bump(r);
     if (err == ERR_NOT_FOUND) {
         api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
         return;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/cached.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "store/store.h"
@@ -105,8 +106,14 @@ reply_user(struct http_req *r, const struct store_user *u)
 static void
 api_users_me(struct http_req *r)
 {
+    struct api_cached k;
+    if (api_cached_serve(r, &k, CACHE_USER, 0))
+        return;
     struct store_user u;
-    if (!load_me(r, &u))
+    store_reads_from_primary(k.on); /* a fill must not see a lagging replica */
+    bool found = load_me(r, &u);
+    store_reads_from_primary(false);
+    if (!found)
         return;
     size_t n = 0;
     const char *inm = http_req_header(r, "if-none-match", &n);
@@ -116,6 +123,7 @@ api_users_me(struct http_req *r)
         return;
     }
     reply_user(r, &u);
+    api_cached_keep(r, &k, etag(r, &u));
 }
 
 static void
@@ -148,6 +156,7 @@ api_users_update(struct http_req *r)
     int64_t expect = http_req_header(r, "if-match", NULL) != NULL ? cur.version : 0;
     enum store_conflict conflict = STORE_CONFLICT_NONE;
     int err = store_user_update(api_deps()->store, r->user_id, &p, expect, &r->arena, &u, &conflict);
+    api_cached_bump(r);
     if (err == ERR_CONFLICT) {
         api_reply_conflict(r, conflict);
         return;
@@ -231,6 +240,7 @@ api_users_password(struct http_req *r)
         return;
     }
     err = auth_session_password_changed(api_deps()->auth, u.id, hash, r->session_id);
+    api_cached_bump(r); /* the account's version moved */
     if (err != OK) {
         api_reply_error(r, err);
         return;
@@ -257,6 +267,7 @@ api_users_delete(struct http_req *r)
     if (!load_me(r, &u) || !if_match_ok(r, &u) || !password_ok(r, &u, "password"))
         return;
     int err = auth_user_delete(api_deps()->auth, u.id);
+    api_cached_bump(r);
     if (err != OK && err != ERR_NOT_FOUND) {
         api_reply_error(r, err);
         return;

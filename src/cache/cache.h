@@ -120,6 +120,13 @@ void cache_metrics_render(struct cache *c, struct buf *out);
 /* A limit fell back to the local limiter (counted for the metrics). */
 void cache_note_fallback(struct cache *c, const char *what);
 
+/* ---- read-your-writes markers (lru.c) ---- */
+
+/* The user wrote: a marker every instance sees for window_ms. */
+void cache_ryw_note(struct cache *c, int64_t user_id, int window_ms);
+/* 1 while the user's marker lives, 0 when not, -1 when Redis does not say. */
+int cache_ryw_recent(struct cache *c, int64_t user_id);
+
 /* ---- the payload cache (lru.c) ---- */
 
 enum cache_kind { CACHE_USER, CACHE_PROFILE, CACHE_PLAN, CACHE_KIND_COUNT };
@@ -130,6 +137,8 @@ struct cache_ver {
     uint64_t generation;
 };
 
+/* Whether payloads are cached: Redis configured and PACE_CACHE_MB > 0. */
+bool cache_version_enabled(const struct cache *c);
 /* The version of the user's cached data: OK with *out, or ERR_UNAVAILABLE
  * (no payload cache, or no answer: then nothing may be served from or put
  * in the cache). Not on a loop thread. */

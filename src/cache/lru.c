@@ -127,6 +127,12 @@ cache_drop_all(struct cache *c)
     }
 }
 
+bool
+cache_version_enabled(const struct cache *c)
+{
+    return c != NULL && c->enabled && c->lru != NULL;
+}
+
 int
 cache_version(struct cache *c, int64_t user_id, struct cache_ver *out)
 {
@@ -268,4 +274,31 @@ cache_lru_metrics(struct lru *cl, struct buf *out)
                "# HELP pace_cache_bytes Bytes the payload cache holds.\n# TYPE pace_cache_bytes gauge\n"
                "pace_cache_bytes %llu\n",
                atomic_load(&l->bytes));
+}
+
+/* ---- read-your-writes markers ---- */
+
+void
+cache_ryw_note(struct cache *c, int64_t user_id, int window_ms)
+{
+    if (!cache_enabled(c) || window_ms <= 0)
+        return;
+    char key[CACHE_KEY_MAX];
+    cache_key_id(c, "ryw", user_id, key);
+    struct cache_reply r;
+    if (cache_call(c, &r, "SET %s 1 PX %d", key, window_ms) != OK)
+        (void)cache_send(c, "SET %s 1 PX %d", key, window_ms); /* once more, without waiting */
+}
+
+int
+cache_ryw_recent(struct cache *c, int64_t user_id)
+{
+    if (!cache_enabled(c))
+        return 0;
+    char key[CACHE_KEY_MAX];
+    cache_key_id(c, "ryw", user_id, key);
+    struct cache_reply r;
+    if (cache_call(c, &r, "EXISTS %s", key) != OK || r.type != CACHE_INT)
+        return -1;
+    return r.integer > 0 ? 1 : 0;
 }
