@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119  # lib functions take optional args, not the script's
+# The Redis layer under load, in one run, each with and without Redis on the
+# same machine (one throwaway Redis from scripts/redis.sh, one throwaway
+# PostgreSQL cluster from scripts/pg.sh, both on loopback):
+#
+#   1. what a Redis-checked rate limit adds to a login and to a refresh:
+#      POST /api/v1/auth/login (valid password) and POST /api/v1/auth/refresh
+#      with rate limits ON but raised (60,000 a minute, the most pace's
+#      per-minute limiter can express: one attempt per millisecond) so that
+#      none refuses, without Redis (the local limiter) and with Redis (every
+#      limit one FCALL), on SQLite and on PostgreSQL: req/s, p50, p99,
+#      Redis commands per request, and the Redis round trip as pace sees it
+#      (pace_redis_round_trip_seconds over the run: the bucket that holds
+#      the median, and the mean). Refresh tokens rotate: the wrk script gives
+#      each wrk thread its own pool of sessions (4 per connection) and
+#      carries the refresh token each answer returns to the next request
+#      (PACE_REFRESH_GRACE_SECONDS would measure the grace path, a re-use
+#      of a spent token, not the ordinary refresh). Logins use cheap
+#      argon2id parameters (BENCH_REDIS_ARGON2_KIB, t=1) so that the limit's
+#      share of a login is visible; with the defaults hashing dominates.
+#   2. revocation propagation across three instances A, B, C (PostgreSQL +
+#      Redis, one JWT secret): BENCH_REDIS_TRIALS times, log in on A, check
+#      that B and C accept the access token, log out on A while B and C are
+#      polled every 2 ms with that token until they answer 401; the delay is
+#      from A's 204 to the later of the two 401s: median, p99, max. Then the
+#      same without Redis (the 500 ms database poll), BENCH_REDIS_TRIALS_POLL
+#      trials. Also pace's own pace_revocation_lag_seconds on B and C.
+#   3. reads on PostgreSQL, three instances side by side (job workers off):
+#      no Redis; Redis with PACE_CACHE_MB=0 (no payload cache: only what
+#      Redis costs on other paths); Redis with the cache (64 MB). GET
+#      /api/v1/users/me and GET /api/v1/plans/{id} (a ready plan) for one
+#      user: req/s, p99, database calls per request (pace_db_queries_total
+#      over the run / requests) and the hit ratio. Then a mix over
+#      BENCH_REDIS_MIX_USERS users (each with a profile and 3 tasks):
+#      35% GET /users/me, 35% GET /profile, 20% GET /tasks?limit=20,
+#      10% PATCH /users/me (which bumps the user's version, so the next
+#      read of that user misses): req/s, p99, database calls per request,
+#      hit ratio.
+#
+# pace: --threads BENCH_THREADS (nproc), access log off, log level warn,
+# access tokens valid for a day; every instance of the run shares one JWT
+# secret. Settings: BENCH_DURATION (10s), BENCH_WARMUP (2s),
+# BENCH_WRK_THREADS (2), BENCH_THREADS (nproc), BENCH_REDIS_AUTH_CONNECTIONS
+# (32), BENCH_REDIS_READ_CONNECTIONS (64), BENCH_REDIS_ARGON2_KIB (1024),
+# BENCH_REDIS_TRIALS (300), BENCH_REDIS_TRIALS_POLL (40),
+# BENCH_REDIS_MIX_USERS (500), BENCH_REDIS_PARTS ("1 2 3": which parts run),
+# PACE_BIN.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+duration="${BENCH_DURATION:-10s}"
+warmup="${BENCH_WARMUP:-2s}"
+wrk_threads="${BENCH_WRK_THREADS:-2}"
+auth_conns="${BENCH_REDIS_AUTH_CONNECTIONS:-32}"
+read_conns="${BENCH_REDIS_READ_CONNECTIONS:-64}"
+argon_kib="${BENCH_REDIS_ARGON2_KIB:-1024}"
+trials="${BENCH_REDIS_TRIALS:-300}"
+trials_poll="${BENCH_REDIS_TRIALS_POLL:-40}"
+mix_users="${BENCH_REDIS_MIX_USERS:-500}"
+parts=" ${BENCH_REDIS_PARTS:-1 2 3} "
+password="umbrella-quarterly-lantern-42"
+helper=(/usr/bin/python3 "$BENCH_ROOT/bench/redis_bench.py")
+redis_sh="$BENCH_ROOT/scripts/redis.sh"
+pg_sh="$BENCH_ROOT/scripts/pg.sh"
+command -v wrk >/dev/null || bench_die "wrk not found"
+[ -x /usr/bin/redis-server ] || bench_die "redis-server not found (make deps)"
+
+echo "== redis: rate limits, revocation propagation, the payload cache; without and with Redis =="
+machine_line="$(bench_machine)"
+echo "$machine_line"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_idle_check before
+
+# --- Redis, PostgreSQL, and the pace instances of this run ---------------------------
+bench__tmpdir redis
+work="$BENCH__TMP"
+instances=() # PIDs of every pace started here
+teardown() {
+    local p
+    for p in "${instances[@]}"; do bench__stop_pid "$p"; done
+    [ -f "$work/redis/port" ] && "$redis_sh" stop "$work/redis" >/dev/null 2>&1
+    [ -d "$work/pg" ] && "$pg_sh" stop "$work/pg" >/dev/null 2>&1
+    return 0
+}
+bench_on_exit teardown
+redis_url="$("$redis_sh" start "$work/redis")" || bench_die "Redis did not start"
+pg_url="$("$pg_sh" start "$work/pg")" || bench_die "PostgreSQL did not start"
+echo "redis: $(/usr/bin/redis-server --version | sed 's/ sha=.*//'), $redis_url (loopback TCP, no persistence)"
+echo "postgresql: $("$pg_sh" psql "$work/pg" -At -c 'SHOW server_version'), $pg_url (loopback TCP, fsync on)"
+secret="$(/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+declare -A url pid
+# start NAME [pace args...]: one pace with this run's shared settings.
+start() {
+    local name="$1"
+    shift
+    bench_start_pace --jwt-secret "$secret" --access-token-ttl 86400 \
+        --argon2-memory-kib "$argon_kib" --argon2-iterations 1 "$@"
+    url[$name]="$PACE_URL" pid[$name]="$PACE_PID"
+    instances+=("$PACE_PID")
+}
+stop() { # NAME...
+    local n
+    for n in "$@"; do bench_stop_pace "${pid[$n]}"; done
+}
+register() { # URL NAME (an existing name is fine: 409)
+    local st
+    st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"username\":\"$2\",\"email\":\"$2@example.com\",\"password\":\"$password\"}" \
+        "$1/api/v1/auth/register")" || true
+    case "$st" in 201 | 409) ;; *) bench_die "registering $2 at $1 answered ${st:-nothing}" ;; esac
+}
+fmt_rps() { awk -v v="$1" 'BEGIN { if (v + 0 == 0) print "failed"; else printf "%\047.0f", v }'; }
+fmt_ms() { if [ "$1" = NA ]; then echo NA; else awk -v v="$1" 'BEGIN { printf "%.2f ms", v }'; fi; }
+fmt_n() { if [ "$1" = NA ]; then echo "–"; else awk -v v="$1" -v f="${2:-%.2f}" 'BEGIN { printf f, v }'; fi; }
+fmt_pct() { if [ "$1" = NA ]; then echo "–"; else awk -v v="$1" 'BEGIN { printf "%.1f%%", 100 * v }'; fi; }
+note_errs() { [ "$1" = 0 ] && echo "" || echo " (errors: $1)"; }
+# requests NAME: how many requests the measured run NAME made (from its raw output; 0 if none)
+requests() {
+    local n
+    n="$(awk '/ requests in / { print $1 }' "$BENCH_RESULTS_DIR/raw/$BENCH_RUN_ID/$BENCH_SCENARIO-$(printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_').txt" 2>/dev/null)"
+    echo "${n:-0}"
+}
+
+# measure NAME INSTANCE URL CONNS [wrk args...]: a warm-up, a snapshot of
+# the instance's metrics, the measured run, then what it cost per request.
+# Sets m_rps m_p50 m_p99 m_err m_db m_redis m_hit m_rtt50 m_rttmean.
+measure() {
+    local name="$1" inst="$2" target="$3" c="$4"
+    shift 4
+    bench_warmup "$target" "$c" "$warmup" "$wrk_threads" "$@"
+    "${helper[@]}" snap "${url[$inst]}" "$work/snap.json"
+    bench_wrk "$name" "$target" "$c" "$duration" "$wrk_threads" "$@" || true
+    m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
+    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$inst]}" "$(requests "$name")")"
+}
+
+limits=(--rate-limits on --rate-limit-login 60000 --rate-limit-login-account 60000
+    --rate-limit-register 60000 --rate-limit-refresh 60000 --rate-limit-refresh-account 60000)
+nsessions=$((4 * auth_conns))
+
+# refresh.lua FILE: each wrk thread takes every nth refresh token of FILE
+# (one per session) and hands the token of each 200 back to its pool.
+refresh_lua() {
+    cat <<EOF
+local file, nthreads = "$1", $wrk_threads
+local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+local pool, head, tail = {}, 1, 0
+function init(args)
+  local i = 0
+  for line in io.lines(file) do
+    if i % nthreads == tid then tail = tail + 1; pool[tail] = line end
+    i = i + 1
+  end
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+function request()
+  local tok = "pool-empty"
+  if head <= tail then tok = pool[head]; pool[head] = nil; head = head + 1 end
+  return wrk.format(nil, nil, nil, '{"refresh_token":"' .. tok .. '"}')
+end
+function response(status, headers, body)
+  if status == 200 then
+    local t = body:match('"refresh_token":"([^"]+)"')
+    if t then tail = tail + 1; pool[tail] = t end
+  end
+end
+EOF
+}
+
+# --- 1. rate-limited login and refresh ----------------------------------------------------
+auth_rows=()
+if [[ "$parts" == *" 1 "* ]]; then
+    echo
+    echo "-- 1. login and refresh, rate limits on (raised), without and with Redis --"
+    for store in sqlite postgresql; do
+        db=()
+        [ "$store" = postgresql ] && db=(--database-url "$pg_url")
+        start off "${db[@]}" "${limits[@]}"
+        start on "${db[@]}" "${limits[@]}" --redis-url "$redis_url"
+        user="benchrl$store" # one account per store: the Redis keys of its limits are its own
+        register "${url[off]}" "$user"
+        register "${url[on]}" "$user"
+        cat >"$work/login.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"login":"$user","password":"$password"}'
+EOF
+        declare -A p50_of
+        for what in login refresh; do
+            for mode in off on; do
+                label="without Redis" yes=no
+                [ $mode = on ] && label="with Redis" yes=yes
+                name="$store $what, $label"
+                lua="$work/login.lua"
+                if [ $what = refresh ]; then
+                    for run in warm measured; do
+                        "${helper[@]}" sessions "${url[$mode]}" "$user" "$password" "$nsessions" "$work/tokens-$run.txt"
+                        refresh_lua "$work/tokens-$run.txt" >"$work/refresh-$run.lua"
+                    done
+                    bench_warmup "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" "$warmup" "$wrk_threads" -s "$work/refresh-warm.lua"
+                    "${helper[@]}" snap "${url[$mode]}" "$work/snap.json"
+                    bench_wrk "$name" "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" "$duration" "$wrk_threads" -s "$work/refresh-measured.lua" || true
+                    m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
+                    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$mode]}" "$(requests "$name")")"
+                else
+                    measure "$name" "$mode" "${url[$mode]}/api/v1/auth/login" "$auth_conns" -s "$lua"
+                fi
+                p50_of[$mode]="$m_p50"
+                added=""
+                if [ $mode = on ]; then
+                    added="$(awk -v a="${p50_of[on]}" -v b="${p50_of[off]}" 'BEGIN { if (a == "NA" || b == "NA") print "–"; else printf "%+.2f ms", a - b }')"
+                fi
+                rtt="–"
+                [ "$m_rtt50" != NA ] && rtt="≤ $(fmt_n "$m_rtt50" "%g") / $(fmt_n "$m_rttmean" "%.3f") ms"
+                auth_rows+=("| $store | POST /auth/$what | $yes | $(fmt_rps "$m_rps")$(note_errs "$m_err") | $(fmt_ms "$m_p50") | $(fmt_ms "$m_p99") | ${added:-} | $(fmt_n "$m_redis") | $rtt |")
+                echo "    Redis commands/request $(fmt_n "$m_redis"), round trip median/mean $rtt, database calls/request $(fmt_n "$m_db")"
+            done
+        done
+        stop off on
+    done
+fi
+
+# --- 2. revocation propagation ------------------------------------------------------------
+rev_rows=()
+if [[ "$parts" == *" 2 "* ]]; then
+    echo
+    echo "-- 2. revocation propagation: logout on A, B and C polled every 2 ms until 401 --"
+    for mode in redis poll; do
+        extra=(--database-url "$pg_url")
+        n="$trials"
+        if [ $mode = redis ]; then
+            extra+=(--redis-url "$redis_url")
+        else
+            n="$trials_poll"
+        fi
+        start a "${extra[@]}"
+        start b "${extra[@]}"
+        start c "${extra[@]}"
+        register "${url[a]}" benchrev
+        "${helper[@]}" snap "${url[b]}" "$work/lag.0"
+        "${helper[@]}" snap "${url[c]}" "$work/lag.1"
+        read -r r_n r_p50 r_p99 r_max r_already r_timeouts r_errors <<<"$("${helper[@]}" lag "${url[a]}" "${url[b]}" "${url[c]}" benchrev "$password" "$n" 2)"
+        lagm="–"
+        if [ $mode = redis ]; then
+            read -r l_n l_p50 l_p99 l_mean <<<"$("${helper[@]}" lagmetric "$work/lag" "${url[b]}" "${url[c]}")"
+            lagm="$l_n messages: p50 $(fmt_n "$l_p50") ms, p99 $(fmt_n "$l_p99") ms, mean $(fmt_n "$l_mean") ms"
+        fi
+        label="Redis pub/sub"
+        [ $mode = poll ] && label="no Redis (500 ms database poll)"
+        printf '%-34s %4s trials: median %s ms, p99 %s ms, max %s ms (refused before the logout returned: %s; timeouts %s, errors %s)\n' \
+            "$label" "$r_n" "$r_p50" "$r_p99" "$r_max" "$r_already" "$r_timeouts" "$r_errors"
+        [ $mode = redis ] && echo "    pace_revocation_lag_seconds on B and C: $lagm"
+        rev_rows+=("| $label | $r_n | $r_p50 ms | $r_p99 ms | $r_max ms | $r_timeouts | $lagm |")
+        stop a b c
+    done
+fi
+
+# --- 3. reads and the payload cache on PostgreSQL -----------------------------------------------
+read_rows=()
+mix_rows=()
+if [[ "$parts" == *" 3 "* ]]; then
+    echo
+    echo "-- 3. reads on PostgreSQL: no Redis / Redis without the cache / Redis with the cache --"
+    start seed --database-url "$pg_url"
+    "${helper[@]}" seed "${url[seed]}" "mix$$u" "$mix_users" "$password" "$work/users.txt"
+    token="$(head -n1 "$work/users.txt" | cut -d' ' -f1)"
+    plan_id="$("${helper[@]}" plan "${url[seed]}" "$token")"
+    stop seed
+    echo "seeded $mix_users users (profile, 3 tasks each) and plan $plan_id (ready)"
+    common=(--database-url "$pg_url" --job-workers 0)
+    start nored "${common[@]}"
+    start nocache "${common[@]}" --redis-url "$redis_url" --cache-mb 0
+    start cache "${common[@]}" --redis-url "$redis_url"
+    declare -A label_of=([nored]="no Redis" [nocache]="Redis, PACE_CACHE_MB=0" [cache]="Redis + cache (64 MB)")
+    auth=(-H "Authorization: Bearer $token")
+    for path in /api/v1/users/me "/api/v1/plans/$plan_id"; do
+        shown="${path%/"$plan_id"}"
+        [ "$shown" = "$path" ] || shown="$shown/{id}"
+        for inst in nored nocache cache; do
+            measure "GET $shown, ${label_of[$inst]}" "$inst" "${url[$inst]}$path" "$read_conns" "${auth[@]}"
+            read_rows+=("| GET $shown | ${label_of[$inst]} | $(fmt_rps "$m_rps")$(note_errs "$m_err") | $(fmt_ms "$m_p50") | $(fmt_ms "$m_p99") | $(fmt_n "$m_db" "%.3f") | $(fmt_n "$m_redis") | $(fmt_pct "$m_hit") |")
+            echo "    database calls/request $(fmt_n "$m_db" "%.3f"), Redis commands/request $(fmt_n "$m_redis"), hit ratio $(fmt_pct "$m_hit")"
+        done
+    done
+
+    cat >"$work/mix.lua" <<EOF
+local file, nthreads = "$work/users.txt", $wrk_threads
+local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+local users = {}
+function init(args)
+  local i = 0
+  for line in io.lines(file) do
+    if i % nthreads == tid then
+      local tok, name = line:match("^(%S+) (%S+)$")
+      users[#users + 1] = {auth = "Bearer " .. tok, name = name, flip = false}
+    end
+    i = i + 1
+  end
+  math.randomseed(4242 + tid)
+end
+function request()
+  local u = users[math.random(#users)]
+  local r = math.random(100)
+  local h = {["Authorization"] = u.auth}
+  if r <= 35 then
+    return wrk.format("GET", "/api/v1/users/me", h)
+  elseif r <= 70 then
+    return wrk.format("GET", "/api/v1/profile", h)
+  elseif r <= 90 then
+    return wrk.format("GET", "/api/v1/tasks?limit=20", h)
+  end
+  u.flip = not u.flip
+  h["Content-Type"] = "application/json"
+  local name = u.name
+  if u.flip then name = name .. "z" end
+  return wrk.format("PATCH", "/api/v1/users/me", h, '{"username":"' .. name .. '"}')
+end
+EOF
+    for inst in nored nocache cache; do
+        measure "mix, ${label_of[$inst]}" "$inst" "${url[$inst]}/" "$read_conns" -s "$work/mix.lua"
+        mix_rows+=("| ${label_of[$inst]} | $(fmt_rps "$m_rps")$(note_errs "$m_err") | $(fmt_ms "$m_p50") | $(fmt_ms "$m_p99") | $(fmt_n "$m_db" "%.3f") | $(fmt_n "$m_redis") | $(fmt_pct "$m_hit") |")
+        echo "    database calls/request $(fmt_n "$m_db" "%.3f"), Redis commands/request $(fmt_n "$m_redis"), hit ratio $(fmt_pct "$m_hit")"
+    done
+    stop nored nocache cache
+fi
+
+# --- report ------------------------------------------------------------------------------------
+machine="${machine_line#machine: }"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_idle_check after
+
+echo
+echo "-- results: redis --"
+echo
+echo "| run | |"
+echo "|---|---|"
+echo "| machine | ${machine%, *, commit *} |"
+echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
+echo "| commit | ${machine##*, commit } |"
+echo "| servers | $(/usr/bin/redis-server --version | sed 's/^Redis server v=\([^ ]*\).*/Redis \1/'), PostgreSQL $("$pg_sh" psql "$work/pg" -At -c 'SHOW server_version' | cut -d' ' -f1), loopback TCP, on the same cores as pace and wrk |"
+echo "| pace | --threads ${BENCH_THREADS:-$BENCH_NPROC}, PACE_REDIS_TIMEOUT_MS=25 (default); wrk -t$wrk_threads, ${warmup} warm-up, ${duration} runs |"
+if [ ${#auth_rows[@]} -gt 0 ]; then
+    echo
+    echo "Login and refresh, rate limits on and raised to 60,000/min, argon2id m=${argon_kib} KiB t=1, $auth_conns connections:"
+    echo
+    echo "| store | request | Redis | req/s | p50 | p99 | p50 added | Redis cmds/req | Redis round trip p50 / mean |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${auth_rows[@]}"
+fi
+if [ ${#rev_rows[@]} -gt 0 ]; then
+    echo
+    echo "Revocation propagation, 3 instances on PostgreSQL: logout on A until both B and C refuse the access token (polled every 2 ms):"
+    echo
+    echo "| revocations through | trials | median | p99 | max | over 5 s | pace_revocation_lag_seconds (B, C) |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${rev_rows[@]}"
+fi
+if [ ${#read_rows[@]} -gt 0 ]; then
+    echo
+    echo "Reads on PostgreSQL, one user, $read_conns connections:"
+    echo
+    echo "| request | instance | req/s | p50 | p99 | DB calls/req | Redis cmds/req | hit ratio |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${read_rows[@]}"
+    echo
+    echo "Mix over $mix_users users ($read_conns connections): 35% GET /users/me, 35% GET /profile, 20% GET /tasks?limit=20, 10% PATCH /users/me:"
+    echo
+    echo "| instance | req/s | p50 | p99 | DB calls/req | Redis cmds/req | hit ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${mix_rows[@]}"
+fi
+echo
+echo "rows appended to ${BENCH_RESULTS_FILE#"$BENCH_ROOT"/}; raw wrk output in ${BENCH_RESULTS_DIR#"$BENCH_ROOT"/}/raw/$BENCH_RUN_ID/"
