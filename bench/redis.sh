@@ -45,7 +45,8 @@
 # (32), BENCH_REDIS_READ_CONNECTIONS (64), BENCH_REDIS_ARGON2_KIB (1024),
 # BENCH_REDIS_TRIALS (300), BENCH_REDIS_TRIALS_POLL (40),
 # BENCH_REDIS_MIX_USERS (500), BENCH_REDIS_PARTS ("1 2 3": which parts run),
-# PACE_BIN.
+# BENCH_ROUNDS (1: parts 1 and 3 repeat their runs, alternating which
+# variant goes first, and report medians; 3 on a noisy machine), PACE_BIN.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -60,6 +61,7 @@ trials="${BENCH_REDIS_TRIALS:-300}"
 trials_poll="${BENCH_REDIS_TRIALS_POLL:-40}"
 mix_users="${BENCH_REDIS_MIX_USERS:-500}"
 parts=" ${BENCH_REDIS_PARTS:-1 2 3} "
+rounds="${BENCH_ROUNDS:-1}"
 password="umbrella-quarterly-lantern-42"
 helper=(/usr/bin/python3 "$BENCH_ROOT/bench/redis_bench.py")
 redis_sh="$BENCH_ROOT/scripts/redis.sh"
@@ -70,8 +72,10 @@ command -v wrk >/dev/null || bench_die "wrk not found"
 echo "== redis: rate limits, revocation propagation, the payload cache; without and with Redis =="
 machine_line="$(bench_machine)"
 echo "$machine_line"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-bench_idle_check before
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $load_before"
+idle_before="$(bench_idle_check before)"
+echo "$idle_before"
 
 # --- Redis, PostgreSQL, and the pace instances of this run ---------------------------
 bench__tmpdir redis
@@ -87,6 +91,8 @@ teardown() {
 bench_on_exit teardown
 redis_url="$("$redis_sh" start "$work/redis")" || bench_die "Redis did not start"
 pg_url="$("$pg_sh" start "$work/pg")" || bench_die "PostgreSQL did not start"
+redis_pid="$("$redis_sh" pid "$work/redis")"
+pg_pid="$("$pg_sh" pids "$work/pg" | sed -n 1p)"
 echo "redis: $(/usr/bin/redis-server --version | sed 's/ sha=.*//'), $redis_url (loopback TCP, no persistence)"
 echo "postgresql: $("$pg_sh" psql "$work/pg" -At -c 'SHOW server_version'), $pg_url (loopback TCP, fsync on)"
 secret="$(/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(32))')"
@@ -124,18 +130,67 @@ requests() {
     echo "${n:-0}"
 }
 
-# measure NAME INSTANCE URL CONNS [wrk args...]: a warm-up, a snapshot of
-# the instance's metrics, the measured run, then what it cost per request.
-# Sets m_rps m_p50 m_p99 m_err m_db m_redis m_hit m_rtt50 m_rttmean.
+# measure NAME INSTANCE URL CONNS [wrk args...]: a warm-up, then measured.
 measure() {
-    local name="$1" inst="$2" target="$3" c="$4"
-    shift 4
-    bench_warmup "$target" "$c" "$warmup" "$wrk_threads" "$@"
-    "${helper[@]}" snap "${url[$inst]}" "$work/snap.json"
-    bench_wrk "$name" "$target" "$c" "$duration" "$wrk_threads" "$@" || true
-    m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
-    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$inst]}" "$(requests "$name")")"
+    bench_warmup "$3" "$4" "$warmup" "$wrk_threads" "${@:5}"
+    measured "$@"
 }
+# measured NAME INSTANCE URL CONNS [wrk args...]: a snapshot of the
+# instance's metrics, the measured run, then what it cost per request. Sets
+# m_rps m_p50 m_p99 m_err m_db m_redis m_hit m_rtt50 m_rttmean.
+measured() {
+    local name="$1" inst="$2" target="$3" c="$4" c0 c1 n
+    shift 4
+    "${helper[@]}" snap "${url[$inst]}" "$work/snap.json"
+    c0="$(cpu_now "$inst")"
+    bench_wrk "$name" "$target" "$c" "$duration" "$wrk_threads" "$@" || true
+    c1="$(cpu_now "$inst")"
+    m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
+    n="$(requests "$name")"
+    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$inst]}" "$n")"
+    read -r m_cpu_pace m_cpu_redis m_cpu_pg <<<"$(printf '%s\n%s\n' "$c0" "$c1" | awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
+        NR == 1 { for (i = 1; i <= 3; i++) a[i] = $i }
+        NR == 2 { for (i = 1; i <= 3; i++) printf "%s ", (n > 0) ? sprintf("%.1f", ($i - a[i]) / hz * 1e6 / n) : "NA"; print "" }')"
+}
+# CPU clock ticks a process used (field 14 utime + 15 stime of /proc/PID/stat;
+# with a second argument 1, also its reaped children's, 16 + 17).
+ticks_of() {
+    awk -v all="${2:-0}" '{ sub(/^.*\) /, ""); t = $12 + $13; if (all) t += $14 + $15; print t }' \
+        "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# cpu_now INSTANCE: "pace redis postgresql" CPU ticks so far (PostgreSQL:
+# the postmaster, its live backends and the ones that ended).
+cpu_now() {
+    local t c kids=()
+    t="$(ticks_of "$pg_pid" 1)"
+    read -r -a kids <"/proc/$pg_pid/task/$pg_pid/children" 2>/dev/null || true
+    for c in "${kids[@]}"; do
+        t=$((t + $(ticks_of "$c")))
+    done
+    echo "$(ticks_of "${pid[$1]}") $(ticks_of "$redis_pid") $t"
+}
+
+# The rounds: record KEY keeps the last measurement under KEY; col KEY N is
+# the median over the rounds of its column N (1 rps, 2 p50, 3 p99, 4 errors
+# (summed), 5 database calls/request, 6 Redis commands/request, 7 hit ratio,
+# 8 round trip median bucket, 9 round trip mean, 10-12 CPU µs per request
+# of pace, Redis, PostgreSQL), NA if there is none.
+declare -A cell
+record() { cell[$1]+="$m_rps $m_p50 $m_p99 $m_err $m_db $m_redis $m_hit $m_rtt50 $m_rttmean $m_cpu_pace $m_cpu_redis $m_cpu_pg"$'\n'; }
+col() {
+    printf '%s' "${cell[$1]:-}" | awk -v c="$2" '
+        NF { if (c == 4) { s += ($c == "NA") ? 0 : $c; next } if ($c != "NA") v[n++] = $c + 0 }
+        END {
+            if (c == 4) { print s + 0; exit }
+            if (n == 0) { print "NA"; exit }
+            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+            print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
+}
+busy_of() { printf "%s\n" "$1" | grep -o "[0-9]*%" | sed -n 1p; }
+round_tag() { [ "$rounds" -gt 1 ] && printf ' r%s' "$1"; return 0; }
+label() { if [ "$1" = on ]; then echo "with Redis"; else echo "without Redis"; fi; }
+cpu_cell() { echo "$(col "$1" 10) / $(col "$1" 11) / $(col "$1" 12)"; }
+fmt_rtt() { if [ "$1" = NA ]; then echo "–"; else echo "≤ $(fmt_n "$1" "%g") / $(fmt_n "$2" "%.3f") ms"; fi; }
 
 limits=(--rate-limits on --rate-limit-login 60000 --rate-limit-login-account 60000
     --rate-limit-register 60000 --rate-limit-refresh 60000 --rate-limit-refresh-account 60000)
@@ -193,38 +248,40 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"login":"$user","password":"$password"}'
 EOF
-        declare -A p50_of
-        for what in login refresh; do
-            for mode in off on; do
-                label="without Redis" yes=no
-                [ $mode = on ] && label="with Redis" yes=yes
-                name="$store $what, $label"
-                lua="$work/login.lua"
-                if [ $what = refresh ]; then
-                    for run in warm measured; do
-                        "${helper[@]}" sessions "${url[$mode]}" "$user" "$password" "$nsessions" "$work/tokens-$run.txt"
-                        refresh_lua "$work/tokens-$run.txt" >"$work/refresh-$run.lua"
-                    done
-                    bench_warmup "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" "$warmup" "$wrk_threads" -s "$work/refresh-warm.lua"
-                    "${helper[@]}" snap "${url[$mode]}" "$work/snap.json"
-                    bench_wrk "$name" "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" "$duration" "$wrk_threads" -s "$work/refresh-measured.lua" || true
-                    m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
-                    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$mode]}" "$(requests "$name")")"
-                else
-                    measure "$name" "$mode" "${url[$mode]}/api/v1/auth/login" "$auth_conns" -s "$lua"
-                fi
-                p50_of[$mode]="$m_p50"
-                added=""
-                if [ $mode = on ]; then
-                    added="$(awk -v a="${p50_of[on]}" -v b="${p50_of[off]}" 'BEGIN { if (a == "NA" || b == "NA") print "–"; else printf "%+.2f ms", a - b }')"
-                fi
-                rtt="–"
-                [ "$m_rtt50" != NA ] && rtt="≤ $(fmt_n "$m_rtt50" "%g") / $(fmt_n "$m_rttmean" "%.3f") ms"
-                auth_rows+=("| $store | POST /auth/$what | $yes | $(fmt_rps "$m_rps")$(note_errs "$m_err") | $(fmt_ms "$m_p50") | $(fmt_ms "$m_p99") | ${added:-} | $(fmt_n "$m_redis") | $rtt |")
-                echo "    Redis commands/request $(fmt_n "$m_redis"), round trip median/mean $rtt, database calls/request $(fmt_n "$m_db")"
+        for ((r = 1; r <= rounds; r++)); do
+            modes=(off on)
+            [ $((r % 2)) -eq 0 ] && modes=(on off)
+            for what in login refresh; do
+                for mode in "${modes[@]}"; do
+                    name="$store $what, $(label "$mode")$(round_tag "$r")"
+                    if [ $what = refresh ]; then
+                        # fresh sessions for the warm-up and for the measured run
+                        for run in warm measured; do
+                            "${helper[@]}" sessions "${url[$mode]}" "$user" "$password" "$nsessions" "$work/tokens-$run.txt"
+                            refresh_lua "$work/tokens-$run.txt" >"$work/refresh-$run.lua"
+                        done
+                        bench_warmup "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" "$warmup" "$wrk_threads" -s "$work/refresh-warm.lua"
+                        measured "$name" "$mode" "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" -s "$work/refresh-measured.lua"
+                    else
+                        measure "$name" "$mode" "${url[$mode]}/api/v1/auth/login" "$auth_conns" -s "$work/login.lua"
+                    fi
+                    record "$store $what $mode"
+                    echo "    Redis commands/request $(fmt_n "$m_redis"), round trip $(fmt_rtt "$m_rtt50" "$m_rttmean"), database calls/request $(fmt_n "$m_db"), CPU µs/request pace $m_cpu_pace, Redis $m_cpu_redis, PostgreSQL $m_cpu_pg"
+                done
             done
         done
         stop off on
+        for what in login refresh; do
+            for mode in off on; do
+                k="$store $what $mode"
+                added=""
+                [ $mode = on ] && added="$(awk -v a="$(col "$k" 2)" -v b="$(col "$store $what off" 2)" \
+                    'BEGIN { if (a == "NA" || b == "NA") print "–"; else printf "%+.2f ms", a - b }')"
+                yes=no
+                [ $mode = on ] && yes=yes
+                auth_rows+=("| $store | POST /auth/$what | $yes | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $added | $(fmt_n "$(col "$k" 6)") | $(fmt_rtt "$(col "$k" 8)" "$(col "$k" 9)") | $(cpu_cell "$k") |")
+            done
+        done
     done
 fi
 
@@ -281,16 +338,6 @@ if [[ "$parts" == *" 3 "* ]]; then
     start cache "${common[@]}" --redis-url "$redis_url"
     declare -A label_of=([nored]="no Redis" [nocache]="Redis, PACE_CACHE_MB=0" [cache]="Redis + cache (64 MB)")
     auth=(-H "Authorization: Bearer $token")
-    for path in /api/v1/users/me "/api/v1/plans/$plan_id"; do
-        shown="${path%/"$plan_id"}"
-        [ "$shown" = "$path" ] || shown="$shown/{id}"
-        for inst in nored nocache cache; do
-            measure "GET $shown, ${label_of[$inst]}" "$inst" "${url[$inst]}$path" "$read_conns" "${auth[@]}"
-            read_rows+=("| GET $shown | ${label_of[$inst]} | $(fmt_rps "$m_rps")$(note_errs "$m_err") | $(fmt_ms "$m_p50") | $(fmt_ms "$m_p99") | $(fmt_n "$m_db" "%.3f") | $(fmt_n "$m_redis") | $(fmt_pct "$m_hit") |")
-            echo "    database calls/request $(fmt_n "$m_db" "%.3f"), Redis commands/request $(fmt_n "$m_redis"), hit ratio $(fmt_pct "$m_hit")"
-        done
-    done
-
     cat >"$work/mix.lua" <<EOF
 local file, nthreads = "$work/users.txt", $wrk_threads
 local counter = 0
@@ -328,18 +375,49 @@ function request()
   return wrk.format("PATCH", "/api/v1/users/me", h, '{"username":"' .. name .. '"}')
 end
 EOF
-    for inst in nored nocache cache; do
-        measure "mix, ${label_of[$inst]}" "$inst" "${url[$inst]}/" "$read_conns" -s "$work/mix.lua"
-        mix_rows+=("| ${label_of[$inst]} | $(fmt_rps "$m_rps")$(note_errs "$m_err") | $(fmt_ms "$m_p50") | $(fmt_ms "$m_p99") | $(fmt_n "$m_db" "%.3f") | $(fmt_n "$m_redis") | $(fmt_pct "$m_hit") |")
-        echo "    database calls/request $(fmt_n "$m_db" "%.3f"), Redis commands/request $(fmt_n "$m_redis"), hit ratio $(fmt_pct "$m_hit")"
+    paths=(/api/v1/users/me "/api/v1/plans/$plan_id")
+    shown_of() { # PATH: as the tables show it
+        local s="${1%/"$plan_id"}"
+        [ "$s" = "$1" ] || s="$s/{id}"
+        printf '%s\n' "$s"
+    }
+    for ((r = 1; r <= rounds; r++)); do
+        order=(nored nocache cache)
+        [ $((r % 2)) -eq 0 ] && order=(cache nocache nored)
+        for path in "${paths[@]}"; do
+            shown="$(shown_of "$path")"
+            for inst in "${order[@]}"; do
+                measure "GET $shown, ${label_of[$inst]}$(round_tag "$r")" "$inst" "${url[$inst]}$path" "$read_conns" "${auth[@]}"
+                record "$shown $inst"
+                echo "    database calls/request $(fmt_n "$m_db" "%.3f"), Redis commands/request $(fmt_n "$m_redis"), hit ratio $(fmt_pct "$m_hit"), CPU µs/request pace $m_cpu_pace, Redis $m_cpu_redis, PostgreSQL $m_cpu_pg"
+            done
+        done
+        for inst in "${order[@]}"; do
+            measure "mix, ${label_of[$inst]}$(round_tag "$r")" "$inst" "${url[$inst]}/" "$read_conns" -s "$work/mix.lua"
+            record "mix $inst"
+            echo "    database calls/request $(fmt_n "$m_db" "%.3f"), Redis commands/request $(fmt_n "$m_redis"), hit ratio $(fmt_pct "$m_hit"), CPU µs/request pace $m_cpu_pace, Redis $m_cpu_redis, PostgreSQL $m_cpu_pg"
+        done
     done
     stop nored nocache cache
+    for path in "${paths[@]}"; do
+        shown="$(shown_of "$path")"
+        for inst in nored nocache cache; do
+            k="$shown $inst"
+            read_rows+=("| GET $shown | ${label_of[$inst]} | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $(fmt_n "$(col "$k" 5)" "%.3f") | $(fmt_n "$(col "$k" 6)") | $(fmt_pct "$(col "$k" 7)") | $(cpu_cell "$k") |")
+        done
+    done
+    for inst in nored nocache cache; do
+        k="mix $inst"
+        mix_rows+=("| ${label_of[$inst]} | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $(fmt_n "$(col "$k" 5)" "%.3f") | $(fmt_n "$(col "$k" 6)") | $(fmt_pct "$(col "$k" 7)") | $(cpu_cell "$k") |")
+    done
 fi
 
 # --- report ------------------------------------------------------------------------------------
 machine="${machine_line#machine: }"
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-bench_idle_check after
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $load_after"
+idle_after="$(bench_idle_check after)"
+echo "$idle_after"
 
 echo
 echo "-- results: redis --"
@@ -350,13 +428,15 @@ echo "| machine | ${machine%, *, commit *} |"
 echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
 echo "| commit | ${machine##*, commit } |"
 echo "| servers | $(/usr/bin/redis-server --version | sed 's/^Redis server v=\([^ ]*\).*/Redis \1/'), PostgreSQL $("$pg_sh" psql "$work/pg" -At -c 'SHOW server_version' | cut -d' ' -f1), loopback TCP, on the same cores as pace and wrk |"
-echo "| pace | --threads ${BENCH_THREADS:-$BENCH_NPROC}, PACE_REDIS_TIMEOUT_MS=25 (default); wrk -t$wrk_threads, ${warmup} warm-up, ${duration} runs |"
+echo "| pace | --threads ${BENCH_THREADS:-$BENCH_NPROC}, access log off, PACE_REDIS_TIMEOUT_MS and PACE_REVOCATION_MAX_STALENESS_MS at their defaults |"
+echo "| load | wrk -t$wrk_threads, a ${warmup} warm-up before each ${duration} run, $rounds round(s)$([ "$rounds" -gt 1 ] && echo ": medians, the order alternating") |"
+echo "| machine load | load average ${load_before} before, ${load_after} after; CPU $(busy_of "$idle_before") busy before, $(busy_of "$idle_after") after (2 s samples, nothing of this run going) |"
 if [ ${#auth_rows[@]} -gt 0 ]; then
     echo
     echo "Login and refresh, rate limits on and raised to 60,000/min, argon2id m=${argon_kib} KiB t=1, $auth_conns connections:"
     echo
-    echo "| store | request | Redis | req/s | p50 | p99 | p50 added | Redis cmds/req | Redis round trip p50 / mean |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+    echo "| store | request | Redis | req/s | p50 | p99 | p50 added | Redis cmds/req | Redis round trip p50 / mean | CPU µs/req: pace / Redis / PG |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${auth_rows[@]}"
 fi
 if [ ${#rev_rows[@]} -gt 0 ]; then
@@ -371,14 +451,14 @@ if [ ${#read_rows[@]} -gt 0 ]; then
     echo
     echo "Reads on PostgreSQL, one user, $read_conns connections:"
     echo
-    echo "| request | instance | req/s | p50 | p99 | DB calls/req | Redis cmds/req | hit ratio |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    echo "| request | instance | req/s | p50 | p99 | DB calls/req | Redis cmds/req | hit ratio | CPU µs/req: pace / Redis / PG |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${read_rows[@]}"
     echo
     echo "Mix over $mix_users users ($read_conns connections): 35% GET /users/me, 35% GET /profile, 20% GET /tasks?limit=20, 10% PATCH /users/me:"
     echo
-    echo "| instance | req/s | p50 | p99 | DB calls/req | Redis cmds/req | hit ratio |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| instance | req/s | p50 | p99 | DB calls/req | Redis cmds/req | hit ratio | CPU µs/req: pace / Redis / PG |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${mix_rows[@]}"
 fi
 echo
