@@ -504,8 +504,12 @@ conn_get(struct cache *c)
     struct target t;
     unsigned gen;
     bool known = cache_target_get(c, &t, &gen);
-    if (cn->ac != NULL && cn->gen != gen)
-        conn_drop(cn, NULL); /* a failover: the master moved */
+    if (cn->gen != gen) { /* a failover: the master moved; connect there at once */
+        conn_drop(cn, NULL);
+        cn->gen = gen;
+        cn->backoff_ms = 0;
+        cn->retry_at = 0;
+    }
     if (cn->ac != NULL)
         return cn;
     if (!known || clock_mono_ms() < cn->retry_at)

@@ -211,10 +211,29 @@ on_message(struct cache *c, struct sub *s, redisReply *r)
     }
 }
 
-/* One round: ping when due, wait up to TICK_MS for messages, read them. */
+/* Handles every reply hiredis has read; false after closing on an error. */
+static bool
+sub_drain(struct cache *c, struct sub *s)
+{
+    void *reply = NULL;
+    while (redisGetReplyFromReader(s->rc, &reply) == REDIS_OK && reply != NULL) {
+        on_message(c, s, reply);
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+    if (s->rc->err) {
+        sub_close(c, s, "protocol error");
+        return false;
+    }
+    return true;
+}
+
+/* One round: read what came, ping when due, wait up to TICK_MS for more. */
 static void
 sub_round(struct cache *c, struct sub *s)
 {
+    if (!sub_drain(c, s))
+        return;
     int64_t now = clock_mono_ms();
     if (s->ping_out && now - s->ping_sent > io_timeout(c)) {
         sub_close(c, s, "no answer to PING");
@@ -241,14 +260,7 @@ sub_round(struct cache *c, struct sub *s)
         sub_close(c, s, "connection closed");
         return;
     }
-    void *reply = NULL;
-    while (redisGetReplyFromReader(s->rc, &reply) == REDIS_OK && reply != NULL) {
-        on_message(c, s, reply);
-        freeReplyObject(reply);
-        reply = NULL;
-    }
-    if (s->rc->err)
-        sub_close(c, s, "protocol error");
+    (void)sub_drain(c, s);
 }
 
 /* ---- the heartbeat ---- */
