@@ -49,6 +49,11 @@ parse_url(struct cache *c, const char *url, const char **why)
         strcpy(c->url.path, path);
         return true;
     }
+    if (strncmp(url, "rediss://", 9) == 0) {
+        *why = "PACE_REDIS_URL: TLS (rediss://) is not supported; reach Redis over a private network or a "
+               "unix socket";
+        return false;
+    }
     if (strncmp(url, "redis://", 8) != 0) {
         *why = "PACE_REDIS_URL must be redis://[:password@]host:port[/db] or unix:///path";
         return false;
@@ -58,6 +63,10 @@ parse_url(struct cache *c, const char *url, const char **why)
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *pw = colon != NULL ? colon + 1 : p;
+        if (colon != NULL && !pct_decode(p, (size_t)(colon - p), c->username, sizeof(c->username))) {
+            *why = "PACE_REDIS_URL: the user name is malformed or too long";
+            return false;
+        }
         if (!pct_decode(pw, (size_t)(at - pw), c->password, sizeof(c->password))) {
             *why = "PACE_REDIS_URL: the password is malformed or too long";
             return false;
@@ -186,6 +195,7 @@ cache_free(struct cache *c)
     cache_lru_free(c->lru);
     pthread_mutex_destroy(&c->target_mu);
     sodium_memzero(c->password, sizeof(c->password));
+    sodium_memzero(c->username, sizeof(c->username));
     free(c);
 }
 

@@ -545,7 +545,9 @@ conn_get(struct cache *c)
     size_t flen;
     const char *lib = cache_functions(&flen);
     bool ok = true;
-    if (c->password[0] != '\0')
+    if (c->password[0] != '\0' && c->username[0] != '\0')
+        ok = send_setup(cn, false, "AUTH %s %s", c->username, c->password);
+    else if (c->password[0] != '\0')
         ok = send_setup(cn, false, "AUTH %s", c->password);
     if (ok && c->db != 0)
         ok = send_setup(cn, false, "SELECT %d", c->db);

@@ -24,6 +24,7 @@ struct cache {
     bool enabled;
     int timeout_ms;
     int max_staleness_ms;
+    char username[HOST_MAX];   /* "" for none (Redis 6 ACL users) */
     char password[SECRET_MAX]; /* "" for none */
     int db;
     struct target url; /* from PACE_REDIS_URL (without Sentinel) */

@@ -76,9 +76,11 @@ connect_to(const struct target *t, int timeout_ms)
 
 /* A command on a blocking connection: true when it answered without an error. */
 static bool
-command_ok(redisContext *rc, const char *fmt, const char *arg)
+command_ok(redisContext *rc, const char *fmt, const char *arg, const char *arg2)
 {
-    redisReply *r = arg != NULL ? redisCommand(rc, fmt, arg) : redisCommand(rc, fmt);
+    redisReply *r = arg2 != NULL  ? redisCommand(rc, fmt, arg, arg2)
+                    : arg != NULL ? redisCommand(rc, fmt, arg)
+                                  : redisCommand(rc, fmt);
     bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
     if (r != NULL)
         freeReplyObject(r);
@@ -166,14 +168,18 @@ sub_open(struct cache *c, struct sub *s)
         sub_close(c, s, "cannot connect");
         return;
     }
-    bool ok = c->password[0] == '\0' || command_ok(rc, "AUTH %s", c->password);
+    bool ok = true;
+    if (c->password[0] != '\0' && c->username[0] != '\0')
+        ok = command_ok(rc, "AUTH %s %s", c->username, c->password);
+    else if (c->password[0] != '\0')
+        ok = command_ok(rc, "AUTH %s", c->password, NULL);
     if (ok && c->db != 0) {
         char db[12];
         snprintf(db, sizeof(db), "%d", c->db);
-        ok = command_ok(rc, "SELECT %s", db);
+        ok = command_ok(rc, "SELECT %s", db, NULL);
     }
     if (ok)
-        ok = command_ok(rc, "SUBSCRIBE " CHANNEL, NULL);
+        ok = command_ok(rc, "SUBSCRIBE " CHANNEL, NULL, NULL);
     if (!ok) {
         redisFree(rc);
         sub_close(c, s, "cannot subscribe");
