@@ -155,6 +155,18 @@ bool cache_get(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t i
 /* Keeps a payload read from the primary after cache_version returned v. */
 void cache_put(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, const struct cache_ver *v,
                const char *data, size_t len);
+
+/* One fill per key at a time. After a miss: CACHE_FILL_MINE when the
+ * caller is to read and fill (then it must call cache_fill_done, after its
+ * cache_put or without one); CACHE_FILL_HIT when another fill of the key
+ * finished meanwhile and its payload is now in out; CACHE_FILL_ALONE when
+ * waiting took too long (CACHE_FILL_WAIT_MS) or too many fills run: read
+ * without the marker (no cache_fill_done). */
+enum cache_fill { CACHE_FILL_MINE, CACHE_FILL_HIT, CACHE_FILL_ALONE };
+enum { CACHE_FILL_WAIT_MS = 500 };
+enum cache_fill cache_fill_begin(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id,
+                                 const struct cache_ver *v, struct buf *out);
+void cache_fill_done(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id);
 /* Drops every entry (a new generation does it too). */
 void cache_drop_all(struct cache *c);
 

@@ -16,10 +16,11 @@
 #include "cache/internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
-enum { SHARDS = 16, BUCKETS = 1024, BUMP_RETRY_MAX = 1024, VERSION_TTL_MS = 24 * 3600 * 1000 };
+enum { SHARDS = 16, BUCKETS = 1024, FILLS = 32, VERSION_TTL_MS = 24 * 3600 * 1000 };
 
 static const char *const kind_names[CACHE_KIND_COUNT] = {"user", "profile", "plan"};
 
@@ -33,11 +34,20 @@ struct entry {
     char data[]; /* len bytes */
 };
 
+/* A fill in progress: its reader holds the key until cache_fill_done. */
+struct fill {
+    bool busy;
+    enum cache_kind kind;
+    int64_t user_id, id;
+};
+
 struct shard {
     pthread_mutex_t mu;
+    pthread_cond_t filled; /* a fill of this shard ended */
     struct entry *buckets[BUCKETS];
     struct entry *head, *tail;
     size_t bytes;
+    struct fill fills[FILLS];
 };
 
 struct lru {
@@ -62,8 +72,10 @@ cache_lru_new(size_t bytes)
 {
     struct lru *l = xcalloc(1, sizeof(*l));
     l->budget = bytes / SHARDS;
-    for (int i = 0; i < SHARDS; i++)
+    for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&l->shards[i].mu, NULL);
+        clock_cond_init(&l->shards[i].filled);
+    }
     return l;
 }
 
@@ -111,6 +123,7 @@ cache_lru_free(struct lru *l)
     for (int i = 0; i < SHARDS; i++) {
         shard_clear(l, &l->shards[i]);
         pthread_mutex_destroy(&l->shards[i].mu);
+        pthread_cond_destroy(&l->shards[i].filled);
     }
     free(l);
 }
@@ -167,6 +180,36 @@ cache_bump(struct cache *c, int64_t user_id)
     (void)cache_send(c, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS);
 }
 
+/* Looks (kind, user, id) up at v in its locked shard; appends a hit to out. */
+static bool
+lookup(struct cache *c, struct shard *sh, size_t b, enum cache_kind kind, int64_t user_id, int64_t id,
+       const struct cache_ver *v, struct buf *out)
+{
+    for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext) {
+        if (e->kind != kind || e->user_id != user_id || e->id != id)
+            continue;
+        if (e->version != v->version || e->generation != v->generation ||
+            v->generation != cache_generation(c)) {
+            entry_drop(c->lru, sh, e, b); /* outdated: never valid again */
+            return false;
+        }
+        buf_append(out, e->data, e->len);
+        if (sh->head != e) { /* most recent first */
+            e->lprev->lnext = e->lnext;
+            if (e->lnext != NULL)
+                e->lnext->lprev = e->lprev;
+            else
+                sh->tail = e->lprev;
+            e->lprev = NULL;
+            e->lnext = sh->head;
+            sh->head->lprev = e;
+            sh->head = e;
+        }
+        return true;
+    }
+    return false;
+}
+
 bool
 cache_get(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, const struct cache_ver *v,
           struct buf *out)
@@ -176,35 +219,76 @@ cache_get(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, co
         return false;
     uint64_t h = mix(kind, user_id, id);
     struct shard *sh = &l->shards[h % SHARDS];
-    size_t b = h / SHARDS % BUCKETS;
-    bool hit = false;
     pthread_mutex_lock(&sh->mu);
-    for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext) {
-        if (e->kind != kind || e->user_id != user_id || e->id != id)
-            continue;
-        if (e->version == v->version && e->generation == v->generation &&
-            v->generation == cache_generation(c)) {
-            hit = true;
-            buf_append(out, e->data, e->len);
-            if (sh->head != e) { /* most recent first */
-                e->lprev->lnext = e->lnext;
-                if (e->lnext != NULL)
-                    e->lnext->lprev = e->lprev;
-                else
-                    sh->tail = e->lprev;
-                e->lprev = NULL;
-                e->lnext = sh->head;
-                sh->head->lprev = e;
-                sh->head = e;
-            }
-        } else {
-            entry_drop(l, sh, e, b); /* outdated: never valid again */
-        }
-        break;
-    }
+    bool hit = lookup(c, sh, h / SHARDS % BUCKETS, kind, user_id, id, v, out);
     pthread_mutex_unlock(&sh->mu);
     atomic_fetch_add_explicit(hit ? &l->hits[kind] : &l->misses[kind], 1, memory_order_relaxed);
     return hit;
+}
+
+static struct fill *
+fill_find(struct shard *sh, enum cache_kind kind, int64_t user_id, int64_t id)
+{
+    for (int i = 0; i < FILLS; i++) {
+        struct fill *f = &sh->fills[i];
+        if (f->busy && f->kind == kind && f->user_id == user_id && f->id == id)
+            return f;
+    }
+    return NULL;
+}
+
+enum cache_fill
+cache_fill_begin(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id,
+                 const struct cache_ver *v, struct buf *out)
+{
+    struct lru *l = c != NULL ? c->lru : NULL;
+    if (l == NULL)
+        return CACHE_FILL_ALONE;
+    uint64_t h = mix(kind, user_id, id);
+    struct shard *sh = &l->shards[h % SHARDS];
+    size_t b = h / SHARDS % BUCKETS;
+    int64_t until = clock_mono_ms() + CACHE_FILL_WAIT_MS;
+    enum cache_fill res = CACHE_FILL_ALONE;
+    pthread_mutex_lock(&sh->mu);
+    bool waited = false;
+    while (fill_find(sh, kind, user_id, id) != NULL) {
+        waited = true;
+        if (!clock_cond_wait_until(&sh->filled, &sh->mu, until))
+            goto out; /* the other fill is slow: read alone */
+    }
+    if (waited && lookup(c, sh, b, kind, user_id, id, v, out)) {
+        res = CACHE_FILL_HIT;
+        goto out;
+    }
+    for (int i = 0; i < FILLS; i++)
+        if (!sh->fills[i].busy) {
+            sh->fills[i] = (struct fill){true, kind, user_id, id};
+            res = CACHE_FILL_MINE;
+            break;
+        }
+out:
+    pthread_mutex_unlock(&sh->mu);
+    if (res == CACHE_FILL_HIT) { /* counted as a hit after all (its miss was counted too) */
+        atomic_fetch_add_explicit(&l->hits[kind], 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&l->misses[kind], 1, memory_order_relaxed);
+    }
+    return res;
+}
+
+void
+cache_fill_done(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id)
+{
+    struct lru *l = c != NULL ? c->lru : NULL;
+    if (l == NULL)
+        return;
+    uint64_t h = mix(kind, user_id, id);
+    struct shard *sh = &l->shards[h % SHARDS];
+    pthread_mutex_lock(&sh->mu);
+    struct fill *f = fill_find(sh, kind, user_id, id);
+    if (f != NULL)
+        f->busy = false;
+    pthread_cond_broadcast(&sh->filled);
+    pthread_mutex_unlock(&sh->mu);
 }
 
 void
