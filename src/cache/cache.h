@@ -133,8 +133,9 @@ enum cache_kind { CACHE_USER, CACHE_PROFILE, CACHE_PLAN, CACHE_KIND_COUNT };
 
 /* A user's version as read from Redis, with the generation it was read in. */
 struct cache_ver {
-    uint64_t version;
-    uint64_t generation;
+    uint64_t version;    /* the user's, from Redis */
+    uint64_t epoch;      /* the deployment's (pace:epoch), from Redis */
+    uint64_t generation; /* this process's (cache_generation) when it was read */
 };
 
 /* Whether payloads are cached: Redis configured and PACE_CACHE_MB > 0. */
@@ -144,9 +145,13 @@ bool cache_version_enabled(const struct cache *c);
  * in the cache). Not on a loop thread. */
 int cache_version(struct cache *c, int64_t user_id, struct cache_ver *out);
 /* After a write to the user's cached data is committed and before it is
- * acknowledged: a new version, so no instance serves the old payload. When
- * Redis does not take it, this instance drops its entries and retries the
- * bump from the watcher until Redis does (counted). */
+ * acknowledged: a new version, so no instance serves the old payload (with
+ * Redis, whether or not this instance caches). When Redis does not take
+ * it, this instance drops its entries and the watcher retries the bump
+ * until Redis does; past CACHE_BUMPS_PENDING waiting bumps it bumps the
+ * deployment's epoch instead, which invalidates every user's payloads on
+ * every instance. */
+enum { CACHE_BUMPS_PENDING = 1024 };
 void cache_bump(struct cache *c, int64_t user_id);
 /* A payload of kind for (user, id) valid at v: appends it to out and
  * returns true, or false (a miss, counted). */

@@ -22,6 +22,8 @@
 
 enum { SHARDS = 16, BUCKETS = 1024, FILLS = 32, VERSION_TTL_MS = 24 * 3600 * 1000 };
 
+#define EPOCH_KEY "pace:epoch"
+
 static const char *const kind_names[CACHE_KIND_COUNT] = {"user", "profile", "plan"};
 
 struct entry {
@@ -29,7 +31,7 @@ struct entry {
     struct entry *lprev, *lnext; /* in the shard's LRU list, most recent first */
     int64_t user_id, id;
     enum cache_kind kind;
-    uint64_t version, generation;
+    uint64_t version, epoch, generation;
     size_t len;
     char data[]; /* len bytes */
 };
@@ -149,35 +151,93 @@ cache_version_enabled(const struct cache *c)
 int
 cache_version(struct cache *c, int64_t user_id, struct cache_ver *out)
 {
-    if (c == NULL || c->lru == NULL || user_id <= 0)
+    if (!cache_version_enabled(c) || user_id <= 0)
         return ERR_UNAVAILABLE;
     out->generation = cache_generation(c);
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "v", user_id, key);
     struct cache_reply r;
-    int err = cache_call(c, &r, "FCALL pace_version 1 %s %d", key, VERSION_TTL_MS);
-    if (err != OK || r.type != CACHE_INT)
+    int err = cache_call(c, &r, "FCALL pace_version 2 %s " EPOCH_KEY " %d", key, VERSION_TTL_MS);
+    if (err != OK || r.type != CACHE_ARRAY || r.n < 2)
         return ERR_UNAVAILABLE;
-    out->version = (uint64_t)r.integer;
+    out->version = (uint64_t)r.ints[0];
+    out->epoch = (uint64_t)r.ints[1];
     return OK;
+}
+
+static bool
+bump_now(struct cache *c, const char *key)
+{
+    struct cache_reply r;
+    return cache_call(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK && r.type == CACHE_INT;
 }
 
 void
 cache_bump(struct cache *c, int64_t user_id)
 {
-    if (c == NULL || c->lru == NULL || user_id <= 0)
+    if (!cache_enabled(c) || user_id <= 0)
         return;
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "v", user_id, key);
-    struct cache_reply r;
-    if (cache_call(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK && r.type == CACHE_INT)
+    if (bump_now(c, key))
         return;
     /* Other instances may still hold the old payload under the old version:
-     * this one drops everything, and the bump is sent again (fire and
-     * forget) so it lands as soon as Redis takes commands. */
+     * this one drops everything, and the watcher sends the bump again until
+     * Redis takes it. */
     atomic_fetch_add(&c->bump_failures, 1);
     cache_new_generation(c);
-    (void)cache_send(c, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS);
+    pthread_mutex_lock(&c->bumps_mu);
+    bool known = false;
+    for (size_t i = 0; i < c->nbumps && !known; i++)
+        known = c->bumps[i] == user_id;
+    if (!known && c->nbumps < CACHE_BUMPS_PENDING)
+        c->bumps[c->nbumps++] = user_id;
+    else if (!known)
+        c->bumps_overflow = true;
+    pthread_mutex_unlock(&c->bumps_mu);
+}
+
+void
+cache_bumps_retry(struct cache *c)
+{
+    pthread_mutex_lock(&c->bumps_mu);
+    bool overflow = c->bumps_overflow;
+    size_t n = c->nbumps;
+    pthread_mutex_unlock(&c->bumps_mu);
+    if (n == 0 && !overflow)
+        return;
+    if (overflow) {
+        struct cache_reply r;
+        if (cache_call(c, &r, "INCR " EPOCH_KEY) != OK)
+            return;
+        log_warn("cache",
+                 "more than %d version bumps waited for Redis: every cached payload of every instance "
+                 "is now invalid",
+                 CACHE_BUMPS_PENDING);
+        pthread_mutex_lock(&c->bumps_mu);
+        c->nbumps = 0;
+        c->bumps_overflow = false;
+        pthread_mutex_unlock(&c->bumps_mu);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&c->bumps_mu);
+        int64_t user_id = c->nbumps > 0 ? c->bumps[c->nbumps - 1] : 0;
+        pthread_mutex_unlock(&c->bumps_mu);
+        if (user_id == 0)
+            return;
+        char key[CACHE_KEY_MAX];
+        cache_key_id(c, "v", user_id, key);
+        if (!bump_now(c, key))
+            return; /* still no Redis: the next round */
+        pthread_mutex_lock(&c->bumps_mu);
+        for (size_t j = 0; j < c->nbumps; j++)
+            if (c->bumps[j] == user_id) {
+                c->bumps[j] = c->bumps[--c->nbumps];
+                break;
+            }
+        pthread_mutex_unlock(&c->bumps_mu);
+    }
 }
 
 /* Looks (kind, user, id) up at v in its locked shard; appends a hit to out. */
@@ -188,7 +248,7 @@ lookup(struct cache *c, struct shard *sh, size_t b, enum cache_kind kind, int64_
     for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext) {
         if (e->kind != kind || e->user_id != user_id || e->id != id)
             continue;
-        if (e->version != v->version || e->generation != v->generation ||
+        if (e->version != v->version || e->epoch != v->epoch || e->generation != v->generation ||
             v->generation != cache_generation(c)) {
             entry_drop(c->lru, sh, e, b); /* outdated: never valid again */
             return false;
@@ -312,7 +372,7 @@ cache_put(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, co
     pthread_mutex_lock(&sh->mu);
     for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext)
         if (e->kind == kind && e->user_id == user_id && e->id == id) {
-            if (e->version > v->version && e->generation == v->generation) {
+            if (e->version > v->version && e->epoch == v->epoch && e->generation == v->generation) {
                 pthread_mutex_unlock(&sh->mu); /* a newer fill won */
                 free(n);
                 return;

@@ -33,6 +33,7 @@ enum {
     HEARTBEAT_MS = 1000,
     INSTANCE_TTL_MS = 5000,
     SENTINEL_MS = 500,
+    BUMP_RETRY_MS = 100,
     SUB_BACKOFF_MAX_MS = 1000
 };
 
@@ -130,8 +131,10 @@ follow_sentinels(struct cache *c, struct sub *s)
     if (s->rc != NULL) {
         redisFree(s->rc);
         s->rc = NULL;
-        s->retry_at = 0;
     }
+    s->retry_at = 0; /* subscribe on the new master at once */
+    s->resynced = false;
+    s->ping_out = false;
 }
 
 /* ---- the subscriber ---- */
@@ -271,13 +274,35 @@ sub_round(struct cache *c, struct sub *s)
 
 /* ---- the heartbeat ---- */
 
+/* Every instance must hash key names with the same secret, or they share
+ * nothing: each leaves a fingerprint of its secret (a key name made with
+ * it) and warns, once, when it finds another. */
 static void
-heartbeat(struct cache *c)
+check_key_secret(struct cache *c, bool *warned)
+{
+    char fp[CACHE_KEY_MAX];
+    cache_key(c, "keycheck", "pace", 4, fp);
+    struct cache_reply r;
+    if (*warned || cache_call(c, &r, "SET pace:keycheck %s NX GET PX %d", fp, INSTANCE_TTL_MS) != OK)
+        return;
+    if (r.type == CACHE_STR && strcmp(r.str, fp) != 0) {
+        log_error("cache",
+                  "another instance hashes Redis keys with another secret: limits, revocation markers and "
+                  "cache versions are not shared; set the same PACE_REDIS_KEY_SECRET (or PACE_JWT_SECRET) "
+                  "on every instance");
+        *warned = true;
+    }
+}
+
+static void
+heartbeat(struct cache *c, bool *warned)
 {
     struct cache_reply r;
     int err = cache_call(c, &r, "FCALL pace_heartbeat 1 pace:instances %s %d", c->instance, INSTANCE_TTL_MS);
     if (err == OK && r.type == CACHE_INT && r.integer > 0)
         atomic_store(&c->instances, (int)r.integer);
+    if (err == OK)
+        check_key_secret(c, warned);
 }
 
 static void *
@@ -285,7 +310,8 @@ watcher_main(void *arg)
 {
     struct cache *c = arg;
     struct sub s = {0};
-    int64_t next_sentinel = 0, next_beat = 0;
+    int64_t next_sentinel = 0, next_beat = 0, next_bumps = 0;
+    bool warned = false;
     while (!atomic_load(&c->stop)) {
         int64_t now = clock_mono_ms();
         if (c->nsentinels > 0 && now >= next_sentinel) {
@@ -295,8 +321,12 @@ watcher_main(void *arg)
         if (s.rc == NULL && now >= s.retry_at)
             sub_open(c, &s);
         if (now >= next_beat) {
-            heartbeat(c);
+            heartbeat(c, &warned);
             next_beat = now + HEARTBEAT_MS;
+        }
+        if (now >= next_bumps) {
+            cache_bumps_retry(c);
+            next_bumps = now + BUMP_RETRY_MS;
         }
         if (s.rc != NULL) {
             sub_round(c, &s);

@@ -116,7 +116,7 @@ static struct cache *lru_cache;
 static struct cache_ver
 ver(uint64_t v)
 {
-    return (struct cache_ver){v, cache_generation(lru_cache)};
+    return (struct cache_ver){.version = v, .epoch = 0, .generation = cache_generation(lru_cache)};
 }
 
 static bool
