@@ -179,13 +179,16 @@ cache_bump(struct cache *c, int64_t user_id)
         return;
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "v", user_id, key);
-    if (bump_now(c, key))
-        return;
-    /* Other instances may still hold the old payload under the old version:
-     * this one drops everything, and the watcher sends the bump again until
-     * Redis takes it. */
-    atomic_fetch_add(&c->bump_failures, 1);
-    cache_new_generation(c);
+    bool on_loop = c->io != NULL && c->io->on_loop();
+    if (!on_loop) { /* a loop must not wait (SQLite's writes there: nothing is cached) */
+        if (bump_now(c, key))
+            return;
+        /* Other instances may still hold the old payload under the old
+         * version: this one drops everything, and the watcher sends the
+         * bump again until Redis takes it. */
+        atomic_fetch_add(&c->bump_failures, 1);
+        cache_new_generation(c);
+    }
     pthread_mutex_lock(&c->bumps_mu);
     bool known = false;
     for (size_t i = 0; i < c->nbumps && !known; i++)
