@@ -97,20 +97,25 @@ echo "redis: $(/usr/bin/redis-server --version | sed 's/ sha=.*//'), $redis_url 
 echo "postgresql: $("$pg_sh" psql "$work/pg" -At -c 'SHOW server_version'), $pg_url (loopback TCP, fsync on)"
 secret="$(/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(32))')"
 
-declare -A url pid
+declare -A url pid log
 # start NAME [pace args...]: one pace with this run's shared settings.
 start() {
     local name="$1"
     shift
     bench_start_pace --jwt-secret "$secret" --access-token-ttl 86400 \
         --argon2-memory-kib "$argon_kib" --argon2-iterations 1 "$@"
-    url[$name]="$PACE_URL" pid[$name]="$PACE_PID"
+    url[$name]="$PACE_URL" pid[$name]="$PACE_PID" log[$name]="$BENCH_PACE_LOG"
     instances+=("$PACE_PID")
 }
-stop() { # NAME...
+stop() { # NAME... (their logs are kept next to the raw wrk output)
     local n
-    for n in "$@"; do bench_stop_pace "${pid[$n]}"; done
+    mkdir -p "$BENCH_RESULTS_DIR/raw/$BENCH_RUN_ID"
+    for n in "$@"; do
+        bench_stop_pace "${pid[$n]}"
+        cp "${log[$n]}" "$BENCH_RESULTS_DIR/raw/$BENCH_RUN_ID/$BENCH_SCENARIO-pace-$((++nlogs))-$n.log" 2>/dev/null || true
+    done
 }
+nlogs=0
 register() { # URL NAME (an existing name is fine: 409)
     local st
     st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
@@ -123,6 +128,12 @@ fmt_ms() { if [ "$1" = NA ]; then echo NA; else awk -v v="$1" 'BEGIN { printf "%
 fmt_n() { if [ "$1" = NA ]; then echo "–"; else awk -v v="$1" -v f="${2:-%.2f}" 'BEGIN { printf f, v }'; fi; }
 fmt_pct() { if [ "$1" = NA ]; then echo "–"; else awk -v v="$1" 'BEGIN { printf "%.1f%%", 100 * v }'; fi; }
 note_errs() { [ "$1" = 0 ] && echo "" || echo " (errors: $1)"; }
+# redis_note KEY: a mark for a cell whose runs had failed Redis commands
+redis_note() {
+    local n
+    n="$(col "$1" 13)"
+    [ "$n" = 0 ] && echo "" || echo " (Redis failures: $n)"
+}
 # requests NAME: how many requests the measured run NAME made (from its raw output; 0 if none)
 requests() {
     local n
@@ -147,7 +158,10 @@ measured() {
     c1="$(cpu_now "$inst")"
     m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
     n="$(requests "$name")"
-    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$inst]}" "$n")"
+    read -r m_db m_redis m_hit m_rtt50 m_rttmean _ m_rerr m_breaker <<<"$("${helper[@]}" delta "$work/snap.json" "${url[$inst]}" "$n")"
+    if [ "$m_rerr" != NA ] && { [ "$m_rerr" != 0 ] || [ "$m_breaker" != 0 ]; }; then
+        echo "    WARNING: $m_rerr Redis commands failed during this run (breaker state $m_breaker at its end): pace went on without Redis for some requests; see the log in the raw directory"
+    fi
     read -r m_cpu_pace m_cpu_redis m_cpu_pg <<<"$(printf '%s\n%s\n' "$c0" "$c1" | awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
         NR == 1 { for (i = 1; i <= 3; i++) a[i] = $i }
         NR == 2 { for (i = 1; i <= 3; i++) printf "%s ", (n > 0) ? sprintf("%.1f", ($i - a[i]) / hz * 1e6 / n) : "NA"; print "" }')"
@@ -174,14 +188,15 @@ cpu_now() {
 # the median over the rounds of its column N (1 rps, 2 p50, 3 p99, 4 errors
 # (summed), 5 database calls/request, 6 Redis commands/request, 7 hit ratio,
 # 8 round trip median bucket, 9 round trip mean, 10-12 CPU µs per request
-# of pace, Redis, PostgreSQL), NA if there is none.
+# of pace, Redis, PostgreSQL, 13 failed Redis commands (summed)), NA if
+# there is none.
 declare -A cell
-record() { cell[$1]+="$m_rps $m_p50 $m_p99 $m_err $m_db $m_redis $m_hit $m_rtt50 $m_rttmean $m_cpu_pace $m_cpu_redis $m_cpu_pg"$'\n'; }
+record() { cell[$1]+="$m_rps $m_p50 $m_p99 $m_err $m_db $m_redis $m_hit $m_rtt50 $m_rttmean $m_cpu_pace $m_cpu_redis $m_cpu_pg $m_rerr"$'\n'; }
 col() {
     printf '%s' "${cell[$1]:-}" | awk -v c="$2" '
-        NF { if (c == 4) { s += ($c == "NA") ? 0 : $c; next } if ($c != "NA") v[n++] = $c + 0 }
+        NF { if (c == 4 || c == 13) { s += ($c == "NA") ? 0 : $c; next } if ($c != "NA") v[n++] = $c + 0 }
         END {
-            if (c == 4) { print s + 0; exit }
+            if (c == 4 || c == 13) { print s + 0; exit }
             if (n == 0) { print "NA"; exit }
             for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
             print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
@@ -279,7 +294,7 @@ EOF
                     'BEGIN { if (a == "NA" || b == "NA") print "–"; else printf "%+.2f ms", a - b }')"
                 yes=no
                 [ $mode = on ] && yes=yes
-                auth_rows+=("| $store | POST /auth/$what | $yes | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $added | $(fmt_n "$(col "$k" 6)") | $(fmt_rtt "$(col "$k" 8)" "$(col "$k" 9)") | $(cpu_cell "$k") |")
+                auth_rows+=("| $store | POST /auth/$what | $yes | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)")$(redis_note "$k") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $added | $(fmt_n "$(col "$k" 6)") | $(fmt_rtt "$(col "$k" 8)" "$(col "$k" 9)") | $(cpu_cell "$k") |")
             done
         done
     done
@@ -292,11 +307,11 @@ if [[ "$parts" == *" 2 "* ]]; then
     echo "-- 2. revocation propagation: logout on A, B and C polled every 2 ms until 401 --"
     for mode in redis poll; do
         extra=(--database-url "$pg_url")
-        n="$trials"
+        n="$trials" slow=50 # trials slower than that are named
         if [ $mode = redis ]; then
             extra+=(--redis-url "$redis_url")
         else
-            n="$trials_poll"
+            n="$trials_poll" slow=5000
         fi
         start a "${extra[@]}"
         start b "${extra[@]}"
@@ -304,7 +319,7 @@ if [[ "$parts" == *" 2 "* ]]; then
         register "${url[a]}" benchrev
         "${helper[@]}" snap "${url[b]}" "$work/lag.0"
         "${helper[@]}" snap "${url[c]}" "$work/lag.1"
-        read -r r_n r_p50 r_p99 r_max r_already r_timeouts r_errors <<<"$("${helper[@]}" lag "${url[a]}" "${url[b]}" "${url[c]}" benchrev "$password" "$n" 2)"
+        read -r r_n r_p50 r_p99 r_max r_already r_timeouts r_errors <<<"$("${helper[@]}" lag "${url[a]}" "${url[b]}" "${url[c]}" benchrev "$password" "$n" 2 "$slow")"
         lagm="–"
         if [ $mode = redis ]; then
             read -r l_n l_p50 l_p99 l_mean <<<"$("${helper[@]}" lagmetric "$work/lag" "${url[b]}" "${url[c]}")"
@@ -403,12 +418,12 @@ EOF
         shown="$(shown_of "$path")"
         for inst in nored nocache cache; do
             k="$shown $inst"
-            read_rows+=("| GET $shown | ${label_of[$inst]} | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $(fmt_n "$(col "$k" 5)" "%.3f") | $(fmt_n "$(col "$k" 6)") | $(fmt_pct "$(col "$k" 7)") | $(cpu_cell "$k") |")
+            read_rows+=("| GET $shown | ${label_of[$inst]} | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)")$(redis_note "$k") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $(fmt_n "$(col "$k" 5)" "%.3f") | $(fmt_n "$(col "$k" 6)") | $(fmt_pct "$(col "$k" 7)") | $(cpu_cell "$k") |")
         done
     done
     for inst in nored nocache cache; do
         k="mix $inst"
-        mix_rows+=("| ${label_of[$inst]} | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $(fmt_n "$(col "$k" 5)" "%.3f") | $(fmt_n "$(col "$k" 6)") | $(fmt_pct "$(col "$k" 7)") | $(cpu_cell "$k") |")
+        mix_rows+=("| ${label_of[$inst]} | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)")$(redis_note "$k") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $(fmt_n "$(col "$k" 5)" "%.3f") | $(fmt_n "$(col "$k" 6)") | $(fmt_pct "$(col "$k" 7)") | $(cpu_cell "$k") |")
     done
 fi
 

@@ -14,19 +14,23 @@
         reads) to FILE as JSON
     redis_bench.py delta FILE URL REQUESTS
         what happened since the snapshot FILE, per wrk request: prints
-        "db_per_req redis_per_req hit_ratio rtt_p50_le_ms rtt_mean_ms rtt_count"
+        "db_per_req redis_per_req hit_ratio rtt_p50_le_ms rtt_mean_ms rtt_count
+        redis_errors breaker_state"
         (hit_ratio over every cache, "NA" when nothing was looked up or
         there is no cache; the round trip from the
         pace_redis_round_trip_seconds histogram: the upper bound of the
         bucket that holds the median (the histogram's first bucket is
-        0.5 ms), and the mean; "NA" without Redis)
-    redis_bench.py lag A B C LOGIN PASSWORD TRIALS INTERVAL_MS
+        0.5 ms), and the mean; the Redis errors of every kind (timeouts,
+        connection, reply, refused by the breaker) and the breaker's state
+        at the end (0 closed); "NA" without Redis)
+    redis_bench.py lag A B C LOGIN PASSWORD TRIALS INTERVAL_MS [SLOW_MS]
         revocation propagation: TRIALS times, log in on A, check that B and
         C accept the access token, then log out on A while B and C are
         polled every INTERVAL_MS until they answer 401 (5 s at most).
         The delay of a trial is the later of B's and C's first 401, from
         the moment A's 204 arrived (0 when both refused already). Prints
-        "trials median_ms p99_ms max_ms already_refused timeouts errors"
+        "trials median_ms p99_ms max_ms already_refused timeouts errors";
+        each trial slower than SLOW_MS (50) is named on stderr with both delays
     redis_bench.py lagmetric FILE URL...
         pace_revocation_lag_seconds since the snapshots FILE.<i> of each URL,
         summed over the URLs: prints "count p50_ms p99_ms mean_ms"
@@ -176,8 +180,10 @@ KEEP = (
     "pace_redis_commands_total",
     "pace_cache_hits_total",
     "pace_cache_misses_total",
+    "pace_redis_errors_total",
     "pace_redis_round_trip_seconds",
     "pace_revocation_lag_seconds",
+    "pace_redis_breaker_state",
 )
 
 
@@ -250,7 +256,7 @@ def cmd_delta(path, url, requests):
         before = json.load(f)
     after = scrape(url)
     req = float(requests)
-    d = {n: total(after, n) - total(before, n) for n in KEEP[:4]}
+    d = {n: total(after, n) - total(before, n) for n in KEEP[:5]}
     db = d["pace_db_queries_total"] / req if req > 0 else None
     has_redis = any(k.startswith("pace_redis_commands_total") for k in after)
     rd = d["pace_redis_commands_total"] / req if req > 0 and has_redis else None
@@ -267,6 +273,8 @@ def cmd_delta(path, url, requests):
         fmt(p50, ".3f"),
         fmt(mean, ".3f"),
         int(count),
+        int(d["pace_redis_errors_total"]) if has_redis else "NA",
+        int(after["pace_redis_breaker_state"]) if has_redis else "NA",
     )
 
 
@@ -293,8 +301,9 @@ def cmd_lagmetric(path, *urls):
 # --- revocation propagation ------------------------------------------------------------
 
 
-def cmd_lag(a, b, c, login, password, trials, interval_ms):
-    trials, interval = int(trials), float(interval_ms) / 1000
+def cmd_lag(a, b, c, login, password, trials, interval_ms, slow_ms="50"):
+    trials, interval, slow = int(trials), float(interval_ms) / 1000, float(slow_ms) / 1000
+    names = {b: "B", c: "C"}
     ca = Client(a, timeout=10)
     pollers = {b: Client(b, timeout=10), c: Client(c, timeout=10)}
     delays, already, timeouts, errors = [], 0, 0, []
@@ -348,6 +357,10 @@ def cmd_lag(a, b, c, login, password, trials, interval_ms):
             errors.append(bad[0])
             continue
         d = max(vals) - t_ack
+        if d > slow:
+            print(f"revocation trial {len(delays) + 1}: " +
+                  ", ".join(f"{names[u]} {(v - t_ack) * 1000:.1f} ms" for u, v in sorted(out.items())),
+                  file=sys.stderr)
         if d <= 0:
             already += 1
         delays.append(max(d, 0.0) * 1000)
@@ -376,6 +389,9 @@ COMMANDS = {
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "lagmetric" and len(sys.argv) >= 4:
         cmd_lagmetric(*sys.argv[2:])
+        return
+    if len(sys.argv) >= 2 and sys.argv[1] == "lag" and len(sys.argv) == 10:
+        cmd_lag(*sys.argv[2:])
         return
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:
         sys.exit(__doc__)
