@@ -322,8 +322,9 @@ if [[ "$parts" == *" 2 "* ]]; then
         read -r r_n r_p50 r_p99 r_max r_already r_timeouts r_errors <<<"$("${helper[@]}" lag "${url[a]}" "${url[b]}" "${url[c]}" benchrev "$password" "$n" 2 "$slow")"
         lagm="–"
         if [ $mode = redis ]; then
-            read -r l_n l_p50 l_p99 l_mean <<<"$("${helper[@]}" lagmetric "$work/lag" "${url[b]}" "${url[c]}")"
+            read -r l_n l_p50 l_p99 l_mean l_err <<<"$("${helper[@]}" lagmetric "$work/lag" "${url[b]}" "${url[c]}")"
             lagm="$l_n messages: p50 $(fmt_n "$l_p50") ms, p99 $(fmt_n "$l_p99") ms, mean $(fmt_n "$l_mean") ms"
+            [ "$l_err" = 0 ] || lagm="$lagm; $l_err Redis commands failed on B and C meanwhile"
         fi
         label="Redis pub/sub"
         [ $mode = poll ] && label="no Redis (500 ms database poll)"

@@ -33,7 +33,7 @@
         each trial slower than SLOW_MS (50) is named on stderr with both delays
     redis_bench.py lagmetric FILE URL...
         pace_revocation_lag_seconds since the snapshots FILE.<i> of each URL,
-        summed over the URLs: prints "count p50_ms p99_ms mean_ms"
+        summed over the URLs: prints "count p50_ms p99_ms mean_ms redis_errors"
         (percentiles interpolated inside the histogram's buckets)
 """
 
@@ -279,11 +279,13 @@ def cmd_delta(path, url, requests):
 
 
 def cmd_lagmetric(path, *urls):
-    cum_all, count_all, sum_all = {}, 0.0, 0.0
+    cum_all, count_all, sum_all, errors = {}, 0.0, 0.0, 0
     for i, url in enumerate(urls):
         with open(f"{path}.{i}") as f:
             before = json.load(f)
-        cum, count, s = histogram(before, scrape(url), "pace_revocation_lag_seconds")
+        after = scrape(url)
+        errors += int(total(after, "pace_redis_errors_total") - total(before, "pace_redis_errors_total"))
+        cum, count, s = histogram(before, after, "pace_revocation_lag_seconds")
         for le, c in cum:
             cum_all[le] = cum_all.get(le, 0.0) + c
         count_all += count
@@ -295,6 +297,7 @@ def cmd_lagmetric(path, *urls):
         fmt(quantile(cum, count_all, 0.5), ".3f"),
         fmt(quantile(cum, count_all, 0.99), ".3f"),
         fmt(mean, ".3f"),
+        errors,
     )
 
 
