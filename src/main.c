@@ -53,6 +53,19 @@ wants_help(int argc, char **argv)
     return false;
 }
 
+/* Read-your-writes markers in Redis for the store (store_ryw_shared). */
+static void
+ryw_note(void *arg, int64_t user_id, int window_ms)
+{
+    cache_ryw_note(arg, user_id, window_ms);
+}
+
+static int
+ryw_recent(void *arg, int64_t user_id)
+{
+    return cache_ryw_recent(arg, user_id);
+}
+
 /* The database settings of c as store options (borrows c's strings). */
 static void
 store_opts_from(const struct config *c, struct store_opts *o)
@@ -69,11 +82,12 @@ store_opts_from(const struct config *c, struct store_opts *o)
  * why it cannot; serve: also keeps PACE_DB_POOL_MIN connections open.
  * Returns NULL after logging. */
 static struct store *
-open_store(const struct config *c, bool migrate, bool serve)
+open_store(const struct config *c, bool migrate, bool serve, const struct store_ryw_shared *ryw)
 {
     struct store *st = NULL;
     struct store_opts so;
     store_opts_from(c, &so);
+    so.ryw_shared = ryw;
     if (serve)
         so.pool_min = c->db_pool_min;
     int err = store_open_opts(c->database_url, &so, &st);
@@ -128,11 +142,13 @@ ensure_data_dir(const struct config *c)
 
 /* The Redis layer from the settings (disabled without PACE_REDIS_URL or
  * Sentinels); NULL after logging. Its keys are hashed with a seed derived
- * from the access-token secret, which every instance shares. */
+ * from PACE_REDIS_KEY_SECRET, else from PACE_JWT_SECRET, which every
+ * instance shares (rotating access-token keys with PACE_JWT_KEYS leaves it
+ * alone; the watcher warns when instances disagree). */
 static struct cache *
 open_cache(const struct config *c)
 {
-    const char *secret = c->jwt_keys != NULL && c->jwt_keys[0] != '\0' ? c->jwt_keys : c->jwt_secret;
+    const char *secret = c->redis_key_secret != NULL ? c->redis_key_secret : c->jwt_secret;
     uint8_t seed[32];
     static const uint8_t context[] = "pace redis key seed v1";
     crypto_generichash(seed, sizeof(seed), context, sizeof(context) - 1, (const uint8_t *)secret,
@@ -253,11 +269,16 @@ cmd_serve(struct config *c)
 {
     if (ensure_data_dir(c) != OK || config_secret_load(c) != OK)
         return 1;
-    struct store *st = open_store(c, c->auto_migrate, true);
-    if (st == NULL)
-        return 1;
     struct cache *cache = open_cache(c);
-    struct auth *au = cache != NULL ? open_auth(c, st, cache) : NULL;
+    if (cache == NULL)
+        return 1;
+    struct store_ryw_shared ryw = {ryw_note, ryw_recent, cache};
+    struct store *st = open_store(c, c->auto_migrate, true, cache_enabled(cache) ? &ryw : NULL);
+    if (st == NULL) {
+        cache_free(cache);
+        return 1;
+    }
+    struct auth *au = open_auth(c, st, cache);
     if (au == NULL) {
         cache_free(cache);
         store_close(st);
@@ -352,7 +373,7 @@ cmd_migrate(struct config *c)
 {
     if (ensure_data_dir(c) != OK)
         return 1;
-    struct store *st = open_store(c, true, false);
+    struct store *st = open_store(c, true, false, NULL);
     if (st == NULL)
         return 1;
     store_close(st);
@@ -367,7 +388,7 @@ cmd_user_import(struct config *c, const char *path)
         log_error("main", "cannot open %s: %s", path, strerror(errno));
         return 1;
     }
-    struct store *st = ensure_data_dir(c) == OK ? open_store(c, c->auto_migrate, false) : NULL;
+    struct store *st = ensure_data_dir(c) == OK ? open_store(c, c->auto_migrate, false, NULL) : NULL;
     size_t imported = 0, skipped = 0;
     int err = st != NULL ? auth_user_import(st, in, stderr, &imported, &skipped) : ERR_UNAVAILABLE;
     store_close(st);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cache/cache.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "http/query.h"
@@ -126,7 +127,9 @@ api_auth_hook(struct http_req *r)
     if (unsure) {
         /* Neither Redis nor the database could confirm the revocations
          * are up to date: a revoked token must not get through. */
-        api_reply_error(r, ERR_UNAVAILABLE);
+        http_reply_problem(r, 503, "unavailable", "Service unavailable",
+                           "this instance cannot confirm that the session is still valid; retry shortly");
+        http_reply_header(r, "retry-after", "1");
         return false;
     }
     r->user_id = c.user_id;
@@ -204,6 +207,7 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
         int herr = auth_password_hash(pw, pwlen, hash);
         if (herr == OK)
             herr = store_user_set_password(st, u.id, hash, false, 0);
+        cache_bump(api_deps()->cache, u.id); /* the account's version moved */
         if (herr != OK)
             log_write(LOG_WARN, "auth", r->request_id,
                       "could not upgrade the password hash of user %lld (%s)", (long long)u.id,

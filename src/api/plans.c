@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/cached.h"
 #include "api/etag.h"
 #include "api/idempotency.h"
 #include "api/list.h"
@@ -215,6 +216,8 @@ out:
 struct get {
     int64_t id;
     struct store_plan p;
+    struct api_cached k; /* a final plan's payload */
+    bool hit;
 };
 
 static bool
@@ -228,13 +231,21 @@ static int
 get_run(struct http_req *r)
 {
     struct get *g = r->state;
-    return store_plan_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->p);
+    g->hit = api_cached_lookup(r, &g->k, CACHE_PLAN, g->id);
+    if (g->hit)
+        return OK;
+    store_reads_from_primary(g->k.on); /* a fill must not see a lagging replica */
+    int err = store_plan_get(api_deps()->store, r->user_id, g->id, &r->arena, &g->p);
+    store_reads_from_primary(false);
+    return err;
 }
 
 static int
 get_start(struct http_req *r, http_done_fn *done, void *arg)
 {
     struct get *g = r->state;
+    if (api_cached_enabled())
+        return ERR_WOULD_BLOCK; /* the cache is on the blocking path */
     return store_plan_get_async(api_deps()->store, r->user_id, g->id, &r->arena, &g->p, done, arg);
 }
 
@@ -242,13 +253,18 @@ static void
 get_reply(struct http_req *r, int err)
 {
     struct get *g = r->state;
-    if (err != OK) {
-        api_reply_error(r, err);
+    if (g->hit) {
+        api_cached_reply(r, &g->k);
         return;
     }
-    if (api_etag_not_modified(r, plan_etag(r, &g->p)))
-        return;
-    reply_plan(r, 200, &g->p);
+    if (err != OK)
+        api_reply_error(r, err);
+    else if (!api_etag_not_modified(r, plan_etag(r, &g->p)))
+        reply_plan(r, 200, &g->p);
+    /* Kept only once final (ready or failed): it never changes again. */
+    if (err != OK || (g->p.state != STORE_PLAN_READY && g->p.state != STORE_PLAN_FAILED))
+        g->k.on = false;
+    api_cached_keep(r, &g->k);
 }
 
 static const struct http_stages plan_get = {
@@ -294,6 +310,7 @@ api_plan_delete(struct http_req *r)
     if (!plan_id(r, &id) || !check_if_match(r, id))
         return;
     int err = store_plan_delete(api_deps()->store, r->user_id, id);
+    api_cached_bump(r);
     if (err != OK) {
         api_reply_error(r, err);
         return;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "api/cached.h"
 #include "api/etag.h"
 #include "api/validate.h"
 #include "auth/auth.h"
@@ -82,7 +83,7 @@ reply_profile(struct http_req *r, const struct store_profile *p)
 }
 
 static void
-api_profile_get(struct http_req *r)
+profile_read(struct http_req *r)
 {
     struct store_profile p;
     int err = store_profile_get(api_deps()->store, r->user_id, &r->arena, &p);
@@ -97,6 +98,12 @@ api_profile_get(struct http_req *r)
     if (api_etag_not_modified(r, profile_etag(r, &p)))
         return;
     reply_profile(r, &p);
+}
+
+static void
+api_profile_get(struct http_req *r)
+{
+    api_cached_read(r, CACHE_PROFILE, 0, profile_read);
 }
 
 /* The version If-Match allows (0: no If-Match); false after replying 412. */
@@ -186,6 +193,7 @@ api_profile_put(struct http_req *r)
     if (!expected_version(r, &expect))
         return;
     int err = store_profile_put(api_deps()->store, &p, expect);
+    api_cached_bump(r);
     if (err == ERR_NOT_FOUND) {
         api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
         return;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/cached.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "store/store.h"
@@ -103,7 +104,7 @@ reply_user(struct http_req *r, const struct store_user *u)
 }
 
 static void
-api_users_me(struct http_req *r)
+users_me_read(struct http_req *r)
 {
     struct store_user u;
     if (!load_me(r, &u))
@@ -116,6 +117,12 @@ api_users_me(struct http_req *r)
         return;
     }
     reply_user(r, &u);
+}
+
+static void
+api_users_me(struct http_req *r)
+{
+    api_cached_read(r, CACHE_USER, 0, users_me_read);
 }
 
 static void
@@ -148,6 +155,7 @@ api_users_update(struct http_req *r)
     int64_t expect = http_req_header(r, "if-match", NULL) != NULL ? cur.version : 0;
     enum store_conflict conflict = STORE_CONFLICT_NONE;
     int err = store_user_update(api_deps()->store, r->user_id, &p, expect, &r->arena, &u, &conflict);
+    api_cached_bump(r);
     if (err == ERR_CONFLICT) {
         api_reply_conflict(r, conflict);
         return;
@@ -231,6 +239,7 @@ api_users_password(struct http_req *r)
         return;
     }
     err = auth_session_password_changed(api_deps()->auth, u.id, hash, r->session_id);
+    api_cached_bump(r); /* the account's version moved */
     if (err != OK) {
         api_reply_error(r, err);
         return;
@@ -257,6 +266,7 @@ api_users_delete(struct http_req *r)
     if (!load_me(r, &u) || !if_match_ok(r, &u) || !password_ok(r, &u, "password"))
         return;
     int err = auth_user_delete(api_deps()->auth, u.id);
+    api_cached_bump(r);
     if (err != OK && err != ERR_NOT_FOUND) {
         api_reply_error(r, err);
         return;

@@ -740,3 +740,17 @@ store_migrations_known(const char *dir, struct store_migration *out, size_t max)
     qsort(out, n, sizeof(*out), migration_cmp);
     return n;
 }
+
+static _Thread_local bool primary_only;
+
+void
+store_reads_from_primary(bool on)
+{
+    primary_only = on;
+}
+
+bool
+store_reading_from_primary(void)
+{
+    return primary_only;
+}

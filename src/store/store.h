@@ -57,6 +57,18 @@ struct store_opts {
     int statement_timeout_ms; /* PostgreSQL: every call's deadline (the server's statement_timeout too) */
     const char *replica_urls; /* PostgreSQL: read replicas, URLs separated by commas or spaces; NULL: none */
     int read_your_writes_ms;  /* after a user's write, their reads stay on the primary this long */
+    const struct store_ryw_shared *ryw_shared; /* PostgreSQL with replicas: the window across instances */
+};
+
+/* Read-your-writes across instances (PostgreSQL with replicas): a shared
+ * marker per user, kept by something every instance sees (Redis). Both
+ * are called off the event loops. */
+struct store_ryw_shared {
+    /* The user's write committed (before it is acknowledged): mark it for window_ms. */
+    void (*note)(void *arg, int64_t user_id, int window_ms);
+    /* 1: the user wrote within the window on some instance; 0: not; -1: unknown (read the primary). */
+    int (*recent)(void *arg, int64_t user_id);
+    void *arg;
 };
 
 /* Defaults for tools and tests (store_open): 16 connections, opened on
@@ -400,6 +412,11 @@ struct store_task_query {
  * to learn whether another page follows. May read a replica. */
 int store_task_list(struct store *s, const struct store_task_query *q, struct arena *a,
                     struct store_task **rows, size_t *n);
+
+/* While on, the calling thread's reads that may go to a replica go to the
+ * primary (a cache fill must not store what a lagging replica says). */
+void store_reads_from_primary(bool on);
+bool store_reading_from_primary(void);
 
 /* Asynchronous reads on the event loops (PostgreSQL). The loops lend the
  * store their poller (util/loopio.h); the store calls it only on a loop

@@ -384,6 +384,8 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
     st->connect_timeout_ms = o->connect_timeout_ms;
     st->statement_timeout_ms = o->statement_timeout_ms;
     st->ryw_ms = o->read_your_writes_ms;
+    if (o->ryw_shared != NULL)
+        st->ryw_shared = *o->ryw_shared;
     int err = store_pg_pool_new(st, url, "primary", false, &st->primary);
     if (err != OK)
         goto fail;

@@ -212,6 +212,7 @@ struct pg_store {
     int connect_timeout_ms;
     int statement_timeout_ms;
     int ryw_ms;
+    struct store_ryw_shared ryw_shared; /* note NULL: this instance's window only */
     pthread_mutex_t ryw_mu[RYW_LOCKS];
     struct ryw_set *ryw;
     const struct loop_io *loop_io; /* NULL: no loop connections */

@@ -1,7 +1,9 @@
 /* Which server a call runs on: the primary for writes and for the reads
  * that must see them, a replica in turn for reads that tolerate lag unless
  * the user wrote within the read-your-writes window (a replica that fails
- * is skipped for PG_REPLICA_RETRY_MS and the read retried on the primary). */
+ * is skipped for PG_REPLICA_RETRY_MS and the read retried on the primary).
+ * The window is this instance's memory of its own writes, and with a
+ * shared marker (store_ryw_shared: Redis) every instance's. */
 #include <string.h>
 
 #include "store/pg/pg_int.h"
@@ -53,7 +55,8 @@ run(struct pg_store *st, enum pg_mode mode, int64_t user_id, bool tx, int timeou
     int64_t deadline = clock_mono_ms() + timeout_ms;
     struct pgx x;
     int err;
-    if (mode == PG_READ_LAGGED && st->nreplicas > 0 && !store_pg_ryw_recent(st, user_id)) {
+    if (mode == PG_READ_LAGGED && st->nreplicas > 0 && !store_reading_from_primary() &&
+        !store_pg_ryw_recent(st, user_id)) {
         struct pg_pool *rp = pick_replica(st);
         if (rp != NULL) {
             /* Half the time for the replica, the rest for the primary. */
@@ -134,6 +137,8 @@ store_pg_ryw_note(struct pg_store *st, int64_t user_id)
     victim->user_id = user_id;
     victim->at = now;
     pthread_mutex_unlock(mu);
+    if (st->ryw_shared.note != NULL)
+        st->ryw_shared.note(st->ryw_shared.arg, user_id, st->ryw_ms);
 }
 
 bool
@@ -152,5 +157,7 @@ store_pg_ryw_recent(struct pg_store *st, int64_t user_id)
     for (int i = 0; i < RYW_WAYS && !recent; i++)
         recent = set->e[i].user_id == user_id && set->e[i].at + st->ryw_ms > now;
     pthread_mutex_unlock(mu);
+    if (!recent && st->ryw_shared.recent != NULL)
+        recent = st->ryw_shared.recent(st->ryw_shared.arg, user_id) != 0; /* unknown: the primary */
     return recent;
 }
