@@ -504,7 +504,13 @@ class Cluster:
             def ok(srv=srv):
                 code, body = self.ready(srv)
                 return code == 200 and isinstance(body, dict) and body["checks"].get("redis") == state
-            wait_until(ok, timeout, f"/ready redis {state!r} on :{srv.port} (last: {self.ready(srv)})")
+            try:
+                wait_until(ok, timeout, f"/ready redis {state!r} on :{srv.port}")
+            except AssertionError as e:
+                breaker = self.metric(srv, "pace_redis_breaker_state")
+                raise AssertionError(f"{e} (last: {self.ready(srv)}; breaker {breaker:.0f}"
+                                     + (", stuck half-open? see test_breaker_recovers_after_many_short_freezes"
+                                        if breaker == 2 else "") + ")") from None
 
     def metric(self, srv, name, **labels):
         return metric_value(scrape(srv.url), name, **labels)

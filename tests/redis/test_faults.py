@@ -18,6 +18,7 @@ SQLite runs one instance; `cluster` runs three on PostgreSQL.
 """
 
 import math
+import random
 import time
 
 import pytest
@@ -305,3 +306,48 @@ def test_caches_drop_across_flushall_and_restart(fresh_redis, make_cluster):
     name, weight = name + "c", weight + 1
     write(c[2], name, weight)
     everywhere(name, weight)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "BUG in pace (src/cache/client.c, since 5ad2234 'a single half-open probe'): the breaker can stay "
+    "half-open for good. breaker_allows() lets exactly one probe through once the breaker is open; when "
+    "that probe is refused inside call_run() without a result (its loop's connection is in its reconnect "
+    "back-off, so conn_get() returns NULL; or its deadline passed before the loop ran it; or post or "
+    "format failed), cache_breaker_result() is never called, so nothing closes or reopens the breaker: "
+    "every later command is refused, no connection is ever made again, and pace stays 'degraded' (local "
+    "limits, no cache, no heartbeat) until restarted. A few short freezes under logins trigger it; the "
+    "failure is timing-dependent, so this mark is not strict: remove it when fixed."))
+def test_breaker_recovers_after_many_short_freezes(fresh_redis, make_cluster):
+    """Freeze and thaw Redis again and again under steady logins: after
+    each thaw /ready says "ok" and the breaker is closed within seconds."""
+    redis = fresh_redis
+    c = make_cluster(n=1, redis=redis, env=ENV)
+    srv = c[0]
+    user = c.new_user()
+    rng = random.Random(12)
+    for cycle in range(20):
+        c.wait_redis("ok", timeout=8)
+        hold = rng.uniform(0.2, 1.5)
+        redis.freeze()
+        try:
+            t_end = time.monotonic() + hold
+            while time.monotonic() < t_end:
+                r = helpers.login(srv, user["username"], headers=helpers.xff(new_ip()))
+                assert r.status_code == 200, r.text
+                time.sleep(0.05)
+        finally:
+            redis.thaw()
+
+        def recovered():
+            r = helpers.login(srv, user["username"], headers=helpers.xff(new_ip()))
+            assert r.status_code == 200, r.text
+            return c.metric(srv, "pace_redis_breaker_state") == 0
+
+        try:
+            wait_until(recovered, 8, "the breaker to close", interval=0.1)
+        except AssertionError:
+            raise AssertionError(
+                f"cycle {cycle} (frozen {hold:.2f} s): the breaker is still "
+                f"{c.metric(srv, 'pace_redis_breaker_state'):.0f} (2: half-open) 8 s after the thaw; "
+                f"commands sent {c.metric(srv, 'pace_redis_commands_total'):.0f}, refused "
+                f"{c.metric(srv, 'pace_redis_errors_total', kind='refused'):.0f}") from None
