@@ -81,8 +81,13 @@ def make_cluster(tmp_path):
         return c
 
     yield make
+    problems = []
     for c in made:
-        c.stop()
+        try:
+            c.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 import helpers
-from cluster import ANSWER_BOUND, Recorder, Traffic, count_statuses, int_header, new_ip, wait_until
+from cluster import ANSWER_BOUND, Recorder, Traffic, count_statuses, gcra_max, int_header, new_ip, wait_until
 
 LIMIT = 12
 ENV = {
@@ -107,8 +107,8 @@ def test_one_instance_rides_out_a_fault(fault, fresh_redis, make_cluster):
                 breaker_opens(c, srv)
                 # The fallback: the local limiter at the whole limit (one live instance).
                 answers, elapsed = burst(c, [srv], 2 * LIMIT, user)
-                assert LIMIT <= passed(answers) <= LIMIT + 1, (count_statuses(answers), elapsed)
-                assert answers[-1].status_code == 429
+                assert LIMIT <= passed(answers) <= gcra_max(LIMIT, elapsed), (count_statuses(answers), elapsed)
+                assert answers[LIMIT].status_code == 429 or elapsed > 60 / LIMIT
             else:
                 # Some commands wait out a pause, some go through: a limit may
                 # count in either place, never in neither.
@@ -118,7 +118,7 @@ def test_one_instance_rides_out_a_fault(fault, fresh_redis, make_cluster):
                 code, body = c.ready(srv)
                 assert code == 200 and body["checks"]["redis"] in ("ok", "degraded"), body
                 answers, elapsed = burst(c, [srv], 3 * LIMIT, user)
-                assert LIMIT <= passed(answers) <= 2 * LIMIT + 1, (count_statuses(answers), elapsed)
+                assert LIMIT <= passed(answers) <= 2 * gcra_max(LIMIT, elapsed), (count_statuses(answers), elapsed)
             assert c.metric(srv, "pace_redis_fallbacks_total") > f0
             assert errors(c) > e0, "Redis never failed: the fault did not bite"
             t_end = time.monotonic()
@@ -159,9 +159,9 @@ def test_three_instances_fall_back_to_their_share(fault, fresh_redis, make_clust
             for srv in c:
                 breaker_opens(c, srv)
             answers, elapsed = burst(c, [c[1]], 2 * LIMIT, user)
-            assert passed(answers) == share, (count_statuses(answers), elapsed)
+            assert share <= passed(answers) <= gcra_max(share, elapsed), (count_statuses(answers), elapsed)
             answers, elapsed = burst(c, list(c), 3 * LIMIT, user)
-            assert passed(answers) == 3 * share, (count_statuses(answers), elapsed)
+            assert 3 * share <= passed(answers) <= 3 * gcra_max(share, elapsed), (count_statuses(answers), elapsed)
             # The instance count of before the fault is kept.
             assert c.metric_all("pace_instances_live") == [3, 3, 3]
             t_end = time.monotonic()
@@ -220,15 +220,25 @@ def test_revoked_stays_revoked_across_flushall_and_restart(n, fresh_redis, make_
     c.assert_accepted(user["access"])
 
     # The channel works again after the restart (each instance resubscribed).
-    lag0 = c.metric_all("pace_revocation_lag_seconds_count")
-    s3 = c.login_pair(user)
-    c.assert_accepted(s3["access_token"])
-    t0 = time.monotonic()
-    r = rec.request("POST", c[0], "/api/v1/auth/logout", json={"refresh_token": s3["refresh_token"]})
-    assert r.status_code == 204, r.text
-    c.wait_refused(s3["access_token"], t0)
-    wait_until(lambda: all(b > a for a, b in zip(lag0, c.metric_all("pace_revocation_lag_seconds_count"))),
-               2, "every instance to receive the revocation message")
+    # The first publishes may still meet a loop's connection in its
+    # reconnect back-off (the database poll covers those): try a few.
+    delivered = False
+    for attempt in range(10):
+        lag0 = c.metric_all("pace_revocation_lag_seconds_count")
+        s3 = c.login_pair(user)
+        c.assert_accepted(s3["access_token"])
+        t0 = time.monotonic()
+        r = rec.request("POST", c[attempt % n], "/api/v1/auth/logout", json={"refresh_token": s3["refresh_token"]})
+        assert r.status_code == 204, r.text
+        c.wait_refused(s3["access_token"], t0)
+        try:
+            wait_until(lambda: all(b > a for a, b in zip(lag0, c.metric_all("pace_revocation_lag_seconds_count"))),
+                       1, "every instance to receive the revocation message")
+            delivered = True
+            break
+        except AssertionError:
+            pass
+    assert delivered, "no revocation message reached every instance after the restart"
     rec.assert_clean(bound=ANSWER_BOUND)
 
 
@@ -239,6 +249,7 @@ def test_revoked_stays_revoked_across_flushall_and_restart(n, fresh_redis, make_
     "function clamps T to 1 ms. Remove this mark when fixed."))
 def test_a_limit_above_one_a_millisecond_survives_the_fallback(fresh_redis, make_cluster):
     c = make_cluster(n=1, redis=fresh_redis, env={"PACE_RATE_LIMITS": "on", "PACE_RATE_LIMIT_LOGIN": 100000})
+    c.check_exit = False  # it dies of the bug
     c.wait_redis("ok")
     user = c.new_user()  # counted in Redis: fine
     fresh_redis.halt()
