@@ -15,7 +15,10 @@ on one PostgreSQL database and one Redis:
   instance at once; an entry is bound to its user (another user gets 404);
 - FLUSHALL and a Redis restart (with a write while Redis is down) leave no
   stale entry behind, and the cache works again afterwards;
-- PACE_CACHE_MB=0 caches nothing; a tiny budget evicts and stays right.
+- PACE_CACHE_MB=0 caches nothing; a tiny budget evicts and stays right;
+- (xfail, a pace bug) a write on an instance that cannot reach Redis while
+  the others can is acknowledged without its version bump, and the others
+  keep serving the old payload, even after it reconnects.
 
 PostgreSQL only: several instances need one shared database, and on SQLite
 reads run on the event loop, where the cache is never consulted.
@@ -38,7 +41,9 @@ from fake_llm import FakeLLM  # tests/api
 from harness import metric_values
 from helpers import PROFILE, auth
 
-pytestmark = [pytest.mark.cluster, pytest.mark.skipif(not POSTGRES, reason=NEEDS_POSTGRES)]
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(
+    not POSTGRES, reason=NEEDS_POSTGRES + "; and on SQLite reads run on the event loop, where the payload cache "
+                                          "is never consulted")]
 
 ME = "/api/v1/users/me"
 PROF = "/api/v1/profile"
@@ -73,7 +78,7 @@ def get(srv, path, user, headers=None, session=requests):
     return session.get(srv.url + path, headers=auth(user["access"], headers), timeout=TIMEOUT)
 
 
-def get_hit(srv, path, user, kind, headers=None, tries=5):
+def get_hit(srv, path, user, kind, headers=None, tries=10):
     """GETs path until an answer comes from the cache (the hit counter of
     `kind` rises across the request); returns that answer. The first
     requests of an instance may miss: each event loop opens its Redis
