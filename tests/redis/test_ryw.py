@@ -10,6 +10,10 @@ primary with one streaming replica that applies the WAL 2 s late
 - the control: without Redis only the writing instance knows, and another
   instance reading at once misses the write (so the delay is real and the
   trials above prove something);
+- cache fills read the primary: with the replica's replay paused and the
+  marker expired, GET /users/me and /profile on other instances show the
+  write (a fill from the replica would keep the old value at the new
+  version);
 - with Redis frozen, reads still answer (from the primary): no 5xx;
 - (xfail, a pace bug) a write on an instance that cannot reach Redis while
   the others can is acknowledged without its marker, and the others read
@@ -26,7 +30,7 @@ import requests
 import cluster
 from cluster import ANSWER_BOUND, NEEDS_POSTGRES, POSTGRES, Recorder, report, wait_until
 from harness import metric_values, scrape
-from helpers import TASKS, auth
+from helpers import PROFILE, TASKS, auth
 # The relay lives in test_cache.py until it moves to cluster.py.
 from test_cache import CutCluster, Relay
 
@@ -40,6 +44,8 @@ DELAY = "2s"
 # under test.
 WINDOW = 3
 TIMEOUT = 10
+ME = "/api/v1/users/me"
+PROFILE_PATH = "/api/v1/profile"
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +108,15 @@ def redis_failures(srv):
     return sum(sum(metric_values(samples, "pace_redis_errors_total", kind=k)) for k in ("timeout", "refused"))
 
 
-def trials(c, rounds):
+def trials(c, rounds, wait_markers=True):
     """User k writes on instance k only (it registered and logged in there
     too, so no other instance has a write of its own to remember) and reads
     on the two others at once. Returns (misses elsewhere, misses on the
     writing instance, reads elsewhere, details)."""
     n = len(c)
     users = [c.new_user(k) for k in range(n)]
-    settle()
+    if wait_markers:
+        settle()
     s = requests.Session()
     missed, missed_home, reads, details = 0, 0, 0, []
 
@@ -161,7 +168,7 @@ def test_a_write_is_read_at_once_on_every_instance(ryw_cluster):
 
 def test_control_without_redis_other_instances_miss(pg_pair, make_cluster):
     c = make_cluster(n=3, env=pg_env(pg_pair))
-    missed, missed_home, reads, details = trials(c, 6)
+    missed, missed_home, reads, details = trials(c, 6, wait_markers=False)  # without Redis there are none
     line = (f"read-your-writes without Redis (control): {missed} of {reads} reads on another instance "
             f"missed the write; {missed_home} on the writing instance")
     print(line)
@@ -169,6 +176,39 @@ def test_control_without_redis_other_instances_miss(pg_pair, make_cluster):
     assert [replica_up(srv) for srv in c] == [1, 1, 1]
     assert missed_home == 0, details  # the writing instance remembers its own writes
     assert missed > 0, "no read missed a write without Redis: the replica is not lagging, the test proves nothing"
+
+
+def test_cache_fills_read_the_primary(ryw_cluster, pg_pair):
+    _, replica = pg_pair
+    c = ryw_cluster
+    user = c.new_user(0)
+    h = auth(user["access"])
+    profile = {**PROFILE, "exclude_foods": ["before"]}
+    assert requests.put(c[0].url + PROFILE_PATH, json=profile, headers=h, timeout=TIMEOUT).status_code == 200
+    settle()
+    for srv in c[1], c[2]:  # cached there at the old values
+        for path in ME, PROFILE_PATH:
+            assert requests.get(srv.url + path, headers=h, timeout=TIMEOUT).status_code == 200
+    replica.psql("SELECT pg_wal_replay_pause()")
+    try:
+        wait_until(lambda: replica.psql("SELECT pg_get_wal_replay_pause_state()") == "paused", 10,
+                   "WAL replay to pause on the replica")
+        name = f"{user['username']}.new"
+        r = requests.patch(c[0].url + ME, json={"username": name}, headers=h, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        r = requests.put(c[0].url + PROFILE_PATH, json={**profile, "exclude_foods": ["after"]}, headers=h,
+                         timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        settle()  # the marker is gone: reads that may go to a replica go there now
+        assert replica.psql(f"SELECT username FROM users WHERE id = {int(user['id'])}", db="pace") == \
+            user["username"], "the replica is not behind: the test proves nothing"
+        for srv in c[1], c[2]:
+            for _ in range(3):  # the fill, then hits of what it kept
+                assert requests.get(srv.url + ME, headers=h, timeout=TIMEOUT).json()["username"] == name
+                got = requests.get(srv.url + PROFILE_PATH, headers=h, timeout=TIMEOUT).json()["exclude_foods"]
+                assert got == ["after"], (srv.port, got)
+    finally:
+        replica.psql("SELECT pg_wal_replay_resume()")
 
 
 def test_frozen_redis_reads_answer_from_the_primary(ryw_cluster, redis):
