@@ -142,11 +142,13 @@ ensure_data_dir(const struct config *c)
 
 /* The Redis layer from the settings (disabled without PACE_REDIS_URL or
  * Sentinels); NULL after logging. Its keys are hashed with a seed derived
- * from the access-token secret, which every instance shares. */
+ * from PACE_REDIS_KEY_SECRET, else from PACE_JWT_SECRET, which every
+ * instance shares (rotating access-token keys with PACE_JWT_KEYS leaves it
+ * alone; the watcher warns when instances disagree). */
 static struct cache *
 open_cache(const struct config *c)
 {
-    const char *secret = c->jwt_keys != NULL && c->jwt_keys[0] != '\0' ? c->jwt_keys : c->jwt_secret;
+    const char *secret = c->redis_key_secret != NULL ? c->redis_key_secret : c->jwt_secret;
     uint8_t seed[32];
     static const uint8_t context[] = "pace redis key seed v1";
     crypto_generichash(seed, sizeof(seed), context, sizeof(context) - 1, (const uint8_t *)secret,

@@ -127,7 +127,9 @@ api_auth_hook(struct http_req *r)
     if (unsure) {
         /* Neither Redis nor the database could confirm the revocations
          * are up to date: a revoked token must not get through. */
-        api_reply_error(r, ERR_UNAVAILABLE);
+        http_reply_problem(r, 503, "unavailable", "Service unavailable",
+                           "this instance cannot confirm that the session is still valid; retry shortly");
+        http_reply_header(r, "retry-after", "1");
         return false;
     }
     r->user_id = c.user_id;

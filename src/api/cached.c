@@ -1,5 +1,6 @@
 /* Payload caching for reads (api/cached.h). A payload is "<etag>\0<body>". */
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/cached.h"
@@ -26,7 +27,13 @@ api_cached_lookup(struct http_req *r, struct api_cached *k, enum cache_kind kind
     k->on = true;
     struct buf b;
     buf_init(&b, &r->arena, 0);
-    if (!cache_get(c, kind, r->user_id, id, &k->v, &b))
+    bool hit = cache_get(c, kind, r->user_id, id, &k->v, &b);
+    if (!hit) {
+        enum cache_fill f = cache_fill_begin(c, kind, r->user_id, id, &k->v, &b);
+        hit = f == CACHE_FILL_HIT;
+        k->filling = f == CACHE_FILL_MINE;
+    }
+    if (!hit)
         return false;
     k->data = b.data;
     k->len = b.len;
@@ -44,26 +51,46 @@ api_cached_reply(struct http_req *r, const struct api_cached *k)
     api_etag_header(r, etag);
 }
 
-bool
-api_cached_serve(struct http_req *r, struct api_cached *k, enum cache_kind kind, int64_t id)
+/* The ETag header of the reply, or NULL. */
+static const char *
+reply_etag(const struct http_req *r)
 {
-    if (!api_cached_lookup(r, k, kind, id))
-        return false;
-    api_cached_reply(r, k);
-    return true;
+    for (size_t i = 0; i < r->nres_headers; i++)
+        if (strcasecmp(r->res_headers[i].name, "etag") == 0)
+            return r->res_headers[i].value;
+    return NULL;
 }
 
 void
-api_cached_keep(struct http_req *r, const struct api_cached *k, const char *etag)
+api_cached_keep(struct http_req *r, struct api_cached *k)
 {
-    if (!k->on || r->status != 200)
+    struct cache *c = api_deps()->cache;
+    const char *etag = reply_etag(r);
+    if (k->on && r->status == 200 && etag != NULL) {
+        size_t tl = strlen(etag);
+        struct buf b;
+        buf_init(&b, &r->arena, tl + 1 + r->out.len);
+        buf_append(&b, etag, tl + 1);
+        buf_append(&b, r->out.data, r->out.len);
+        cache_put(c, k->kind, r->user_id, k->id, &k->v, b.data, b.len);
+    }
+    if (k->filling)
+        cache_fill_done(c, k->kind, r->user_id, k->id);
+    k->filling = false;
+}
+
+void
+api_cached_read(struct http_req *r, enum cache_kind kind, int64_t id, http_handler_fn *read)
+{
+    struct api_cached k;
+    if (api_cached_lookup(r, &k, kind, id)) {
+        api_cached_reply(r, &k);
         return;
-    size_t tl = strlen(etag);
-    struct buf b;
-    buf_init(&b, &r->arena, tl + 1 + r->out.len);
-    buf_append(&b, etag, tl + 1);
-    buf_append(&b, r->out.data, r->out.len);
-    cache_put(api_deps()->cache, k->kind, r->user_id, k->id, &k->v, b.data, b.len);
+    }
+    store_reads_from_primary(k.on); /* a fill must not see a lagging replica */
+    read(r);
+    store_reads_from_primary(false);
+    api_cached_keep(r, &k);
 }
 
 void

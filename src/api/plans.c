@@ -253,19 +253,18 @@ static void
 get_reply(struct http_req *r, int err)
 {
     struct get *g = r->state;
-    if (err != OK) {
-        api_reply_error(r, err);
-        return;
-    }
     if (g->hit) {
         api_cached_reply(r, &g->k);
         return;
     }
-    if (api_etag_not_modified(r, plan_etag(r, &g->p)))
-        return;
-    reply_plan(r, 200, &g->p);
-    if (g->p.state == STORE_PLAN_READY || g->p.state == STORE_PLAN_FAILED)
-        api_cached_keep(r, &g->k, plan_etag(r, &g->p)); /* final: never changes again */
+    if (err != OK)
+        api_reply_error(r, err);
+    else if (!api_etag_not_modified(r, plan_etag(r, &g->p)))
+        reply_plan(r, 200, &g->p);
+    /* Kept only once final (ready or failed): it never changes again. */
+    if (err != OK || (g->p.state != STORE_PLAN_READY && g->p.state != STORE_PLAN_FAILED))
+        g->k.on = false;
+    api_cached_keep(r, &g->k);
 }
 
 static const struct http_stages plan_get = {

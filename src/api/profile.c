@@ -83,15 +83,10 @@ reply_profile(struct http_req *r, const struct store_profile *p)
 }
 
 static void
-api_profile_get(struct http_req *r)
+profile_read(struct http_req *r)
 {
-    struct api_cached k;
-    if (api_cached_serve(r, &k, CACHE_PROFILE, 0))
-        return;
     struct store_profile p;
-    store_reads_from_primary(k.on); /* a fill must not see a lagging replica */
     int err = store_profile_get(api_deps()->store, r->user_id, &r->arena, &p);
-    store_reads_from_primary(false);
     if (err == ERR_NOT_FOUND) {
         http_reply_problem(r, 404, "not_found", "Not found", "no fitness profile yet: PUT /api/v1/profile");
         return;
@@ -103,7 +98,12 @@ api_profile_get(struct http_req *r)
     if (api_etag_not_modified(r, profile_etag(r, &p)))
         return;
     reply_profile(r, &p);
-    api_cached_keep(r, &k, profile_etag(r, &p));
+}
+
+static void
+api_profile_get(struct http_req *r)
+{
+    api_cached_read(r, CACHE_PROFILE, 0, profile_read);
 }
 
 /* The version If-Match allows (0: no If-Match); false after replying 412. */

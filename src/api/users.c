@@ -104,16 +104,10 @@ reply_user(struct http_req *r, const struct store_user *u)
 }
 
 static void
-api_users_me(struct http_req *r)
+users_me_read(struct http_req *r)
 {
-    struct api_cached k;
-    if (api_cached_serve(r, &k, CACHE_USER, 0))
-        return;
     struct store_user u;
-    store_reads_from_primary(k.on); /* a fill must not see a lagging replica */
-    bool found = load_me(r, &u);
-    store_reads_from_primary(false);
-    if (!found)
+    if (!load_me(r, &u))
         return;
     size_t n = 0;
     const char *inm = http_req_header(r, "if-none-match", &n);
@@ -123,7 +117,12 @@ api_users_me(struct http_req *r)
         return;
     }
     reply_user(r, &u);
-    api_cached_keep(r, &k, etag(r, &u));
+}
+
+static void
+api_users_me(struct http_req *r)
+{
+    api_cached_read(r, CACHE_USER, 0, users_me_read);
 }
 
 static void

@@ -408,7 +408,12 @@ on_revocation(void *arg, const char *text, size_t len)
         struct store_revoked row = {id, at};
         rev_add(&a->revoked, &row, 1);
     } else if (kind == 'u') {
-        (void)auth_revoked_sync(a); /* several sessions: the database has them */
+        /* Several sessions: the database has them; the sync thread reads
+         * them now (the watcher must not wait on the database). */
+        if (a->sync != NULL)
+            ticker_poke(a->sync);
+        else
+            (void)auth_revoked_sync(a);
     } else {
         return;
     }

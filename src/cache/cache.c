@@ -49,6 +49,11 @@ parse_url(struct cache *c, const char *url, const char **why)
         strcpy(c->url.path, path);
         return true;
     }
+    if (strncmp(url, "rediss://", 9) == 0) {
+        *why = "PACE_REDIS_URL: TLS (rediss://) is not supported; reach Redis over a private network or a "
+               "unix socket";
+        return false;
+    }
     if (strncmp(url, "redis://", 8) != 0) {
         *why = "PACE_REDIS_URL must be redis://[:password@]host:port[/db] or unix:///path";
         return false;
@@ -58,6 +63,10 @@ parse_url(struct cache *c, const char *url, const char **why)
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *pw = colon != NULL ? colon + 1 : p;
+        if (colon != NULL && !pct_decode(p, (size_t)(colon - p), c->username, sizeof(c->username))) {
+            *why = "PACE_REDIS_URL: the user name is malformed or too long";
+            return false;
+        }
         if (!pct_decode(pw, (size_t)(at - pw), c->password, sizeof(c->password))) {
             *why = "PACE_REDIS_URL: the password is malformed or too long";
             return false;
@@ -112,6 +121,7 @@ cache_new(const struct cache_opts *o, const char **why)
 {
     struct cache *c = xcalloc(1, sizeof(*c));
     pthread_mutex_init(&c->target_mu, NULL);
+    pthread_mutex_init(&c->bumps_mu, NULL);
     atomic_store(&c->instances, 1);
     atomic_store(&c->open_ms, 100);
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 25;
@@ -185,7 +195,9 @@ cache_free(struct cache *c)
     cache_stop(c);
     cache_lru_free(c->lru);
     pthread_mutex_destroy(&c->target_mu);
+    pthread_mutex_destroy(&c->bumps_mu);
     sodium_memzero(c->password, sizeof(c->password));
+    sodium_memzero(c->username, sizeof(c->username));
     free(c);
 }
 
@@ -282,8 +294,8 @@ cache_metrics_render(struct cache *cc, struct buf *out)
                "pace_redis_errors_total{kind=\"connection\"} %llu\n"
                "pace_redis_errors_total{kind=\"reply\"} %llu\n"
                "pace_redis_errors_total{kind=\"refused\"} %llu\n"
-               "# HELP pace_redis_fallbacks_total Checks answered without Redis (local limiter, "
-               "database).\n"
+               "# HELP pace_redis_fallbacks_total Rate-limit checks answered by the local limiter because "
+               "Redis did not answer.\n"
                "# TYPE pace_redis_fallbacks_total counter\npace_redis_fallbacks_total %llu\n"
                "# HELP pace_instances_live pace instances the last Redis heartbeat saw.\n"
                "# TYPE pace_instances_live gauge\npace_instances_live %d\n"

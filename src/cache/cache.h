@@ -133,8 +133,9 @@ enum cache_kind { CACHE_USER, CACHE_PROFILE, CACHE_PLAN, CACHE_KIND_COUNT };
 
 /* A user's version as read from Redis, with the generation it was read in. */
 struct cache_ver {
-    uint64_t version;
-    uint64_t generation;
+    uint64_t version;    /* the user's, from Redis */
+    uint64_t epoch;      /* the deployment's (pace:epoch), from Redis */
+    uint64_t generation; /* this process's (cache_generation) when it was read */
 };
 
 /* Whether payloads are cached: Redis configured and PACE_CACHE_MB > 0. */
@@ -144,9 +145,13 @@ bool cache_version_enabled(const struct cache *c);
  * in the cache). Not on a loop thread. */
 int cache_version(struct cache *c, int64_t user_id, struct cache_ver *out);
 /* After a write to the user's cached data is committed and before it is
- * acknowledged: a new version, so no instance serves the old payload. When
- * Redis does not take it, this instance drops its entries and retries the
- * bump from the watcher until Redis does (counted). */
+ * acknowledged: a new version, so no instance serves the old payload (with
+ * Redis, whether or not this instance caches). When Redis does not take
+ * it, this instance drops its entries and the watcher retries the bump
+ * until Redis does; past CACHE_BUMPS_PENDING waiting bumps it bumps the
+ * deployment's epoch instead, which invalidates every user's payloads on
+ * every instance. */
+enum { CACHE_BUMPS_PENDING = 1024 };
 void cache_bump(struct cache *c, int64_t user_id);
 /* A payload of kind for (user, id) valid at v: appends it to out and
  * returns true, or false (a miss, counted). */
@@ -155,6 +160,18 @@ bool cache_get(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t i
 /* Keeps a payload read from the primary after cache_version returned v. */
 void cache_put(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, const struct cache_ver *v,
                const char *data, size_t len);
+
+/* One fill per key at a time. After a miss: CACHE_FILL_MINE when the
+ * caller is to read and fill (then it must call cache_fill_done, after its
+ * cache_put or without one); CACHE_FILL_HIT when another fill of the key
+ * finished meanwhile and its payload is now in out; CACHE_FILL_ALONE when
+ * waiting took too long (CACHE_FILL_WAIT_MS) or too many fills run: read
+ * without the marker (no cache_fill_done). */
+enum cache_fill { CACHE_FILL_MINE, CACHE_FILL_HIT, CACHE_FILL_ALONE };
+enum { CACHE_FILL_WAIT_MS = 500 };
+enum cache_fill cache_fill_begin(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id,
+                                 const struct cache_ver *v, struct buf *out);
+void cache_fill_done(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id);
 /* Drops every entry (a new generation does it too). */
 void cache_drop_all(struct cache *c);
 

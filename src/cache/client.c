@@ -17,7 +17,8 @@
  * The breaker: BREAKER_FAILURES failures in a row open it; while open,
  * commands fail at once (the callers fall back); after open_ms one command
  * gets through (half-open) and its result closes it or opens it for twice
- * as long (up to OPEN_MAX_MS). State changes are logged once each.
+ * as long (up to OPEN_MAX_MS). State changes are logged once each; error
+ * replies once each 10 s.
  *
  * Every connection loads the function library first (FUNCTION LOAD
  * REPLACE), so a restarted or promoted Redis always has it. */
@@ -167,7 +168,7 @@ cache_breaker_result(struct cache *c, bool ok)
     int f = atomic_fetch_add(&c->failures, 1) + 1;
     int state = atomic_load(&c->breaker);
     if (state == BREAKER_OPEN || (state == BREAKER_CLOSED && f < BREAKER_FAILURES))
-        return;
+        return; /* a half-open probe that failed reopens it */
     int open_ms = atomic_load(&c->open_ms);
     atomic_store(&c->open_until_ms, clock_mono_ms() + open_ms);
     atomic_store(&c->open_ms, open_ms * 2 > OPEN_MAX_MS ? OPEN_MAX_MS : open_ms * 2);
@@ -180,18 +181,19 @@ cache_breaker_result(struct cache *c, bool ok)
     }
 }
 
-/* Whether a command may be tried now. */
+/* Whether a command may be tried now: always while closed; while open,
+ * none until open_until, then exactly one (the half-open probe, whose
+ * result closes or reopens the breaker). */
 static bool
 breaker_allows(struct cache *c)
 {
     int state = atomic_load(&c->breaker);
-    if (state != BREAKER_OPEN)
+    if (state == BREAKER_CLOSED)
         return true;
-    if (clock_mono_ms() < atomic_load(&c->open_until_ms))
+    if (state == BREAKER_HALF_OPEN || clock_mono_ms() < atomic_load(&c->open_until_ms))
         return false;
     int expected = BREAKER_OPEN;
-    atomic_compare_exchange_strong(&c->breaker, &expected, BREAKER_HALF_OPEN);
-    return true;
+    return atomic_compare_exchange_strong(&c->breaker, &expected, BREAKER_HALF_OPEN);
 }
 
 /* ---- targets ---- */
@@ -413,9 +415,14 @@ mark_down(struct conn *cn)
 static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
-    (void)status;
-    if (ac->data != NULL)
-        mark_down(ac->data);
+    struct conn *cn = ac->data;
+    if (cn == NULL)
+        return;
+    if (status != REDIS_OK) { /* lost, not closed by us */
+        atomic_fetch_add_explicit(&cn->c->conn_errors, 1, memory_order_relaxed);
+        cache_breaker_result(cn->c, false);
+    }
+    mark_down(cn);
 }
 
 /* hiredis: connect(2) finished; on failure hiredis frees the context
@@ -504,17 +511,26 @@ conn_get(struct cache *c)
     struct target t;
     unsigned gen;
     bool known = cache_target_get(c, &t, &gen);
-    if (cn->ac != NULL && cn->gen != gen)
-        conn_drop(cn, NULL); /* a failover: the master moved */
+    if (cn->gen != gen) { /* a failover: the master moved; connect there at once */
+        conn_drop(cn, NULL);
+        cn->gen = gen;
+        cn->backoff_ms = 0;
+        cn->retry_at = 0;
+    }
     if (cn->ac != NULL)
         return cn;
-    if (!known || clock_mono_ms() < cn->retry_at)
+    if (!known) {
+        cache_breaker_result(c, false); /* no master known (Sentinel): Redis is out */
+        return NULL;
+    }
+    if (clock_mono_ms() < cn->retry_at)
         return NULL;
     redisAsyncContext *ac =
         t.path[0] != '\0' ? redisAsyncConnectUnix(t.path) : redisAsyncConnect(t.host, t.port);
     if (ac == NULL || ac->err) {
         if (ac != NULL)
             redisAsyncFree(ac);
+        atomic_fetch_add_explicit(&c->conn_errors, 1, memory_order_relaxed);
         mark_down(cn);
         cache_breaker_result(c, false);
         return NULL;
@@ -541,7 +557,9 @@ conn_get(struct cache *c)
     size_t flen;
     const char *lib = cache_functions(&flen);
     bool ok = true;
-    if (c->password[0] != '\0')
+    if (c->password[0] != '\0' && c->username[0] != '\0')
+        ok = send_setup(cn, false, "AUTH %s %s", c->username, c->password);
+    else if (c->password[0] != '\0')
         ok = send_setup(cn, false, "AUTH %s", c->password);
     if (ok && c->db != 0)
         ok = send_setup(cn, false, "SELECT %d", c->db);
@@ -628,8 +646,11 @@ call_v(struct cache *c, struct cache_reply *out, bool wait, const char *fmt, va_
     int err = k->done ? k->err : ERR_UNAVAILABLE;
     if (k->done && out != NULL)
         *out = k->reply;
-    if (k->done && err == ERR_INVALID)
-        log_warn("cache", "Redis answered an error: %s", k->reply.str);
+    if (k->done && err == ERR_INVALID) {
+        int64_t now = clock_mono_ms(), last = atomic_load(&c->errors_logged_ms);
+        if (now - last >= 10000 && atomic_compare_exchange_strong(&c->errors_logged_ms, &last, now))
+            log_warn("cache", "Redis answered an error (logged once each 10 s): %s", k->reply.str);
+    }
     pthread_mutex_unlock(&k->mu);
     call_unref(k);
     return err;

@@ -154,6 +154,10 @@ local function pace_version(keys, args)
     else
         redis.call('PEXPIRE', keys[1], ttl)
     end
+    if keys[2] ~= nil then
+        -- The deployment's cache epoch: INCR'd to invalidate every user at once.
+        return {v, tonumber(redis.call('GET', keys[2])) or 0}
+    end
     return v
 end
 

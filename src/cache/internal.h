@@ -24,6 +24,7 @@ struct cache {
     bool enabled;
     int timeout_ms;
     int max_staleness_ms;
+    char username[HOST_MAX];   /* "" for none (Redis 6 ACL users) */
     char password[SECRET_MAX]; /* "" for none */
     int db;
     struct target url; /* from PACE_REDIS_URL (without Sentinel) */
@@ -60,9 +61,19 @@ struct cache {
     atomic_ullong lat_count, lat_sum_us, lat_buckets[LAT_BUCKETS];
     atomic_ullong lag_count, lag_sum_us, lag_buckets[LAT_BUCKETS];
     atomic_ullong bump_failures;
+    atomic_llong errors_logged_ms; /* the last error reply logged (one each 10 s) */
 
     struct lru *lru;
+
+    /* Version bumps Redis did not take, retried by the watcher. */
+    pthread_mutex_t bumps_mu;
+    int64_t bumps[CACHE_BUMPS_PENDING];
+    size_t nbumps;
+    bool bumps_overflow; /* then the epoch is bumped instead */
 };
+
+/* The watcher: sends the bumps that failed (watch.c calls it). */
+void cache_bumps_retry(struct cache *c);
 
 /* Latency histogram bounds, seconds (shared by round trips and revocation lag). */
 extern const double cache_lat_bounds[LAT_BUCKETS];

@@ -16,10 +16,13 @@
 #include "cache/internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
-enum { SHARDS = 16, BUCKETS = 1024, BUMP_RETRY_MAX = 1024, VERSION_TTL_MS = 24 * 3600 * 1000 };
+enum { SHARDS = 16, BUCKETS = 1024, FILLS = 32, VERSION_TTL_MS = 24 * 3600 * 1000 };
+
+#define EPOCH_KEY "pace:epoch"
 
 static const char *const kind_names[CACHE_KIND_COUNT] = {"user", "profile", "plan"};
 
@@ -28,16 +31,25 @@ struct entry {
     struct entry *lprev, *lnext; /* in the shard's LRU list, most recent first */
     int64_t user_id, id;
     enum cache_kind kind;
-    uint64_t version, generation;
+    uint64_t version, epoch, generation;
     size_t len;
     char data[]; /* len bytes */
 };
 
+/* A fill in progress: its reader holds the key until cache_fill_done. */
+struct fill {
+    bool busy;
+    enum cache_kind kind;
+    int64_t user_id, id;
+};
+
 struct shard {
     pthread_mutex_t mu;
+    pthread_cond_t filled; /* a fill of this shard ended */
     struct entry *buckets[BUCKETS];
     struct entry *head, *tail;
     size_t bytes;
+    struct fill fills[FILLS];
 };
 
 struct lru {
@@ -62,8 +74,10 @@ cache_lru_new(size_t bytes)
 {
     struct lru *l = xcalloc(1, sizeof(*l));
     l->budget = bytes / SHARDS;
-    for (int i = 0; i < SHARDS; i++)
+    for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&l->shards[i].mu, NULL);
+        clock_cond_init(&l->shards[i].filled);
+    }
     return l;
 }
 
@@ -111,6 +125,7 @@ cache_lru_free(struct lru *l)
     for (int i = 0; i < SHARDS; i++) {
         shard_clear(l, &l->shards[i]);
         pthread_mutex_destroy(&l->shards[i].mu);
+        pthread_cond_destroy(&l->shards[i].filled);
     }
     free(l);
 }
@@ -136,35 +151,126 @@ cache_version_enabled(const struct cache *c)
 int
 cache_version(struct cache *c, int64_t user_id, struct cache_ver *out)
 {
-    if (c == NULL || c->lru == NULL || user_id <= 0)
+    if (!cache_version_enabled(c) || user_id <= 0)
         return ERR_UNAVAILABLE;
     out->generation = cache_generation(c);
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "v", user_id, key);
     struct cache_reply r;
-    int err = cache_call(c, &r, "FCALL pace_version 1 %s %d", key, VERSION_TTL_MS);
-    if (err != OK || r.type != CACHE_INT)
+    int err = cache_call(c, &r, "FCALL pace_version 2 %s " EPOCH_KEY " %d", key, VERSION_TTL_MS);
+    if (err != OK || r.type != CACHE_ARRAY || r.n < 2)
         return ERR_UNAVAILABLE;
-    out->version = (uint64_t)r.integer;
+    out->version = (uint64_t)r.ints[0];
+    out->epoch = (uint64_t)r.ints[1];
     return OK;
+}
+
+static bool
+bump_now(struct cache *c, const char *key)
+{
+    struct cache_reply r;
+    return cache_call(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK && r.type == CACHE_INT;
 }
 
 void
 cache_bump(struct cache *c, int64_t user_id)
 {
-    if (c == NULL || c->lru == NULL || user_id <= 0)
+    if (!cache_enabled(c) || user_id <= 0)
         return;
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "v", user_id, key);
-    struct cache_reply r;
-    if (cache_call(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK && r.type == CACHE_INT)
+    bool on_loop = c->io != NULL && c->io->on_loop();
+    if (!on_loop) { /* a loop must not wait (SQLite's writes there: nothing is cached) */
+        if (bump_now(c, key))
+            return;
+        /* Other instances may still hold the old payload under the old
+         * version: this one drops everything, and the watcher sends the
+         * bump again until Redis takes it. */
+        atomic_fetch_add(&c->bump_failures, 1);
+        cache_new_generation(c);
+    }
+    pthread_mutex_lock(&c->bumps_mu);
+    bool known = false;
+    for (size_t i = 0; i < c->nbumps && !known; i++)
+        known = c->bumps[i] == user_id;
+    if (!known && c->nbumps < CACHE_BUMPS_PENDING)
+        c->bumps[c->nbumps++] = user_id;
+    else if (!known)
+        c->bumps_overflow = true;
+    pthread_mutex_unlock(&c->bumps_mu);
+}
+
+void
+cache_bumps_retry(struct cache *c)
+{
+    pthread_mutex_lock(&c->bumps_mu);
+    bool overflow = c->bumps_overflow;
+    size_t n = c->nbumps;
+    pthread_mutex_unlock(&c->bumps_mu);
+    if (n == 0 && !overflow)
         return;
-    /* Other instances may still hold the old payload under the old version:
-     * this one drops everything, and the bump is sent again (fire and
-     * forget) so it lands as soon as Redis takes commands. */
-    atomic_fetch_add(&c->bump_failures, 1);
-    cache_new_generation(c);
-    (void)cache_send(c, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS);
+    if (overflow) {
+        struct cache_reply r;
+        if (cache_call(c, &r, "INCR " EPOCH_KEY) != OK)
+            return;
+        log_warn("cache",
+                 "more than %d version bumps waited for Redis: every cached payload of every instance "
+                 "is now invalid",
+                 CACHE_BUMPS_PENDING);
+        pthread_mutex_lock(&c->bumps_mu);
+        c->nbumps = 0;
+        c->bumps_overflow = false;
+        pthread_mutex_unlock(&c->bumps_mu);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&c->bumps_mu);
+        int64_t user_id = c->nbumps > 0 ? c->bumps[c->nbumps - 1] : 0;
+        pthread_mutex_unlock(&c->bumps_mu);
+        if (user_id == 0)
+            return;
+        char key[CACHE_KEY_MAX];
+        cache_key_id(c, "v", user_id, key);
+        if (!bump_now(c, key))
+            return; /* still no Redis: the next round */
+        pthread_mutex_lock(&c->bumps_mu);
+        for (size_t j = 0; j < c->nbumps; j++)
+            if (c->bumps[j] == user_id) {
+                c->bumps[j] = c->bumps[--c->nbumps];
+                break;
+            }
+        pthread_mutex_unlock(&c->bumps_mu);
+    }
+}
+
+/* Looks (kind, user, id) up at v in its locked shard; appends a hit to out. */
+static bool
+lookup(struct cache *c, struct shard *sh, size_t b, enum cache_kind kind, int64_t user_id, int64_t id,
+       const struct cache_ver *v, struct buf *out)
+{
+    for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext) {
+        if (e->kind != kind || e->user_id != user_id || e->id != id)
+            continue;
+        if (e->version != v->version || e->epoch != v->epoch || e->generation != v->generation ||
+            v->generation != cache_generation(c)) {
+            entry_drop(c->lru, sh, e, b); /* outdated: never valid again */
+            return false;
+        }
+        buf_append(out, e->data, e->len);
+        if (sh->head != e) { /* most recent first */
+            e->lprev->lnext = e->lnext;
+            if (e->lnext != NULL)
+                e->lnext->lprev = e->lprev;
+            else
+                sh->tail = e->lprev;
+            e->lprev = NULL;
+            e->lnext = sh->head;
+            sh->head->lprev = e;
+            sh->head = e;
+        }
+        return true;
+    }
+    return false;
 }
 
 bool
@@ -176,35 +282,76 @@ cache_get(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, co
         return false;
     uint64_t h = mix(kind, user_id, id);
     struct shard *sh = &l->shards[h % SHARDS];
-    size_t b = h / SHARDS % BUCKETS;
-    bool hit = false;
     pthread_mutex_lock(&sh->mu);
-    for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext) {
-        if (e->kind != kind || e->user_id != user_id || e->id != id)
-            continue;
-        if (e->version == v->version && e->generation == v->generation &&
-            v->generation == cache_generation(c)) {
-            hit = true;
-            buf_append(out, e->data, e->len);
-            if (sh->head != e) { /* most recent first */
-                e->lprev->lnext = e->lnext;
-                if (e->lnext != NULL)
-                    e->lnext->lprev = e->lprev;
-                else
-                    sh->tail = e->lprev;
-                e->lprev = NULL;
-                e->lnext = sh->head;
-                sh->head->lprev = e;
-                sh->head = e;
-            }
-        } else {
-            entry_drop(l, sh, e, b); /* outdated: never valid again */
-        }
-        break;
-    }
+    bool hit = lookup(c, sh, h / SHARDS % BUCKETS, kind, user_id, id, v, out);
     pthread_mutex_unlock(&sh->mu);
     atomic_fetch_add_explicit(hit ? &l->hits[kind] : &l->misses[kind], 1, memory_order_relaxed);
     return hit;
+}
+
+static struct fill *
+fill_find(struct shard *sh, enum cache_kind kind, int64_t user_id, int64_t id)
+{
+    for (int i = 0; i < FILLS; i++) {
+        struct fill *f = &sh->fills[i];
+        if (f->busy && f->kind == kind && f->user_id == user_id && f->id == id)
+            return f;
+    }
+    return NULL;
+}
+
+enum cache_fill
+cache_fill_begin(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id,
+                 const struct cache_ver *v, struct buf *out)
+{
+    struct lru *l = c != NULL ? c->lru : NULL;
+    if (l == NULL)
+        return CACHE_FILL_ALONE;
+    uint64_t h = mix(kind, user_id, id);
+    struct shard *sh = &l->shards[h % SHARDS];
+    size_t b = h / SHARDS % BUCKETS;
+    int64_t until = clock_mono_ms() + CACHE_FILL_WAIT_MS;
+    enum cache_fill res = CACHE_FILL_ALONE;
+    pthread_mutex_lock(&sh->mu);
+    bool waited = false;
+    while (fill_find(sh, kind, user_id, id) != NULL) {
+        waited = true;
+        if (!clock_cond_wait_until(&sh->filled, &sh->mu, until))
+            goto out; /* the other fill is slow: read alone */
+    }
+    if (waited && lookup(c, sh, b, kind, user_id, id, v, out)) {
+        res = CACHE_FILL_HIT;
+        goto out;
+    }
+    for (int i = 0; i < FILLS; i++)
+        if (!sh->fills[i].busy) {
+            sh->fills[i] = (struct fill){true, kind, user_id, id};
+            res = CACHE_FILL_MINE;
+            break;
+        }
+out:
+    pthread_mutex_unlock(&sh->mu);
+    if (res == CACHE_FILL_HIT) { /* counted as a hit after all (its miss was counted too) */
+        atomic_fetch_add_explicit(&l->hits[kind], 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&l->misses[kind], 1, memory_order_relaxed);
+    }
+    return res;
+}
+
+void
+cache_fill_done(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id)
+{
+    struct lru *l = c != NULL ? c->lru : NULL;
+    if (l == NULL)
+        return;
+    uint64_t h = mix(kind, user_id, id);
+    struct shard *sh = &l->shards[h % SHARDS];
+    pthread_mutex_lock(&sh->mu);
+    struct fill *f = fill_find(sh, kind, user_id, id);
+    if (f != NULL)
+        f->busy = false;
+    pthread_cond_broadcast(&sh->filled);
+    pthread_mutex_unlock(&sh->mu);
 }
 
 void
@@ -228,7 +375,7 @@ cache_put(struct cache *c, enum cache_kind kind, int64_t user_id, int64_t id, co
     pthread_mutex_lock(&sh->mu);
     for (struct entry *e = sh->buckets[b]; e != NULL; e = e->hnext)
         if (e->kind == kind && e->user_id == user_id && e->id == id) {
-            if (e->version > v->version && e->generation == v->generation) {
+            if (e->version > v->version && e->epoch == v->epoch && e->generation == v->generation) {
                 pthread_mutex_unlock(&sh->mu); /* a newer fill won */
                 free(n);
                 return;

@@ -33,6 +33,7 @@ enum {
     HEARTBEAT_MS = 1000,
     INSTANCE_TTL_MS = 5000,
     SENTINEL_MS = 500,
+    BUMP_RETRY_MS = 100,
     SUB_BACKOFF_MAX_MS = 1000
 };
 
@@ -76,9 +77,11 @@ connect_to(const struct target *t, int timeout_ms)
 
 /* A command on a blocking connection: true when it answered without an error. */
 static bool
-command_ok(redisContext *rc, const char *fmt, const char *arg)
+command_ok(redisContext *rc, const char *fmt, const char *arg, const char *arg2)
 {
-    redisReply *r = arg != NULL ? redisCommand(rc, fmt, arg) : redisCommand(rc, fmt);
+    redisReply *r = arg2 != NULL  ? redisCommand(rc, fmt, arg, arg2)
+                    : arg != NULL ? redisCommand(rc, fmt, arg)
+                                  : redisCommand(rc, fmt);
     bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
     if (r != NULL)
         freeReplyObject(r);
@@ -128,8 +131,10 @@ follow_sentinels(struct cache *c, struct sub *s)
     if (s->rc != NULL) {
         redisFree(s->rc);
         s->rc = NULL;
-        s->retry_at = 0;
     }
+    s->retry_at = 0; /* subscribe on the new master at once */
+    s->resynced = false;
+    s->ping_out = false;
 }
 
 /* ---- the subscriber ---- */
@@ -166,14 +171,18 @@ sub_open(struct cache *c, struct sub *s)
         sub_close(c, s, "cannot connect");
         return;
     }
-    bool ok = c->password[0] == '\0' || command_ok(rc, "AUTH %s", c->password);
+    bool ok = true;
+    if (c->password[0] != '\0' && c->username[0] != '\0')
+        ok = command_ok(rc, "AUTH %s %s", c->username, c->password);
+    else if (c->password[0] != '\0')
+        ok = command_ok(rc, "AUTH %s", c->password, NULL);
     if (ok && c->db != 0) {
         char db[12];
         snprintf(db, sizeof(db), "%d", c->db);
-        ok = command_ok(rc, "SELECT %s", db);
+        ok = command_ok(rc, "SELECT %s", db, NULL);
     }
     if (ok)
-        ok = command_ok(rc, "SUBSCRIBE " CHANNEL, NULL);
+        ok = command_ok(rc, "SUBSCRIBE " CHANNEL, NULL, NULL);
     if (!ok) {
         redisFree(rc);
         sub_close(c, s, "cannot subscribe");
@@ -211,10 +220,29 @@ on_message(struct cache *c, struct sub *s, redisReply *r)
     }
 }
 
-/* One round: ping when due, wait up to TICK_MS for messages, read them. */
+/* Handles every reply hiredis has read; false after closing on an error. */
+static bool
+sub_drain(struct cache *c, struct sub *s)
+{
+    void *reply = NULL;
+    while (redisGetReplyFromReader(s->rc, &reply) == REDIS_OK && reply != NULL) {
+        on_message(c, s, reply);
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+    if (s->rc->err) {
+        sub_close(c, s, "protocol error");
+        return false;
+    }
+    return true;
+}
+
+/* One round: read what came, ping when due, wait up to TICK_MS for more. */
 static void
 sub_round(struct cache *c, struct sub *s)
 {
+    if (!sub_drain(c, s))
+        return;
     int64_t now = clock_mono_ms();
     if (s->ping_out && now - s->ping_sent > io_timeout(c)) {
         sub_close(c, s, "no answer to PING");
@@ -241,25 +269,40 @@ sub_round(struct cache *c, struct sub *s)
         sub_close(c, s, "connection closed");
         return;
     }
-    void *reply = NULL;
-    while (redisGetReplyFromReader(s->rc, &reply) == REDIS_OK && reply != NULL) {
-        on_message(c, s, reply);
-        freeReplyObject(reply);
-        reply = NULL;
-    }
-    if (s->rc->err)
-        sub_close(c, s, "protocol error");
+    (void)sub_drain(c, s);
 }
 
 /* ---- the heartbeat ---- */
 
+/* Every instance must hash key names with the same secret, or they share
+ * nothing: each leaves a fingerprint of its secret (a key name made with
+ * it) and warns, once, when it finds another. */
 static void
-heartbeat(struct cache *c)
+check_key_secret(struct cache *c, bool *warned)
+{
+    char fp[CACHE_KEY_MAX];
+    cache_key(c, "keycheck", "pace", 4, fp);
+    struct cache_reply r;
+    if (*warned || cache_call(c, &r, "SET pace:keycheck %s NX GET PX %d", fp, INSTANCE_TTL_MS) != OK)
+        return;
+    if (r.type == CACHE_STR && strcmp(r.str, fp) != 0) {
+        log_error("cache",
+                  "another instance hashes Redis keys with another secret: limits, revocation markers and "
+                  "cache versions are not shared; set the same PACE_REDIS_KEY_SECRET (or PACE_JWT_SECRET) "
+                  "on every instance");
+        *warned = true;
+    }
+}
+
+static void
+heartbeat(struct cache *c, bool *warned)
 {
     struct cache_reply r;
     int err = cache_call(c, &r, "FCALL pace_heartbeat 1 pace:instances %s %d", c->instance, INSTANCE_TTL_MS);
     if (err == OK && r.type == CACHE_INT && r.integer > 0)
         atomic_store(&c->instances, (int)r.integer);
+    if (err == OK)
+        check_key_secret(c, warned);
 }
 
 static void *
@@ -267,7 +310,8 @@ watcher_main(void *arg)
 {
     struct cache *c = arg;
     struct sub s = {0};
-    int64_t next_sentinel = 0, next_beat = 0;
+    int64_t next_sentinel = 0, next_beat = 0, next_bumps = 0;
+    bool warned = false;
     while (!atomic_load(&c->stop)) {
         int64_t now = clock_mono_ms();
         if (c->nsentinels > 0 && now >= next_sentinel) {
@@ -277,8 +321,12 @@ watcher_main(void *arg)
         if (s.rc == NULL && now >= s.retry_at)
             sub_open(c, &s);
         if (now >= next_beat) {
-            heartbeat(c);
+            heartbeat(c, &warned);
             next_beat = now + HEARTBEAT_MS;
+        }
+        if (now >= next_bumps) {
+            cache_bumps_retry(c);
+            next_bumps = now + BUMP_RETRY_MS;
         }
         if (s.rc != NULL) {
             sub_round(c, &s);

@@ -75,7 +75,11 @@ static const struct setting settings[] = {
      OFF(redis_timeout_ms), 1, 10000, NULL},
     {"REVOCATION_MAX_STALENESS_MS", K_INT, "1000",
      "with Redis: access tokens get 503 when revocations are not confirmed up to date within this",
-     OFF(revocation_max_staleness_ms), 100, 600000, NULL},
+     OFF(revocation_max_staleness_ms), 750, 600000, NULL},
+    {"REDIS_KEY_SECRET", K_STRING, NULL,
+     "secret the Redis key names are hashed with; the same on every instance (default: derived from "
+     "PACE_JWT_SECRET)",
+     OFF(redis_key_secret), 0, 0, NULL},
     {"CACHE_MB", K_INT, "64", "with Redis: megabytes of process memory for cached payloads (0: none)",
      OFF(cache_mb), 0, 65536, NULL},
     {"LOG_LEVEL", K_ENUM, "info", "debug|info|warn|error", OFF(log_level), 0, 0, log_levels},
@@ -509,6 +513,9 @@ config_cleanup(struct config *c)
         sodium_memzero(c->redis_url, strlen(c->redis_url)); /* may hold a password */
     free(c->redis_url);
     free(c->redis_sentinels);
+    if (c->redis_key_secret != NULL)
+        sodium_memzero(c->redis_key_secret, strlen(c->redis_key_secret));
+    free(c->redis_key_secret);
     free(c->redis_master);
     free(c->llm_url);
     free(c->llm_model);

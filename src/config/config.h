@@ -27,6 +27,7 @@ struct config {
     char *redis_url;              /* "" = no Redis */
     char *redis_sentinels;        /* "" = none */
     char *redis_master;
+    char *redis_key_secret; /* NULL: derived from jwt_secret */
     int redis_timeout_ms;
     int revocation_max_staleness_ms;
     int cache_mb;

@@ -86,17 +86,15 @@ class RedisError(Exception):
 
 
 class Resp:
-    """One RESP2 connection to 127.0.0.1:port."""
+    """One RESP2 connection to 127.0.0.1:port. A read that times out
+    raises socket.timeout and loses nothing: the next read goes on."""
 
     def __init__(self, port, timeout=5.0):
         self.sock = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
-        self.rfile = self.sock.makefile("rb")
+        self.buf = b""
 
     def close(self):
-        try:
-            self.rfile.close()
-        finally:
-            self.sock.close()
+        self.sock.close()
 
     def send(self, *args):
         out = [b"*%d\r\n" % len(args)]
@@ -109,24 +107,56 @@ class Resp:
         self.send(*args)
         return self.reply()
 
-    def reply(self):
-        line = self.rfile.readline()
-        if not line.endswith(b"\r\n"):
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
             raise ConnectionError("connection closed")
-        kind, rest = line[:1], line[1:-2]
+        self.buf += chunk
+
+    def _parse(self, i):
+        """The reply at self.buf[i:] and the index after it, or None when
+        it is not all there yet."""
+        end = self.buf.find(b"\r\n", i)
+        if end < 0:
+            return None
+        kind, rest, j = self.buf[i:i + 1], self.buf[i + 1:end], end + 2
         if kind == b"+":
-            return rest.decode()
+            return rest.decode(), j
         if kind == b"-":
-            raise RedisError(rest.decode())
+            return RedisError(rest.decode()), j
         if kind == b":":
-            return int(rest)
+            return int(rest), j
         if kind == b"$":
             n = int(rest)
-            return None if n < 0 else self.rfile.read(n + 2)[:-2].decode(errors="replace")
+            if n < 0:
+                return None, j
+            if len(self.buf) < j + n + 2:
+                return None
+            return self.buf[j:j + n].decode(errors="replace"), j + n + 2
         if kind == b"*":
             n = int(rest)
-            return None if n < 0 else [self.reply() for _ in range(n)]
-        raise RedisError(f"bad reply {line!r}")
+            if n < 0:
+                return None, j
+            items = []
+            for _ in range(n):
+                got = self._parse(j)
+                if got is None:
+                    return None
+                item, j = got
+                items.append(item)
+            return items, j
+        raise RedisError(f"bad reply {self.buf[i:end]!r}")
+
+    def reply(self):
+        while True:
+            got = self._parse(0)
+            if got is not None:
+                value, j = got
+                self.buf = self.buf[j:]
+                if isinstance(value, RedisError):
+                    raise value
+                return value
+            self._fill()
 
 
 class Redis:

@@ -21,6 +21,7 @@ import math
 import time
 
 import pytest
+import requests
 
 import helpers
 from cluster import ANSWER_BOUND, Recorder, Traffic, count_statuses, int_header, new_ip, wait_until
@@ -243,3 +244,64 @@ def test_a_limit_above_one_a_millisecond_survives_the_fallback(fresh_redis, make
     r = Recorder().login(c[0], user["username"], ip=new_ip())
     assert c[0].alive(), f"pace died: exit {c[0].proc.returncode}"
     assert r is not None and r.status_code == 200, r
+
+
+@pytest.mark.cluster
+def test_caches_drop_across_flushall_and_restart(fresh_redis, make_cluster):
+    """GET /users/me and the profile are cached in each instance's memory
+    (PostgreSQL) against per-user versions in Redis. After FLUSHALL, while
+    Redis is down and after it comes back empty, a write on one instance is
+    seen by the next read on every other: no cached payload outlives it."""
+    redis = fresh_redis
+    c = make_cluster(n=3, redis=redis, env={"PACE_RATE_LIMITS": "off"})
+    c.wait_redis("ok")
+    user = c.new_user()
+    tok = user["access"]
+    r = requests.put(c[0].url + "/api/v1/profile", json=helpers.PROFILE, headers=helpers.auth(tok), timeout=30)
+    assert r.status_code == 200, r.text
+
+    def everywhere(username, weight):
+        for srv in c:
+            r = helpers.me(srv, tok)
+            assert r.status_code == 200, r.text
+            assert r.json()["username"] == username, f":{srv.port} served {r.json()}, expected {username}"
+            r = helpers.get(srv, "/api/v1/profile", token=tok)
+            assert r.status_code == 200, r.text
+            assert r.json()["weight_kg"] == weight, f":{srv.port} served {r.json()}, expected weight {weight}"
+
+    def write(srv, username, weight):
+        r = requests.patch(srv.url + "/api/v1/users/me", json={"username": username},
+                           headers=helpers.auth(tok), timeout=30)
+        assert r.status_code == 200, r.text
+        r = requests.put(srv.url + "/api/v1/profile", json={**helpers.PROFILE, "weight_kg": weight},
+                         headers=helpers.auth(tok), timeout=30)
+        assert r.status_code == 200, r.text
+
+    def warm(username, weight):
+        hits = [sum(c.metric_all("pace_cache_hits_total", cache=k)) for k in ("user", "profile")]
+        everywhere(username, weight)
+        everywhere(username, weight)
+        now = [sum(c.metric_all("pace_cache_hits_total", cache=k)) for k in ("user", "profile")]
+        assert all(b - a >= 3 for a, b in zip(hits, now)), f"the caches are not used: hits {hits} -> {now}"
+
+    name, weight = user["username"], helpers.PROFILE["weight_kg"]
+    warm(name, weight)
+    redis.cli("FLUSHALL")
+    name, weight = name + "a", weight + 1
+    write(c[0], name, weight)
+    everywhere(name, weight)
+
+    warm(name, weight)
+    redis.halt()
+    try:
+        name, weight = name + "b", weight + 1
+        write(c[1], name, weight)
+        everywhere(name, weight)
+    finally:
+        redis.resume()
+    c.wait_redis("ok")
+    everywhere(name, weight)
+    warm(name, weight)
+    name, weight = name + "c", weight + 1
+    write(c[2], name, weight)
+    everywhere(name, weight)
