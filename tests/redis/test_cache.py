@@ -130,13 +130,22 @@ def llm():
     fake.stop()
 
 
+# Redis's deadline for the trio. With the default 25 ms a busy two-core
+# test machine misses it now and then, and a version bump that misses it
+# is the bug test_a_write_on_an_instance_cut_off_from_redis_is_not_served_stale
+# shows (the write is acknowledged anyway): a few stale reads follow until
+# the bump is retried. The stale-read count here is about everything else.
+REDIS_TIMEOUT_MS = 250
+
+
 @pytest.fixture(scope="module")
 def trio(redis, llm, tmp_path_factory):
     """Three instances on one database and the module's Redis; plans are
     asked of the fake LLM first (a slow answer keeps a plan running)."""
     c = cluster.Cluster(tmp_path_factory.mktemp("trio"), n=3, redis=redis,
                         env={"PACE_LLM_URL": llm.url, "PACE_LLM_MODEL": "fake-model",
-                             "PACE_LLM_API_KEY": "sk-test-123", "PACE_LLM_TIMEOUT_MS": "10000"})
+                             "PACE_LLM_API_KEY": "sk-test-123", "PACE_LLM_TIMEOUT_MS": "10000",
+                             "PACE_REDIS_TIMEOUT_MS": REDIS_TIMEOUT_MS})
     yield c
     c.stop()
 
@@ -248,7 +257,8 @@ def test_no_stale_reads_across_three_instances(trio):
     print(line)
     report(line)
     assert run.n["writes"] >= 50 and run.n["after_write"] >= 100, run.n
-    assert run.stale == [], f"{len(run.stale)} stale reads:\n" + "\n".join(run.stale[:20])
+    assert run.stale == [], (f"{len(run.stale)} stale reads ({int(bumps_failed)} version bumps failed: a write "
+                             f"acknowledged without its bump is the cut-off bug below):\n" + "\n".join(run.stale[:20]))
     # Not vacuous: every instance answered from its cache.
     assert all(x > 0 for x in h), f"hits per instance {h}"
 
@@ -565,9 +575,14 @@ class CutCluster(cluster.Cluster):
         return harness.start_server(d, env=env, data_dir=d / "data", threads=self.threads)
 
 
-@pytest.mark.xfail(strict=True, reason="pace bug: a write is acknowledged although its version bump did not "
-                                       "reach Redis, so instances that still reach Redis serve the old payload")
 def test_a_write_on_an_instance_cut_off_from_redis_is_not_served_stale(redis, tmp_path):
+    """Instance 0 loses Redis (its relay stops), 1 and 2 keep it. Writes on
+    0 that it acknowledges must be what every instance reads at once. They
+    are not (a pace bug, xfailed below): the version bump cannot reach
+    Redis, the write is acknowledged anyway, and 1 and 2 serve the old
+    payload from their caches until the bump is retried after instance 0
+    reconnects. What must hold already: instance 0 itself reads its
+    writes, and once it is back the retried bumps end the stale reads."""
     relay = Relay(redis.port)
     c = None
     try:
@@ -578,9 +593,20 @@ def test_a_write_on_an_instance_cut_off_from_redis_is_not_served_stale(redis, tm
             for srv in c[1], c[2]:
                 get_hit(srv, ME, u, "user")
                 get_hit(srv, PROF, u, "profile")
+        acked = []
+
+        def stale_reads(when, instances):
+            out = []
+            for i, (u, ok) in enumerate(zip(users, acked)):
+                for field, path in (("user", ME), ("profile", PROF)):
+                    for srv in instances:
+                        got = written(field, get(srv, path, u).json())
+                        if ok[field] and got != 1:
+                            out.append(f"{when}: user {i} {field} on :{srv.port} read {got} after 1 was acknowledged")
+            return out
+
         relay.freeze()
         try:
-            acked = []
             for u in users:
                 # Refusing the write would be right too; acknowledging it
                 # promises that every instance reads it from now on.
@@ -591,27 +617,23 @@ def test_a_write_on_an_instance_cut_off_from_redis_is_not_served_stale(redis, tm
                                   headers=auth(u["access"]), timeout=TIMEOUT)
                 assert r2.status_code in (200, 503), r2.text
                 acked.append({"user": r.status_code == 200, "profile": r2.status_code == 200})
-            stale = []
-
-            def look(when):
-                for i, (u, ok) in enumerate(zip(users, acked)):
-                    for field, path in (("user", ME), ("profile", PROF)):
-                        for srv in c[1], c[2]:
-                            got = written(field, get(srv, path, u).json())
-                            if ok[field] and got != 1:
-                                stale.append(f"{when}: user {i} {field} on :{srv.port} read {got} "
-                                             f"after 1 was acknowledged")
-            look("cut off")
+            assert stale_reads("cut off", [c[0]]) == []  # the writer, without Redis, reads the database
+            during = stale_reads("cut off", [c[1], c[2]])
         finally:
             relay.thaw()
         c.wait_redis("ok")
-        look("reconnected")
-        time.sleep(2)
-        look("2 s later")
-        report(f"writes on an instance cut off from Redis: acknowledged {acked}; {len(stale)} stale reads "
-               f"on the other instances")
-        assert stale == [], "\n".join(stale)
+        last = []
+
+        def healed():
+            last[:] = stale_reads("reconnected", list(c))
+            return not last
+        wait_until(healed, 10, "the retried bumps to end the stale reads")
+        report(f"writes on an instance cut off from Redis: acknowledged {acked}; {len(during)} stale reads "
+               f"on the other instances while it was cut off, none once it was back")
     finally:
         if c is not None:
             c.stop()
         relay.stop()
+    if during:
+        pytest.xfail(f"pace bug: a write acknowledged without its version bump reaching Redis; "
+                     f"{len(during)} stale reads elsewhere:\n" + "\n".join(during))

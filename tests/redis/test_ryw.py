@@ -247,9 +247,12 @@ def test_frozen_redis_reads_answer_from_the_primary(ryw_cluster, redis):
     c.wait_redis("ok")
 
 
-@pytest.mark.xfail(strict=True, reason="pace bug: a write is acknowledged although its read-your-writes marker "
-                                       "did not reach Redis, so the other instances read the lagging replica")
 def test_a_write_on_an_instance_cut_off_from_redis_is_read_elsewhere(pg_pair, redis, tmp_path):
+    """Instance 0 loses Redis (its relay stops), 1 and 2 keep it. A write
+    that 0 acknowledges must be seen by a read on 1 or 2 at once. It is not
+    (a pace bug, xfailed below): the marker cannot reach Redis, the write is
+    acknowledged anyway, and 1 and 2, finding no marker, read the lagging
+    replica."""
     relay = Relay(redis.port)
     c = None
     try:
@@ -273,8 +276,11 @@ def test_a_write_on_an_instance_cut_off_from_redis_is_read_elsewhere(pg_pair, re
             relay.thaw()
         report(f"read-your-writes, writer cut off from Redis: {seen.count(404)} of {len(seen)} reads "
                f"on the other instances missed an acknowledged write")
-        assert seen and all(x == 200 for x in seen), seen
+        assert seen and set(seen) <= {200, 404}, seen
     finally:
         if c is not None:
             c.stop()
         relay.stop()
+    if 404 in seen:
+        pytest.xfail(f"pace bug: a write acknowledged without its read-your-writes marker reaching Redis; "
+                     f"{seen.count(404)} of {len(seen)} reads on the other instances missed it")
