@@ -18,7 +18,9 @@ on one PostgreSQL database and one Redis:
 - PACE_CACHE_MB=0 caches nothing; a tiny budget evicts and stays right;
 - (xfail, a pace bug) a write on an instance that cannot reach Redis while
   the others can is acknowledged without its version bump, and the others
-  keep serving the old payload, even after it reconnects.
+  serve the old payload until it reconnects and its bump is retried;
+- an instance that lost Redis for a while uses it again and its owed bumps
+  land (xfail when it hits a pace bug: the breaker stuck half-open).
 
 PostgreSQL only: several instances need one shared database, and on SQLite
 reads run on the event loop, where the cache is never consulted.
@@ -562,6 +564,16 @@ class Relay:
             t.join(timeout=5)
 
 
+HALF_OPEN = 2  # pace_redis_breaker_state
+STUCK_BREAKER = ("pace bug: Redis's breaker stays half-open for good once its probe is refused before it is "
+                 "sent (no connection during the back-off, or the loop past the deadline): the instance never "
+                 "uses Redis again, and the version bumps it owes are never retried")
+
+
+def breaker(srv):
+    return metric_values(scrape(srv.url), "pace_redis_breaker_state")[0]
+
+
 class CutCluster(cluster.Cluster):
     """A Cluster whose instance 0 reaches Redis through a Relay."""
 
@@ -621,13 +633,17 @@ def test_a_write_on_an_instance_cut_off_from_redis_is_not_served_stale(redis, tm
             during = stale_reads("cut off", [c[1], c[2]])
         finally:
             relay.thaw()
-        c.wait_redis("ok")
         last = []
 
         def healed():
             last[:] = stale_reads("reconnected", list(c))
-            return not last
-        wait_until(healed, 10, "the retried bumps to end the stale reads")
+            return not last and breaker(c[0]) == 0
+        try:
+            wait_until(healed, 10, "instance 0 to use Redis again and its retried bumps to end the stale reads")
+        except AssertionError:
+            if breaker(c[0]) == HALF_OPEN:
+                pytest.xfail(STUCK_BREAKER + f"; {len(last)} stale reads left: {last[:4]}")
+            raise
         report(f"writes on an instance cut off from Redis: acknowledged {acked}; {len(during)} stale reads "
                f"on the other instances while it was cut off, none once it was back")
     finally:
@@ -637,3 +653,61 @@ def test_a_write_on_an_instance_cut_off_from_redis_is_not_served_stale(redis, tm
     if during:
         pytest.xfail(f"pace bug: a write acknowledged without its version bump reaching Redis; "
                      f"{len(during)} stale reads elsewhere:\n" + "\n".join(during))
+
+
+def test_an_instance_that_lost_redis_for_a_while_uses_it_again_and_its_bumps_land(redis, tmp_path):
+    """Instance 0 loses Redis for 3 s while it serves (its breaker opens,
+    its stalled connections are dropped, its half-open probes fail) and
+    acknowledges a write meanwhile; then it gets Redis back. Within a few
+    seconds it must use Redis again (breaker closed) and the write's
+    retried bump must land, so that instance 1 stops serving the old
+    payload. Three rounds. It does not, now and then (a pace bug, xfailed
+    below): the breaker can stay half-open for good."""
+    relay = Relay(redis.port)
+    c = None
+    try:
+        c = CutCluster(tmp_path, relay, n=2, redis=redis)
+        user = c.new_user(1)
+        for n in range(1, 4):
+            get_hit(c[1], ME, user, "user")  # instance 1 holds the current name
+            stop = threading.Event()
+            errors = []
+
+            def traffic():  # requests that make instance 0 try Redis (its probes)
+                s = requests.Session()
+                while not stop.is_set():
+                    r = get(c[0], ME, user, session=s)
+                    if r.status_code != 200:
+                        errors.append(r.status_code)
+                    stop.wait(0.02)
+            t = threading.Thread(target=traffic)
+            t.start()
+            try:
+                relay.freeze()
+                patch_name(c[0], user, n)
+                time.sleep(3)
+            finally:
+                relay.thaw()
+                stop.set()
+                t.join(timeout=30)
+            assert not errors, errors[:10]
+            state = {}
+
+            def back():
+                state["breaker"] = breaker(c[0])
+                state["read on 1"] = written("user", get(c[1], ME, user).json())
+                return state["breaker"] == 0 and state["read on 1"] == n
+            try:
+                wait_until(back, 8, f"round {n}: instance 0 to use Redis again and instance 1 to read write {n}",
+                           interval=0.2)
+            except AssertionError:
+                if state["breaker"] == HALF_OPEN:
+                    report(f"round {n}: the breaker of the instance that lost Redis stayed half-open "
+                           f"(instance 1 read write {state['read on 1']}; write {n} was acknowledged)")
+                    pytest.xfail(STUCK_BREAKER + f" (round {n}: {state})")
+                raise
+        report("an instance that lost Redis three times recovered each time and its bumps landed")
+    finally:
+        if c is not None:
+            c.stop()
+        relay.stop()
