@@ -193,7 +193,7 @@ ceil_s(int64_t ms)
 static void
 gcra(struct slot *s, bool found, int limit, int64_t now, bool dry, struct auth_rl_verdict *v)
 {
-    int64_t T = WINDOW_MS / limit;
+    int64_t T = WINDOW_MS / limit > 0 ? WINDOW_MS / limit : 1; /* above 60,000 a minute: 1 ms */
     int64_t tat = found && s->t > now ? s->t : now;
     int64_t next = tat + T;
     v->applies = true;

@@ -85,6 +85,13 @@ struct cache_reply {
  * Redis, the breaker is open, the deadline passed, the connection failed),
  * or ERR_INVALID for a Redis error reply (logged once per kind). */
 int cache_call(struct cache *c, struct cache_reply *out, const char *fmt, ...);
+/* For what other instances' correctness depends on (a version bump, a
+ * read-your-writes marker) just before a write is acknowledged: waits up
+ * to CACHE_MUST_TIMEOUT_MS while Redis is healthy (a slow answer is not a
+ * lost one), and while the breaker is open tries once at the usual
+ * timeout regardless of it. Same results as cache_call. */
+enum { CACHE_MUST_TIMEOUT_MS = 1000 };
+int cache_call_must(struct cache *c, struct cache_reply *out, const char *fmt, ...);
 /* The same without waiting for the reply (a publish). */
 int cache_send(struct cache *c, const char *fmt, ...);
 

@@ -196,6 +196,15 @@ breaker_allows(struct cache *c)
     return atomic_compare_exchange_strong(&c->breaker, &expected, BREAKER_HALF_OPEN);
 }
 
+/* A command let through as the half-open probe was never sent: the next
+ * command may probe instead. */
+static void
+breaker_unprobe(struct cache *c)
+{
+    int expected = BREAKER_HALF_OPEN;
+    atomic_compare_exchange_strong(&c->breaker, &expected, BREAKER_OPEN);
+}
+
 /* ---- targets ---- */
 
 bool
@@ -312,8 +321,9 @@ static void
 check_deadlines(struct conn *cn)
 {
     int64_t now = clock_mono_ms();
-    for (struct pend *p = cn->head; p != NULL && p->deadline <= now; p = p->next) {
-        if (p->call == NULL)
+    /* Deadlines differ (cache_call_must waits longer): look at every one. */
+    for (struct pend *p = cn->head; p != NULL; p = p->next) {
+        if (p->call == NULL || p->deadline > now)
             continue;
         atomic_fetch_add_explicit(&cn->c->timeouts, 1, memory_order_relaxed);
         cache_breaker_result(cn->c, false);
@@ -582,7 +592,10 @@ call_run(void *arg)
     struct cache *c = k->c;
     struct conn *cn = conn_get(c);
     if (cn == NULL || cn->npend >= PEND_MAX || clock_mono_ms() >= k->deadline) {
+        /* Every command that passed the breaker is judged, or a half-open
+         * probe refused here would leave it half-open for good. */
         atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
+        cache_breaker_result(c, false);
         call_complete(k, ERR_UNAVAILABLE, NULL);
         call_unref(k);
         return;
@@ -594,6 +607,7 @@ call_run(void *arg)
     k->sent_us = clock_mono_us();
     if (redisAsyncFormattedCommand(cn->ac, on_reply, p, k->cmd, (size_t)k->len) != REDIS_OK) {
         free(p);
+        cache_breaker_result(c, false);
         call_complete(k, ERR_UNAVAILABLE, NULL);
         call_unref(k);
         return;
@@ -610,13 +624,14 @@ call_run(void *arg)
 }
 
 static int
-call_v(struct cache *c, struct cache_reply *out, bool wait, const char *fmt, va_list ap)
+call_v(struct cache *c, struct cache_reply *out, bool wait, int timeout_ms, bool force, const char *fmt,
+       va_list ap)
 {
     if (c == NULL || !c->enabled || c->io == NULL)
         return ERR_UNAVAILABLE;
     if (wait && c->io->on_loop())
         return ERR_WOULD_BLOCK;
-    if (!breaker_allows(c)) {
+    if (!force && !breaker_allows(c)) {
         atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
         return ERR_UNAVAILABLE;
     }
@@ -624,16 +639,20 @@ call_v(struct cache *c, struct cache_reply *out, bool wait, const char *fmt, va_
     k->len = redisvFormatCommand(&k->cmd, fmt, ap);
     if (k->len < 0) {
         free(k);
+        if (!force)
+            breaker_unprobe(c);
         return ERR_INVALID;
     }
     k->c = c;
-    k->deadline = clock_mono_ms() + c->timeout_ms;
+    k->deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : c->timeout_ms);
     pthread_mutex_init(&k->mu, NULL);
     clock_cond_init(&k->cv);
     atomic_store(&k->refs, wait ? 2 : 1);
-    if (!c->io->post(call_run, k)) {
+    if (!c->io->post(call_run, k)) { /* no loop runs: not Redis's fault */
         atomic_store(&k->refs, 1);
         call_unref(k);
+        if (!force)
+            breaker_unprobe(c);
         return ERR_UNAVAILABLE;
     }
     if (!wait)
@@ -661,7 +680,23 @@ cache_call(struct cache *c, struct cache_reply *out, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int err = call_v(c, out, true, fmt, ap);
+    int err = call_v(c, out, true, 0, false, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int
+cache_call_must(struct cache *c, struct cache_reply *out, const char *fmt, ...)
+{
+    /* While the breaker is closed, up to CACHE_MUST_TIMEOUT_MS: a write
+     * that is about to be acknowledged waits for what other instances
+     * depend on. While it is open, one try at the usual timeout, past the
+     * breaker, so a Redis that is back is noticed at the first write. */
+    bool closed = c != NULL && atomic_load(&c->breaker) == BREAKER_CLOSED;
+    int timeout = closed && c->timeout_ms < CACHE_MUST_TIMEOUT_MS ? CACHE_MUST_TIMEOUT_MS : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int err = call_v(c, out, true, timeout, true, fmt, ap);
     va_end(ap);
     return err;
 }
@@ -671,7 +706,7 @@ cache_send(struct cache *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int err = call_v(c, NULL, false, fmt, ap);
+    int err = call_v(c, NULL, false, 0, false, fmt, ap);
     va_end(ap);
     return err;
 }

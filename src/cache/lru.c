@@ -169,7 +169,8 @@ static bool
 bump_now(struct cache *c, const char *key)
 {
     struct cache_reply r;
-    return cache_call(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK && r.type == CACHE_INT;
+    return cache_call_must(c, &r, "FCALL pace_bump 1 %s %d", key, VERSION_TTL_MS) == OK &&
+           r.type == CACHE_INT;
 }
 
 void
@@ -211,7 +212,7 @@ cache_bumps_retry(struct cache *c)
         return;
     if (overflow) {
         struct cache_reply r;
-        if (cache_call(c, &r, "INCR " EPOCH_KEY) != OK)
+        if (cache_call_must(c, &r, "INCR " EPOCH_KEY) != OK)
             return;
         log_warn("cache",
                  "more than %d version bumps waited for Redis: every cached payload of every instance "
@@ -433,7 +434,7 @@ cache_ryw_note(struct cache *c, int64_t user_id, int window_ms)
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "ryw", user_id, key);
     struct cache_reply r;
-    if (cache_call(c, &r, "SET %s 1 PX %d", key, window_ms) != OK)
+    if (cache_call_must(c, &r, "SET %s 1 PX %d", key, window_ms) != OK)
         (void)cache_send(c, "SET %s 1 PX %d", key, window_ms); /* once more, without waiting */
 }
 

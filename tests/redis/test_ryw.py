@@ -1,0 +1,286 @@
+"""Read-your-writes across instances (issue 12, point 4). A PostgreSQL
+primary with one streaming replica that applies the WAL 2 s late
+(recovery_min_apply_delay), and three pace instances reading from it
+(PACE_DATABASE_REPLICA_URLS):
+
+- with Redis, a user's write on one instance sets a marker every instance
+  sees, so a read on another instance at once goes to the primary and sees
+  the write: zero misses over many trials (a task created, then read and
+  listed elsewhere; edited, then read elsewhere);
+- the control: without Redis only the writing instance knows, and another
+  instance reading at once misses the write (so the delay is real and the
+  trials above prove something);
+- cache fills read the primary: with the replica's replay paused and the
+  marker expired, GET /users/me and /profile on other instances show the
+  write (a fill from the replica would keep the old value at the new
+  version);
+- with Redis frozen, reads still answer (from the primary): no 5xx;
+- (xfail, a pace bug) a write on an instance that cannot reach Redis while
+  the others can is acknowledged without its marker, and the others read
+  the lagging replica.
+
+PostgreSQL only (a replica, several instances on one database).
+"""
+
+import time
+
+import pytest
+import requests
+
+import cluster
+from cluster import ANSWER_BOUND, NEEDS_POSTGRES, POSTGRES, Recorder, report, wait_until
+from harness import metric_values, scrape
+from helpers import PROFILE, TASKS, auth
+# The relay lives in test_cache.py until it moves to cluster.py.
+from test_cache import CutCluster, Relay
+
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(
+    not POSTGRES, reason=NEEDS_POSTGRES + ", with a streaming replica")]
+
+DELAY = "2s"
+# The read-your-writes window (PACE_READ_YOUR_WRITES_SECONDS): longer than
+# the delay. Tests let the marker of a user's registration and login pass
+# before their trials, so that what they see is the marker of the write
+# under test.
+WINDOW = 3
+TIMEOUT = 10
+ME = "/api/v1/users/me"
+PROFILE_PATH = "/api/v1/profile"
+
+
+@pytest.fixture(scope="module")
+def pg_pair():
+    """A primary (database "pace") and its replica, delayed by DELAY; the
+    delay is checked: a row committed on the primary is missing on the
+    replica at once and shows up there later."""
+    from pgcluster import Cluster as PgCluster  # tests/api
+    primary = PgCluster.start()
+    replica = None
+    try:
+        primary.psql("CREATE DATABASE pace")
+        primary.psql("CREATE TABLE ryw_probe (x bigint)")
+        replica = PgCluster.replica_of(primary)
+        replica.psql(f"ALTER SYSTEM SET recovery_min_apply_delay = '{DELAY}'")
+        replica.psql("SELECT pg_reload_conf()")
+        wait_until(lambda: replica.psql("SHOW recovery_min_apply_delay") == DELAY, 10, "the delay to be set")
+        wait_until(lambda: replica.psql("SELECT to_regclass('ryw_probe') IS NOT NULL") == "t", 15,
+                   "the probe table on the replica")
+        primary.psql("INSERT INTO ryw_probe VALUES (1)")
+        t0 = time.monotonic()
+        assert replica.psql("SELECT count(*) FROM ryw_probe") == "0", "the replica is not delayed"
+        wait_until(lambda: replica.psql("SELECT count(*) FROM ryw_probe") == "1", 15, "the row on the replica")
+        lag = time.monotonic() - t0
+        report(f"replica delay: a committed row showed up on the replica after {lag:.2f} s")
+        assert lag > 1.0, f"the replica applied the row after {lag:.2f} s: not delayed by {DELAY}"
+        yield primary, replica
+    finally:
+        if replica is not None:
+            replica.stop()
+        primary.stop()
+
+
+def pg_env(pg_pair):
+    primary, replica = pg_pair
+    return {"PACE_DATABASE_URL": primary.url("pace"), "PACE_DATABASE_REPLICA_URLS": replica.url("pace"),
+            "PACE_READ_YOUR_WRITES_SECONDS": WINDOW}
+
+
+def settle():
+    """Waits until the markers of writes made so far have expired."""
+    time.sleep(WINDOW + 0.3)
+
+
+@pytest.fixture(scope="module")
+def ryw_cluster(pg_pair, redis, tmp_path_factory):
+    c = cluster.Cluster(tmp_path_factory.mktemp("ryw"), n=3, redis=redis, env=pg_env(pg_pair))
+    yield c
+    c.stop()
+
+
+def replica_up(srv):
+    v = metric_values(scrape(srv.url), "pace_db_replica_up", server="replica1")
+    return v[0] if v else None
+
+
+def redis_failures(srv):
+    """Redis commands that timed out or were refused (breaker open)."""
+    samples = scrape(srv.url)
+    return sum(sum(metric_values(samples, "pace_redis_errors_total", kind=k)) for k in ("timeout", "refused"))
+
+
+def trials(c, rounds, wait_markers=True):
+    """User k writes on instance k only (it registered and logged in there
+    too, so no other instance has a write of its own to remember) and reads
+    on the two others at once. Returns (misses elsewhere, misses on the
+    writing instance, reads elsewhere, details)."""
+    n = len(c)
+    users = [c.new_user(k) for k in range(n)]
+    if wait_markers:
+        settle()
+    s = requests.Session()
+    missed, missed_home, reads, details = 0, 0, 0, []
+
+    def check(ok, what, home=False):
+        nonlocal missed, missed_home, reads
+        if home:
+            missed_home += not ok
+        else:
+            reads += 1
+            missed += not ok
+        if not ok:
+            details.append(what)
+
+    for t in range(rounds):
+        k = t % n
+        u, a, b, other = users[k], c[k], c[(k + 1) % n], c[(k + 2) % n]
+        h = auth(u["access"])
+        r = s.post(a.url + TASKS, json={"title": f"t{t}"}, headers=h, timeout=TIMEOUT)
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        r = s.get(f"{b.url}{TASKS}/{tid}", headers=h, timeout=TIMEOUT)
+        assert r.status_code in (200, 404), r.text
+        check(r.status_code == 200 and r.json()["title"] == f"t{t}", f"trial {t}: task on :{b.port} {r.status_code}")
+        r = s.get(f"{other.url}{TASKS}?limit=100", headers=h, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        check(tid in [x["id"] for x in r.json()["items"]], f"trial {t}: list on :{other.port} lacks {tid}")
+        r = s.patch(f"{a.url}{TASKS}/{tid}", json={"title": f"t{t}-edited"}, headers=h, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        r = s.get(f"{other.url}{TASKS}/{tid}", headers=h, timeout=TIMEOUT)
+        assert r.status_code in (200, 404), r.text
+        check(r.status_code == 200 and r.json()["title"] == f"t{t}-edited",
+              f"trial {t}: edit on :{other.port} {r.status_code} {r.json().get('title')}")
+        r = s.get(f"{a.url}{TASKS}/{tid}", headers=h, timeout=TIMEOUT)
+        check(r.status_code == 200 and r.json()["title"] == f"t{t}-edited", f"trial {t}: home {r.status_code}",
+              home=True)
+    return missed, missed_home, reads, details
+
+
+def test_a_write_is_read_at_once_on_every_instance(ryw_cluster):
+    c = ryw_cluster
+    missed, missed_home, reads, details = trials(c, 30)
+    line = f"read-your-writes with Redis: {missed} of {reads} reads on another instance missed the write"
+    print(line)
+    report(line)
+    # The replica was there all along: reads had somewhere lagging to go.
+    assert [replica_up(srv) for srv in c] == [1, 1, 1]
+    assert missed == 0 and missed_home == 0, details[:20]
+
+
+def test_control_without_redis_other_instances_miss(pg_pair, make_cluster):
+    c = make_cluster(n=3, env=pg_env(pg_pair))
+    missed, missed_home, reads, details = trials(c, 6, wait_markers=False)  # without Redis there are none
+    line = (f"read-your-writes without Redis (control): {missed} of {reads} reads on another instance "
+            f"missed the write; {missed_home} on the writing instance")
+    print(line)
+    report(line)
+    assert [replica_up(srv) for srv in c] == [1, 1, 1]
+    assert missed_home == 0, details  # the writing instance remembers its own writes
+    assert missed > 0, "no read missed a write without Redis: the replica is not lagging, the test proves nothing"
+
+
+def test_cache_fills_read_the_primary(ryw_cluster, pg_pair):
+    _, replica = pg_pair
+    c = ryw_cluster
+    user = c.new_user(0)
+    h = auth(user["access"])
+    profile = {**PROFILE, "exclude_foods": ["before"]}
+    assert requests.put(c[0].url + PROFILE_PATH, json=profile, headers=h, timeout=TIMEOUT).status_code == 200
+    settle()
+    for srv in c[1], c[2]:  # cached there at the old values
+        for path in ME, PROFILE_PATH:
+            assert requests.get(srv.url + path, headers=h, timeout=TIMEOUT).status_code == 200
+    replica.psql("SELECT pg_wal_replay_pause()")
+    try:
+        wait_until(lambda: replica.psql("SELECT pg_get_wal_replay_pause_state()") == "paused", 10,
+                   "WAL replay to pause on the replica")
+        name = f"{user['username']}.new"
+        r = requests.patch(c[0].url + ME, json={"username": name}, headers=h, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        r = requests.put(c[0].url + PROFILE_PATH, json={**profile, "exclude_foods": ["after"]}, headers=h,
+                         timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        settle()  # the marker is gone: reads that may go to a replica go there now
+        assert replica.psql(f"SELECT username FROM users WHERE id = {int(user['id'])}", db="pace") == \
+            user["username"], "the replica is not behind: the test proves nothing"
+        for srv in c[1], c[2]:
+            for _ in range(3):  # the fill, then hits of what it kept
+                assert requests.get(srv.url + ME, headers=h, timeout=TIMEOUT).json()["username"] == name
+                got = requests.get(srv.url + PROFILE_PATH, headers=h, timeout=TIMEOUT).json()["exclude_foods"]
+                assert got == ["after"], (srv.port, got)
+    finally:
+        replica.psql("SELECT pg_wal_replay_resume()")
+
+
+def test_frozen_redis_reads_answer_from_the_primary(ryw_cluster, redis):
+    c = ryw_cluster
+    users = [c.new_user(k) for k in range(len(c))]
+    rec = Recorder()
+    failed_before = sum(redis_failures(srv) for srv in c)
+    since = time.monotonic()
+    redis.freeze()
+    try:
+        # Longer than PACE_REVOCATION_MAX_STALENESS_MS (1 s): past the point
+        # where the revocation state must come from the database alone.
+        t = 0
+        stale = []
+        while time.monotonic() - since < 3.0:
+            k = t % len(c)
+            u, a, b = users[k], c[k], c[(k + 1) % len(c)]
+            r = rec.request("POST", a, TASKS, token=u["access"], json={"title": f"frozen {t}"})
+            if r is not None and r.status_code == 201:
+                tid = r.json()["id"]
+                r = rec.request("GET", b, f"{TASKS}/{tid}", token=u["access"])
+                if r is None or r.status_code != 200:
+                    stale.append(f"task {tid} on :{b.port}: {r.status_code if r is not None else r}")
+            rec.request("GET", b, "/api/v1/users/me", token=u["access"])
+            rec.request("GET", b, f"{TASKS}?limit=5", token=u["access"])
+            t += 1
+        failed = sum(redis_failures(srv) for srv in c) - failed_before
+    finally:
+        redis.thaw()
+    assert failed > 0, "no Redis command failed: Redis was not frozen"
+    n = rec.assert_clean(bound=ANSWER_BOUND, since=since, what="while Redis was frozen")
+    codes = sorted({o.status for o in rec.outcomes})
+    report(f"Redis frozen 3 s under read-your-writes: {n} answers, statuses {codes}")
+    assert set(codes) <= {200, 201}, [o for o in rec.outcomes if o.status not in (200, 201)][:10]
+    assert stale == [], stale
+    c.wait_redis("ok")
+
+
+def test_a_write_on_an_instance_cut_off_from_redis_is_read_elsewhere(pg_pair, redis, tmp_path):
+    """Instance 0 loses Redis (its relay stops), 1 and 2 keep it. A write
+    that 0 acknowledges must be seen by a read on 1 or 2 at once. It is not
+    (a pace bug, xfailed below): the marker cannot reach Redis, the write is
+    acknowledged anyway, and 1 and 2, finding no marker, read the lagging
+    replica."""
+    relay = Relay(redis.port)
+    c = None
+    try:
+        c = CutCluster(tmp_path, relay, n=3, redis=redis, env=pg_env(pg_pair))
+        user = c.new_user(0)
+        settle()
+        relay.freeze()  # instance 0 no longer reaches Redis; 1 and 2 do
+        seen = []
+        try:
+            for t in range(5):
+                r = requests.post(c[0].url + TASKS, json={"title": f"cut {t}"}, headers=auth(user["access"]),
+                                  timeout=TIMEOUT)
+                assert r.status_code in (201, 503), r.text
+                if r.status_code != 201:
+                    continue  # refusing the write would be right too
+                for srv in c[1], c[2]:
+                    got = requests.get(f"{srv.url}{TASKS}/{r.json()['id']}", headers=auth(user["access"]),
+                                       timeout=TIMEOUT)
+                    seen.append(got.status_code)
+        finally:
+            relay.thaw()
+        report(f"read-your-writes, writer cut off from Redis: {seen.count(404)} of {len(seen)} reads "
+               f"on the other instances missed an acknowledged write")
+        assert seen and set(seen) <= {200, 404}, seen
+    finally:
+        if c is not None:
+            c.stop()
+        relay.stop()
+    if 404 in seen:
+        pytest.xfail(f"pace bug: a write acknowledged without its read-your-writes marker reaching Redis; "
+                     f"{seen.count(404)} of {len(seen)} reads on the other instances missed it")
