@@ -9,7 +9,9 @@
 #      with rate limits ON but raised (60,000 a minute, the most pace's
 #      per-minute limiter can express: one attempt per millisecond) so that
 #      none refuses, without Redis (the local limiter) and with Redis (every
-#      limit one FCALL), on SQLite and on PostgreSQL: req/s, p50, p99,
+#      limit one FCALL), on SQLite and on PostgreSQL, from one connection
+#      (what the limit adds to one login) and from 32 (saturated: what it
+#      costs in throughput): req/s, p50, p99,
 #      Redis commands per request, and the Redis round trip as pace sees it
 #      (pace_redis_round_trip_seconds over the run: the bucket that holds
 #      the median, and the mean). Refresh tokens rotate: the wrk script gives
@@ -42,7 +44,7 @@
 # access tokens valid for a day; every instance of the run shares one JWT
 # secret. Settings: BENCH_DURATION (10s), BENCH_WARMUP (2s),
 # BENCH_WRK_THREADS (2), BENCH_THREADS (nproc), BENCH_REDIS_AUTH_CONNECTIONS
-# (32), BENCH_REDIS_READ_CONNECTIONS (64), BENCH_REDIS_ARGON2_KIB (1024),
+# ("1 32": one client alone, what a login costs; and enough to saturate), BENCH_REDIS_READ_CONNECTIONS (64), BENCH_REDIS_ARGON2_KIB (1024),
 # BENCH_REDIS_TRIALS (300), BENCH_REDIS_TRIALS_POLL (40),
 # BENCH_REDIS_MIX_USERS (500), BENCH_REDIS_PARTS ("1 2 3": which parts run),
 # BENCH_ROUNDS (1: parts 1 and 3 repeat their runs, alternating which
@@ -54,7 +56,7 @@ set -euo pipefail
 duration="${BENCH_DURATION:-10s}"
 warmup="${BENCH_WARMUP:-2s}"
 wrk_threads="${BENCH_WRK_THREADS:-2}"
-auth_conns="${BENCH_REDIS_AUTH_CONNECTIONS:-32}"
+read -r -a auth_levels <<<"${BENCH_REDIS_AUTH_CONNECTIONS:-1 32}"
 read_conns="${BENCH_REDIS_READ_CONNECTIONS:-64}"
 argon_kib="${BENCH_REDIS_ARGON2_KIB:-1024}"
 trials="${BENCH_REDIS_TRIALS:-300}"
@@ -143,7 +145,7 @@ requests() {
 
 # measure NAME INSTANCE URL CONNS [wrk args...]: a warm-up, then measured.
 measure() {
-    bench_warmup "$3" "$4" "$warmup" "$wrk_threads" "${@:5}"
+    bench_warmup "$3" "$4" "$warmup" "$run_threads" "${@:5}"
     measured "$@"
 }
 # measured NAME INSTANCE URL CONNS [wrk args...]: a snapshot of the
@@ -154,7 +156,7 @@ measured() {
     shift 4
     "${helper[@]}" snap "${url[$inst]}" "$work/snap.json"
     c0="$(cpu_now "$inst")"
-    bench_wrk "$name" "$target" "$c" "$duration" "$wrk_threads" "$@" || true
+    bench_wrk "$name" "$target" "$c" "$duration" "$run_threads" "$@" || true
     c1="$(cpu_now "$inst")"
     m_rps="$BENCH_LAST_RPS" m_p50="$BENCH_LAST_P50" m_p99="$BENCH_LAST_P99" m_err="$BENCH_LAST_ERRORS"
     n="$(requests "$name")"
@@ -209,13 +211,13 @@ fmt_rtt() { if [ "$1" = NA ]; then echo "–"; else echo "≤ $(fmt_n "$1" "%g")
 
 limits=(--rate-limits on --rate-limit-login 60000 --rate-limit-login-account 60000
     --rate-limit-register 60000 --rate-limit-refresh 60000 --rate-limit-refresh-account 60000)
-nsessions=$((4 * auth_conns))
+run_threads="$wrk_threads" # wrk -t of measure/measured (at most the connections)
 
-# refresh.lua FILE: each wrk thread takes every nth refresh token of FILE
+# refresh.lua FILE: each of the run_threads wrk threads takes every nth refresh token of FILE
 # (one per session) and hands the token of each 200 back to its pool.
 refresh_lua() {
     cat <<EOF
-local file, nthreads = "$1", $wrk_threads
+local file, nthreads = "$1", $run_threads
 local counter = 0
 function setup(thread)
   thread:set("tid", counter)
@@ -266,35 +268,41 @@ EOF
         for ((r = 1; r <= rounds; r++)); do
             modes=(off on)
             [ $((r % 2)) -eq 0 ] && modes=(on off)
-            for what in login refresh; do
-                for mode in "${modes[@]}"; do
-                    name="$store $what, $(label "$mode")$(round_tag "$r")"
-                    if [ $what = refresh ]; then
-                        # fresh sessions for the warm-up and for the measured run
-                        for run in warm measured; do
-                            "${helper[@]}" sessions "${url[$mode]}" "$user" "$password" "$nsessions" "$work/tokens-$run.txt"
-                            refresh_lua "$work/tokens-$run.txt" >"$work/refresh-$run.lua"
-                        done
-                        bench_warmup "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" "$warmup" "$wrk_threads" -s "$work/refresh-warm.lua"
-                        measured "$name" "$mode" "${url[$mode]}/api/v1/auth/refresh" "$auth_conns" -s "$work/refresh-measured.lua"
-                    else
-                        measure "$name" "$mode" "${url[$mode]}/api/v1/auth/login" "$auth_conns" -s "$work/login.lua"
-                    fi
-                    record "$store $what $mode"
-                    echo "    Redis commands/request $(fmt_n "$m_redis"), round trip $(fmt_rtt "$m_rtt50" "$m_rttmean"), database calls/request $(fmt_n "$m_db"), CPU µs/request pace $m_cpu_pace, Redis $m_cpu_redis, PostgreSQL $m_cpu_pg"
+            for c in "${auth_levels[@]}"; do
+                run_threads=$((c < wrk_threads ? c : wrk_threads))
+                for what in login refresh; do
+                    for mode in "${modes[@]}"; do
+                        name="$store $what c=$c, $(label "$mode")$(round_tag "$r")"
+                        if [ $what = refresh ]; then
+                            # fresh sessions (4 per connection) for the warm-up and for the measured run
+                            for run in warm measured; do
+                                "${helper[@]}" sessions "${url[$mode]}" "$user" "$password" $((4 * c)) "$work/tokens-$run.txt"
+                                refresh_lua "$work/tokens-$run.txt" >"$work/refresh-$run.lua"
+                            done
+                            bench_warmup "${url[$mode]}/api/v1/auth/refresh" "$c" "$warmup" "$run_threads" -s "$work/refresh-warm.lua"
+                            measured "$name" "$mode" "${url[$mode]}/api/v1/auth/refresh" "$c" -s "$work/refresh-measured.lua"
+                        else
+                            measure "$name" "$mode" "${url[$mode]}/api/v1/auth/login" "$c" -s "$work/login.lua"
+                        fi
+                        record "$store $what $mode $c"
+                        echo "    Redis commands/request $(fmt_n "$m_redis"), round trip $(fmt_rtt "$m_rtt50" "$m_rttmean"), database calls/request $(fmt_n "$m_db"), CPU µs/request pace $m_cpu_pace, Redis $m_cpu_redis, PostgreSQL $m_cpu_pg"
+                    done
                 done
             done
+            run_threads="$wrk_threads"
         done
         stop off on
-        for what in login refresh; do
-            for mode in off on; do
-                k="$store $what $mode"
-                added=""
-                [ $mode = on ] && added="$(awk -v a="$(col "$k" 2)" -v b="$(col "$store $what off" 2)" \
-                    'BEGIN { if (a == "NA" || b == "NA") print "–"; else printf "%+.2f ms", a - b }')"
-                yes=no
-                [ $mode = on ] && yes=yes
-                auth_rows+=("| $store | POST /auth/$what | $yes | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)")$(redis_note "$k") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $added | $(fmt_n "$(col "$k" 6)") | $(fmt_rtt "$(col "$k" 8)" "$(col "$k" 9)") | $(cpu_cell "$k") |")
+        for c in "${auth_levels[@]}"; do
+            for what in login refresh; do
+                for mode in off on; do
+                    k="$store $what $mode $c"
+                    added=""
+                    [ $mode = on ] && added="$(awk -v a="$(col "$k" 2)" -v b="$(col "$store $what off $c" 2)" \
+                        'BEGIN { if (a == "NA" || b == "NA") print "–"; else printf "%+.2f ms", a - b }')"
+                    yes=no
+                    [ $mode = on ] && yes=yes
+                    auth_rows+=("| $store | POST /auth/$what | $c | $yes | $(fmt_rps "$(col "$k" 1)")$(note_errs "$(col "$k" 4)")$(redis_note "$k") | $(fmt_ms "$(col "$k" 2)") | $(fmt_ms "$(col "$k" 3)") | $added | $(fmt_n "$(col "$k" 6)") | $(fmt_rtt "$(col "$k" 8)" "$(col "$k" 9)") | $(cpu_cell "$k") |")
+                done
             done
         done
     done
@@ -449,10 +457,10 @@ echo "| load | wrk -t$wrk_threads, a ${warmup} warm-up before each ${duration} r
 echo "| machine load | load average ${load_before} before, ${load_after} after; CPU $(busy_of "$idle_before") busy before, $(busy_of "$idle_after") after (2 s samples, nothing of this run going) |"
 if [ ${#auth_rows[@]} -gt 0 ]; then
     echo
-    echo "Login and refresh, rate limits on and raised to 60,000/min, argon2id m=${argon_kib} KiB t=1, $auth_conns connections:"
+    echo "Login and refresh, rate limits on and raised to 60,000/min, argon2id m=${argon_kib} KiB t=1:"
     echo
-    echo "| store | request | Redis | req/s | p50 | p99 | p50 added | Redis cmds/req | Redis round trip p50 / mean | CPU µs/req: pace / Redis / PG |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| store | request | connections | Redis | req/s | p50 | p99 | p50 added | Redis cmds/req | Redis round trip p50 / mean | CPU µs/req: pace / Redis / PG |"
+    echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${auth_rows[@]}"
 fi
 if [ ${#rev_rows[@]} -gt 0 ]; then
