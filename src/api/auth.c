@@ -129,7 +129,7 @@ api_auth_hook(struct http_req *r)
          * are up to date: a revoked token must not get through. */
         http_reply_problem(r, 503, "unavailable", "Service unavailable",
                            "this instance cannot confirm that the session is still valid; retry shortly");
-        http_reply_header(r, "retry-after", "1");
+        http_reply_header(r, "retry-after", "2");
         return false;
     }
     r->user_id = c.user_id;

@@ -196,6 +196,15 @@ breaker_allows(struct cache *c)
     return atomic_compare_exchange_strong(&c->breaker, &expected, BREAKER_HALF_OPEN);
 }
 
+/* A command let through as the half-open probe was never sent: the next
+ * command may probe instead. */
+static void
+breaker_unprobe(struct cache *c)
+{
+    int expected = BREAKER_HALF_OPEN;
+    atomic_compare_exchange_strong(&c->breaker, &expected, BREAKER_OPEN);
+}
+
 /* ---- targets ---- */
 
 bool
@@ -582,7 +591,10 @@ call_run(void *arg)
     struct cache *c = k->c;
     struct conn *cn = conn_get(c);
     if (cn == NULL || cn->npend >= PEND_MAX || clock_mono_ms() >= k->deadline) {
+        /* Every command that passed the breaker is judged, or a half-open
+         * probe refused here would leave it half-open for good. */
         atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
+        cache_breaker_result(c, false);
         call_complete(k, ERR_UNAVAILABLE, NULL);
         call_unref(k);
         return;
@@ -594,6 +606,7 @@ call_run(void *arg)
     k->sent_us = clock_mono_us();
     if (redisAsyncFormattedCommand(cn->ac, on_reply, p, k->cmd, (size_t)k->len) != REDIS_OK) {
         free(p);
+        cache_breaker_result(c, false);
         call_complete(k, ERR_UNAVAILABLE, NULL);
         call_unref(k);
         return;
@@ -624,6 +637,7 @@ call_v(struct cache *c, struct cache_reply *out, bool wait, const char *fmt, va_
     k->len = redisvFormatCommand(&k->cmd, fmt, ap);
     if (k->len < 0) {
         free(k);
+        breaker_unprobe(c);
         return ERR_INVALID;
     }
     k->c = c;
@@ -631,9 +645,10 @@ call_v(struct cache *c, struct cache_reply *out, bool wait, const char *fmt, va_
     pthread_mutex_init(&k->mu, NULL);
     clock_cond_init(&k->cv);
     atomic_store(&k->refs, wait ? 2 : 1);
-    if (!c->io->post(call_run, k)) {
+    if (!c->io->post(call_run, k)) { /* no loop runs: not Redis's fault */
         atomic_store(&k->refs, 1);
         call_unref(k);
+        breaker_unprobe(c);
         return ERR_UNAVAILABLE;
     }
     if (!wait)

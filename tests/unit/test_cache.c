@@ -78,6 +78,7 @@ test_disabled(void)
     struct buf out;
     buf_init(&out, NULL, 0);
     cache_metrics_render(c, &out);
+    buf_appendc(&out, '\0');
     CHECK(strstr(out.data, "pace_redis_enabled 0") != NULL);
     buf_cleanup(&out);
     cache_free(c);
@@ -183,6 +184,7 @@ test_payloads(void)
     struct buf out;
     buf_init(&out, NULL, 0);
     cache_metrics_render(lru_cache, &out);
+    buf_appendc(&out, '\0');
     CHECK(strstr(out.data, "pace_cache_evictions_total{cache=\"user\"} 0") == NULL);
     CHECK(strstr(out.data, "pace_cache_hits_total{cache=\"user\"}") != NULL);
     buf_cleanup(&out);
