@@ -548,7 +548,7 @@ class Cluster:
             except AssertionError as e:
                 breaker = self.metric(srv, "pace_redis_breaker_state")
                 raise AssertionError(f"{e} (last: {self.ready(srv)}; breaker {breaker:.0f}"
-                                     + (", stuck half-open? see test_breaker_recovers_after_many_short_freezes"
+                                     + (", stuck half-open? test_breaker_recovers_after_many_short_freezes"
                                         if breaker == 2 else "") + ")") from None
 
     def metric(self, srv, name, **labels):
