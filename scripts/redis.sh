@@ -15,6 +15,7 @@
 #   scripts/redis.sh pid STATE               the server's PID
 #   scripts/redis.sh port STATE              the server's port
 #   scripts/redis.sh cli STATE [ARGS...]     redis-cli against the server
+#   scripts/redis.sh run STATE -- CMD...     CMD with PACE_TEST_REDIS_URL set to the server
 #   scripts/redis.sh sentinel-start STATE    a master, its replica and three Sentinels
 #                                            watching it as `pace`; prints the Sentinels
 #   scripts/redis.sh sentinel-stop STATE     stop all five and delete everything
@@ -403,6 +404,15 @@ socket-url) state_get "${1:?usage: redis.sh socket-url STATE}" socket_url ;;
 pid) running_pid "${1:?usage: redis.sh pid STATE}" ;;
 port) state_get "${1:?usage: redis.sh port STATE}" port ;;
 cli) cmd_cli "$@" ;;
+run)
+    state=${1:?usage: redis.sh run STATE -- CMD...}
+    shift
+    [ "${1:-}" = "--" ] && shift
+    [ $# -gt 0 ] || die "usage: redis.sh run STATE -- CMD..."
+    PACE_TEST_REDIS_URL=$(state_get "$state" url)
+    export PACE_TEST_REDIS_URL
+    exec "$@"
+    ;;
 sentinel-start) cmd_sentinel_start "$@" ;;
 sentinel-stop) cmd_sentinel_stop "$@" ;;
 sentinels) state_get "${1:?usage: redis.sh sentinels STATE}" sentinels ;;

@@ -70,9 +70,17 @@ struct cache {
     int64_t bumps[CACHE_BUMPS_PENDING];
     size_t nbumps;
     bool bumps_overflow; /* then the epoch is bumped instead */
+    /* Read-your-writes markers Redis did not take, retried until their
+     * window ends (guarded by bumps_mu). */
+    struct {
+        int64_t user_id;
+        int64_t until_ms; /* monotonic */
+    } marks[CACHE_BUMPS_PENDING];
+    size_t nmarks;
 };
 
-/* The watcher: sends the bumps that failed (watch.c calls it). */
+/* The watcher: sends the bumps and read-your-writes markers that failed
+ * (watch.c calls it every 100 ms). */
 void cache_bumps_retry(struct cache *c);
 
 /* Latency histogram bounds, seconds (shared by round trips and revocation lag). */

@@ -201,9 +201,12 @@ cache_bump(struct cache *c, int64_t user_id)
     pthread_mutex_unlock(&c->bumps_mu);
 }
 
+static void marks_retry(struct cache *c);
+
 void
 cache_bumps_retry(struct cache *c)
 {
+    marks_retry(c);
     pthread_mutex_lock(&c->bumps_mu);
     bool overflow = c->bumps_overflow;
     size_t n = c->nbumps;
@@ -434,8 +437,47 @@ cache_ryw_note(struct cache *c, int64_t user_id, int window_ms)
     char key[CACHE_KEY_MAX];
     cache_key_id(c, "ryw", user_id, key);
     struct cache_reply r;
-    if (cache_call_must(c, &r, "SET %s 1 PX %d", key, window_ms) != OK)
-        (void)cache_send(c, "SET %s 1 PX %d", key, window_ms); /* once more, without waiting */
+    if (cache_call_must(c, &r, "SET %s 1 PX %d", key, window_ms) == OK)
+        return;
+    /* The watcher sets it as soon as Redis takes commands, while the window lasts. */
+    pthread_mutex_lock(&c->bumps_mu);
+    if (c->nmarks < CACHE_BUMPS_PENDING) {
+        c->marks[c->nmarks].user_id = user_id;
+        c->marks[c->nmarks].until_ms = clock_mono_ms() + window_ms;
+        c->nmarks++;
+    }
+    pthread_mutex_unlock(&c->bumps_mu);
+}
+
+/* The watcher's retry of markers (from cache_bumps_retry). */
+static void
+marks_retry(struct cache *c)
+{
+    while (true) {
+        pthread_mutex_lock(&c->bumps_mu);
+        int64_t now = clock_mono_ms(), user_id = 0, left = 0;
+        while (c->nmarks > 0 && user_id == 0) {
+            size_t i = c->nmarks - 1;
+            if (c->marks[i].until_ms > now) {
+                user_id = c->marks[i].user_id;
+                left = c->marks[i].until_ms - now;
+            } else {
+                c->nmarks--; /* its window is over */
+            }
+        }
+        pthread_mutex_unlock(&c->bumps_mu);
+        if (user_id == 0)
+            return;
+        char key[CACHE_KEY_MAX];
+        cache_key_id(c, "ryw", user_id, key);
+        struct cache_reply r;
+        if (cache_call_must(c, &r, "SET %s 1 PX %lld", key, (long long)left) != OK)
+            return; /* still no Redis: the next round */
+        pthread_mutex_lock(&c->bumps_mu);
+        if (c->nmarks > 0 && c->marks[c->nmarks - 1].user_id == user_id)
+            c->nmarks--;
+        pthread_mutex_unlock(&c->bumps_mu);
+    }
 }
 
 int

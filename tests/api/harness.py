@@ -15,7 +15,9 @@ Other `pace` processes of a test (clean_env()) get the database of the
 test's last started server, or before any the test's default database,
 which the test's first data dir then takes. On sqlite, PACE_TEST_DATABASE_URL, when set, is
 handed to the server as is. Likewise PACE_TEST_REDIS_URL becomes
-PACE_REDIS_URL, and /ready then expects redis "ok" instead of "disabled".
+PACE_REDIS_URL (with a PACE_REDIS_KEY_SECRET of the data dir's own, so
+tests sharing one Redis never share keys), and /ready then expects redis
+"ok" instead of "disabled".
 """
 
 import hashlib
@@ -366,6 +368,10 @@ def start_server(tmp_path, env=None, args=None, data_dir=None, dotenv=None, thre
     if BACKEND == "postgres" and "PACE_DATABASE_URL" not in env:
         # The data dir's own database: a restart on it finds its data.
         database = env["PACE_DATABASE_URL"] = pg_server_database(data_dir)
+    if os.environ.get("PACE_TEST_REDIS_URL") and "PACE_REDIS_KEY_SECRET" not in env:
+        # One Redis serves every test: each data dir hashes key names its own
+        # way, so one test's limits and versions never meet another's.
+        env["PACE_REDIS_KEY_SECRET"] = "test-" + hashlib.sha256(str(data_dir).encode()).hexdigest()
     cmd = serve_command(port, data_dir, args=args, env=env, threads=threads)
     stdout_path = workdir / "stdout.log"
     stderr_path = workdir / "stderr.log"

@@ -11,8 +11,12 @@ share one database and one Redis, the way pace runs behind a load balancer.
   with harness's helpers and dropped by stop(); SQLite: one instance only),
   one JWT secret, distinct ports and data dirs, PACE_TRUSTED_PROXIES
   127.0.0.1 so that X-Forwarded-For makes distinct client IPs.
+  stop() fails when an instance did not exit cleanly (code 0 on SIGTERM, no
+  sanitizer report), so the ASan pass sees what ASan saw.
 - `Recorder`: requests with a short client timeout whose every answer is
-  kept, so a test can say "no 5xx, none slower than the bound".
+  kept, so a test can say "no 5xx, none slower than the bound";
+  `Traffic`: steady logins, token requests, refreshes, logouts and
+  registrations over a cluster in a thread, recorded.
 - `Resp`, `Subscriber`: a few lines of RESP (Debian has no python3-redis).
 
 Every process started here is stopped by its own PID (pace) or through the
@@ -21,7 +25,6 @@ The pace side reuses tests/api/harness.py and helpers.py.
 """
 
 import itertools
-import os
 import random
 import re
 import shutil
@@ -48,7 +51,6 @@ REDIS_SH = str(REPO / "scripts" / "redis.sh")
 POSTGRES = harness.BACKEND == "postgres"
 NEEDS_POSTGRES = ("several pace instances share one database, which needs PostgreSQL "
                   "(PACE_TEST_BACKEND=postgres under scripts/pg.sh run)")
-
 
 
 def _sanitized(path):
@@ -548,7 +550,7 @@ class Cluster:
             except AssertionError as e:
                 breaker = self.metric(srv, "pace_redis_breaker_state")
                 raise AssertionError(f"{e} (last: {self.ready(srv)}; breaker {breaker:.0f}"
-                                     + (", stuck half-open? see test_breaker_recovers_after_many_short_freezes"
+                                     + (", stuck half-open? test_breaker_recovers_after_many_short_freezes"
                                         if breaker == 2 else "") + ")") from None
 
     def metric(self, srv, name, **labels):
