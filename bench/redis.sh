@@ -27,7 +27,10 @@
 #      polled every 2 ms with that token until they answer 401; the delay is
 #      from A's 204 to the later of the two 401s: median, p99, max. Then the
 #      same without Redis (the 500 ms database poll), BENCH_REDIS_TRIALS_POLL
-#      trials. Also pace's own pace_revocation_lag_seconds on B and C.
+#      trials, each logout after a random pause of up to 500 ms so that
+#      logouts fall at every phase of the poll (a trial starts right after
+#      a poll otherwise). Also pace's own pace_revocation_lag_seconds on B
+#      and C.
 #   3. reads on PostgreSQL, three instances side by side (job workers off):
 #      no Redis; Redis with PACE_CACHE_MB=0 (no payload cache: only what
 #      Redis costs on other paths); Redis with the cache (64 MB). GET
@@ -315,11 +318,13 @@ if [[ "$parts" == *" 2 "* ]]; then
     echo "-- 2. revocation propagation: logout on A, B and C polled every 2 ms until 401 --"
     for mode in redis poll; do
         extra=(--database-url "$pg_url")
-        n="$trials" slow=50 # trials slower than that are named
+        # slow: trials slower than that are named; jitter: a pause before each
+        # logout drawn over 0..jitter ms (the poll's whole period without Redis)
+        n="$trials" slow=50 jitter=20
         if [ $mode = redis ]; then
             extra+=(--redis-url "$redis_url")
         else
-            n="$trials_poll" slow=5000
+            n="$trials_poll" slow=5000 jitter=500
         fi
         start a "${extra[@]}"
         start b "${extra[@]}"
@@ -327,7 +332,7 @@ if [[ "$parts" == *" 2 "* ]]; then
         register "${url[a]}" benchrev
         "${helper[@]}" snap "${url[b]}" "$work/lag.0"
         "${helper[@]}" snap "${url[c]}" "$work/lag.1"
-        read -r r_n r_p50 r_p99 r_max r_already r_timeouts r_errors <<<"$("${helper[@]}" lag "${url[a]}" "${url[b]}" "${url[c]}" benchrev "$password" "$n" 2 "$slow")"
+        read -r r_n r_p50 r_p99 r_max r_already r_timeouts r_errors <<<"$("${helper[@]}" lag "${url[a]}" "${url[b]}" "${url[c]}" benchrev "$password" "$n" 2 "$slow" "$jitter")"
         lagm="–"
         if [ $mode = redis ]; then
             read -r l_n l_p50 l_p99 l_mean l_err <<<"$("${helper[@]}" lagmetric "$work/lag" "${url[b]}" "${url[c]}")"

@@ -23,14 +23,17 @@
         0.5 ms), and the mean; the Redis errors of every kind (timeouts,
         connection, reply, refused by the breaker) and the breaker's state
         at the end (0 closed); "NA" without Redis)
-    redis_bench.py lag A B C LOGIN PASSWORD TRIALS INTERVAL_MS [SLOW_MS]
+    redis_bench.py lag A B C LOGIN PASSWORD TRIALS INTERVAL_MS [SLOW_MS JITTER_MS]
         revocation propagation: TRIALS times, log in on A, check that B and
         C accept the access token, then log out on A while B and C are
         polled every INTERVAL_MS until they answer 401 (5 s at most).
         The delay of a trial is the later of B's and C's first 401, from
         the moment A's 204 arrived (0 when both refused already). Prints
         "trials median_ms p99_ms max_ms already_refused timeouts errors";
-        each trial slower than SLOW_MS (50) is named on stderr with both delays
+        each trial slower than SLOW_MS (50) is named on stderr with both delays;
+        before each logout a pause drawn from 0..JITTER_MS (20; give the
+        database poll's period when measuring it, so logouts fall at every
+        phase of it)
     redis_bench.py lagmetric FILE URL...
         pace_revocation_lag_seconds since the snapshots FILE.<i> of each URL,
         summed over the URLs: prints "count p50_ms p99_ms mean_ms redis_errors"
@@ -304,8 +307,9 @@ def cmd_lagmetric(path, *urls):
 # --- revocation propagation ------------------------------------------------------------
 
 
-def cmd_lag(a, b, c, login, password, trials, interval_ms, slow_ms="50"):
+def cmd_lag(a, b, c, login, password, trials, interval_ms, slow_ms="50", jitter_ms="20"):
     trials, interval, slow = int(trials), float(interval_ms) / 1000, float(slow_ms) / 1000
+    jitter = float(jitter_ms) / 1000
     names = {b: "B", c: "C"}
     ca = Client(a, timeout=10)
     pollers = {b: Client(b, timeout=10), c: Client(c, timeout=10)}
@@ -338,7 +342,10 @@ def cmd_lag(a, b, c, login, password, trials, interval_ms, slow_ms="50"):
                 ok = False
         if not ok:
             continue
-        time.sleep(rnd.uniform(0, 0.02))  # no phase lock with the instances' timers
+        # A trial starts right after the later instance saw the previous
+        # revocation, i.e. just after its poll: without a pause drawn over a
+        # whole poll period every logout would land at the same phase.
+        time.sleep(rnd.uniform(0, jitter))
         go, out = threading.Event(), {}
         ts = [threading.Thread(target=poll, args=(u, token, go, out)) for u in pollers]
         for t in ts:
@@ -393,7 +400,7 @@ def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "lagmetric" and len(sys.argv) >= 4:
         cmd_lagmetric(*sys.argv[2:])
         return
-    if len(sys.argv) >= 2 and sys.argv[1] == "lag" and len(sys.argv) == 10:
+    if len(sys.argv) >= 2 and sys.argv[1] == "lag" and len(sys.argv) in (10, 11):
         cmd_lag(*sys.argv[2:])
         return
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:
