@@ -77,11 +77,11 @@ SANITIZED = _sanitized(harness.PACE_BIN)
 # Redis would still show, for it lasts as long as the fault.
 ANSWER_BOUND = 5.0 if SANITIZED else 1.0
 # The one wait for Redis longer than its timeout: a write's version bump
-# and its read-your-writes marker each wait up to 1 s while the breaker is
-# closed (cache_call_must, CACHE_MUST_TIMEOUT_MS in src/cache/cache.h), so
-# the first writes after Redis freezes or is cut off take that much longer
-# than ANSWER_BOUND (one that sends both, twice that).
-MUST_WAIT = 1.0
+# and its read-your-writes marker each wait up to 250 ms while the breaker
+# is closed (cache_call_must, CACHE_MUST_TIMEOUT_MS in src/cache/cache.h),
+# so the first writes after Redis freezes or is cut off may take that much
+# longer (one that sends both, twice that).
+MUST_WAIT = 0.5
 # The client's own timeout: a hang shows as a failure, not as a stuck suite.
 CLIENT_TIMEOUT = 8.0
 # Lines for the end-of-run summary (conftest prints them).

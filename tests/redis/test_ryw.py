@@ -16,7 +16,7 @@ primary with one streaming replica that applies the WAL 2 s late
   version);
 - with Redis frozen, reads still answer (from the primary) within
   ANSWER_BOUND, and writes within ANSWER_BOUND + MUST_WAIT (the first
-  writes wait up to 1 s for their marker until the breaker opens): no 5xx;
+  writes wait up to 250 ms for their marker until the breaker opens): no 5xx;
 - a writer cut off from Redis while the others reach it (a partial
   partition, a documented limit): it acknowledges writes and reads them
   back; reads elsewhere may miss them while it is cut off, and once it
