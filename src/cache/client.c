@@ -675,7 +675,7 @@ call_v(struct cache *c, struct cache_reply *out, bool wait, int timeout_ms, bool
     if (k->done && out != NULL)
         *out = k->reply;
     if (k->done && err == ERR_INVALID) {
-        int64_t now = clock_mono_ms(), last = atomic_load(&c->errors_logged_ms);
+        long long now = clock_mono_ms(), last = atomic_load(&c->errors_logged_ms);
         if (now - last >= 10000 && atomic_compare_exchange_strong(&c->errors_logged_ms, &last, now))
             log_warn("cache", "Redis answered an error (logged once each 10 s): %s", k->reply.str);
     }
