@@ -90,7 +90,7 @@ int cache_call(struct cache *c, struct cache_reply *out, const char *fmt, ...);
  * to CACHE_MUST_TIMEOUT_MS while Redis is healthy (a slow answer is not a
  * lost one), and while the breaker is open tries once at the usual
  * timeout regardless of it. Same results as cache_call. */
-enum { CACHE_MUST_TIMEOUT_MS = 1000 };
+enum { CACHE_MUST_TIMEOUT_MS = 250 };
 int cache_call_must(struct cache *c, struct cache_reply *out, const char *fmt, ...);
 /* The same without waiting for the reply (a publish). */
 int cache_send(struct cache *c, const char *fmt, ...);

@@ -171,6 +171,7 @@ cache_breaker_result(struct cache *c, bool ok)
         return; /* a half-open probe that failed reopens it */
     int open_ms = atomic_load(&c->open_ms);
     atomic_store(&c->open_until_ms, clock_mono_ms() + open_ms);
+    atomic_fetch_add(&c->openings, 1);
     atomic_store(&c->open_ms, open_ms * 2 > OPEN_MAX_MS ? OPEN_MAX_MS : open_ms * 2);
     if (atomic_exchange(&c->breaker, BREAKER_OPEN) == BREAKER_CLOSED) {
         log_warn("cache",
@@ -657,16 +658,24 @@ call_v(struct cache *c, struct cache_reply *out, bool wait, int timeout_ms, bool
     }
     if (!wait)
         return OK;
-    /* The loop fails it at its deadline (within a tick); the slack is a backstop. */
+    /* The loop fails it at its deadline (within a tick); the slack is a
+     * backstop. A long wait (cache_call_must) also ends when the breaker
+     * opens: Redis is out for this instance, and what it was for is
+     * retried later. */
+    unsigned openings = atomic_load(&c->openings);
     pthread_mutex_lock(&k->mu);
     int64_t until = k->deadline + WAIT_SLACK_MS;
-    while (!k->done && clock_mono_ms() < until)
-        clock_cond_wait_until(&k->cv, &k->mu, until);
+    while (!k->done && clock_mono_ms() < until) {
+        int64_t step = timeout_ms > c->timeout_ms ? clock_mono_ms() + 10 : until;
+        clock_cond_wait_until(&k->cv, &k->mu, step < until ? step : until);
+        if (timeout_ms > c->timeout_ms && atomic_load(&c->openings) != openings)
+            break;
+    }
     int err = k->done ? k->err : ERR_UNAVAILABLE;
     if (k->done && out != NULL)
         *out = k->reply;
     if (k->done && err == ERR_INVALID) {
-        int64_t now = clock_mono_ms(), last = atomic_load(&c->errors_logged_ms);
+        long long now = clock_mono_ms(), last = atomic_load(&c->errors_logged_ms);
         if (now - last >= 10000 && atomic_compare_exchange_strong(&c->errors_logged_ms, &last, now))
             log_warn("cache", "Redis answered an error (logged once each 10 s): %s", k->reply.str);
     }

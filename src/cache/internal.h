@@ -47,6 +47,7 @@ struct cache {
     atomic_int failures;        /* in a row */
     atomic_llong open_until_ms; /* monotonic */
     atomic_int open_ms;         /* how long the next opening lasts */
+    atomic_uint openings;       /* times it opened (a long wait ends when it does) */
 
     /* The watcher's findings. */
     atomic_int instances;

@@ -6,11 +6,16 @@ share one database and one Redis, the way pace runs behind a load balancer.
   pytest's tmp_path, so it can always be stopped); halt/resume, freeze/thaw,
   slow (CLIENT PAUSE in a thread), cli, keys.
 - `Sentinels.start()`: a master, its replica and three Sentinels (`pace`).
-- `Cluster(tmp_path, n, redis=... | sentinels=..., env=...)`: n pace
-  instances on ONE database (PostgreSQL: one database made for the cluster
+- `Relay(port)`: a TCP relay on loopback in front of Redis that can stop
+  carrying bytes (freeze/thaw): one instance cut off from Redis while the
+  others still reach it (a partial partition).
+- `Cluster(tmp_path, n, redis=... | sentinels=..., env=..., instance_env=...)`:
+  n pace instances on ONE database (PostgreSQL: one database made for the cluster
   with harness's helpers and dropped by stop(); SQLite: one instance only),
   one JWT secret, distinct ports and data dirs, PACE_TRUSTED_PROXIES
-  127.0.0.1 so that X-Forwarded-For makes distinct client IPs.
+  127.0.0.1 so that X-Forwarded-For makes distinct client IPs;
+  instance_env {i: {...}} overrides settings of instance i only (say, its
+  PACE_REDIS_URL pointing at a Relay).
   stop() fails when an instance did not exit cleanly (code 0 on SIGTERM, no
   sanitizer report), so the ASan pass sees what ASan saw.
 - `Recorder`: requests with a short client timeout whose every answer is
@@ -27,9 +32,11 @@ The pace side reuses tests/api/harness.py and helpers.py.
 import itertools
 import random
 import re
+import select
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -69,6 +76,12 @@ SANITIZED = _sanitized(harness.PACE_BIN)
 # login on this machine with Redis healthy: it gets more room; a wait for
 # Redis would still show, for it lasts as long as the fault.
 ANSWER_BOUND = 5.0 if SANITIZED else 1.0
+# The one wait for Redis longer than its timeout: a write's version bump
+# and its read-your-writes marker each wait up to 250 ms while the breaker
+# is closed (cache_call_must, CACHE_MUST_TIMEOUT_MS in src/cache/cache.h),
+# so the first writes after Redis freezes or is cut off may take that much
+# longer (one that sends both, twice that).
+MUST_WAIT = 0.5
 # The client's own timeout: a hang shows as a failure, not as a stuck suite.
 CLIENT_TIMEOUT = 8.0
 # Lines for the end-of-run summary (conftest prints them).
@@ -341,6 +354,89 @@ class Sentinels:
         shutil.rmtree(self.state, ignore_errors=True)
 
 
+class Relay:
+    """A TCP relay on a loopback port in front of 127.0.0.1:port (Redis):
+    one instance's way to it (its PACE_REDIS_URL is `url`). freeze() stops
+    carrying bytes both ways: the connections stay open, new ones are
+    accepted, nothing answers (a partition between that instance and Redis,
+    while the others still reach it). thaw() ends it: every connection that
+    saw the partition is closed (reset) without carrying what was sent
+    meanwhile, so a command sent while cut off never reaches Redis (what
+    pace retries must be retried by pace), and new connections work."""
+
+    def __init__(self, port):
+        self.target = ("127.0.0.1", int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.frozen = threading.Event()
+        self.closed = threading.Event()
+        self.lock = threading.Lock()
+        self.socks = []
+        self.threads = [threading.Thread(target=self._accept, name="relay-accept", daemon=True)]
+        self.threads[0].start()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                a, _ = self.listener.accept()
+                b = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                return
+            t = threading.Thread(target=self._pump, args=(a, b), name="relay-pump", daemon=True)
+            with self.lock:
+                self.socks += [a, b]
+                self.threads.append(t)
+            t.start()
+
+    def _pump(self, a, b):
+        peer = {a: b, b: a}
+        try:
+            while not self.closed.is_set():
+                if self.frozen.is_set():
+                    while self.frozen.is_set() and not self.closed.is_set():
+                        self.closed.wait(0.01)
+                    # What arrived meanwhile is in the kernel's buffers: lost with the connection.
+                    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                ready, _, _ = select.select([a, b], [], [], 0.05)
+                if self.frozen.is_set():
+                    continue  # what arrived stays in the kernel's buffers
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    peer[s].sendall(data)
+        except OSError:
+            return
+        finally:
+            a.close()
+            b.close()
+
+    def freeze(self):
+        self.frozen.set()
+        time.sleep(0.1)  # a pump between its check and its send finishes that send
+
+    def thaw(self):
+        self.frozen.clear()
+
+    def stop(self):
+        self.closed.set()
+        self.listener.close()
+        with self.lock:
+            socks, threads = list(self.socks), list(self.threads)
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        for t in threads:
+            t.join(timeout=5)
+
+
 # ---------------------------------------------------------------- clients
 
 _ip_counter = itertools.count(random.randrange(1, 4000) * 1000)
@@ -394,18 +490,22 @@ class Recorder:
         return self.request("POST", srv, "/api/v1/auth/login", ip=ip,
                             json={"login": login_name, "password": password})
 
-    def bad(self, bound=ANSWER_BOUND, since=0.0):
-        """Outcomes after `since` that were 5xx, client errors or slower than bound."""
+    def bad(self, bound=ANSWER_BOUND, since=0.0, write_bound=None):
+        """Outcomes after `since` that were 5xx, client errors or slower than
+        bound (a request other than GET: write_bound, when given)."""
+        def limit(o):
+            return bound if write_bound is None or o.what.startswith("GET ") else write_bound
         with self.lock:
             return [o for o in self.outcomes if o.start >= since and
-                    (o.status is None or o.status >= 500 or o.seconds > bound)]
+                    (o.status is None or o.status >= 500 or o.seconds > limit(o))]
 
-    def assert_clean(self, bound=ANSWER_BOUND, since=0.0, what=""):
+    def assert_clean(self, bound=ANSWER_BOUND, since=0.0, what="", write_bound=None):
         with self.lock:
             n = sum(1 for o in self.outcomes if o.start >= since)
-        bad = self.bad(bound, since)
+        bad = self.bad(bound, since, write_bound)
         assert n > 0, f"no request was made {what}"
-        assert not bad, (f"{len(bad)} of {n} answers {what} were 5xx, failed or slower than {bound} s:\n"
+        assert not bad, (f"{len(bad)} of {n} answers {what} were 5xx, failed or slower than {bound} s"
+                         + ("" if write_bound is None else f" ({write_bound} s for a write)") + ":\n"
                          + "\n".join(map(repr, bad[:20])))
         return n
 
@@ -458,7 +558,7 @@ _cluster_ids = itertools.count(1)
 class Cluster:
     """n pace instances on one database and one Redis (or Sentinel set)."""
 
-    def __init__(self, tmp_path, n=3, redis=None, sentinels=None, env=None, threads=2):
+    def __init__(self, tmp_path, n=3, redis=None, sentinels=None, env=None, threads=2, instance_env=None):
         if n > 1:
             require_postgres()
         self.tmp = Path(tmp_path) / f"cluster-{next(_cluster_ids)}"
@@ -473,6 +573,7 @@ class Cluster:
                      PACE_REDIS_MASTER=Sentinels.MASTER)
         e.update({k: str(v) for k, v in (env or {}).items()})
         self.env = e
+        self.instance_env = {i: {k: str(v) for k, v in o.items()} for i, o in (instance_env or {}).items()}
         self.threads = threads
         try:
             if POSTGRES and "PACE_DATABASE_URL" not in e:
@@ -488,7 +589,8 @@ class Cluster:
 
     def _start(self, i):
         d = self.tmp / f"i{i}"
-        return harness.start_server(d, env=self.env, data_dir=d / "data", threads=self.threads)
+        return harness.start_server(d, env={**self.env, **self.instance_env.get(i, {})}, data_dir=d / "data",
+                                    threads=self.threads)
 
     def __getitem__(self, i):
         return self.instances[i]
@@ -549,9 +651,8 @@ class Cluster:
                 wait_until(ok, timeout, f"/ready redis {state!r} on :{srv.port}")
             except AssertionError as e:
                 breaker = self.metric(srv, "pace_redis_breaker_state")
-                raise AssertionError(f"{e} (last: {self.ready(srv)}; breaker {breaker:.0f}"
-                                     + (", stuck half-open? test_breaker_recovers_after_many_short_freezes"
-                                        if breaker == 2 else "") + ")") from None
+                raise AssertionError(f"{e} (last: {self.ready(srv)}; breaker {breaker:.0f}: "
+                                     f"0 closed, 1 open, 2 half-open)") from None
 
     def metric(self, srv, name, **labels):
         return metric_value(scrape(srv.url), name, **labels)

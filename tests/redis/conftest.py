@@ -7,6 +7,9 @@
   one database and one Redis, stopped (each by its PID) and their database
   dropped when the test ends. n > 1 needs PostgreSQL: the test is skipped
   on SQLite with the reason.
+- `relay`: a cluster.Relay in front of the module's `redis`, for an
+  instance cut off from Redis while the others reach it
+  (`make_cluster(..., instance_env={0: {"PACE_REDIS_URL": relay.url}})`).
 - `sentinels`: a Sentinel set-up (master, replica, three Sentinels) of the
   test's own.
 - `pg_private`: a PostgreSQL cluster of the test's own (tests/api/pgcluster),
@@ -60,6 +63,13 @@ def redis():
 @pytest.fixture
 def fresh_redis():
     r = cluster.Redis.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def relay(redis):
+    r = cluster.Relay(redis.port)
     yield r
     r.stop()
 

@@ -14,10 +14,14 @@ primary with one streaming replica that applies the WAL 2 s late
   marker expired, GET /users/me and /profile on other instances show the
   write (a fill from the replica would keep the old value at the new
   version);
-- with Redis frozen, reads still answer (from the primary): no 5xx;
-- (xfail, a pace bug) a write on an instance that cannot reach Redis while
-  the others can is acknowledged without its marker, and the others read
-  the lagging replica.
+- with Redis frozen, reads still answer (from the primary) within
+  ANSWER_BOUND, and writes within ANSWER_BOUND + MUST_WAIT (the first
+  writes wait up to 250 ms for their marker until the breaker opens): no 5xx;
+- a writer cut off from Redis while the others reach it (a partial
+  partition, a documented limit): it acknowledges writes and reads them
+  back; reads elsewhere may miss them while it is cut off, and once it
+  reaches Redis again its retried markers land within seconds, so the
+  other instances read its writes (from the primary, the replica paused).
 
 PostgreSQL only (a replica, several instances on one database).
 """
@@ -28,11 +32,9 @@ import pytest
 import requests
 
 import cluster
-from cluster import ANSWER_BOUND, NEEDS_POSTGRES, POSTGRES, Recorder, report, wait_until
+from cluster import ANSWER_BOUND, MUST_WAIT, NEEDS_POSTGRES, POSTGRES, Recorder, report, wait_until
 from harness import metric_values, scrape
 from helpers import PROFILE, TASKS, auth
-# The relay lives in test_cache.py until it moves to cluster.py.
-from test_cache import CutCluster, Relay
 
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(
     not POSTGRES, reason=NEEDS_POSTGRES + ", with a streaming replica")]
@@ -239,48 +241,130 @@ def test_frozen_redis_reads_answer_from_the_primary(ryw_cluster, redis):
     finally:
         redis.thaw()
     assert failed > 0, "no Redis command failed: Redis was not frozen"
-    n = rec.assert_clean(bound=ANSWER_BOUND, since=since, what="while Redis was frozen")
+    # A read answers within ANSWER_BOUND; a write's marker may wait MUST_WAIT
+    # while the breaker has not opened yet (the first writes of each instance).
+    n = rec.assert_clean(bound=ANSWER_BOUND, write_bound=ANSWER_BOUND + MUST_WAIT, since=since,
+                         what="while Redis was frozen")
     codes = sorted({o.status for o in rec.outcomes})
-    report(f"Redis frozen 3 s under read-your-writes: {n} answers, statuses {codes}")
+    slow = [o for o in rec.outcomes if o.start >= since and o.seconds > ANSWER_BOUND]
+    report(f"Redis frozen 3 s under read-your-writes: {n} answers, statuses {codes}; {len(slow)} slower than "
+           f"{ANSWER_BOUND} s (writes waiting for their marker): {slow[:3]}")
     assert set(codes) <= {200, 201}, [o for o in rec.outcomes if o.status not in (200, 201)][:10]
     assert stale == [], stale
     c.wait_redis("ok")
 
 
-def test_a_write_on_an_instance_cut_off_from_redis_is_read_elsewhere(pg_pair, redis, tmp_path):
-    """Instance 0 loses Redis (its relay stops), 1 and 2 keep it. A write
-    that 0 acknowledges must be seen by a read on 1 or 2 at once. It is not
-    (a pace bug, xfailed below): the marker cannot reach Redis, the write is
-    acknowledged anyway, and 1 and 2, finding no marker, read the lagging
-    replica."""
-    relay = Relay(redis.port)
-    c = None
-    try:
-        c = CutCluster(tmp_path, relay, n=3, redis=redis, env=pg_env(pg_pair))
-        user = c.new_user(0)
-        settle()
-        relay.freeze()  # instance 0 no longer reaches Redis; 1 and 2 do
-        seen = []
+# The window of the cut-off test: the markers instance 0 could not set
+# are retried while it lasts, so it outlasts the cut and the healing.
+CUT_WINDOW = 10
+# How long after the relay carries bytes again the retried markers must
+# have landed: the cut-off instance's connection back-off is at most 2 s,
+# the watcher retries every 100 ms.
+HEAL_S = 3.0
+
+
+def test_a_writer_cut_off_from_redis_is_read_elsewhere_once_its_markers_land(pg_pair, redis, relay, make_cluster):
+    """Instance 0 loses Redis (its relay stops carrying bytes), 1 and 2 keep
+    it: a partial partition, a documented limit (docs/internals/cache.md,
+    "Known limits"). The replica's replay is paused, so a read that goes
+    there misses every write under test. While cut off, instance 0
+    acknowledges writes (no 5xx), reads them back, and counts the version
+    bump Redis did not take; reads of them on 1 and 2 may miss (allowed,
+    only counted: the markers and the bump did not reach Redis). Once the
+    relay carries bytes again, the watcher retries the markers (their
+    window is still open) and the bump, and within HEAL_S reads on 1 and 2
+    see every write: the tasks from the primary, the profile no longer
+    from their caches."""
+    _, replica = pg_pair
+    c = make_cluster(n=3, redis=redis, env={**pg_env(pg_pair), "PACE_READ_YOUR_WRITES_SECONDS": CUT_WINDOW},
+                     instance_env={0: {"PACE_REDIS_URL": relay.url}})
+    user = c.new_user(0)
+    h = auth(user["access"])
+    uid = int(user["id"])
+    r = requests.put(c[0].url + PROFILE_PATH, json={**PROFILE, "exclude_foods": ["before"]}, headers=h,
+                     timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+
+    def user_on_replica():
         try:
-            for t in range(5):
-                r = requests.post(c[0].url + TASKS, json={"title": f"cut {t}"}, headers=auth(user["access"]),
-                                  timeout=TIMEOUT)
-                assert r.status_code in (201, 503), r.text
-                if r.status_code != 201:
-                    continue  # refusing the write would be right too
+            return replica.psql(f"SELECT count(*) FROM users WHERE id = {uid}", db="pace") == "1"
+        except RuntimeError:  # the table itself is not replayed yet (a database migrated just now)
+            return False
+    wait_until(user_on_replica, 15, "the user on the replica")
+    for srv in c[1], c[2]:  # cached there (a fill reads the primary): only a bump makes them drop it
+        for _ in range(2):
+            r = requests.get(srv.url + PROFILE_PATH, headers=h, timeout=TIMEOUT)
+            assert r.status_code == 200 and r.json()["exclude_foods"] == ["before"], r.text
+    # The markers of the registration and the login would send reads on 1
+    # and 2 to the primary: gone, so what they see is the writes' markers.
+    for key in redis.keys():
+        if key.startswith("pace:ryw:"):
+            redis.cli("DEL", key)
+    replica.psql("SELECT pg_wal_replay_pause()")
+    try:
+        wait_until(lambda: replica.psql("SELECT pg_get_wal_replay_pause_state()") == "paused", 10,
+                   "WAL replay to pause on the replica")
+        bumps0 = metric_values(scrape(c[0].url), "pace_cache_version_bump_failures_total")[0]
+        tasks, missed, reads = [], 0, 0
+        relay.freeze()
+        try:
+            for t in range(4):
+                r = requests.post(c[0].url + TASKS, json={"title": f"cut {t}"}, headers=h, timeout=TIMEOUT)
+                assert r.status_code == 201, r.text  # acknowledged, nothing else
+                tid = r.json()["id"]
+                tasks.append(tid)
+                r = requests.get(f"{c[0].url}{TASKS}/{tid}", headers=h, timeout=TIMEOUT)
+                assert r.status_code == 200 and r.json()["title"] == f"cut {t}", (r.status_code, r.text)
                 for srv in c[1], c[2]:
-                    got = requests.get(f"{srv.url}{TASKS}/{r.json()['id']}", headers=auth(user["access"]),
-                                       timeout=TIMEOUT)
-                    seen.append(got.status_code)
+                    r = requests.get(f"{srv.url}{TASKS}/{tid}", headers=h, timeout=TIMEOUT)
+                    assert r.status_code in (200, 404), r.text
+                    reads += 1
+                    missed += r.status_code == 404
+            r = requests.put(c[0].url + PROFILE_PATH, json={**PROFILE, "exclude_foods": ["cut"]}, headers=h,
+                             timeout=TIMEOUT)
+            assert r.status_code == 200, r.text
+            r = requests.get(c[0].url + PROFILE_PATH, headers=h, timeout=TIMEOUT)
+            assert r.status_code == 200 and r.json()["exclude_foods"] == ["cut"], r.text
+            for srv in c[1], c[2]:
+                r = requests.get(srv.url + PROFILE_PATH, headers=h, timeout=TIMEOUT)
+                assert r.status_code == 200, r.text
+                reads += 1
+                missed += r.json()["exclude_foods"] != ["cut"]
+            bumps = metric_values(scrape(c[0].url), "pace_cache_version_bump_failures_total")[0] - bumps0
         finally:
             relay.thaw()
-        report(f"read-your-writes, writer cut off from Redis: {seen.count(404)} of {len(seen)} reads "
-               f"on the other instances missed an acknowledged write")
-        assert seen and set(seen) <= {200, 404}, seen
+        t_thaw = time.monotonic()
+        assert bumps >= 1, "the profile write's failed version bump was not counted"
+        left = []
+
+        def seen_everywhere():
+            left[:] = []
+            for srv in c[1], c[2]:
+                got = requests.get(f"{srv.url}{TASKS}?limit=100", headers=h, timeout=TIMEOUT)
+                assert got.status_code == 200, got.text
+                ids = {x["id"] for x in got.json()["items"]}
+                left.extend(f"task {tid} on :{srv.port}" for tid in tasks if tid not in ids)
+                got = requests.get(srv.url + PROFILE_PATH, headers=h, timeout=TIMEOUT)
+                assert got.status_code == 200, got.text
+                if got.json()["exclude_foods"] != ["cut"]:
+                    left.append(f"profile on :{srv.port}")
+            return not left
+        try:
+            wait_until(seen_everywhere, HEAL_S, "reads on the other instances to see the writes", interval=0.05)
+        except AssertionError:
+            raise AssertionError(f"{HEAL_S} s after the relay carried bytes again, still missed: {left}") from None
+        heal = time.monotonic() - t_thaw
+        # The replica still lags: what 1 and 2 saw came from the primary, sent there by the markers.
+        assert replica.psql(f"SELECT count(*) FROM tasks WHERE id = {int(tasks[0])}", db="pace") == "0", \
+            "the replica replayed the writes: the test proves nothing"
+        for tid in tasks:
+            for srv in c:
+                r = requests.get(f"{srv.url}{TASKS}/{tid}", headers=h, timeout=TIMEOUT)
+                assert r.status_code == 200, (srv.port, tid, r.status_code)
     finally:
-        if c is not None:
-            c.stop()
-        relay.stop()
-    if 404 in seen:
-        pytest.xfail(f"pace bug: a write acknowledged without its read-your-writes marker reaching Redis; "
-                     f"{seen.count(404)} of {len(seen)} reads on the other instances missed it")
+        replica.psql("SELECT pg_wal_replay_resume()")
+    line = (f"read-your-writes, writer cut off from Redis: {len(tasks)} writes acknowledged, {missed} of {reads} "
+            f"reads on the other instances missed one while it was cut off (allowed), none {heal:.2f} s after "
+            f"it was back")
+    print(line)
+    report(line)
