@@ -76,10 +76,18 @@ class Cluster:
 
     def freeze(self):
         """SIGSTOP to every process of the server: the kernel still completes
-        TCP handshakes and acknowledges data, nothing answers."""
-        self.frozen = self.pids()
-        for pid in self.frozen:
-            os.kill(pid, signal.SIGSTOP)
+        TCP handshakes and acknowledges data, nothing answers. The
+        postmaster goes first (pids() lists it first); a backend it forked
+        after a listing is caught by the next one, until a listing finds
+        nothing new."""
+        self.frozen = []
+        for _ in range(10):
+            new = [pid for pid in self.pids() if pid not in self.frozen]
+            if not new:
+                break
+            for pid in new:
+                os.kill(pid, signal.SIGSTOP)
+                self.frozen.append(pid)
 
     def thaw(self):
         for pid in self.frozen:
