@@ -354,8 +354,10 @@ auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, cons
         char pk[CACHE_KEY_MAX], ak[CACHE_KEY_MAX];
         redis_key(rl, TAG_PAIR, AUTH_RL_LOGIN, account, ip, pk);
         redis_key(rl, TAG_ACCOUNT_FAILURES, AUTH_RL_LOGIN, account, NULL, ak);
-        struct cache_reply r;
-        if (cache_call(rl->cache, &r, "FCALL pace_login_result 2 %s %s %d %d %lld %lld", pk, ak, ok ? 1 : 0,
+        /* Sent without waiting: this login's answer does not depend on it.
+         * It leaves for Redis before this answer does, so long before the
+         * same client's next attempt is checked. */
+        if (cache_send(rl->cache, "FCALL pace_login_result 2 %s %s %d %d %lld %lld", pk, ak, ok ? 1 : 0,
                        limit, (long long)WINDOW_MS, (long long)FAILURE_MEMORY_MS) == OK)
             return;
         cache_note_fallback(rl->cache, "login");

@@ -49,7 +49,8 @@ enum {
     WAIT_SLACK_MS = 25
 };
 
-const double cache_lat_bounds[LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0};
+const double cache_lat_bounds[LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                              0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
 
 void
 cache_observe(atomic_ullong *count, atomic_ullong *sum_us, atomic_ullong *buckets, int64_t us)
