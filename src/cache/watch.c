@@ -90,37 +90,53 @@ command_ok(redisContext *rc, const char *fmt, const char *arg, const char *arg2)
 
 /* ---- Sentinel ---- */
 
-/* Asks the Sentinels in turn for the master's address. */
+/* The watcher's connection to one Sentinel, kept between questions. */
+struct sentinel {
+    redisContext *rc; /* NULL: none */
+    int at;           /* the Sentinel it is to */
+};
+
+/* One Sentinel's answer on rc: true with *out when it names the master. */
 static bool
-sentinel_master(struct cache *c, struct target *out)
+ask_master(struct cache *c, redisContext *rc, struct target *out)
 {
-    for (int i = 0; i < c->nsentinels; i++) {
-        redisContext *rc = connect_to(&c->sentinels[i], io_timeout(c));
-        if (rc == NULL)
-            continue;
-        redisReply *r = redisCommand(rc, "SENTINEL get-master-addr-by-name %s", c->master);
-        bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                  r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
-        if (ok) {
-            char hp[HOST_MAX + 8];
-            snprintf(hp, sizeof(hp), "%s:%s", r->element[0]->str, r->element[1]->str);
-            ok = cache_parse_hostport(hp, strlen(hp), out);
-        }
-        if (r != NULL)
-            freeReplyObject(r);
-        redisFree(rc);
-        if (ok)
+    redisReply *r = redisCommand(rc, "SENTINEL get-master-addr-by-name %s", c->master);
+    bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+              r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
+    if (ok) {
+        char hp[HOST_MAX + 8];
+        snprintf(hp, sizeof(hp), "%s:%s", r->element[0]->str, r->element[1]->str);
+        ok = cache_parse_hostport(hp, strlen(hp), out);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* The master's address from the Sentinel the watcher talks to, or from
+ * the next ones in turn when it does not answer or does not know. */
+static bool
+sentinel_master(struct cache *c, struct sentinel *sn, struct target *out)
+{
+    for (int tries = 0; tries < c->nsentinels; tries++) {
+        if (sn->rc == NULL)
+            sn->rc = connect_to(&c->sentinels[sn->at], io_timeout(c));
+        if (sn->rc != NULL && ask_master(c, sn->rc, out))
             return true;
+        if (sn->rc != NULL)
+            redisFree(sn->rc);
+        sn->rc = NULL;
+        sn->at = (sn->at + 1) % c->nsentinels;
     }
     return false;
 }
 
 static void
-follow_sentinels(struct cache *c, struct sub *s)
+follow_sentinels(struct cache *c, struct sentinel *sn, struct sub *s)
 {
     struct target t, cur;
     unsigned gen;
-    if (!sentinel_master(c, &t))
+    if (!sentinel_master(c, sn, &t))
         return;
     bool known = cache_target_get(c, &cur, &gen);
     if (known && memcmp(&cur, &t, sizeof(t)) == 0)
@@ -310,12 +326,13 @@ watcher_main(void *arg)
 {
     struct cache *c = arg;
     struct sub s = {0};
+    struct sentinel sentinel = {0};
     int64_t next_sentinel = 0, next_beat = 0, next_bumps = 0;
     bool warned = false;
     while (!atomic_load(&c->stop)) {
         int64_t now = clock_mono_ms();
         if (c->nsentinels > 0 && now >= next_sentinel) {
-            follow_sentinels(c, &s);
+            follow_sentinels(c, &sentinel, &s);
             next_sentinel = now + SENTINEL_MS;
         }
         if (s.rc == NULL && now >= s.retry_at)
@@ -338,6 +355,8 @@ watcher_main(void *arg)
     (void)cache_call(c, NULL, "FCALL pace_leave 1 pace:instances %s", c->instance);
     if (s.rc != NULL)
         redisFree(s.rc);
+    if (sentinel.rc != NULL)
+        redisFree(sentinel.rc);
     return NULL;
 }
 
@@ -347,7 +366,10 @@ cache_watch_start(struct cache *c)
     atomic_store(&c->stop, false);
     if (c->nsentinels > 0) {
         struct sub none = {0};
-        follow_sentinels(c, &none); /* the first requests find a master */
+        struct sentinel first = {0};
+        follow_sentinels(c, &first, &none); /* the first requests find a master */
+        if (first.rc != NULL)
+            redisFree(first.rc);
     }
     return thread_start(&c->watcher, NULL, "redis watcher", watcher_main, c);
 }
