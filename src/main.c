@@ -76,6 +76,7 @@ store_opts_from(const struct config *c, struct store_opts *o)
     o->statement_timeout_ms = c->db_statement_timeout;
     o->replica_urls = c->database_replica_urls;
     o->read_your_writes_ms = c->read_your_writes_seconds * 1000;
+    o->unnamed_statements = !c->db_prepared_statements;
 }
 
 /* Opens the store and brings its schema to this build's version, or says

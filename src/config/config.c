@@ -63,6 +63,10 @@ static const struct setting settings[] = {
     {"READ_YOUR_WRITES_SECONDS", K_INT, "5",
      "with replicas: seconds a user's reads stay on the primary after they write",
      OFF(read_your_writes_seconds), 0, 3600, NULL},
+    {"DB_PREPARED_STATEMENTS", K_BOOL, "on",
+     "PostgreSQL: named prepared statements (on|off; off sends every statement unnamed, as "
+     "transaction-mode poolers such as PgBouncer need)",
+     OFF(db_prepared_statements), 0, 0, NULL},
     {"REDIS_URL", K_STRING, "",
      "Redis shared by the instances: redis://[:password@]host:port[/db] or unix:///path (default: none, "
      "one instance)",
@@ -95,6 +99,10 @@ static const struct setting settings[] = {
      OFF(request_timeout), 1, 3600, NULL},
     {"SHUTDOWN_TIMEOUT", K_INT, "30", "seconds to let requests in flight finish on SIGTERM",
      OFF(shutdown_timeout), 0, 3600, NULL},
+    {"DRAIN_SECONDS", K_INT, "0",
+     "on SIGTERM: seconds /ready answers 503 while requests are still served, before the listener "
+     "closes (behind a load balancer: a few health-check periods)",
+     OFF(drain_seconds), 0, 3600, NULL},
     {"JWT_SECRET", K_STRING, NULL,
      "HMAC secret for access tokens (default: generated once into the data dir)", OFF(jwt_secret), 0, 0,
      NULL},

@@ -57,6 +57,7 @@ struct store_opts {
     int statement_timeout_ms; /* PostgreSQL: every call's deadline (the server's statement_timeout too) */
     const char *replica_urls; /* PostgreSQL: read replicas, URLs separated by commas or spaces; NULL: none */
     int read_your_writes_ms;  /* after a user's write, their reads stay on the primary this long */
+    bool unnamed_statements;  /* PostgreSQL: no named prepared statements (transaction-mode poolers) */
     const struct store_ryw_shared *ryw_shared; /* PostgreSQL with replicas: the window across instances */
 };
 
