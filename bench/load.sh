@@ -143,7 +143,8 @@ else
     db_url="$(sed -n "s/^export PACE_DATABASE_URL='\(.*\)'\$/\1/p" "$state/pace.env" | tail -n1)"
     [ -n "$db_url" ] || bench_die "no PACE_DATABASE_URL in $state/pace.env"
     import_args=(--database-url "$db_url")
-    cpu_roots+=("match:$state")
+    cpu_roots+=("match:$state") # nginx, PostgreSQL (their command lines name the state dir) and pace
+    redis_pid="$("$BENCH_ROOT/scripts/redis.sh" pid "$state/redis" 2>/dev/null)" && cpu_roots+=("$redis_pid")
     "$cluster_sh" status --state "$state" 2>&1 | sed 's/^/    /'
     target_line="cluster kit: $instances pace instances behind nginx, PostgreSQL primary + replica, Redis, one worker; rate limits off; all load through nginx"
 fi

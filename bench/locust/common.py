@@ -1,6 +1,7 @@
 """Shared parts of the locust scenarios of bench/load.sh (Debian's python3-locust 2.12).
 
-Each scenario records every request itself (the request event): latency,
+Each scenario records every request itself (the request event): latency
+(timed again here to the microsecond: locust's FastHttpUser gives whole ms),
 status, and whether it was an error (a failure the scenario marked, a
 connection error or a timeout), and at the end writes a JSON summary to
 $LOAD_OUT that bench/load.sh turns into its table:
@@ -89,6 +90,11 @@ REC = Recorder()
 @events.request.add_listener
 def _on_request(request_type, name, response_time, response_length, response=None,
                 context=None, exception=None, start_time=None, **kw):
+    # FastHttpUser of locust 2.12 truncates response_time to whole milliseconds:
+    # time it again from its start_time (the event fires when the answer is
+    # read, or, with catch_response, when the scenario's `with` block ends).
+    if start_time:
+        response_time = max(response_time, (time.time() - start_time) * 1000.0)
     REC.add(name, response_time, response, exception, start_time or time.time())
 
 
