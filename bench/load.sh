@@ -216,6 +216,7 @@ hold_sessions() { # log in the hold users, each with 12 tasks and a profile
     echo "hold users: $("${users_py[@]}" sessions "$url" "$prefix" 0 "$hold_users" "$password" "$work/hold.txt" --seed 12), 12 tasks and a profile each"
     hold_ready=1
 }
+goals=()
 hold_latency_s=0.001 # connection latency measured by the calibration (seconds)
 
 # --- scenarios ---------------------------------------------------------------------
@@ -267,6 +268,12 @@ scenario_login() {
         "probe GET /users/me, during the storm" "" "" "p99 ${ratio}x alone (goal <= 2x)"
     echo "$note"
     echo "probe p99: alone $alone_p99 ms, during the storm $storm_p99 ms: ${ratio}x (goal <= 2x)"
+    local st errs verdict
+    st="$("$py" -c 'import json, sys; r = json.load(open(sys.argv[1]))["requests"]["all"]; print(" ".join("%s:%d" % kv for kv in sorted(r["status"].items())), r["errors"])' "$work/login.json")"
+    errs="${st##* }"
+    verdict="$(awk -v r="$ratio" -v e="$errs" 'BEGIN { print (e == 0 ? "every login answered by 200 or 503 + Retry-After: met" : "answers other than 200 / 503 + Retry-After, or none: " e ": NOT met") }')"
+    goals+=("login storm ($login_users at once): answers ${st% *}; $verdict")
+    goals+=("login storm: probe p99 ${storm_p99} ms vs ${alone_p99} ms alone = ${ratio}x: $(awk -v r="$ratio" 'BEGIN { if (r == "n/a") print "n/a"; else print (r + 0 <= 2 ? "met" : "NOT met") }') (goal <= 2x)")
 }
 
 # pace_delay RATE CONNECTIONS: the pause (ms, fractional) that makes CONNECTIONS
@@ -292,6 +299,9 @@ scenario_hold() {
     LOAD_TOKENS="$work/hold.txt" LOAD_WRK_THREADS="$wrk_threads" LOAD_DELAY_MS="$d1" \
         bench_wrk "hold: $rate req/s" "$url/" "$conns" "${duration}s" "$wrk_threads" -s "$locust_dir/hold.lua" || true
     cpu_stop
+    local via=""
+    [ "$target" = single ] || via=", through nginx"
+    goals+=("hold: $BENCH_LAST_RPS req/s (target $rate) for $duration s, p99 $BENCH_LAST_P99 ms, errors $BENCH_LAST_ERRORS: $(awk -v a="$BENCH_LAST_RPS" -v t="$rate" -v p="$BENCH_LAST_P99" -v e="$BENCH_LAST_ERRORS" 'BEGIN { if (p == "NA") { print "failed"; exit } print ((a >= 0.97 * t && p < 50 && e == 0) ? "met" : "NOT met") }') (goal: $rate req/s with p99 < 50 ms$via)")
     local note="target $rate req/s, $duration s, pause $d1 ms"
     [ "$d1" = "0.00" ] && note="$note (full speed: the target is more than this box answers)"
     "${report[@]}" wrk "$(raw_of "hold: $rate req/s")" "$rows" "$target" hold "authenticated GETs (wrk, $conns conns)" "$cpu" "$la" "$note"
@@ -355,5 +365,11 @@ echo "| target | $target_line |"
 echo "| load generators | locust $(dpkg-query -W -f '${Version}' python3-locust 2>/dev/null || echo '?') (FastHttpUser, one process), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), on the same cores |"
 echo
 "${report[@]}" table "$rows"
+if [ ${#goals[@]} -gt 0 ]; then
+    echo
+    echo "Goals:"
+    echo
+    printf -- '- %s\n' "${goals[@]}"
+fi
 echo
 echo "locust logs and summaries in $work (BENCH_KEEP_TMP=1 keeps them); wrk rows appended to ${BENCH_RESULTS_FILE#"$BENCH_ROOT"/}"

@@ -18,6 +18,7 @@ except 503s a scenario counts as answers; locust's failures (unexpected
 status, no answer within the client timeout, connection errors).
 """
 import json
+import os
 import re
 import sys
 
@@ -90,6 +91,9 @@ def limit_of(cpu, scenario):
     parts = {k: float(v) for k, v in parts.items()}
     top = sorted(((v, k) for k, v in parts.items() if k != "other"), reverse=True)
     share = ", ".join("%s %.0f%%" % (k, v) for v, k in top if v >= 5)
+    ours = sum(v for k, v in parts.items() if k != "other")
+    if busy >= 90 and ours < 0.5 * busy * (os.cpu_count() or 1):
+        return "NOT CLEAN: CPU %.0f%% busy, mostly with work outside this run (%s)" % (busy, share or "ours < 5%")
     if busy >= 90:
         return "CPU (both cores %.0f%% busy: %s)" % (busy, share)
     if parts.get("generator", 0) >= 90 and scenario != "hold":
