@@ -40,7 +40,11 @@ def append(rows, row):
 def from_locust(path, rows, target, scenario, cpu, load, note):
     d = json.load(open(path))
     reqs = d["requests"]
-    for name in ["all"] + sorted(k for k in reqs if k != "all"):
+    names = sorted(k for k in reqs if k not in ("all", "all but login"))
+    order = ["all"]
+    if any(k.startswith("POST /auth/login") for k in names) and len(names) > 1:
+        order.append("all but login")
+    for name in order + names:
         if name not in reqs:
             continue
         s = reqs[name]
@@ -110,18 +114,22 @@ def table(rows):
             r["target"], r["scenario"], r["name"], r["n"], r["rate"], fmt_ms(r["p50"]),
             fmt_ms(r["p95"]), fmt_ms(r["p99"]), r["errors"], r["status"], r["load"]))
     print()
-    print("CPU during each run, % of one core (2 cores = 200%), and the limiting resource:")
+    print("CPU during each run, %% of one core (%d cores = %d%%; busy: share of all cores; rest of "
+          "the machine: busy minus this run's processes: kernel work not charged to a process, "
+          "and anything else running), and the limiting resource:" % (os.cpu_count() or 1, 100 * (os.cpu_count() or 1)))
     print()
-    print("| target | scenario | run | seconds | CPU busy | pace | nginx | PostgreSQL | Redis | load generator | limit | note |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| target | scenario | run | seconds | CPU busy | pace | nginx | PostgreSQL | Redis | load generator | rest of the machine | limit | note |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in data:
         if not r["cpu"]:
             continue
         f = r["cpu"].split()
         p = dict(x.split("=") for x in f[2:])
-        print("| %s | %s | %s | %s | %s%% | %s%% | %s%% | %s%% | %s%% | %s%% | %s | %s |" % (
+        ours = sum(int(v) for k, v in p.items() if k != "other")
+        rest = max(0, round(float(f[1]) * (os.cpu_count() or 1) - ours))
+        print("| %s | %s | %s | %s | %s%% | %s%% | %s%% | %s%% | %s%% | %s%% | %d%% | %s | %s |" % (
             r["target"], r["scenario"], r["name"], f[0], f[1], p["pace"], p["nginx"],
-            int(p["postgres"]) + int(p["pgbouncer"]), p["redis"], p["generator"],
+            int(p["postgres"]) + int(p["pgbouncer"]), p["redis"], p["generator"], rest,
             limit_of(r["cpu"], r["scenario"]), r["note"]))
 
 

@@ -6,7 +6,8 @@ status, and whether it was an error (a failure the scenario marked, a
 connection error or a timeout), and at the end writes a JSON summary to
 $LOAD_OUT that bench/load.sh turns into its table:
 
-  {"scenario": ..., "requests": {NAME: stats, ..., "all": stats}, "extra": {...}}
+  {"scenario": ..., "requests": {NAME: stats, ..., "all": stats,
+   "all but login": stats}, "extra": {...}}
   stats = {"n", "p50", "p95", "p99", "max", "errors", "status": {code: n},
            "error_kinds": {text: n}, "seconds", "rate"}
 
@@ -51,7 +52,8 @@ class Recorder:
 
     def add(self, name, response_time, response, exception, start_time):
         code = getattr(response, "status_code", 0) or 0
-        for key in (name, "all"):
+        keys = (name, "all") if name.startswith("POST /auth/login") else (name, "all", "all but login")
+        for key in keys:
             self.rt[key].append(response_time)
             self.status[key][str(code)] += 1
             if exception is not None:
