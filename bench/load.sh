@@ -51,7 +51,7 @@
 # Settings (environment; defaults in brackets): LOAD_DURATION [300],
 # LOAD_MIX_DURATION [120], LOAD_RATE [5000], LOAD_CONNECTIONS [250],
 # LOAD_WRK_THREADS [2], LOAD_HOLD_USERS [500], LOAD_REGISTER_USERS [100],
-# LOAD_LOGIN_USERS [1000], LOAD_PROBE_RATE [500], LOAD_PROBE_SECONDS [8],
+# LOAD_LOGIN_USERS [1000], LOAD_PROBE_RATE [500], LOAD_PROBE_SECONDS [12],
 # LOAD_REFRESH_USERS [200], LOAD_REFRESH_PERIOD [0.5], LOAD_BG_RATE [3000],
 # LOAD_MOBILE_USERS [1000], LOAD_SPAWN_RATE [50], LOAD_CLUSTER_INSTANCES [3],
 # LOAD_CLUSTER_STATE [a temp dir], PACE_CLUSTER_SH [scripts/cluster.sh],
@@ -80,7 +80,7 @@ hold_users="${LOAD_HOLD_USERS:-500}"
 register_users="${LOAD_REGISTER_USERS:-100}"
 login_users="${LOAD_LOGIN_USERS:-1000}"
 probe_rate="${LOAD_PROBE_RATE:-500}"
-probe_seconds="${LOAD_PROBE_SECONDS:-8}"
+probe_seconds="${LOAD_PROBE_SECONDS:-12}"
 refresh_users="${LOAD_REFRESH_USERS:-200}"
 refresh_period="${LOAD_REFRESH_PERIOD:-0.5}"
 bg_rate="${LOAD_BG_RATE:-3000}"
@@ -132,7 +132,9 @@ else
     state="${LOAD_CLUSTER_STATE:-$work/cluster}"
     chmod 755 "$work" # PostgreSQL runs as its own user when we are root
     port="$(bench_free_port)"
-    bench_on_exit "\"$cluster_sh\" down --state \"$state\" >\"$work/cluster-down.log\" 2>&1"
+    keep=()
+    [ "${BENCH_KEEP_TMP:-0}" = 1 ] && keep=(--keep) # the kit's logs too
+    bench_on_exit "\"$cluster_sh\" down ${keep[*]} --state \"$state\" >\"$work/cluster-down.log\" 2>&1"
     PACE_BIN="$bin" PACE_RATE_LIMITS=off PACE_ACCESS_LOG=off PACE_LOG_LEVEL=warn PACE_ACCESS_TOKEN_TTL=3600 \
         timeout -k 5 300 "$cluster_sh" up --instances "$instances" --port "$port" --state "$state" \
         >"$work/cluster-up.log" 2>&1 || {
