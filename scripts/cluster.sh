@@ -12,6 +12,9 @@
 #                               rolling restart: each instance in turn gets SIGTERM,
 #                               drains and exits, starts again on its port and is
 #                               ready before the next; then the worker
+#   scripts/cluster.sh restart NAME [--state DIR]
+#                               restart one process (pace1..pace<N>, worker) the same
+#                               way (or start it again when it died)
 #   scripts/cluster.sh down [--keep] [--state DIR]
 #                               stop everything the kit started (by PID) and remove
 #                               the state directory (--keep: leave it, logs included)
@@ -546,6 +549,22 @@ cmd_roll() {
     say "roll done"
 }
 
+cmd_restart() {
+    local name port
+    name=${1:-}
+    [ $# -gt 0 ] && shift
+    parse "$@"
+    state_abs 2>/dev/null || die "no cluster recorded in $STATE"
+    case " $(pace_names | tr '\n' ' ')worker " in
+    *" $name "*) ;;
+    *) die "restart: NAME is one of $(pace_names | tr '\n' ' ')worker" ;;
+    esac
+    port=$(cat "$STATE/$name/port")
+    pace_stop "$name"
+    pace_start "$name" "$port"
+    say "$name: ready on port $port"
+}
+
 # Stops every part recorded in STATE (absolute); removes STATE unless KEEP.
 cmd_down_state() {
     local name pid port
@@ -589,6 +608,7 @@ case "$cmd" in
 up) cmd_up "$@" ;;
 status) cmd_status "$@" ;;
 roll) cmd_roll "$@" ;;
+restart) cmd_restart "$@" ;;
 down) cmd_down "$@" ;;
 url)
     parse "$@"
