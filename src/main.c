@@ -32,7 +32,9 @@ usage(FILE *out)
     fprintf(out,
             "pace %s: a backend for fitness and tasks apps\n\n"
             "Usage:\n"
-            "  pace serve [--setting value ...]   run the HTTP server\n"
+            "  pace serve [--setting value ...]   run the API (and PACE_JOB_WORKERS job workers)\n"
+            "  pace worker [--setting value ...]  run job workers only, with /health, /ready and\n"
+            "                                     /metrics on PACE_LISTEN\n"
             "  pace migrate [--setting value ...] apply pending database migrations\n"
             "  pace backup FILE [--setting ...]   write a consistent copy of the live database\n"
             "  pace user import FILE [--setting ...]\n"
@@ -265,9 +267,17 @@ on_loop_end(void *arg)
 }
 
 /* The cmd_* functions return the process's exit status (0 or 1). */
+
+/* `pace serve` (the API and PACE_JOB_WORKERS job workers) and `pace
+ * worker` (job workers only; its HTTP server answers /health, /ready and
+ * /metrics): one start-up and one drain for both roles. */
 static int
-cmd_serve(struct config *c)
+cmd_run(struct config *c, bool worker)
 {
+    if (worker && c->job_workers < 1) {
+        log_error("main", "pace worker runs job workers: PACE_JOB_WORKERS must be at least 1");
+        return 1;
+    }
     if (ensure_data_dir(c) != OK || config_secret_load(c) != OK)
         return 1;
     struct cache *cache = open_cache(c);
@@ -304,6 +314,7 @@ cmd_serve(struct config *c)
         .secret = c->jwt_secret,
         .jobs = jobs,
         .cache = cache,
+        .ops_only = worker,
     };
     if (api_init(&deps, rt) != OK || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != OK)
         goto out;
@@ -323,6 +334,7 @@ cmd_serve(struct config *c)
         .max_connections = c->max_connections,
         .request_timeout = c->request_timeout,
         .shutdown_timeout = c->shutdown_timeout,
+        .drain_seconds = c->drain_seconds,
         .access_log = c->access_log,
         .reads_block = caps.reads_block,
         .reads_async = caps.reads_async,
@@ -337,6 +349,8 @@ cmd_serve(struct config *c)
     struct http_server *srv = http_server_start(&o, rt, api_auth_hook);
     if (srv == NULL)
         goto out;
+    if (worker)
+        log_info("main", "running %d job workers (no API on this instance)", c->job_workers);
     bool drained = http_server_run_until_signal(srv);
     /* Then the jobs: no more claims; running ones get the same timeout to
      * finish, else they are handed back to the queue. */
@@ -459,7 +473,7 @@ main(int argc, char **argv)
             backup_path = argv[2];
             first = 3;
         }
-    } else if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+    } else if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "worker") != 0 && strcmp(cmd, "migrate") != 0) {
         fprintf(stderr, "pace: unknown command \"%s\" (see pace --help)\n", cmd);
         return 2;
     }
@@ -475,8 +489,8 @@ main(int argc, char **argv)
     }
     log_init(c.log_level, c.log_format);
     int rc;
-    if (strcmp(cmd, "serve") == 0)
-        rc = cmd_serve(&c);
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "worker") == 0)
+        rc = cmd_run(&c, strcmp(cmd, "worker") == 0);
     else if (strcmp(cmd, "migrate") == 0)
         rc = cmd_migrate(&c);
     else if (strcmp(cmd, "user") == 0)

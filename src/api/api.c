@@ -18,11 +18,11 @@ api_init(const struct api_deps *d, struct http_router *rt)
         bool on;
     } tables[] = {
         {api_ops_routes, api_ops_nroutes, true},
-        {api_auth_routes, api_auth_nroutes, true},
-        {api_users_routes, api_users_nroutes, true},
-        {api_tasks_routes, api_tasks_nroutes, true},
-        {api_profile_routes, api_profile_nroutes, true},
-        {api_plans_routes, api_plans_nroutes, true},
+        {api_auth_routes, api_auth_nroutes, !d->ops_only},
+        {api_users_routes, api_users_nroutes, !d->ops_only},
+        {api_tasks_routes, api_tasks_nroutes, !d->ops_only},
+        {api_profile_routes, api_profile_nroutes, !d->ops_only},
+        {api_plans_routes, api_plans_nroutes, !d->ops_only},
         {api_dev_routes, api_dev_nroutes, d->dev_endpoints},
     };
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {

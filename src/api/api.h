@@ -26,6 +26,7 @@ struct api_deps {
     const char *secret;  /* borrowed; the server secret (signs list cursors) */
     struct jobs *jobs;   /* borrowed; may be NULL; woken when a job is queued */
     struct cache *cache; /* borrowed; Redis (may be disabled) and the payload cache */
+    bool ops_only;       /* `pace worker`: only /health, /ready and /metrics */
 };
 
 /* Keeps d (borrowed; must outlive the server) and adds every route table

@@ -213,6 +213,7 @@ struct http_server_opts {
     long max_connections; /* per loop */
     int request_timeout;  /* seconds */
     int shutdown_timeout; /* seconds */
+    int drain_seconds;    /* on SIGTERM: seconds /ready reports draining before the listeners close */
     bool access_log;
     bool reads_block;  /* the store's reads wait (PostgreSQL): ROUTE_READS run on the blocking pool */
     bool reads_async;  /* the store can start reads on a loop: ROUTE_READS stages' start is used */
@@ -235,12 +236,24 @@ struct http_server;
  * Returns NULL after logging when it cannot bind. */
 struct http_server *http_server_start(const struct http_server_opts *opts, const struct http_router *rt,
                                       http_auth_fn *auth);
-/* Blocks until SIGTERM or SIGINT, drains (stop accepting, let requests in
- * flight finish within the shutdown timeout) and stops the loops. Returns
- * false when requests were still in flight at the deadline: they may still
- * be running on the pools, so the caller must exit without freeing what
- * they use. */
+/* Blocks until SIGTERM or SIGINT, then drains and stops the loops (see
+ * docs/internals/request-flow.md, "Drain"):
+ *  1. for drain_seconds, everything is served as before but
+ *     http_server_draining() is true (/ready answers 503); a second signal
+ *     ends this phase early;
+ *  2. the listeners stop taking connections (without resetting one the
+ *     kernel already took) and close; from then on every response carries
+ *     Connection: close, and the server waits until every connection has
+ *     closed: requests whose headers or body are still arriving complete,
+ *     idle keep-alive connections are closed by their client or by the
+ *     request timeout (never while a request may be on its way);
+ *  3. the loops stop.
+ * Phase 2 is bounded by the shutdown timeout. Returns false when requests
+ * were still in flight at the deadline: they may still be running on the
+ * pools, so the caller must exit without freeing what they use. */
 bool http_server_run_until_signal(struct http_server *s);
+/* True from the signal on (the server is going away: not ready). */
+bool http_server_draining(void);
 void http_server_free(struct http_server *s);
 
 /* Renders the module's metrics (requests by route and status, latency,

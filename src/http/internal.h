@@ -68,6 +68,8 @@ struct loop {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    h2o_timeout_t listener_grace;       /* the drain: handshakes under way complete */
+    h2o_timeout_entry_t listener_close; /* then the listener closes */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t pool_receiver;
     h2o_multithread_receiver_t ctl_receiver;
@@ -98,6 +100,8 @@ struct http_server {
     atomic_long active;    /* contexts alive: answered requests still being written count too */
     atomic_long abandoned; /* requests whose connection went away while their work was pending */
     atomic_uint next_post; /* the loop that gets the next posted message */
+    atomic_bool draining;  /* a signal came: /ready answers 503 */
+    atomic_int listening;  /* loops whose listener is still open */
     pthread_barrier_t ready;
 };
 

@@ -316,6 +316,10 @@ problem_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n
 void
 http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
+    /* The drain: a request under way when the listeners closed is the
+     * connection's last (h2o marks the ones whose headers came later). */
+    if (http_loop_of(req)->draining)
+        req->http1_is_persistent = 0;
     if (req->res.status >= 400 && reqctx_find(req) == NULL) {
         struct reqctx *c = reqctx_new(req, http_loop_of(req), false);
         int st = req->res.status;

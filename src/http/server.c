@@ -3,6 +3,7 @@
  * server's gauges. A request's context is in request.c, dispatch to its
  * handler in dispatch.c. Invariant: an event loop never blocks. */
 #include <errno.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,7 +23,11 @@
 #include "util/err.h"
 #include "util/log.h"
 
-enum { POOL_RETRY_MS = 20 }; /* how often a request waiting on a full pool looks again */
+enum {
+    POOL_RETRY_MS = 20,      /* how often a request waiting on a full pool looks again */
+    LISTENER_GRACE_MS = 250, /* the drain: handshakes the kernel already answered complete meanwhile */
+    DRAIN_POLL_MS = 10,      /* how often the signal thread looks at a drain's progress */
+};
 
 static _Thread_local struct loop *this_loop;
 /* The running server, for work posted from other threads; NULL once it stops. */
@@ -56,6 +61,17 @@ on_sock_close(void *data)
     }
 }
 
+/* Counts an accepted connection and hands it to h2o. */
+static void
+take(struct loop *L, h2o_socket_t *sock)
+{
+    L->open++;
+    atomic_store_explicit(&L->open_seen, L->open, memory_order_relaxed);
+    sock->on_close.cb = on_sock_close;
+    sock->on_close.data = L;
+    h2o_accept(&L->accept_ctx, sock);
+}
+
 static void
 on_accept(h2o_socket_t *listener, const char *err)
 {
@@ -71,12 +87,44 @@ on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             return;
-        L->open++;
-        atomic_store_explicit(&L->open_seen, L->open, memory_order_relaxed);
-        sock->on_close.cb = on_sock_close;
-        sock->on_close.data = L;
-        h2o_accept(&L->accept_ctx, sock);
+        take(L, sock);
     }
+}
+
+/* The drain, step one for a listener: the kernel stops answering new
+ * connections (their SYNs are dropped; the client's retry finds the port
+ * closed and goes elsewhere) while handshakes it already answered still
+ * complete. Closing a listener at once would reset the connections in its
+ * accept queue, which a client already counts as sent. A socket filter on
+ * a TCP socket sees the TCP header at offset 0: byte 13 holds the flags. */
+static void
+refuse_new_handshakes(int fd)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),       /* SYN | ACK */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1), /* a bare SYN: a new connection */
+        BPF_STMT(BPF_RET | BPF_K, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0)
+        log_warn("http", "cannot filter new connections during the drain: %s", strerror(errno));
+}
+
+/* Step two, LISTENER_GRACE_MS later: takes what the accept queue holds,
+ * then closes the listener. */
+static void
+on_listener_close(h2o_timeout_entry_t *e)
+{
+    struct loop *L = H2O_STRUCT_FROM_MEMBER(struct loop, listener_close, e);
+    h2o_socket_t *sock;
+    while ((sock = h2o_evloop_socket_accept(L->listener)) != NULL)
+        take(L, sock);
+    h2o_socket_read_stop(L->listener);
+    h2o_socket_close(L->listener);
+    L->listener = NULL;
+    atomic_fetch_sub(&L->srv->listening, 1);
 }
 
 static void
@@ -89,13 +137,13 @@ on_ctl(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
         h2o_linklist_unlink(&m->link);
         struct ctl_msg *cm = (struct ctl_msg *)m;
         if (cm->kind == CTL_DRAIN && !L->draining) {
+            /* Requests whose headers arrive from now on get Connection:
+             * close from h2o; those already under way get it from the
+             * response filter (request.c), which looks at L->draining. */
             L->draining = true;
-            if (L->listener != NULL) {
-                h2o_socket_read_stop(L->listener);
-                h2o_socket_close(L->listener);
-                L->listener = NULL;
-            }
             h2o_context_request_shutdown(&L->ctx);
+            refuse_new_handshakes(L->listen_fd);
+            h2o_timeout_link(L->ctx.loop, &L->listener_grace, &L->listener_close);
         } else if (cm->kind == CTL_STOP) {
             L->stop = true;
         }
@@ -115,6 +163,8 @@ loop_main(void *arg)
     h2o_multithread_register_receiver(L->queue, &L->ctl_receiver, on_ctl);
     h2o_multithread_register_receiver(L->queue, &L->post_receiver, http_on_post);
     h2o_timeout_init(L->ctx.loop, &L->pool_retry, POOL_RETRY_MS);
+    h2o_timeout_init(L->ctx.loop, &L->listener_grace, LISTENER_GRACE_MS);
+    L->listener_close.cb = on_listener_close;
     h2o_linklist_init_anchor(&L->pool_waiting);
     L->pool_tick.cb = http_on_pool_tick;
     http_linger_init(&L->linger, L->ctx.loop);
@@ -134,6 +184,8 @@ loop_main(void *arg)
             s->opts.on_round(s->opts.on_round_arg);
         log_flush();
     }
+    if (h2o_timeout_is_linked(&L->listener_close))
+        h2o_timeout_unlink(&L->listener_close);
     http_linger_close_all(&L->linger);
     if (s->opts.on_loop_end != NULL)
         s->opts.on_loop_end(s->opts.on_round_arg);
@@ -239,6 +291,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    atomic_store(&s->listening, s->nloops);
     pthread_barrier_init(&s->ready, NULL, (unsigned)s->nloops + 1);
     for (int i = 0; i < s->nloops; i++)
         h2o_multithread_create_thread(&s->loops[i].tid, NULL, loop_main, &s->loops[i]);
@@ -267,30 +320,86 @@ broadcast(struct http_server *s, enum ctl_kind kind)
 }
 
 bool
-http_server_run_until_signal(struct http_server *s)
+http_server_draining(void)
+{
+    struct http_server *s = atomic_load(&running);
+    return s == NULL || atomic_load(&s->draining);
+}
+
+/* Waits up to timeout_ms (-1: for ever) for SIGTERM or SIGINT, which every
+ * thread blocks; returns the signal, or 0 at the timeout. */
+static int
+wait_signal(long timeout_ms)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0)
-        ;
-    log_info("http", "received %s: draining %ld requests in flight (up to %d s)",
-             sig == SIGTERM ? "SIGTERM" : "SIGINT", atomic_load(&s->in_flight), s->opts.shutdown_timeout);
+    for (;;) {
+        int sig = 0;
+        if (timeout_ms < 0) {
+            if (sigwait(&set, &sig) == 0)
+                return sig;
+            continue;
+        }
+        struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+        sig = sigtimedwait(&set, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            return 0;
+        /* EINTR: a signal outside the set; wait again (the deadline is loose by design) */
+    }
+}
+
+static long
+connections_open(const struct http_server *s)
+{
+    long open = 0;
+    for (int i = 0; i < s->nloops; i++)
+        open += atomic_load_explicit(&s->loops[i].open_seen, memory_order_relaxed);
+    return open;
+}
+
+bool
+http_server_run_until_signal(struct http_server *s)
+{
+    int sig = wait_signal(-1);
+    atomic_store(&s->draining, true);
+    const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (s->opts.drain_seconds > 0) {
+        log_info("http", "received %s: /ready answers 503 for %d s while requests are still served", name,
+                 s->opts.drain_seconds);
+        if (wait_signal((long)s->opts.drain_seconds * 1000) != 0)
+            log_info("http", "a second signal: closing the listeners now");
+    }
+    log_info("http",
+             "%s%s: closing the listeners; %ld requests in flight and %ld connections get up to %d s to "
+             "finish",
+             s->opts.drain_seconds > 0 ? "" : "received ", s->opts.drain_seconds > 0 ? "drained" : name,
+             atomic_load(&s->in_flight), connections_open(s), s->opts.shutdown_timeout);
     broadcast(s, CTL_DRAIN);
 
+    /* Wait until every request has been answered and its response written,
+     * and every connection has closed (see http.h). */
     bool drained = true;
     int64_t deadline = clock_mono_ms() + (int64_t)s->opts.shutdown_timeout * 1000;
-    /* Wait until every request has been answered and its response written. */
-    while (atomic_load(&s->active) > 0) {
-        if (clock_mono_ms() >= deadline) {
-            log_warn("http", "shutdown timeout: %ld requests still in flight", atomic_load(&s->active));
-            drained = false;
+    while (atomic_load(&s->active) > 0 || atomic_load(&s->listening) > 0 || connections_open(s) > 0) {
+        bool late = clock_mono_ms() >= deadline;
+        if (!late && wait_signal(DRAIN_POLL_MS) != 0) {
+            log_info("http", "another signal: stopping now");
+            late = true;
+        }
+        if (late) {
+            long active = atomic_load(&s->active);
+            if (active > 0) {
+                log_warn("http", "shutdown timeout: %ld requests still in flight", active);
+                drained = false;
+            } else {
+                log_info("http", "closing %ld idle connections", connections_open(s));
+            }
             break;
         }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
     }
     atomic_store(&running, NULL);
     broadcast(s, CTL_STOP);
@@ -318,9 +427,12 @@ http_server_free(struct http_server *s)
 void
 http_server_metrics(const struct http_server *s, struct buf *out)
 {
-    long open = 0;
-    for (int i = 0; i < s->nloops; i++)
-        open += atomic_load_explicit(&s->loops[i].open_seen, memory_order_relaxed);
+    long open = connections_open(s);
+    buf_printf(out,
+               "# HELP pace_http_draining 1 from SIGTERM on: /ready answers 503 and the listeners close.\n"
+               "# TYPE pace_http_draining gauge\n"
+               "pace_http_draining %d\n",
+               atomic_load(&s->draining) ? 1 : 0);
     buf_printf(
         out,
         "# HELP pace_http_requests_in_flight Requests received and not yet answered.\n"

@@ -205,13 +205,13 @@ def _flag_given(args, flag):
     return any(a == flag or a.startswith(flag + "=") for a in args)
 
 
-def serve_command(port, data_dir, args=None, env=None, threads=2):
-    """`pace serve` with the harness defaults, leaving out every default that
+def serve_command(port, data_dir, args=None, env=None, threads=2, role="serve"):
+    """`pace serve` (or `pace worker`: role) with the harness defaults, leaving out every default that
     the test overrides (by flag, or by the matching PACE_* variable, since a
     flag would win over the variable)."""
     args = [str(a) for a in (args or [])]
     env = env or {}
-    cmd = [PACE_BIN, "serve"]
+    cmd = [PACE_BIN, role]
     defaults = [
         ("--listen", "PACE_LISTEN", f"127.0.0.1:{port}"),
         ("--data-dir", "PACE_DATA_DIR", str(data_dir)),
@@ -344,8 +344,10 @@ def _health_ok(port):
         conn.close()
 
 
-def start_server(tmp_path, env=None, args=None, data_dir=None, dotenv=None, threads=2, ready=True):
-    """Start `pace serve` on a free loopback port and wait until GET /health is 200.
+def start_server(tmp_path, env=None, args=None, data_dir=None, dotenv=None, threads=2, ready=True,
+                 role="serve"):
+    """Start `pace serve` (role "worker": `pace worker`) on a free loopback
+    port and wait until GET /health is 200.
 
     tmp_path: a directory of the test's own. The data dir defaults to
     <tmp_path>/data (so starting twice on one tmp_path restarts on the same
@@ -372,7 +374,7 @@ def start_server(tmp_path, env=None, args=None, data_dir=None, dotenv=None, thre
         # One Redis serves every test: each data dir hashes key names its own
         # way, so one test's limits and versions never meet another's.
         env["PACE_REDIS_KEY_SECRET"] = "test-" + hashlib.sha256(str(data_dir).encode()).hexdigest()
-    cmd = serve_command(port, data_dir, args=args, env=env, threads=threads)
+    cmd = serve_command(port, data_dir, args=args, env=env, threads=threads, role=role)
     stdout_path = workdir / "stdout.log"
     stderr_path = workdir / "stderr.log"
     out = open(stdout_path, "wb")
