@@ -31,10 +31,12 @@
 # PACE_DATABASE_REPLICA_URLS (the replica), PACE_REDIS_URL, one
 # PACE_JWT_SECRET, PACE_TRUSTED_PROXIES=127.0.0.1 (nginx),
 # PACE_DRAIN_SECONDS=3 and PACE_JOB_WORKERS=0; the worker runs
-# PACE_JOB_WORKERS job threads (2 unless set). Every other PACE_* variable
+# PACE_JOB_WORKERS job threads (2 unless set) and no drain (no load
+# balancer sends it requests). Every other PACE_* variable
 # of `up`'s environment is passed to them (say PACE_RATE_LIMIT_LOGIN=1000),
 # and recorded, so that `roll` restarts them with the same settings.
-# Every wait is bounded.
+# nginx gets its own prefix in DIR/nginx (pid, logs, temporary files) and,
+# when the kit runs as root, runs as www-data. Every wait is bounded.
 
 # Functions keep their variables `local` (not POSIX, but in every /bin/sh
 # that matters: dash, bash, busybox), for they call each other.
@@ -202,10 +204,12 @@ pace_start() { # NAME PORT
         # shellcheck disable=SC2030
         if [ "$1" = worker ]; then
             PACE_JOB_WORKERS=$(kit_get worker_jobs)
+            # No load balancer sends the worker requests: no drain.
+            PACE_DRAIN_SECONDS=0
         else
             PACE_JOB_WORKERS=0
         fi
-        export PACE_JOB_WORKERS
+        export PACE_JOB_WORKERS PACE_DRAIN_SECONDS
         cd "$dir"
         # setsid: the instance outlives this script and the terminal.
         exec setsid "$bin" "$role" --listen "127.0.0.1:$2" --data-dir "$dir/data" </dev/null >>"$dir/pace.log" 2>&1
@@ -441,6 +445,7 @@ EOF
         echo "export PACE_JWT_SECRET='$secret'"
         echo "export PACE_AUTO_MIGRATE='off'"
         echo "export PACE_TRUSTED_PROXIES=$(sh_quote "${PACE_TRUSTED_PROXIES:-127.0.0.1}")"
+        # shellcheck disable=SC2031
         echo "export PACE_DRAIN_SECONDS=$(sh_quote "${PACE_DRAIN_SECONDS:-3}")"
     ) >"$STATE/pace.env"
 
