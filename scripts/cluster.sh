@@ -179,11 +179,11 @@ setting() { # NAME DEFAULT
     echo "${v:-$2}"
 }
 
-# Seconds a SIGTERM'd pace may take: the drain, the requests in flight,
-# idle keep-alive connections (closed by nginx within 4 s, by pace after
-# PACE_REQUEST_TIMEOUT), and some room.
+# Seconds a SIGTERM'd pace may take: the drain, then PACE_SHUTDOWN_TIMEOUT
+# for the connections and again for the jobs (docs/operations.md, "Stop
+# and restart"), and some room.
 stop_bound() {
-    echo $(($(setting PACE_DRAIN_SECONDS 3) + $(setting PACE_SHUTDOWN_TIMEOUT 30) + $(setting PACE_REQUEST_TIMEOUT 10) + 5))
+    echo $(($(setting PACE_DRAIN_SECONDS 3) + 2 * $(setting PACE_SHUTDOWN_TIMEOUT 30) + 10))
 }
 
 # Starts the pace process NAME (pace1..pace<N>, worker) on PORT, records
