@@ -35,7 +35,6 @@ set -eu
 
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 PGB_POOL_SIZE=${PGB_POOL_SIZE:-10}
-PGSH="$(cd "$(dirname "$0")" && pwd)/pg.sh"
 
 die() {
     echo "pgbouncer.sh: $*" >&2
@@ -207,7 +206,7 @@ pid) cmd_pid "$@" ;;
 admin) cmd_admin "$@" ;;
 run) cmd_run "$@" ;;
 *)
-    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
