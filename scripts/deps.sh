@@ -9,7 +9,7 @@ PKGS=(
   libpq-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev libargon2-dev
   libpwquality-dev cracklib-runtime
   python3 python3-pytest python3-requests python3-jwt
-  postgresql redis-server nginx wrk haproxy curl
+  postgresql redis-server nginx wrk haproxy curl pgbouncer
 )
 
 missing=()
