@@ -1,5 +1,5 @@
 #!/bin/sh
-# Entry point of the postgres image (services.Dockerfile): on its first
+# Entry point of the postgres image (postgres.Dockerfile): on its first
 # start it makes the data directory, then runs the server in the
 # foreground (PID 1 of the container).
 #
