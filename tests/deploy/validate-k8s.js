@@ -30,7 +30,7 @@ function modelFor(apiVersion, kind) {
   try {
     return require(mod)[kind];
   } catch (e) {
-    if (e.code === 'MODULE_NOT_FOUND') return undefined;
+    if (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') return undefined;
     throw e;
   }
 }
