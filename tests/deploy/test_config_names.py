@@ -1,6 +1,6 @@
 """The deployment files agree with pace: every PACE_* name in deploy/ is a
 real setting, and probes, ports and timeouts fit pace's defaults and the
-values set next to them (drain + shutdown below every stop timeout, proxy
+values set next to them (drain + 2 x shutdown below every stop timeout, proxy
 keep-alive below PACE_REQUEST_TIMEOUT, body limits, probe paths)."""
 
 import re
@@ -32,10 +32,12 @@ def duration_seconds(text):
 
 
 def stop_budget(env):
-    """Seconds pace may take after SIGTERM with these settings."""
+    """Seconds pace may take after SIGTERM with these settings: the drain,
+    then PACE_SHUTDOWN_TIMEOUT for requests in flight and as long again for
+    running jobs (docs/operations.md, "Stop and restart")."""
     drain = int(env.get("PACE_DRAIN_SECONDS", default("PACE_DRAIN_SECONDS")))
     shutdown = int(env.get("PACE_SHUTDOWN_TIMEOUT", default("PACE_SHUTDOWN_TIMEOUT")))
-    return drain + shutdown
+    return drain + 2 * shutdown
 
 
 # ------------------------------------------------------------------ names
