@@ -116,7 +116,10 @@ def topology():
         t1 = time.monotonic()
         # One build per image: api2 and worker use api1's, the replica the primary's.
         run(compose + ["build", "--parallel", "api1", "postgres", "redis", "nginx"], env=env, timeout=1500)
-        run([DOCKER, "image", "prune", "-f"], env=env, timeout=120, check=False)
+        # The cache keeps the build stage's layers (untagged: a prune of
+        # dangling images would drop them and the next run would compile
+        # again); what older runs left untagged goes after a week.
+        run([DOCKER, "image", "prune", "-f", "--filter", "until=168h"], env=env, timeout=120, check=False)
         TIMINGS.append(("images built", time.monotonic() - t1))
         log("images built")
         t2 = time.monotonic()
