@@ -48,7 +48,7 @@ die() {
 # The URI of the first enabled apt source (one-line or deb822) that serves
 # SUITE exactly ($1: bookworm, bookworm-security...).
 apt_uri() {
-    local suite=$1 f
+    local suite="$1" f
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
         [ -f "$f" ] || continue
         awk -v s="$suite" '$1 == "deb" {
@@ -87,7 +87,7 @@ host_of() {
 
 # Everything on the host that a dockerd may change, as text, into DIR.
 snapshot() {
-    local dir=$1
+    local dir="$1"
     mkdir -p "$dir"
     iptables-save 2>/dev/null | normalize >"$dir/iptables"
     ip6tables-save 2>/dev/null | normalize >"$dir/ip6tables"
@@ -108,7 +108,7 @@ normalize() {
 }
 
 cmd_start() {
-    local state=$1 data="" pid i
+    local state="$1" data="" pid i
     shift
     while [ $# -gt 0 ]; do
         case $1 in
@@ -176,7 +176,7 @@ cmd_start() {
 # ip6tables) that are in the current ruleset and not in BEFORE, and puts
 # changed chain policies back.
 iptables_undo() {
-    local cmd=$1 before=$2 now table line chain old
+    local cmd="$1" before="$2" now table line chain old
     now=$(mktemp)
     "$cmd-save" 2>/dev/null | normalize >"$now"
     table=""
@@ -195,6 +195,7 @@ iptables_undo() {
         while IFS= read -r line; do
             table=${line%% *}
             line=${line#* }
+            # shellcheck disable=SC2086 # fields: ":CHAIN POLICY [counters]"
             set -- $line
             chain=${1#:}
             if [ "$2" = "-" ]; then
@@ -213,7 +214,7 @@ iptables_undo() {
 }
 
 cmd_stop() {
-    local state=$1 host pid i ids before
+    local state="$1" host pid i ids before
     [ -d "$state" ] || return 0
     state=$(cd "$state" && pwd)
     host=$(host_of "$state")
@@ -299,7 +300,7 @@ cmd_stop() {
 }
 
 cmd_base_image() {
-    local state=$1 cache=$2 host mirror security tar tmp proxy
+    local state="$1" cache="$2" host mirror security tar tmp proxy
     host=$(host_of "$(cd "$state" && pwd)")
     if DOCKER_HOST=$host "$DOCKER" image inspect debian:bookworm-slim >/dev/null 2>&1; then
         return 0
@@ -346,7 +347,7 @@ cmd_base_image() {
 }
 
 cmd_run() {
-    local state=$1
+    local state="$1"
     shift
     [ "${1:-}" = "--" ] && shift
     [ $# -gt 0 ] || die "run: no command"
