@@ -1,6 +1,6 @@
 #!/bin/sh
 # A private Docker daemon and a debian:bookworm-slim base image made without
-# a registry, from Debian's docker.io and debootstrap packages, for the
+# a registry, from Debian's Docker engine and debootstrap packages, for the
 # container test (tests/deploy/test_containers.py) and for trying the
 # compose topology by hand. The daemon keeps its socket, pid file and exec
 # root in STATE, its images in a data root that may outlive it (a cache),
@@ -122,7 +122,7 @@ cmd_start() {
     done
     [ "$(id -u)" = 0 ] || die "start needs root"
     command -v iptables-save >/dev/null || die "iptables missing (install the iptables package)"
-    [ -x "$DOCKERD" ] || die "$DOCKERD missing (install the docker.io package)"
+    [ -x "$DOCKERD" ] || die "$DOCKERD missing (install Debian's Docker engine: make deps)"
     mkdir -p "$state"
     state=$(cd "$state" && pwd)
     [ -n "$data" ] || data=$state/data

@@ -1,7 +1,7 @@
 """The container image and the compose topology, built and run for real.
 
 A Docker daemon of the test's own (scripts/container.sh: Debian's
-docker.io, its socket and exec root in a temporary directory, its images
+Docker engine, its socket and exec root in a temporary directory, its images
 in DEPLOY_CONTAINER_CACHE so the next run reuses them), a
 debian:bookworm-slim base image made with debootstrap (no registry is
 needed), `docker-compose build` and `up` of deploy/container/compose.yaml
@@ -82,7 +82,7 @@ def topology():
     assert os.geteuid() == 0, "the container test needs root (dockerd, bridges, iptables)"
     for tool in ("dockerd", "docker-compose", "debootstrap", "iptables-save"):
         assert shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}"), \
-            f"{tool} missing (Debian packages docker.io, docker-compose, debootstrap, iptables)"
+            f"{tool} missing (Debian's Docker engine, docker-compose, debootstrap, iptables: make deps)"
     before = host_state()
     state = Path(tempfile.mkdtemp(prefix="pace-dockerd-"))
     CACHE.mkdir(parents=True, exist_ok=True)
