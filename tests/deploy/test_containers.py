@@ -53,7 +53,8 @@ def log(msg):
 def run(args, env=None, timeout=600, check=True):
     p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {p.returncode}:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
+        raise AssertionError(f"{' '.join(map(str, args))} exited {p.returncode}:\n"
+                             f"{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
     return p
 
 
