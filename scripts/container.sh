@@ -13,7 +13,7 @@
 #   scripts/container.sh start STATE [--data-root DIR]
 #                                              start a dockerd of its own (images in DIR,
 #                                              default STATE/data); prints its DOCKER_HOST
-#   scripts/container.sh stop STATE            remove its containers and networks, stop it,
+#   scripts/container.sh stop STATE            remove its containers, networks and volumes, stop it,
 #                                              undo its host changes (checked), delete STATE
 #   scripts/container.sh host STATE            the DOCKER_HOST of the daemon (unix://...)
 #   scripts/container.sh base-image STATE CACHE
@@ -232,6 +232,9 @@ cmd_stop() {
             DOCKER_HOST=$host timeout 60 "$DOCKER" rm -f -v $ids >/dev/null 2>&1 || :
         fi
         DOCKER_HOST=$host timeout 30 "$DOCKER" network prune -f >/dev/null 2>&1 || :
+        # Volumes too (a killed compose run's database): the data root is
+        # this daemon's own, images are what it keeps.
+        DOCKER_HOST=$host timeout 60 "$DOCKER" volume prune -f >/dev/null 2>&1 || :
         kill -TERM "$pid" 2>/dev/null || :
         i=0
         while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 300 ]; do

@@ -16,7 +16,9 @@ period while the other goes on serving.
 Afterwards the topology is taken down (`down -v`), the daemon is stopped,
 and the host must be as before: the same iptables rules, network links and
 forwarding sysctls (scripts/container.sh stop puts back what dockerd
-changed, and checks; this test checks again).
+changed, and checks; this test checks again). The daemon's state is kept
+in DEPLOY_CONTAINER_CACHE/dockerd while it runs: after a run that was
+killed, the next one first stops that daemon and undoes its changes.
 
 Needs root. Takes a few minutes the first time (debootstrap, apt-get in
 the image builds, compiling pace), well under a minute more with the cache.
@@ -84,9 +86,20 @@ def topology():
     for tool in ("dockerd", "docker-compose", "debootstrap", "iptables-save"):
         assert shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}"), \
             f"{tool} missing (Debian's Docker engine, docker-compose, debootstrap, iptables: make deps)"
-    before = host_state()
-    state = Path(tempfile.mkdtemp(prefix="pace-dockerd-"))
+    # A missing bind-mount source would be made a directory by dockerd.
+    nginx_conf = Path(os.environ.get("DEPLOY_NGINX_CONF") or DEPLOY / "nginx" / "pace.conf")
+    assert nginx_conf.is_file(), f"{nginx_conf} missing (the compose file mounts it)"
     CACHE.mkdir(parents=True, exist_ok=True)
+    # The daemon's state lives next to the cache, at a fixed place: a run
+    # that was killed (a ctest timeout) left its daemon and its snapshot of
+    # the host there, and this run first puts the host back from them.
+    state = CACHE / "dockerd"
+    if len(str(state / "docker.sock")) > 100:  # a unix socket path's limit is 108
+        state = Path(tempfile.mkdtemp(prefix="pace-dockerd-"))
+    elif state.exists():
+        log(f"a previous run left {state}: stopping its daemon and undoing its changes")
+        run([str(CONTAINER_SH), "stop", str(state)], timeout=180)
+    before = host_state()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACE_", "DOCKER_", "COMPOSE_"))}
     env.update({
@@ -100,12 +113,12 @@ def topology():
     })
     if os.environ.get("DEPLOY_NGINX_CONF"):
         env["NGINX_CONF"] = os.environ["DEPLOY_NGINX_CONF"]
-    proxy = run([str(CONTAINER_SH), "apt-proxy"]).stdout.strip()
-    if proxy:
-        env["http_proxy"] = proxy
     compose = ["docker-compose", "--no-ansi"]
     up = False
     try:
+        proxy = run([str(CONTAINER_SH), "apt-proxy"]).stdout.strip()
+        if proxy:
+            env["http_proxy"] = proxy
         t0 = time.monotonic()
         host = run([str(CONTAINER_SH), "start", str(state), "--data-root", str(CACHE / "docker")],
                    timeout=120).stdout.strip().splitlines()[-1]
@@ -125,6 +138,7 @@ def topology():
         log("images built")
         t2 = time.monotonic()
         up = True
+        run(compose + ["down", "-v", "--remove-orphans"], env=env, timeout=120)
         run(compose + ["up", "-d", "--no-build"], env=env, timeout=300)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -147,7 +161,8 @@ def topology():
             log(p.stdout[-12000:])
             run(compose + ["down", "-v", "--remove-orphans", "--timeout", "30"], env=env, check=False, timeout=300)
         stop = run([str(CONTAINER_SH), "stop", str(state)], check=False, timeout=180)
-        shutil.rmtree(state, ignore_errors=True)
+        # On success container.sh removed the state; on failure it is kept
+        # (the next run stops what is left from it).
         for what, secs in TIMINGS:
             log(f"timing: {what} in {secs:.0f} s")
         assert stop.returncode == 0, stop.stdout + stop.stderr
