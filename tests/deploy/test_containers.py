@@ -41,6 +41,8 @@ from conftest import DEPLOY, REPO
 
 CONTAINER_SH = REPO / "scripts" / "container.sh"
 COMPOSE_FILE = DEPLOY / "container" / "compose.yaml"
+COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                        text=True).stdout.strip() or "unknown"
 CACHE = Path(os.environ.get("DEPLOY_CONTAINER_CACHE") or REPO / "build" / "deploy-cache")
 PROJECT = "pacedeploytest"
 # Debian's client, of the same version as the daemon.
@@ -110,6 +112,7 @@ def topology():
         "PG_REPLICATION_PASSWORD": secrets.token_hex(16),
         "REDIS_PASSWORD": secrets.token_hex(16),
         "PACE_JWT_SECRET": secrets.token_urlsafe(48),
+        "GIT_COMMIT": COMMIT,
     })
     if os.environ.get("DEPLOY_NGINX_CONF"):
         env["NGINX_CONF"] = os.environ["DEPLOY_NGINX_CONF"]
@@ -236,6 +239,9 @@ def test_journey_through_nginx(topology):
     assert m1["pace_jobs_workers"] == 0 and m2["pace_jobs_workers"] == 0
     assert mw["pace_jobs_workers"] >= 1
     assert mw['pace_jobs_completed_total{kind="plan.generate"}'] >= 1
+    # The image knows the commit it was built from (a build argument: no .git in the context).
+    assert any(k.startswith("pace_build_info{") and f'commit="{COMMIT}"' in k for k in m1), \
+        [k for k in m1 if k.startswith("pace_build_info")]
     for m in (m1, m2):
         replicas = [v for k, v in m.items() if k.startswith("pace_db_replica_up{")]
         assert replicas == [1], f"the replica is not in use: {replicas}"
