@@ -43,6 +43,8 @@
 # shellcheck disable=SC3043
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 PG_SH=$ROOT/scripts/pg.sh
 REDIS_SH=$ROOT/scripts/redis.sh
@@ -50,11 +52,6 @@ NGINX_CONF=$ROOT/deploy/nginx/pace.conf
 NGINX=${NGINX:-/usr/sbin/nginx}
 # nginx's master drops to this user when the kit runs as root.
 NGINX_USER=${NGINX_USER:-www-data}
-
-die() {
-    echo "cluster.sh: $*" >&2
-    exit 1
-}
 
 say() {
     echo "cluster.sh: $*" >&2
@@ -117,11 +114,6 @@ kit_get() { # KEY
 }
 
 # ---------------------------------------------------------------- processes
-
-# True while PID runs (or is stopped): not gone, not a zombie.
-is_alive() { # PID
-    [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat")" != Z ]
-}
 
 # True while PID is the pace process the kit started on PORT (not a PID
 # reused since): its command line names that listen address.

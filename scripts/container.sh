@@ -33,17 +33,14 @@
 # shellcheck disable=SC3043
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 DOCKER=${DOCKER:-/usr/bin/docker}
 BRIDGE=${DOCKER_BRIDGE:-pacedk0}
 BRIDGE_CIDR=${DOCKER_BRIDGE_CIDR:-10.231.0.1/24}
 POOL=${DOCKER_POOL:-10.232.0.0/16}
 SUITE=bookworm
-
-die() {
-    echo "container.sh: $*" >&2
-    exit 1
-}
 
 # The URI of the first enabled apt source (one-line or deb822) that serves
 # SUITE exactly ($1: bookworm, bookworm-security...).

@@ -33,36 +33,13 @@
 # (runuser), like the cluster. Every wait is bounded.
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+STATE_OF="PgBouncer"
+
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 PGB_POOL_SIZE=${PGB_POOL_SIZE:-10}
 
-die() {
-    echo "pgbouncer.sh: $*" >&2
-    exit 1
-}
-
 [ -x "$PGBOUNCER" ] || die "$PGBOUNCER not found (install the pgbouncer package: make deps)"
-
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-state_get() { # STATE KEY
-    [ -f "$1/$2" ] || die "no PgBouncer recorded in $1 (missing $1/$2)"
-    cat "$1/$2"
-}
 
 # Whether something accepts TCP connections on 127.0.0.1:PORT.
 listening() { # PORT
