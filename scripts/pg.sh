@@ -21,6 +21,9 @@
 # server runs as the `postgres` user (runuser). Every wait is bounded.
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+STATE_OF="cluster"
+
 PGBIN=${PGBIN:-}
 if [ -z "$PGBIN" ]; then
     for v in 17 16 15 14 13; do
@@ -34,33 +37,6 @@ if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
     echo "pg.sh: PostgreSQL server binaries not found (install the postgresql package: make deps)" >&2
     exit 1
 fi
-
-die() {
-    echo "pg.sh: $*" >&2
-    exit 1
-}
-
-# Runs a command as the user that owns the cluster.
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-state_get() { # STATE KEY
-    [ -f "$1/$2" ] || die "no cluster recorded in $1 (missing $1/$2)"
-    cat "$1/$2"
-}
 
 write_urls() { # STATE DIR PORT
     echo "postgresql://postgres@127.0.0.1:$3/postgres" >"$1/url"

@@ -36,6 +36,9 @@
 # shellcheck disable=SC3043
 set -eu
 
+. "$(dirname "$0")/lib.sh"
+STATE_OF="server"
+
 REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
 REDIS_CLI=${REDIS_CLI:-/usr/bin/redis-cli}
 if [ ! -x "$REDIS_SERVER" ] || [ ! -x "$REDIS_CLI" ]; then
@@ -45,35 +48,12 @@ fi
 
 MASTER_NAME=pace
 
-die() {
-    echo "redis.sh: $*" >&2
-    exit 1
-}
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-state_get() { # STATE KEY
-    [ -f "$1/$2" ] || die "no server recorded in $1 (missing $1/$2)"
-    cat "$1/$2"
-}
-
 # True while PID is the server of DIR: a redis-server whose working
 # directory is DIR. A dead server fails, and so does one that is a zombie
 # (an init that does not reap leaves them) or a PID reused since.
 is_server() { # PID DIR
     [ "$(cat "/proc/$1/comm" 2>/dev/null)" = redis-server ] &&
         [ "$(readlink "/proc/$1/cwd" 2>/dev/null)" = "$2" ]
-}
-
-# True while PID runs (or is stopped): not gone, not a zombie.
-is_alive() { # PID
-    [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat")" != Z ]
 }
 
 # Waits until the server of DIR, PID, answers PING on its unix socket

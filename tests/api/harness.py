@@ -14,7 +14,9 @@ as PACE_DATABASE_URL and dropped when the test's servers are cleaned up.
 Other `pace` processes of a test (clean_env()) get the database of the
 test's last started server, or before any the test's default database,
 which the test's first data dir then takes. On sqlite, PACE_TEST_DATABASE_URL, when set, is
-handed to the server as is. Likewise PACE_TEST_REDIS_URL becomes
+handed to the server as is. PACE_TEST_DB_PREPARED_STATEMENTS, when set,
+becomes PACE_DB_PREPARED_STATEMENTS (postgres; `off` through PgBouncer in
+transaction mode, see scripts/pgbouncer.sh). Likewise PACE_TEST_REDIS_URL becomes
 PACE_REDIS_URL (with a PACE_REDIS_KEY_SECRET of the data dir's own, so
 tests sharing one Redis never share keys), and /ready then expects redis
 "ok" instead of "disabled".
@@ -44,6 +46,14 @@ OPENAPI_FILE = REPO / "docs" / "openapi.json"
 BACKEND = os.environ.get("PACE_TEST_BACKEND", "sqlite").strip().lower() or "sqlite"
 if BACKEND not in ("sqlite", "postgres"):
     raise RuntimeError(f"PACE_TEST_BACKEND must be sqlite or postgres, not {BACKEND!r}")
+
+# PostgreSQL through a transaction-mode pooler (scripts/pgbouncer.sh run):
+# PACE_TEST_DATABASE_URL is PgBouncer's, every pace process gets
+# PACE_DB_PREPARED_STATEMENTS=off (PACE_TEST_DB_PREPARED_STATEMENTS), and
+# PACE_PGBOUNCER_STATE names the pooler (tests that count the server's own
+# connections do not apply: see conftest.py).
+PREPARED_STATEMENTS = os.environ.get("PACE_TEST_DB_PREPARED_STATEMENTS", "").strip()
+THROUGH_PGBOUNCER = BACKEND == "postgres" and bool(os.environ.get("PACE_PGBOUNCER_STATE"))
 
 READY_DEADLINE = 15.0
 DEV = {"PACE_DEV_ENDPOINTS": "on"}
@@ -164,6 +174,8 @@ def backend_env(database=True):
         # The fault tests (test_pg_faults.py) set the server's defaults.
         env["PACE_DB_STATEMENT_TIMEOUT"] = "10000"
         env["PACE_DB_CONNECT_TIMEOUT"] = "5000"
+        if PREPARED_STATEMENTS:
+            env["PACE_DB_PREPARED_STATEMENTS"] = PREPARED_STATEMENTS
     if db:
         env["PACE_DATABASE_URL"] = db
     redis = os.environ.get("PACE_TEST_REDIS_URL")

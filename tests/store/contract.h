@@ -11,8 +11,10 @@
 #include "util/err.h"
 
 extern int contract_passed, contract_failed;
-extern const char *contract_url;  /* the database under test */
-extern const char *contract_tmp;  /* a scratch directory */
+extern const char *contract_url; /* the database under test */
+extern const char *contract_tmp; /* a scratch directory */
+/* store_open_opts with the suite's options (see main.c). */
+int contract_open(const char *url, struct store **out);
 extern const char *contract_self; /* this binary, for child processes */
 
 /* Adds this file's counts to the totals; each group ends with it. */

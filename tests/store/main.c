@@ -14,6 +14,19 @@ const char *contract_url;
 const char *contract_tmp;
 const char *contract_self;
 
+int
+contract_open(const char *url, struct store **out)
+{
+    /* PACE_TEST_DB_PREPARED_STATEMENTS=off (scripts/pgbouncer.sh run): the
+     * PostgreSQL backend sends every statement unnamed, as it must through
+     * a transaction-mode pooler. */
+    struct store_opts o;
+    store_opts_init(&o);
+    const char *ps = getenv("PACE_TEST_DB_PREPARED_STATEMENTS");
+    o.unnamed_statements = ps != NULL && strcmp(ps, "off") == 0;
+    return store_open_opts(url, &o, out);
+}
+
 int64_t
 contract_user(struct store *s, const char *prefix)
 {
@@ -66,7 +79,7 @@ main(int argc, char **argv)
     contract_url = argv[1];
     contract_tmp = argv[2];
     struct store *s;
-    int err = store_open(contract_url, &s);
+    int err = contract_open(contract_url, &s);
     if (err != OK) {
         fprintf(stderr, "cannot open %s: %s\n", contract_url, err_name(err));
         return 1;

@@ -4,7 +4,10 @@
 # Each backend gets a fresh, throwaway database, removed afterwards: SQLite
 # a file in a temporary directory, PostgreSQL a database in the cluster
 # named by PACE_PG_STATE (ctest's, started by scripts/pg.sh) or else in a
-# cluster of its own. Add a backend by adding a case below.
+# cluster of its own. With PACE_PGBOUNCER_STATE (scripts/pgbouncer.sh run
+# STATE -- ...) PostgreSQL's database is reached through that PgBouncer in
+# transaction mode, and the suite opens the store with unnamed statements
+# (PACE_TEST_DB_PREPARED_STATEMENTS=off). Add a backend by adding a case below.
 set -eu
 
 backend=${1:?usage: run.sh BACKEND STORE_CONTRACT_BINARY}
@@ -43,7 +46,14 @@ postgres)
     pg_db=pace_contract_$$
     "$pgsh" psql "$pg_state" -d postgres -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" \
         -c "CREATE DATABASE $pg_db"
-    url=$("$pgsh" socket-url "$pg_state" | sed "s|^postgresql:///postgres?|postgresql:///$pg_db?|")
+    if [ -n "${PACE_PGBOUNCER_STATE:-}" ]; then
+        # Through the PgBouncer in front of that cluster (scripts/pgbouncer.sh
+        # run: transaction mode, PACE_TEST_DB_PREPARED_STATEMENTS=off).
+        url=$("$(dirname "$pgsh")/pgbouncer.sh" url "$PACE_PGBOUNCER_STATE" |
+            sed "s|/postgres\$|/$pg_db|")
+    else
+        url=$("$pgsh" socket-url "$pg_state" | sed "s|^postgresql:///postgres?|postgresql:///$pg_db?|")
+    fi
     ;;
 *)
     echo "run.sh: unknown backend '$backend' (sqlite, postgres)" >&2

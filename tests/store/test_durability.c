@@ -40,7 +40,7 @@ int
 contract_durability_child(const char *url, int64_t user_id, int fd)
 {
     struct store *s;
-    if (store_open(url, &s) != OK)
+    if (contract_open(url, &s) != OK)
         return 2;
     struct child_arg ca = {s, user_id, fd};
     pthread_t t[CHILD_THREADS];
@@ -108,7 +108,7 @@ contract_durability(struct store *s)
 
     /* Reopen and find every acknowledged row. */
     struct store *again;
-    int err = store_open(contract_url, &again);
+    int err = contract_open(contract_url, &again);
     CHECK_EQ_INT(err, OK);
     if (err == OK) {
         struct arena a;

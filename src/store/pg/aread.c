@@ -41,6 +41,7 @@ struct lconn {
     void *w;           /* the loop's watch on its socket */
     struct pg_aop *head, **tail;
     int pending;
+    int synced;    /* of them, the first ones, sent before the last Sync */
     bool unsynced; /* ops sent since the last Sync */
     int64_t retry_at;
 };
@@ -82,6 +83,7 @@ drop(struct lconn *l, int err, bool complete_ops)
     l->head = NULL;
     l->tail = &l->head;
     l->pending = 0;
+    l->synced = 0;
     l->unsynced = false;
     if (l->c != NULL) {
         l->c->broken = true;
@@ -128,6 +130,8 @@ take_result(struct lconn *l, PGresult *r)
     if (l->head == NULL)
         l->tail = &l->head;
     l->pending--;
+    if (l->synced > 0)
+        l->synced--; /* results come in order: the synced ops' first */
     int err;
     if (op->failed != NULL) {
         struct pgx x = {.st = l->st, .c = l->c};
@@ -263,13 +267,19 @@ store_pg_aop_submit(struct pg_store *st, struct pg_aop *op)
     struct lconn *l = lconn_for(st);
     if (l == NULL || l->pending >= AOP_MAX_PENDING)
         return ERR_WOULD_BLOCK;
+    /* Through a transaction-mode pooler, one batch at a time: PgBouncer
+     * keeps a client on its server connection while Syncs are due, but a
+     * batch that starts arriving as the one before it ends may be split
+     * between two server connections. */
+    if (st->unnamed && l->synced > 0)
+        return ERR_WOULD_BLOCK;
     PGconn *pg = l->c->pg;
     struct pg_prep pp = store_pg_prep(l->c, op->stmt, op->sort, op->filters);
     op->steps = 1;
     op->failed = NULL;
     op->aborted = false;
     op->prepared_flag = NULL;
-    if (!*pp.prepared) {
+    if (pp.named && !*pp.prepared) {
         Oid oids[PG_MAX_PARAMS];
         int n;
         char buf[PG_SQL_MAX];
@@ -282,7 +292,7 @@ store_pg_aop_submit(struct pg_store *st, struct pg_aop *op)
         op->prepared_flag = pp.prepared;
         op->steps++;
     }
-    if (!PQsendQueryPrepared(pg, pp.name, op->p.n, op->p.values, op->p.lengths, op->p.formats, 0)) {
+    if (!store_pg_send(pg, &pp, &op->p)) {
         lost(l, PQerrorMessage(pg));
         return ERR_WOULD_BLOCK;
     }
@@ -304,6 +314,7 @@ store_pg_reads_round_end(struct store *s)
     if (l->c == NULL || !l->unsynced || l->st != STORE(s))
         return;
     l->unsynced = false;
+    l->synced = l->pending;
     if (!PQpipelineSync(l->c->pg)) {
         lost(l, PQerrorMessage(l->c->pg));
         return;

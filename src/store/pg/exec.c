@@ -1,6 +1,7 @@
 /* Running statements on a call's connection: sending within the deadline
- * and polling for the answer, preparing on first use, and mapping the
- * server's errors (SQLSTATE) to ERR_*. A deadline that passes cancels the
+ * and polling for the answer, preparing on first use (or, with
+ * PACE_DB_PREPARED_STATEMENTS=off, sending each statement unnamed with its
+ * call), and mapping the server's errors (SQLSTATE) to ERR_*. A deadline that passes cancels the
  * query and drops the connection. */
 #include <errno.h>
 #include <poll.h>
@@ -210,21 +211,34 @@ prepare(struct pgx *x, const char *name, const char *sql, const char *types, con
     return OK;
 }
 
+bool
+store_pg_send(PGconn *pg, const struct pg_prep *pp, const struct pg_params *p)
+{
+    if (pp->named)
+        return PQsendQueryPrepared(pg, pp->name, p->n, p->values, p->lengths, p->formats, 0) == 1;
+    Oid oids[PG_MAX_PARAMS] = {0};
+    int n;
+    char buf[PG_SQL_MAX];
+    store_pg_param_types(pp->types, oids, &n);
+    return PQsendQueryParams(pg, store_pg_prep_sql(pp, buf), p->n, oids, p->values, p->lengths, p->formats,
+                             0) == 1;
+}
+
 static int
-exec_prepared(struct pgx *x, const char *name, const struct pg_params *p, const char *what, PGresult **res)
+exec_prepared(struct pgx *x, const struct pg_prep *pp, const struct pg_params *p, PGresult **res)
 {
     static const struct pg_params none;
     if (p == NULL)
         p = &none;
     *res = NULL;
     atomic_fetch_add(&x->c->pool->queries, 1);
-    if (!PQsendQueryPrepared(x->c->pg, name, p->n, p->values, p->lengths, p->formats, 0))
-        return conn_lost(x, what, NULL);
+    if (!store_pg_send(x->c->pg, pp, p))
+        return conn_lost(x, pp->what, NULL);
     PGresult *r;
-    int err = roundtrip(x, &r, what);
+    int err = roundtrip(x, &r, pp->what);
     if (err != OK)
         return err;
-    err = store_pg_check_result(x, r, what);
+    err = store_pg_check_result(x, r, pp->what);
     if (err == OK)
         *res = r;
     return err;
@@ -233,17 +247,22 @@ exec_prepared(struct pgx *x, const char *name, const struct pg_params *p, const 
 struct pg_prep
 store_pg_prep(struct pg_conn *c, int stmt, enum store_task_sort sort, unsigned filters)
 {
-    struct pg_prep pp = {.stmt = stmt, .sort = sort, .filters = filters};
+    /* Unnamed: the name stays "" and no flag is kept (nothing outlives the call). */
+    struct pg_prep pp = {.stmt = stmt, .sort = sort, .filters = filters, .named = !c->pool->st->unnamed};
     if (stmt == PG_STMT_TASK_LIST) {
-        snprintf(pp.name, sizeof(pp.name), "t%d_%u", (int)sort, filters);
         pp.what = "task list";
         pp.types = store_pg_task_list_types;
-        pp.prepared = &c->tl_prepared[sort][filters];
+        if (pp.named) {
+            snprintf(pp.name, sizeof(pp.name), "t%d_%u", (int)sort, filters);
+            pp.prepared = &c->tl_prepared[sort][filters];
+        }
     } else {
-        snprintf(pp.name, sizeof(pp.name), "s%d", stmt);
         pp.what = store_pg_stmts[stmt].name;
         pp.types = store_pg_stmts[stmt].types;
-        pp.prepared = &c->prepared[stmt];
+        if (pp.named) {
+            snprintf(pp.name, sizeof(pp.name), "s%d", stmt);
+            pp.prepared = &c->prepared[stmt];
+        }
     }
     return pp;
 }
@@ -257,20 +276,21 @@ store_pg_prep_sql(const struct pg_prep *pp, char buf[PG_SQL_MAX])
     return buf;
 }
 
-/* Runs a statement, prepared on x's connection first if need be. */
+/* Runs a statement: named, prepared on x's connection first if need be;
+ * or unnamed, parsed and run in one round trip. */
 static int
 exec_stmt(struct pgx *x, int stmt, enum store_task_sort sort, unsigned filters, const struct pg_params *p,
           PGresult **res)
 {
     struct pg_prep pp = store_pg_prep(x->c, stmt, sort, filters);
-    if (!*pp.prepared) {
+    if (pp.named && !*pp.prepared) {
         char buf[PG_SQL_MAX];
         int err = prepare(x, pp.name, store_pg_prep_sql(&pp, buf), pp.types, pp.what);
         if (err != OK)
             return err;
         *pp.prepared = true;
     }
-    return exec_prepared(x, pp.name, p, pp.what, res);
+    return exec_prepared(x, &pp, p, res);
 }
 
 int

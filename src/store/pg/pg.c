@@ -237,9 +237,16 @@ explain(struct pgx *x, struct arena *a, const char *sql, const char *types, cons
         *plan = out.data;
         PQclear(r);
     }
-    int err2 = store_pg_exec_sql(x, "DEALLOCATE q", NULL);
     if (err == OK)
-        err = err2;
+        err = store_pg_exec_sql(x, "DEALLOCATE q", NULL);
+    /* A prepared statement outlives ROLLBACK: when q could not be
+     * deallocated (EXPLAIN failed and the transaction is aborted) the
+     * session ends with the call, else the next PREPARE q on it fails
+     * (through a pooler, another client's, on that server connection;
+     * PgBouncer closes a server connection its client leaves mid-
+     * transaction). */
+    if (err != OK)
+        x->c->broken = true;
     return err;
 }
 
@@ -376,6 +383,36 @@ add_replica(void *arg, const char *url)
     return OK;
 }
 
+static int
+op_show_timeout(struct pgx *x, void *arg)
+{
+    PGresult *r;
+    int err = store_pg_exec_sql(x, "SHOW statement_timeout", &r);
+    if (err != OK)
+        return err;
+    snprintf(arg, 32, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return OK;
+}
+
+/* With unnamed statements pace sends no session settings (a pooler would
+ * not keep them): the server's statement_timeout is the one that ends a
+ * runaway statement on the server. pace's own deadline still cancels every
+ * call; the server's is the backstop when the cancel cannot get through. */
+static void
+check_server_timeout(struct pg_store *st)
+{
+    char value[32] = "";
+    if (store_pg_run_for(st, st->connect_timeout_ms, op_show_timeout, value) != OK)
+        return;
+    if (strcmp(value, "0") == 0)
+        log_warn("store",
+                 "PACE_DB_PREPARED_STATEMENTS=off: pace sends no session settings, and the server's "
+                 "statement_timeout is 0; set it where every server connection gets it, e.g. ALTER ROLE "
+                 "<pace's role> SET statement_timeout = '%dms' (pace still cancels each call after %d ms)",
+                 st->statement_timeout_ms, st->statement_timeout_ms);
+}
+
 int
 store_pg_open(const char *url, const struct store_opts *o, struct store **out)
 {
@@ -384,6 +421,7 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
     st->connect_timeout_ms = o->connect_timeout_ms;
     st->statement_timeout_ms = o->statement_timeout_ms;
     st->ryw_ms = o->read_your_writes_ms;
+    st->unnamed = o->unnamed_statements;
     if (o->ryw_shared != NULL)
         st->ryw_shared = *o->ryw_shared;
     int err = store_pg_pool_new(st, url, "primary", false, &st->primary);
@@ -405,6 +443,8 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
         log_error("store", "cannot connect to the PostgreSQL primary");
         goto fail;
     }
+    if (st->unnamed)
+        check_server_timeout(st);
     /* The rest of the primary's minimum opens in the background, while
      * start-up goes on: a burst of requests right after start finds
      * connections ready instead of connecting all at once. */
@@ -415,8 +455,9 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
                      st->replicas[i]->label);
     log_info("store",
              "PostgreSQL: pool of %d connections per server (%d to the primary kept open), %d replicas, "
-             "deadline %d ms per call",
-             o->pool_size, st->primary->min, st->nreplicas, st->statement_timeout_ms);
+             "deadline %d ms per call, %s statements",
+             o->pool_size, st->primary->min, st->nreplicas, st->statement_timeout_ms,
+             st->unnamed ? "unnamed" : "prepared");
     *out = &st->base;
     return OK;
 fail:

@@ -212,6 +212,11 @@ struct pg_store {
     int connect_timeout_ms;
     int statement_timeout_ms;
     int ryw_ms;
+    /* PACE_DB_PREPARED_STATEMENTS=off: every statement goes out unnamed,
+     * parsed with its parameters in one message group, and connections
+     * carry no session settings (see "Through PgBouncer" in
+     * docs/internals/postgres.md). */
+    bool unnamed;
     struct store_ryw_shared ryw_shared; /* note NULL: this instance's window only */
     pthread_mutex_t ryw_mu[RYW_LOCKS];
     struct ryw_set *ryw;
@@ -366,14 +371,22 @@ struct pg_prep {
     int stmt;
     enum store_task_sort sort;
     unsigned filters;
-    char name[16];     /* the prepared statement's name */
+    bool named;        /* a named prepared statement; false: the unnamed one, sent with each call */
+    char name[16];     /* the prepared statement's name ("" when unnamed) */
     const char *what;  /* for logs */
     const char *types; /* parameter types (see struct pg_stmt_def) */
-    bool *prepared;    /* the connection's flag for it */
+    bool *prepared;    /* the connection's flag for it (named only) */
 };
 struct pg_prep store_pg_prep(struct pg_conn *c, int stmt, enum store_task_sort sort, unsigned filters);
-/* Its SQL (task lists are written into buf): needed only to prepare it. */
+/* Its SQL (task lists are written into buf): needed to prepare it, or
+ * with every call when unnamed. */
 const char *store_pg_prep_sql(const struct pg_prep *pp, char buf[PG_SQL_MAX]);
+/* Sends pp with parameters p on pg (flushed as far as libpq's mode
+ * allows; the caller flushes the rest): Bind and Execute of the
+ * named statement, prepared before; unnamed, Parse of its SQL with the
+ * same parameter types, then Bind and Execute. Parameter and result
+ * formats are the same either way. False when libpq refused. */
+bool store_pg_send(PGconn *pg, const struct pg_prep *pp, const struct pg_params *p);
 
 /* One read on a loop connection: a prepared statement (stmt, or a task
  * list when stmt is PG_STMT_TASK_LIST), its parameters, and read() for the

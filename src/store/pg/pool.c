@@ -191,16 +191,27 @@ store_pg_pool_new(struct pg_store *st, const char *url, const char *label, bool 
      * statement timeout (pace gives up at the same time), commits wait for
      * the WAL flush, bytea comes back as hex, and prepared statements run
      * their generic plan (planned once per connection; the plans the
-     * query-plan test checks) instead of being planned again each time. */
+     * query-plan test checks) instead of being planned again each time.
+     * Not with unnamed statements: a transaction-mode pooler runs each
+     * transaction on whichever server connection is free, so a client's
+     * session settings mean nothing there (PgBouncer refuses the options
+     * parameter, or drops it when told to ignore it); the server's own
+     * settings apply (see store_pg_open's check) and the URL's options, if
+     * any, go through as they are. */
     char options[1024];
-    snprintf(options, sizeof(options),
-             "%s%s-c statement_timeout=%d -c synchronous_commit=on -c bytea_output=hex "
-             "-c plan_cache_mode=force_generic_plan",
-             user_options != NULL ? user_options : "", user_options != NULL ? " " : "",
-             st->statement_timeout_ms);
-    p->kw[k] = xstrdup("options");
-    p->vals[k] = xstrdup(options);
-    k++;
+    if (st->unnamed)
+        snprintf(options, sizeof(options), "%s", user_options != NULL ? user_options : "");
+    else
+        snprintf(options, sizeof(options),
+                 "%s%s-c statement_timeout=%d -c synchronous_commit=on -c bytea_output=hex "
+                 "-c plan_cache_mode=force_generic_plan",
+                 user_options != NULL ? user_options : "", user_options != NULL ? " " : "",
+                 st->statement_timeout_ms);
+    if (options[0] != '\0') {
+        p->kw[k] = xstrdup("options");
+        p->vals[k] = xstrdup(options);
+        k++;
+    }
     p->kw[k] = xstrdup("fallback_application_name");
     p->vals[k] = xstrdup("pace");
     k++;
