@@ -55,6 +55,7 @@
 # LOAD_REFRESH_USERS [200], LOAD_REFRESH_PERIOD [0.5], LOAD_BG_RATE [3000],
 # LOAD_MOBILE_USERS [1000], LOAD_SPAWN_RATE [50], LOAD_CLUSTER_INSTANCES [3],
 # LOAD_CLUSTER_STATE [a temp dir], PACE_CLUSTER_SH [scripts/cluster.sh],
+# LOAD_CLUSTER_AFTER_UP [none: a bash command run after `up` with STATE set],
 # PACE_BIN [build/pace]. A smoke run:
 #   LOAD_DURATION=5 LOAD_MIX_DURATION=10 LOAD_LOGIN_USERS=200 \
 #   LOAD_MOBILE_USERS=100 bench/load.sh single
@@ -131,16 +132,28 @@ else
     [ -x "$cluster_sh" ] || bench_die "cluster script not found: $cluster_sh (set PACE_CLUSTER_SH)"
     state="${LOAD_CLUSTER_STATE:-$work/cluster}"
     chmod 755 "$work" # PostgreSQL runs as its own user when we are root
-    port="$(bench_free_port)"
     keep=()
     [ "${BENCH_KEEP_TMP:-0}" = 1 ] && keep=(--keep) # the kit's logs too
     bench_on_exit "\"$cluster_sh\" down ${keep[*]} --state \"$state\" >\"$work/cluster-down.log\" 2>&1"
-    PACE_BIN="$bin" PACE_RATE_LIMITS=off PACE_ACCESS_LOG=off PACE_LOG_LEVEL=warn PACE_ACCESS_TOKEN_TTL=3600 \
-        timeout -k 5 300 "$cluster_sh" up --instances "$instances" --port "$port" --state "$state" \
-        >"$work/cluster-up.log" 2>&1 || {
-        cat "$work/cluster-up.log" >&2
-        bench_die "cluster.sh up failed"
-    }
+    # The kit takes port P and the N + 1 after it: a free P may have taken neighbours.
+    for try in 1 2 3 0; do
+        [ "$try" = 0 ] && {
+            cat "$work/cluster-up.log" >&2
+            bench_die "cluster.sh up failed"
+        }
+        port="$(bench_free_port)"
+        PACE_BIN="$bin" PACE_RATE_LIMITS=off PACE_ACCESS_LOG=off PACE_LOG_LEVEL=warn PACE_ACCESS_TOKEN_TTL=3600 \
+            timeout -k 5 300 "$cluster_sh" up --instances "$instances" --port "$port" --state "$state" \
+            >"$work/cluster-up.log" 2>&1 && break
+        grep -q "is taken" "$work/cluster-up.log" || try=3 # only a port clash is worth another try
+        bench_log "cluster.sh up failed (try $try): $(tail -n 1 "$work/cluster-up.log")"
+    done
+    if [ -n "${LOAD_CLUSTER_AFTER_UP:-}" ]; then
+        # An experiment's hook, run with STATE set to the kit's directory (say: edit
+        # STATE/nginx/conf/nginx.conf and send its master, STATE/nginx/pid, SIGHUP).
+        STATE="$state" bash -c "$LOAD_CLUSTER_AFTER_UP" || bench_die "LOAD_CLUSTER_AFTER_UP failed"
+        target_note=" (changed after up: $LOAD_CLUSTER_AFTER_UP)"
+    fi
     url="$("$cluster_sh" url --state "$state")"
     db_url="$(sed -n "s/^export PACE_DATABASE_URL='\(.*\)'\$/\1/p" "$state/pace.env" | tail -n1)"
     [ -n "$db_url" ] || bench_die "no PACE_DATABASE_URL in $state/pace.env"
@@ -148,7 +161,7 @@ else
     cpu_roots+=("match:$state") # nginx, PostgreSQL (their command lines name the state dir) and pace
     redis_pid="$("$BENCH_ROOT/scripts/redis.sh" pid "$state/redis" 2>/dev/null)" && cpu_roots+=("$redis_pid")
     "$cluster_sh" status --state "$state" 2>&1 | sed 's/^/    /'
-    target_line="cluster kit: $instances pace instances behind nginx, PostgreSQL primary + replica, Redis, one worker; rate limits off; all load through nginx"
+    target_line="cluster kit: $instances pace instances behind nginx, PostgreSQL primary + replica, Redis, one worker; rate limits off; all load through nginx${target_note:-}"
 fi
 echo "target: $target_line at $url"
 
