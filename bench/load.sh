@@ -212,7 +212,7 @@ raw_of() { # NAME of a bench_wrk run -> its raw output
 
 imported=0
 import_accounts() {
-    [ $imported = 1 ] && return 0
+    [ "$imported" = 1 ] && return 0
     "${users_py[@]}" importfile "$prefix" "$accounts" "$password" "$work/accounts.jsonl"
     "$bin" user import "$work/accounts.jsonl" "${import_args[@]}" >"$work/import.log" 2>&1 ||
         {
@@ -226,7 +226,7 @@ import_accounts() {
 
 hold_ready=0
 hold_sessions() { # log in the hold users, each with 12 tasks and a profile
-    [ $hold_ready = 1 ] && return 0
+    [ "$hold_ready" = 1 ] && return 0
     import_accounts
     echo "hold users: $("${users_py[@]}" sessions "$url" "$prefix" 0 "$hold_users" "$password" "$work/hold.txt" --seed 12), 12 tasks and a profile each"
     hold_ready=1
