@@ -104,7 +104,7 @@ command -v wrk >/dev/null || bench_die "wrk not found"
 [ -x /usr/bin/locust ] || bench_die "locust not found (Debian's python3-locust)"
 py=/usr/bin/python3
 locust_dir="$BENCH_ROOT/bench/locust"
-users_py=("$py" "$BENCH_ROOT/bench/load_users.py")
+users_py=(timeout -k 5 900 "$py" "$BENCH_ROOT/bench/load_users.py") # bounded, as every load here
 report=("$py" "$BENCH_ROOT/bench/load_report.py")
 
 bench__tmpdir load
