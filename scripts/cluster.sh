@@ -271,10 +271,13 @@ nginx_write_conf() {
 # (prefix), the proxy configuration being deploy/nginx/pace.conf.
 $user_line
 worker_processes 2;
+# Each proxied request holds two descriptors (client and instance): room
+# for the load suite's thousand clients at once.
+worker_rlimit_nofile 16384;
 pid logs/nginx.pid;
 error_log logs/error.log warn;
 events {
-    worker_connections 1024;
+    worker_connections 8192;
 }
 http {
     include pace.conf;
