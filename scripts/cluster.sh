@@ -147,8 +147,13 @@ wait_ready() { # PID PORT SECONDS
     local end
     end=$(($(date +%s) + $3))
     while [ "$(date +%s)" -lt "$end" ]; do
-        is_pace "$1" "$2" || return 1
-        [ "$(http_status "http://127.0.0.1:$2/ready")" != 200 ] || return 0
+        # PID is the shell that execs pace: until it has, only its being
+        # alive counts (checking for pace at once lost that race on a busy
+        # machine).
+        is_alive "$1" || return 1
+        if is_pace "$1" "$2" && [ "$(http_status "http://127.0.0.1:$2/ready")" = 200 ]; then
+            return 0
+        fi
         sleep 0.1
     done
     return 1
