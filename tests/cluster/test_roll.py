@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from kit import Load, failures, report, summary
+from kit import Load, failures, report, summary, wait_until
 
 
 class ReadyWatch:
@@ -58,6 +58,16 @@ def test_rolling_restart_loses_no_request(healthy_kit):
         k.sh("roll")
         t1 = time.monotonic()
         load.wait_for(150)
+        # nginx takes an instance it saw refuse a connection back after its
+        # fail_timeout (2 s): on a busy machine 150 answers may come sooner.
+        addrs = k.addr_names()
+
+        def every_instance_serves():
+            log = k.nginx_log()
+            return {addrs.get(u) for r in load.snapshot() if r.t0 > t1 and r.rid in log
+                    for u in log[r.rid][1]} >= set(k.names)
+
+        wait_until(every_instance_serves, 20, "nginx to send requests to every instance after the roll")
     finally:
         results = load.stop()
         watch.stop()
