@@ -147,3 +147,28 @@ def retry_after(resp):
 def jitter(seconds):
     """What a well-behaved client waits after a Retry-After: the delay plus up to 1 s."""
     return seconds + random.random()
+
+
+def post_until_answered(client, path, body, name, ok, max_tries, first, tries):
+    """POSTs body to path until it answers `ok`, waiting out each 503 with
+    Retry-After (plus the jitter; at most max_tries attempts). A 503 with
+    Retry-After is an answer, not an error; anything else is a failure.
+    Counts the first attempt's status in `first` and the attempts that
+    succeeded (or "failed", "gave up") in `tries`."""
+    for attempt in range(1, max_tries + 1):
+        with client.post(path, json=body, name=name, catch_response=True) as r:
+            wait = retry_after(r)
+            if attempt == 1:
+                first[str(r.status_code)] += 1
+            if r.status_code == ok:
+                r.success()
+                tries[str(attempt)] += 1
+                return
+            if r.status_code == 503 and wait is not None:
+                r.success()
+            else:
+                r.failure("unexpected %s" % r.status_code)
+                tries["failed"] += 1
+                return
+        gevent.sleep(jitter(wait))
+    tries["gave up"] += 1

@@ -10,11 +10,10 @@ import collections
 import itertools
 import os
 
-import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from common import REC, TIMEOUT, AtOnce, env_int, jitter, retry_after
+from common import REC, TIMEOUT, AtOnce, env_int, post_until_answered
 
 USERS = env_int("LOAD_USERS", 1000)
 MAX_TRIES = env_int("LOAD_MAX_TRIES", 60)
@@ -35,23 +34,6 @@ class LoggingIn(FastHttpUser):
     def login(self):
         body = {"login": "%s%d" % (PREFIX, next(ids)), "password": PASSWORD}
         gate.wait()
-        for attempt in range(1, MAX_TRIES + 1):
-            with self.client.post("/api/v1/auth/login", json=body, name="POST /auth/login",
-                                  catch_response=True) as r:
-                wait = retry_after(r)
-                if attempt == 1:
-                    first[str(r.status_code)] += 1
-                if r.status_code == 200:
-                    r.success()
-                    tries[str(attempt)] += 1
-                    break
-                if r.status_code == 503 and wait is not None:
-                    r.success()
-                else:
-                    r.failure("unexpected %s" % r.status_code)
-                    tries["failed"] += 1
-                    break
-            gevent.sleep(jitter(wait))
-        else:
-            tries["gave up"] += 1
+        post_until_answered(self.client, "/api/v1/auth/login", body, "POST /auth/login", 200, MAX_TRIES, first,
+                            tries)
         gate.done(self.environment)

@@ -9,11 +9,10 @@ import collections
 import itertools
 import os
 
-import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
-from common import REC, TIMEOUT, AtOnce, env_int, jitter, retry_after
+from common import REC, TIMEOUT, AtOnce, env_int, post_until_answered
 
 USERS = env_int("LOAD_USERS", 100)
 MAX_TRIES = env_int("LOAD_MAX_TRIES", 20)
@@ -36,23 +35,6 @@ class Registering(FastHttpUser):
         name = "%s%d" % (PREFIX, i)
         body = {"username": name, "email": name + "@example.com", "password": PASSWORD}
         gate.wait()
-        for attempt in range(1, MAX_TRIES + 1):
-            with self.client.post("/api/v1/auth/register", json=body, name="POST /auth/register",
-                                  catch_response=True) as r:
-                wait = retry_after(r)
-                if attempt == 1:
-                    first[str(r.status_code)] += 1
-                if r.status_code == 201:
-                    r.success()
-                    tries[str(attempt)] += 1
-                    break
-                if r.status_code == 503 and wait is not None:
-                    r.success()
-                else:
-                    r.failure("unexpected %s" % r.status_code)
-                    tries["failed"] += 1
-                    break
-            gevent.sleep(jitter(wait))
-        else:
-            tries["gave up"] += 1
+        post_until_answered(self.client, "/api/v1/auth/register", body, "POST /auth/register", 201, MAX_TRIES,
+                            first, tries)
         gate.done(self.environment)
