@@ -132,16 +132,11 @@ login_verdict="$(awk -v r="${ratio%\%}" 'BEGIN { if (r + 0 >= 85) print "met"; e
 p99_ratio="$(awk -v a="$flood_p99" -v b="$alone_p99" 'BEGIN { if (b + 0 == 0 || a == "NA") print "n/a"; else printf "%.2f", a / b }')"
 iso_verdict="$(awk -v r="$p99_ratio" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 <= 2) print "met"; else print "NOT met" }')"
 machine_line="$(bench_machine)"
-machine="${machine_line#machine: }"
 
 echo
 echo "-- results: accounts and sessions --"
 echo
-echo "| run | |"
-echo "|---|---|"
-echo "| machine | ${machine%, *, commit *} |"
-echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
-echo "| commit | ${machine##*, commit } |"
+bench_run_table "$machine_line"
 echo "| argon2id | m=${memory_kib} KiB, t=${iterations}, p=1 (the defaults) |"
 echo "| one hash, one thread | ${hash_ms} ms |"
 echo "| hashing permits | ${cores} cores / ${hash_ms} ms = ${permitted} logins/s |"

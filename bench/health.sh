@@ -106,12 +106,7 @@ row() { # row LABEL KEY CONNECTIONS RATIO VERDICT
 echo
 echo "-- results: GET /health (goal: pace >= ${goal}% of nginx req/s)$([ "$rounds" -gt 1 ] && echo ", medians of $rounds rounds") --"
 echo
-machine="${machine_line#machine: }"
-echo "| run | |"
-echo "|---|---|"
-echo "| machine | ${machine%, *, commit *} |"
-echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
-echo "| commit | ${machine##*, commit } |"
+bench_run_table "$machine_line"
 echo "| response size, pace | $size_pace |"
 echo "| response size, nginx | $size_nginx |"
 echo

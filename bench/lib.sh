@@ -192,6 +192,17 @@ bench_machine() {
         "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(bench_commit)"
 }
 
+# The head of a run's results table from bench_machine's line: machine,
+# date and commit; the caller adds its own rows.
+bench_run_table() { # MACHINE_LINE
+    local machine="${1#machine: }"
+    echo "| run | |"
+    echo "|---|---|"
+    echo "| machine | ${machine%, *, commit *} |"
+    echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
+    echo "| commit | ${machine##*, commit } |"
+}
+
 # Percent of all CPUs busy over SECONDS (default 1), from /proc/stat. Run it
 # while nothing of the benchmark runs to see whether the machine is idle.
 bench_cpu_busy() {

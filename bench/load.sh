@@ -365,17 +365,12 @@ for s in "${scenarios[@]}"; do
 done
 
 # --- report ------------------------------------------------------------------------
-machine="${machine_line#machine: }"
 echo
 echo "load average after: $(load_avg)"
 echo
 echo "-- results: load ($target) --"
 echo
-echo "| run | |"
-echo "|---|---|"
-echo "| machine | ${machine%, *, commit *} |"
-echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
-echo "| commit | ${machine##*, commit } |"
+bench_run_table "$machine_line"
 echo "| target | $target_line |"
 echo "| load generators | locust $(dpkg-query -W -f '${Version}' python3-locust 2>/dev/null || echo '?') (FastHttpUser, one process), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), on the same cores |"
 echo

@@ -172,17 +172,12 @@ fmt_rps() { awk -v v="$1" 'BEGIN { if (v + 0 == 0) print "failed"; else printf "
 fmt_ms() { if [ "$1" = NA ]; then echo NA; else awk -v v="$1" 'BEGIN { printf "%.2f ms", v }'; fi; }
 note_errs() { [ "$1" = 0 ] && echo "" || echo " (errors: $1)"; }
 machine_line="$(bench_machine)"
-machine="${machine_line#machine: }"
 bench_idle_check after
 
 echo
 echo "-- results: plans --"
 echo
-echo "| run | |"
-echo "|---|---|"
-echo "| machine | ${machine%, *, commit *} |"
-echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
-echo "| commit | ${machine##*, commit } |"
+bench_run_table "$machine_line"
 echo "| pace | --threads ${BENCH_THREADS:-$BENCH_NPROC}, PACE_JOB_WORKERS=$workers, SQLite, built-in engine |"
 echo
 echo "| the built-in engine alone | threads | plans/s | per plan | content |"

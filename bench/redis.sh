@@ -442,7 +442,6 @@ EOF
 fi
 
 # --- report ------------------------------------------------------------------------------------
-machine="${machine_line#machine: }"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "load average after: $load_after"
 idle_after="$(bench_idle_check after)"
@@ -451,11 +450,7 @@ echo "$idle_after"
 echo
 echo "-- results: redis --"
 echo
-echo "| run | |"
-echo "|---|---|"
-echo "| machine | ${machine%, *, commit *} |"
-echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
-echo "| commit | ${machine##*, commit } |"
+bench_run_table "$machine_line"
 echo "| servers | $(/usr/bin/redis-server --version | sed 's/^Redis server v=\([^ ]*\).*/Redis \1/'), PostgreSQL $("$pg_sh" psql "$work/pg" -At -c 'SHOW server_version' | cut -d' ' -f1), loopback TCP, on the same cores as pace and wrk |"
 echo "| pace | --threads ${BENCH_THREADS:-$BENCH_NPROC}, access log off, PACE_REDIS_TIMEOUT_MS and PACE_REVOCATION_MAX_STALENESS_MS at their defaults |"
 echo "| load | wrk -t$wrk_threads, a ${warmup} warm-up before each ${duration} run, $rounds round(s)$([ "$rounds" -gt 1 ] && echo ": medians, the order alternating") |"

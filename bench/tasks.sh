@@ -302,12 +302,7 @@ row() { # row LABEL KEY C RATIO GOAL
 echo
 echo "-- results: tasks ($backend)$([ "$rounds" -gt 1 ] && echo ", medians of $rounds rounds") --"
 echo
-machine="${machine_line#machine: }"
-echo "| run | |"
-echo "|---|---|"
-echo "| machine | ${machine%, *, commit *} |"
-echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
-echo "| commit | ${machine##*, commit } |"
+bench_run_table "$machine_line"
 echo "| store | $backend |"
 echo "| list page | $(size_of "$list_url") (pace), $(size_of "$NGINX_URL/list") (nginx) |"
 echo "| one task | $(size_of "$task_url") (pace), $(size_of "$NGINX_URL/task") (nginx) |"

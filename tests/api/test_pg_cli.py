@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 import requests
 
-from harness import BACKEND, REPO, pg_database, pg_query, run_pace, start_server
+from harness import BACKEND, REPO, THROUGH_PGBOUNCER, pg_admin_url, pg_database, pg_query, run_pace, start_server
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="needs PACE_TEST_BACKEND=postgres")
 
@@ -91,3 +91,26 @@ def test_unix_socket_url(db, tmp_path):
     finally:
         assert srv.stop() == 0
     assert pg_query(db, "SELECT count(*) FROM users WHERE username = 'socketuser1'") == "1"
+
+
+@pytest.mark.parametrize("setting,value", [("bytea_output", "escape"), ("synchronous_commit", "off")])
+def test_unnamed_statements_refuse_server_settings_pace_cannot_work_with(request, tmp_path, setting, value):
+    """With PACE_DB_PREPARED_STATEMENTS=off pace sends no session settings,
+    so the server's own must do: bytea read back as hex, commits flushed
+    before they are acknowledged. Named statements set both per session."""
+    db = pg_database(f"settings:{request.node.nodeid}:{tmp_path}")
+    name = urllib.parse.urlsplit(db).path.lstrip("/")
+    # On the admin connection: no pooled server connection to the database
+    # predates the setting.
+    pg_query(pg_admin_url(), f"ALTER DATABASE {name} SET {setting} = '{value}'")
+    env = {"PACE_DATABASE_URL": db, "PACE_DB_PREPARED_STATEMENTS": "off"}
+    rc, out, err = run_pace(["serve", "--data-dir", tmp_path / "d", "--listen", "127.0.0.1:1"], tmp_path, env=env)
+    assert rc == 1, out + err
+    assert f"server's {setting} is" in out + err, out + err
+    if THROUGH_PGBOUNCER:
+        return  # named statements do not go through a transaction-mode pooler
+    srv = start_server(tmp_path, env={**env, "PACE_DB_PREPARED_STATEMENTS": "on"})
+    try:
+        assert requests.get(srv.url + "/ready", timeout=5).status_code == 200
+    finally:
+        assert srv.stop() == 0

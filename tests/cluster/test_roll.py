@@ -101,5 +101,9 @@ def test_rolling_restart_loses_no_request(healthy_kit):
         seen = watch.seen[n]
         assert (503, "draining") in seen, f"{n} never answered /ready 503 draining: {sorted(set(seen), key=str)}"
         first_503 = seen.index((503, "draining"))
-        gone = [s for s in seen[first_503:] if s[0] is None]
-        assert gone, f"{n}: never stopped listening after the drain: {seen[first_503:][-20:]}"
+        # Then the old process went and a new one answered ready. The gap
+        # between them may be too short for the 50 ms poll to see: a SYN the
+        # draining listener dropped is retried after a second, often by then
+        # to the new process; the PIDs above prove the restart.
+        back = [s for s in seen[first_503:] if s == (200, "ready")]
+        assert back, f"{n}: never answered ready again after the drain: {seen[first_503:][-20:]}"

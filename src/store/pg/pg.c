@@ -383,34 +383,73 @@ add_replica(void *arg, const char *url)
     return OK;
 }
 
+/* The server settings pace's session options set when it may send them. */
+struct server_settings {
+    char statement_timeout[32];
+    char bytea_output[32];
+    char synchronous_commit[32];
+};
+
 static int
-op_show_timeout(struct pgx *x, void *arg)
+op_server_settings(struct pgx *x, void *arg)
 {
+    struct server_settings *v = arg;
     PGresult *r;
-    int err = store_pg_exec_sql(x, "SHOW statement_timeout", &r);
+    int err =
+        store_pg_exec_sql(x,
+                          "SELECT current_setting('statement_timeout'), current_setting('bytea_output'), "
+                          "current_setting('synchronous_commit')",
+                          &r);
     if (err != OK)
         return err;
-    snprintf(arg, 32, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    if (PQntuples(r) == 1 && PQnfields(r) == 3) {
+        snprintf(v->statement_timeout, sizeof(v->statement_timeout), "%s", PQgetvalue(r, 0, 0));
+        snprintf(v->bytea_output, sizeof(v->bytea_output), "%s", PQgetvalue(r, 0, 1));
+        snprintf(v->synchronous_commit, sizeof(v->synchronous_commit), "%s", PQgetvalue(r, 0, 2));
+    }
     PQclear(r);
     return OK;
 }
 
 /* With unnamed statements pace sends no session settings (a pooler would
- * not keep them): the server's statement_timeout is the one that ends a
- * runaway statement on the server. pace's own deadline still cancels every
- * call; the server's is the backstop when the cancel cannot get through. */
-static void
-check_server_timeout(struct pg_store *st)
+ * not keep them), so the server's own must be what pace needs: bytea read
+ * back as hex (values.c decodes only that) and commits flushed before they
+ * are acknowledged; both refuse start-up otherwise. statement_timeout ends
+ * a runaway statement on the server when pace's cancel cannot get through:
+ * 0 is only warned about (pace still cancels each call at its deadline).
+ * ERR_INVALID (logged) or OK; a server that cannot be asked is left to the
+ * first requests. */
+static int
+check_server_settings(struct pg_store *st)
 {
-    char value[32] = "";
-    if (store_pg_run_for(st, st->connect_timeout_ms, op_show_timeout, value) != OK)
-        return;
-    if (strcmp(value, "0") == 0)
+    struct server_settings v = {{0}, {0}, {0}};
+    if (store_pg_run_for(st, st->connect_timeout_ms, op_server_settings, &v) != OK)
+        return OK;
+    static const char how[] =
+        "set it where every server connection gets it, e.g. ALTER ROLE <pace's role> SET";
+    if (strcmp(v.bytea_output, "hex") != 0) {
+        log_error(
+            "store",
+            "PACE_DB_PREPARED_STATEMENTS=off: pace sends no session settings, and the server's bytea_output "
+            "is \"%s\"; pace reads only hex: %s bytea_output = 'hex'",
+            v.bytea_output, how);
+        return ERR_INVALID;
+    }
+    if (strcmp(v.synchronous_commit, "off") == 0) {
+        log_error("store",
+                  "PACE_DB_PREPARED_STATEMENTS=off: pace sends no session settings, and the server's "
+                  "synchronous_commit is off, so an acknowledged write could be lost: %s synchronous_commit "
+                  "= 'on'",
+                  how);
+        return ERR_INVALID;
+    }
+    if (strcmp(v.statement_timeout, "0") == 0)
         log_warn("store",
                  "PACE_DB_PREPARED_STATEMENTS=off: pace sends no session settings, and the server's "
-                 "statement_timeout is 0; set it where every server connection gets it, e.g. ALTER ROLE "
-                 "<pace's role> SET statement_timeout = '%dms' (pace still cancels each call after %d ms)",
-                 st->statement_timeout_ms, st->statement_timeout_ms);
+                 "statement_timeout is 0; %s statement_timeout = '%dms' (pace still cancels each call after "
+                 "%d ms)",
+                 how, st->statement_timeout_ms, st->statement_timeout_ms);
+    return OK;
 }
 
 int
@@ -443,8 +482,8 @@ store_pg_open(const char *url, const struct store_opts *o, struct store **out)
         log_error("store", "cannot connect to the PostgreSQL primary");
         goto fail;
     }
-    if (st->unnamed)
-        check_server_timeout(st);
+    if (st->unnamed && (err = check_server_settings(st)) != OK)
+        goto fail;
     /* The rest of the primary's minimum opens in the background, while
      * start-up goes on: a burst of requests right after start finds
      * connections ready instead of connecting all at once. */
