@@ -333,6 +333,7 @@ cmd_run(struct config *c, bool worker)
         .max_header_bytes = c->max_header_bytes,
         .max_connections = c->max_connections,
         .request_timeout = c->request_timeout,
+        .send_timeout = c->send_timeout,
         .shutdown_timeout = c->shutdown_timeout,
         .drain_seconds = c->drain_seconds,
         .access_log = c->access_log,

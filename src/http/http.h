@@ -212,6 +212,7 @@ struct http_server_opts {
     long max_header_bytes;
     long max_connections; /* per loop */
     int request_timeout;  /* seconds */
+    int send_timeout;     /* seconds a response may make no progress before the connection is closed */
     int shutdown_timeout; /* seconds */
     int drain_seconds;    /* on SIGTERM: seconds /ready reports draining before the listeners close */
     bool access_log;

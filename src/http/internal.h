@@ -83,7 +83,20 @@ struct loop {
     long open;   /* connections; written by this loop only */
     bool served; /* this round served a request of no yielding pool */
     atomic_long open_seen;
-    bool paused;
+    /* conn.c: the connections, the send-timeout sweep, refusals past the
+     * cap, the listener's rest when descriptors run out */
+    h2o_linklist_t conns; /* struct conn of every connection h2o serves */
+    h2o_timeout_t sweep;
+    h2o_timeout_entry_t sweep_tick;
+    uint64_t send_timeout_logged; /* ms */
+    h2o_linklist_t refused;       /* refused connections reading their 503 */
+    h2o_timeout_t refuse_linger;
+    int refusing;
+    uint64_t refused_logged; /* ms */
+    h2o_timeout_t accept_backoff;
+    h2o_timeout_entry_t accept_retry;
+    bool short_of_fds;    /* accept failed for want of a descriptor; resting */
+    bool shortage_logged; /* this loop logged the shortage: it logs the recovery */
     bool draining;
     bool stop;
     uint64_t rng; /* request-id generator state */
@@ -103,6 +116,11 @@ struct http_server {
     atomic_bool draining;  /* a signal came: /ready answers 503 */
     atomic_int listening;  /* loops whose listener is still open */
     pthread_barrier_t ready;
+
+    /* conn.c's counters */
+    atomic_long send_timeouts;   /* connections closed by the send timeout */
+    atomic_long refused;         /* connections answered 503 past the cap */
+    atomic_long accept_backoffs; /* times a listener rested for want of a descriptor */
 };
 
 /* One per request (request.c). Lifetime: it is created with h2o's request
@@ -165,6 +183,15 @@ void http_on_post(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages
 /* dispatch.c */
 int http_on_req(h2o_handler_t *self, h2o_req_t *req);
 void http_on_pool_tick(h2o_timeout_entry_t *e);
+
+/* conn.c: sets up L's connection guards and starts its listener. */
+void http_conn_loop_init(struct loop *L);
+/* Counts sock as one of L's connections and hands it to h2o. */
+void http_conn_take(struct loop *L, h2o_socket_t *sock);
+/* The drain closes L's listener: no more accept retries. */
+void http_conn_listener_closing(struct loop *L);
+/* At loop exit (after http_linger_close_all). */
+void http_conn_loop_end(struct loop *L);
 
 void http_linger_init(struct http_linger *lg, h2o_loop_t *loop);
 /* For an HTTP/1 answer after which h2o closes the connection with the

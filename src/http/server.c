@@ -45,51 +45,7 @@ http_this_loop(void)
     return this_loop != NULL ? this_loop->ctx.loop : NULL;
 }
 
-/* ---- connections ---- */
-
-static void on_accept(h2o_socket_t *listener, const char *err);
-
-static void
-on_sock_close(void *data)
-{
-    struct loop *L = data;
-    L->open--;
-    atomic_store_explicit(&L->open_seen, L->open, memory_order_relaxed);
-    if (L->paused && !L->draining && L->open < L->srv->opts.max_connections) {
-        L->paused = false;
-        h2o_socket_read_start(L->listener, on_accept);
-    }
-}
-
-/* Counts an accepted connection and hands it to h2o. */
-static void
-take(struct loop *L, h2o_socket_t *sock)
-{
-    L->open++;
-    atomic_store_explicit(&L->open_seen, L->open, memory_order_relaxed);
-    sock->on_close.cb = on_sock_close;
-    sock->on_close.data = L;
-    h2o_accept(&L->accept_ctx, sock);
-}
-
-static void
-on_accept(h2o_socket_t *listener, const char *err)
-{
-    struct loop *L = listener->data;
-    if (err != NULL)
-        return;
-    for (int i = 0; i < 32; i++) {
-        if (L->open >= L->srv->opts.max_connections) {
-            h2o_socket_read_stop(listener);
-            L->paused = true;
-            return;
-        }
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            return;
-        take(L, sock);
-    }
-}
+/* ---- connections: accepting them and the guards on them are in conn.c ---- */
 
 /* The drain, step one for a listener: the kernel stops answering new
  * connections (their SYNs are dropped; the client's retry finds the port
@@ -120,7 +76,8 @@ on_listener_close(h2o_timeout_entry_t *e)
     struct loop *L = H2O_STRUCT_FROM_MEMBER(struct loop, listener_close, e);
     h2o_socket_t *sock;
     while ((sock = h2o_evloop_socket_accept(L->listener)) != NULL)
-        take(L, sock);
+        http_conn_take(L, sock);
+    http_conn_listener_closing(L);
     h2o_socket_read_stop(L->listener);
     h2o_socket_close(L->listener);
     L->listener = NULL;
@@ -168,9 +125,7 @@ loop_main(void *arg)
     h2o_linklist_init_anchor(&L->pool_waiting);
     L->pool_tick.cb = http_on_pool_tick;
     http_linger_init(&L->linger, L->ctx.loop);
-    L->listener = h2o_evloop_socket_create(L->ctx.loop, L->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    L->listener->data = L;
-    h2o_socket_read_start(L->listener, on_accept);
+    http_conn_loop_init(L);
     this_loop = L;
     pthread_barrier_wait(&s->ready);
 
@@ -187,6 +142,7 @@ loop_main(void *arg)
     if (h2o_timeout_is_linked(&L->listener_close))
         h2o_timeout_unlink(&L->listener_close);
     http_linger_close_all(&L->linger);
+    http_conn_loop_end(L);
     if (s->opts.on_loop_end != NULL)
         s->opts.on_loop_end(s->opts.on_round_arg);
     this_loop = NULL;
@@ -447,6 +403,23 @@ http_server_metrics(const struct http_server *s, struct buf *out)
         "pace_http_requests_abandoned_total %ld\n",
         atomic_load_explicit(&s->in_flight, memory_order_relaxed), open,
         atomic_load_explicit(&s->abandoned, memory_order_relaxed));
+    buf_printf(
+        out,
+        "# HELP pace_http_send_timeouts_total Connections closed because their client read nothing of a "
+        "response for PACE_SEND_TIMEOUT seconds.\n"
+        "# TYPE pace_http_send_timeouts_total counter\n"
+        "pace_http_send_timeouts_total %ld\n"
+        "# HELP pace_http_connections_refused_total Connections answered 503 at once because their loop "
+        "had PACE_MAX_CONNECTIONS open.\n"
+        "# TYPE pace_http_connections_refused_total counter\n"
+        "pace_http_connections_refused_total %ld\n"
+        "# HELP pace_http_accept_backoffs_total Times a listener stopped accepting for 250 ms because the "
+        "process was out of file descriptors.\n"
+        "# TYPE pace_http_accept_backoffs_total counter\n"
+        "pace_http_accept_backoffs_total %ld\n",
+        atomic_load_explicit(&s->send_timeouts, memory_order_relaxed),
+        atomic_load_explicit(&s->refused, memory_order_relaxed),
+        atomic_load_explicit(&s->accept_backoffs, memory_order_relaxed));
     struct http_pool *pools[] = {s->opts.hash_pool, s->opts.blocking_pool};
     buf_appends(out, "# HELP pace_pool_queue_depth Tasks waiting for a pool thread.\n"
                      "# TYPE pace_pool_queue_depth gauge\n");

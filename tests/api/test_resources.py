@@ -1,0 +1,204 @@
+"""Resources one client can hold (raw sockets): a client that stops reading
+a response is disconnected after PACE_SEND_TIMEOUT while one that reads
+slowly is not; past PACE_MAX_CONNECTIONS a new connection gets a 503 at
+once and established ones keep being served; out of file descriptors the
+accept loop rests instead of spinning, logs once and recovers."""
+
+import os
+import resource
+import socket
+import time
+
+import pytest
+import requests
+
+from harness import (
+    RawConn,
+    check_problem_body,
+    metric_values,
+    parse_metrics,
+    raw_request,
+    scrape,
+    wait_until,
+)
+
+OPENAPI = "/api/v1/openapi.json"
+TCP_ESTABLISHED = 1
+
+
+def tcp_state(sock):
+    """The kernel's TCP state of our end: ESTABLISHED (1) until pace closes
+    or resets its end."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def counter(srv, name):
+    v = metric_values(scrape(srv.url), name)
+    assert len(v) == 1, (name, v)
+    return v[0]
+
+
+def assert_serving(srv):
+    r = requests.get(srv.url + "/health", timeout=5)
+    assert r.status_code == 200, r.text
+
+
+def pipelined_reader(port, n):
+    """A connection with a small receive window that asks for n copies of
+    the OpenAPI document (about 50 KiB each, uncompressed) at once: far more
+    than the kernel buffers hold, so pace has a write pending."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    s.sendall(raw_request("GET", OPENAPI) * n)
+    return s
+
+
+# ---------------------------------------------------------------- send timeout
+
+def test_client_that_stops_reading_is_disconnected(make_server):
+    srv = make_server(env={"PACE_SEND_TIMEOUT": "2", "PACE_REQUEST_TIMEOUT": "60"}, threads=1)
+    s = pipelined_reader(srv.port, 200)
+    try:
+        time.sleep(0.5)
+        assert tcp_state(s) == TCP_ESTABLISHED
+        # Meanwhile the loop serves everyone else.
+        assert_serving(srv)
+        deadline = time.monotonic() + 2 + 8
+        while tcp_state(s) == TCP_ESTABLISHED:
+            assert time.monotonic() < deadline, "pace kept a connection that read nothing for 10 s"
+            time.sleep(0.1)
+        assert counter(srv, "pace_http_send_timeouts_total") >= 1
+        msgs = [x.get("msg", "") for x in srv.log_lines()]
+        assert any("send timeout" in m for m in msgs), msgs[-10:]
+        assert_serving(srv)
+    finally:
+        s.close()
+
+
+def test_slow_reader_is_not_disconnected(make_server):
+    """Progress, not the whole response, is what the timeout measures: a
+    client reading a little at a time for longer than the send timeout gets
+    every byte."""
+    srv = make_server(env={"PACE_SEND_TIMEOUT": "2", "PACE_REQUEST_TIMEOUT": "60"}, threads=1)
+    one = requests.get(srv.url + OPENAPI, headers={"Accept-Encoding": "identity"}, timeout=5)
+    assert one.status_code == 200
+    n = 20
+    s = pipelined_reader(srv.port, n)
+    try:
+        c = RawConn.__new__(RawConn)
+        c.sock, c.buf, c.eof = s, b"", False
+        got = 0
+        start = time.monotonic()
+        for _ in range(n):
+            # 16 KiB every 0.3 s: the 20 answers (about 1 MiB) take well over
+            # the 2 s send timeout.
+            while len(c.buf) < 16384 and c._fill():
+                pass
+            time.sleep(0.3)
+            r = c.read_response()
+            assert r.status == 200 and r.body == one.content
+            got += 1
+        assert got == n
+        assert time.monotonic() - start > 2 + 1, "the reader was not slow: the test proves nothing"
+        assert counter(srv, "pace_http_send_timeouts_total") == 0
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- connection cap
+
+def test_past_the_cap_new_connections_get_503_at_once(make_server):
+    srv = make_server(env={"PACE_MAX_CONNECTIONS": "4", "PACE_REQUEST_TIMEOUT": "60"}, threads=1)
+    held = []
+    try:
+        for i in range(4):
+            c = RawConn(srv.port, timeout=5)
+            held.append(c)
+            c.send(raw_request("GET", "/health", {"X-Request-Id": f"held-{i}"}))
+            assert c.read_response().status == 200
+        for sends in (True, False):
+            extra = RawConn(srv.port, timeout=3)
+            held.append(extra)
+            if sends:
+                extra.send(raw_request("GET", "/health"))
+            r = extra.read_response()
+            assert r.status == 503, r
+            assert r.header("content-type") == "application/problem+json"
+            assert r.header("retry-after") == "1"
+            rid = r.header("x-request-id")
+            check_problem_body(r.json(), 503, "overloaded", rid)
+            assert extra.closed_by_peer(), "the refused connection stayed open"
+        # Established connections are not stalled by the refusals.
+        for i, c in enumerate(held[:4]):
+            c.send(raw_request("GET", "/health", {"X-Request-Id": f"again-{i}"}))
+            assert c.read_response().status == 200
+        # /metrics over a held connection: a new one would be refused.
+        held[1].send(raw_request("GET", "/metrics"))
+        m = held[1].read_response()
+        assert m.status == 200
+        refused = metric_values(parse_metrics(m.body.decode())[1], "pace_http_connections_refused_total")
+        assert refused == [2], refused
+        # A freed slot takes a new connection again.
+        held[0].close()
+
+        def served():
+            with RawConn(srv.port, timeout=3) as c:
+                c.send(raw_request("GET", "/health"))
+                return c.read_response().status == 200  # a 503 until pace saw the close
+
+        wait_until(served, 5, "a new connection to be served after one closed")
+    finally:
+        for c in held:
+            c.close()
+
+
+# ---------------------------------------------------------------- descriptors
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of the whole line (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_backs_off_logs_once_and_recovers(make_server):
+    srv = make_server(env={"PACE_REQUEST_TIMEOUT": "60"}, threads=1)
+    assert_serving(srv)
+    open_fds = len(os.listdir(f"/proc/{srv.pid}/fd"))
+    _, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (open_fds + 16, hard))
+    socks = []
+    try:
+        # 16 connections use up the descriptors; the next ones wait in the
+        # accept queue (the kernel completes their handshakes).
+        for _ in range(40):
+            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+
+        def exhausted():
+            msgs = [x.get("msg", "") for x in srv.log_lines()]
+            return any("cannot accept connections" in m for m in msgs)
+
+        wait_until(exhausted, 5, "pace to log that it cannot accept")
+        before, t0 = cpu_seconds(srv.pid), time.monotonic()
+        time.sleep(2)
+        used = (cpu_seconds(srv.pid) - before) / (time.monotonic() - t0)
+        assert used < 0.2, f"pace used {used:.0%} of a CPU while out of descriptors"
+        for s in socks:
+            s.close()
+        socks = []
+        def healthy():
+            try:
+                return requests.get(srv.url + "/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, 10, "pace to serve again once descriptors are free")
+        msgs = [x.get("msg", "") for x in srv.log_lines()]
+        assert sum("cannot accept connections" in m for m in msgs) == 1, msgs
+        assert any("descriptors available again" in m for m in msgs), msgs
+        assert counter(srv, "pace_http_accept_backoffs_total") >= 1
+    finally:
+        for s in socks:
+            s.close()
