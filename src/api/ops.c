@@ -24,23 +24,28 @@ api_ops_ready(struct http_req *r)
 {
     const struct api_deps *d = api_deps();
     int err = d->store != NULL ? store_ping(d->store, READY_DEADLINE_MS) : ERR_UNAVAILABLE;
+    /* It answers, but a write would fail for want of space (a full disk). */
+    bool read_only = err == OK && store_writes_blocked(d->store);
+    bool ok = err == OK && !read_only;
     /* After SIGTERM: still serving, but a load balancer should send no more. */
     bool draining = http_server_draining();
-    struct jw *w = http_reply_json_begin(r, err == OK && !draining ? 200 : 503);
+    struct jw *w = http_reply_json_begin(r, ok && !draining ? 200 : 503);
     jw_obj_begin(w);
     jw_key(w, "status");
-    jw_str(w, draining ? "draining" : err == OK ? "ready" : "unavailable");
+    jw_str(w, draining ? "draining" : ok ? "ready" : "unavailable");
     jw_key(w, "checks");
     jw_obj_begin(w);
     jw_key(w, "database");
-    jw_str(w, err == OK ? "ok" : err_name(err));
+    jw_str(w, read_only ? "read_only" : err == OK ? "ok" : err_name(err));
     jw_key(w, "redis");
     jw_str(w, cache_status(d->cache)); /* degraded stays 200: pace serves without Redis */
     jw_obj_end(w);
     jw_obj_end(w);
     if (err != OK)
         log_write(LOG_WARN, "api", r->request_id, "not ready: database %s", err_name(err));
-    if (err != OK || draining)
+    else if (read_only)
+        log_write(LOG_WARN, "api", r->request_id, "not ready: the database cannot take writes (disk full)");
+    if (!ok || draining)
         http_reply_header(r, "retry-after", "2");
 }
 

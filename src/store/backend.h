@@ -7,6 +7,8 @@
 #ifndef PACE_STORE_BACKEND_H
 #define PACE_STORE_BACKEND_H
 
+#include <stdatomic.h>
+
 #include "store/store.h"
 
 struct store_ops;
@@ -115,7 +117,13 @@ struct store_job_update {
 
 struct store {
     const struct store_ops *ops;
+    _Atomic int64_t write_full_at; /* health.c: a write last failed for want of space (monotonic ms; 0: no) */
 };
+
+/* health.c: a backend notes a write that failed because the storage is
+ * full, and a write that committed (which ends what the failure said). */
+void store_note_write_full(struct store *s);
+void store_note_write_ok(struct store *s);
 
 struct store_ops {
     const char *name;
@@ -131,6 +139,9 @@ struct store_ops {
      * ERR_PRECONDITION when the database is past code_version. */
     int (*migrate_one)(struct store *s, const struct store_migration *m, int code_version, bool *applied);
     int (*ping)(struct store *s, int deadline_ms);
+    /* May be NULL: true when the storage has less free space than writes
+     * need (SQLite: the database's filesystem is below a small reserve). */
+    bool (*space_low)(struct store *s);
     int (*backup)(struct store *s, const char *path);
     int (*query_plans)(struct store *s, struct arena *a, struct store_query_plan **out, size_t *n);
     /* May be NULL: the backend has no metrics of its own. */

@@ -131,6 +131,11 @@ int store_schema_status(struct store *s, struct store_schema *out);
 int store_migrate(struct store *s, int *applied);
 /* Runs a real query; OK or ERR_UNAVAILABLE/ERR_CORRUPT within deadline_ms. */
 int store_ping(struct store *s, int deadline_ms);
+/* True when the storage cannot take writes for want of space: a write
+ * failed that way in the last STORE_WRITE_FULL_MEMORY_MS and none has
+ * committed since, or (SQLite) the database's filesystem is below its
+ * reserve. Cheap: no query (store/health.c). */
+bool store_writes_blocked(struct store *s);
 /* Writes a consistent copy of the live database to path (replaced
  * atomically) while others keep reading and writing. ERR_INVALID where the
  * backend has no such thing (PostgreSQL: a log line says to use pg_dump). */

@@ -2,17 +2,21 @@
 a response is disconnected after PACE_SEND_TIMEOUT while one that reads
 slowly is not; past PACE_MAX_CONNECTIONS a new connection gets a 503 at
 once and established ones keep being served; out of file descriptors the
-accept loop rests instead of spinning, logs once and recovers."""
+accept loop rests instead of spinning, logs once and recovers; on a full
+disk /ready says the database cannot take writes."""
 
+import errno
 import os
 import resource
 import socket
+import subprocess
 import time
 
 import pytest
 import requests
 
 from harness import (
+    BACKEND,
     RawConn,
     check_problem_body,
     metric_values,
@@ -21,6 +25,7 @@ from harness import (
     scrape,
     wait_until,
 )
+from helpers import BASE_ENV, create_task, create_task_ok, new_token
 
 OPENAPI = "/api/v1/openapi.json"
 TCP_ESTABLISHED = 1
@@ -202,3 +207,74 @@ def test_out_of_descriptors_backs_off_logs_once_and_recovers(make_server):
     finally:
         for s in socks:
             s.close()
+
+
+# ---------------------------------------------------------------- a full disk
+
+def fill(path, leave=0):
+    """Writes `path` until the filesystem is full; then frees `leave` bytes."""
+    chunk = b"\0" * 65536
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+    size = os.path.getsize(path)
+    if leave:
+        os.truncate(path, max(0, size - leave))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MiB tmpfs of the test's own (mounting needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {p.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="fills the disk of an SQLite database")
+def test_ready_reports_a_full_disk(small_disk, make_server, tmp_path):
+    # No job workers: no background write may commit between the steps.
+    srv = make_server(env={**BASE_ENV, "PACE_JOB_WORKERS": "0"}, data_dir=small_disk / "data",
+                      tmp_path=tmp_path / "srv")
+    token = new_token(srv)
+    create_task_ok(srv, token)
+    r = requests.get(srv.url + "/ready", timeout=5)
+    assert r.status_code == 200 and r.json()["checks"]["database"] == "ok", r.text
+
+    filler = small_disk / "filler"
+    fill(filler)
+    # Below the free-space reserve: not ready, before any write failed.
+    r = requests.get(srv.url + "/ready", timeout=5)
+    assert r.status_code == 503, r.text
+    assert r.json()["status"] == "unavailable" and r.json()["checks"]["database"] == "read_only", r.text
+    assert r.headers.get("retry-after") == "2"
+
+    # Writes really fail (the WAL may have room for a few first).
+    body = {"title": "t", "description": "x" * 9000}
+    for _ in range(300):
+        w = create_task(srv, token, body)
+        if w.status_code != 201:
+            break
+    assert w.status_code == 503, w.text
+
+    # 3 MiB free again: above the reserve, but the failed write is
+    # remembered until a write commits.
+    os.truncate(filler, os.path.getsize(filler) - 3 * 1024 * 1024)
+    r = requests.get(srv.url + "/ready", timeout=5)
+    assert r.status_code == 503 and r.json()["checks"]["database"] == "read_only", r.text
+    create_task_ok(srv, token)
+    r = requests.get(srv.url + "/ready", timeout=5)
+    assert r.status_code == 200 and r.json()["checks"]["database"] == "ok", r.text
+    srv.stop()

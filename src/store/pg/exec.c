@@ -136,6 +136,8 @@ map_error(struct pgx *x, const PGresult *r, const char *what)
         state_is(state, "53") || strcmp(state, "25006") == 0) {
         /* Statement timeout, lock timeout, serialization failure or
          * deadlock, out of resources (disk, connections), read-only. */
+        if (strcmp(state, "53100") == 0)
+            store_note_write_full(&p->st->base); /* disk full: /ready says so for a while */
         store_pg_log_trouble(p, "%s: %s (SQLSTATE %s)", what, msg, state);
         return ERR_UNAVAILABLE;
     }

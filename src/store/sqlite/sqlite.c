@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,10 +46,14 @@ store_sqlite_error(struct conn *c, int rc, const char *what)
     case SQLITE_INTERRUPT:
         log_warn("store", "%s: deadline passed", what);
         return ERR_UNAVAILABLE;
+    case SQLITE_FULL:
+        if (c != NULL && c->st != NULL)
+            store_note_write_full(&c->st->base); /* /ready: cannot take writes */
+        log_error("store", "%s: database unavailable: %s (%d)", what, msg, rc);
+        return ERR_UNAVAILABLE;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_FULL:
     case SQLITE_PERM:
     case SQLITE_PROTOCOL:
     case SQLITE_AUTH:
@@ -433,6 +438,18 @@ sqlite_ping(struct store *s, int deadline_ms)
     return err;
 }
 
+/* The database's filesystem has less than SPACE_RESERVE_BYTES free for
+ * pace: a write may fail for want of room (/ready says so first). */
+static bool
+sqlite_space_low(struct store *s)
+{
+    struct sqlite_store *st = (struct sqlite_store *)s;
+    struct statvfs v;
+    if (statvfs(st->path, &v) != 0)
+        return false; /* not a file (":memory:"): nothing to say */
+    return (uint64_t)v.f_bavail * v.f_frsize < SPACE_RESERVE_BYTES;
+}
+
 static int
 fsync_path(const char *path, bool dir)
 {
@@ -591,6 +608,7 @@ static const struct store_ops sqlite_ops = {
     .schema_version = sqlite_schema_version,
     .migrate_one = sqlite_migrate_one,
     .ping = sqlite_ping,
+    .space_low = sqlite_space_low,
     .backup = sqlite_backup,
     .query_plans = sqlite_query_plans,
     .task_create_async = store_sqlite_task_create_async,

@@ -154,6 +154,7 @@ enum {
     READ_BUSY_MS = 2000,
     WRITE_BUSY_MS = 5000
 };
+#define SPACE_RESERVE_BYTES (1024 * 1024) /* less free on the database's filesystem: /ready is 503 */
 
 /* A write operation: runs on the writer's connection inside a SAVEPOINT of
  * the batch transaction; returns OK or ERR_* (non-OK rolls it back). */

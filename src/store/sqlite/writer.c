@@ -139,8 +139,10 @@ run_batch(struct sqlite_store *st, struct wop *batch)
         }
     }
     err = store_sqlite_exec(c, STMT_COMMIT);
-    if (err == OK)
+    if (err == OK) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_release);
+        store_note_write_ok(&st->base);
+    }
     if (err != OK) {
         if (!sqlite3_get_autocommit(c->db))
             store_sqlite_exec(c, STMT_ROLLBACK);
