@@ -8,6 +8,7 @@
 #include <h2o.h>
 
 #include "http/http.h"
+#include "util/netlist.h"
 
 /* A task for a pool: run() on a worker, then done() on the loop thread
  * that owns `owner`. Embedded in the request context; never freed by the pool. */
@@ -103,6 +104,10 @@ struct http_server {
     atomic_bool draining;  /* a signal came: /ready answers 503 */
     atomic_int listening;  /* loops whose listener is still open */
     pthread_barrier_t ready;
+
+    /* Who may read /metrics (metrics_listener.c). */
+    struct netlist metrics_allow;                   /* PACE_METRICS_ALLOW */
+    struct http_metrics_listener *metrics_listener; /* NULL unless PACE_METRICS_LISTEN */
 };
 
 /* One per request (request.c). Lifetime: it is created with h2o's request
@@ -136,6 +141,14 @@ struct handler {
     h2o_handler_t super;
     struct http_server *srv;
 };
+
+/* PACE_METRICS_ALLOW and PACE_METRICS_LISTEN (metrics_listener.c): parses
+ * the list and binds the listener; OK, or ERR_INVALID/ERR_UNAVAILABLE
+ * (logged). start runs on the first loop: the listener's connections are
+ * its. */
+int http_metrics_listener_new(struct http_server *s);
+void http_metrics_listener_start(struct http_server *s, struct loop *L);
+void http_metrics_listener_free(struct http_server *s);
 
 /* The loop of the calling thread (NULL elsewhere). */
 struct loop *http_loop_here(void);
