@@ -275,7 +275,8 @@ http_send_response(struct reqctx *c)
                    r->res_headers[i].value_len);
         has_cache_control |= strcasecmp(r->res_headers[i].name, "cache-control") == 0;
     }
-    add_common_headers(req, has_cache_control);
+    /* A 304 without Cache-Control leaves the cached response's own. */
+    add_common_headers(req, has_cache_control || r->status == 304);
 
     static h2o_generator_t generator = {NULL, NULL};
     bool no_body = r->status == 204 || r->status == 304;
