@@ -175,7 +175,14 @@ http_metrics_listener_start(struct http_server *s, struct loop *L)
 void
 http_metrics_listener_free(struct http_server *s)
 {
-    /* The loops have stopped; like the API's, this host's configuration
-     * and connections go with the process (see http_server_free). */
+    /* The loops have stopped (or never started). Like the API's, the
+     * listener's h2o state and idle connections go with the process (see
+     * http_server_free); nothing touches this struct again. */
+    struct http_metrics_listener *m = s->metrics_listener;
+    if (m == NULL)
+        return;
+    if (m->sock == NULL)
+        close(m->fd);
     s->metrics_listener = NULL;
+    free(m);
 }

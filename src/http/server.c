@@ -282,6 +282,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
                 close(s->loops[j].listen_fd);
             free(s->loops);
             http_metrics_cleanup();
+            http_metrics_listener_free(s);
             h2o_config_dispose(&s->conf);
             free(s);
             return NULL;
