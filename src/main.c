@@ -337,6 +337,8 @@ cmd_run(struct config *c, bool worker)
         .shutdown_timeout = c->shutdown_timeout,
         .drain_seconds = c->drain_seconds,
         .access_log = c->access_log,
+        .metrics_allow = c->metrics_allow,
+        .metrics_listen = c->metrics_listen,
         .reads_block = caps.reads_block,
         .reads_async = caps.reads_async,
         .writes_async = caps.writes_async,

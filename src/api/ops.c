@@ -53,6 +53,11 @@ static void
 api_ops_metrics(struct http_req *r)
 {
     const struct api_deps *d = api_deps();
+    if (!http_metrics_allowed(r)) {
+        /* The same answer as a path that does not exist (docs/api.md). */
+        http_reply_problem(r, 404, "not_found", "Not found", "no resource at this path");
+        return;
+    }
     http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0);
     buf_printf(&r->out,
                "# HELP pace_build_info Version and commit of the running binary.\n"

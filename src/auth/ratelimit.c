@@ -24,13 +24,13 @@
 #include "cache/cache.h"
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/netlist.h"
 
 enum {
     SHARDS = 64,
     BUCKETS = 256, /* per shard */
     WAYS = 8,      /* slots per bucket */
-    KEY_MAX = 512,
-    PROXIES_MAX = 64
+    KEY_MAX = 512
 };
 
 static const int64_t WINDOW_MS = 60 * 1000;
@@ -395,63 +395,20 @@ auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, cons
 
 /* ---- client addresses ---- */
 
-struct net {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int prefix;
-};
-
 struct auth_proxies {
-    struct net nets[PROXIES_MAX];
-    size_t n;
+    struct netlist nets;
 };
 
-/* Parses an address; IPv4-mapped IPv6 becomes IPv4. */
 static bool
 parse_ip(const char *s, struct net *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, s, out->addr) == 1) {
-        out->family = AF_INET;
-        out->prefix = 32;
-        return true;
-    }
-    if (inet_pton(AF_INET6, s, out->addr) != 1)
-        return false;
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(out->addr, mapped, 12) == 0) {
-        memmove(out->addr, out->addr + 12, 4);
-        memset(out->addr + 4, 0, 12);
-        out->family = AF_INET;
-        out->prefix = 32;
-        return true;
-    }
-    out->family = AF_INET6;
-    out->prefix = 128;
-    return true;
-}
-
-static bool
-net_contains(const struct net *n, const struct net *ip)
-{
-    if (n->family != ip->family)
-        return false;
-    int full = n->prefix / 8, rest = n->prefix % 8;
-    if (memcmp(n->addr, ip->addr, (size_t)full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    unsigned char mask = (unsigned char)(0xff << (8 - rest));
-    return (n->addr[full] & mask) == (ip->addr[full] & mask);
+    return net_parse_ip(s, out);
 }
 
 static bool
 is_trusted(const struct auth_proxies *p, const struct net *ip)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (net_contains(&p->nets[i], ip))
-            return true;
-    return false;
+    return netlist_has(&p->nets, ip);
 }
 
 static void
@@ -470,42 +427,8 @@ auth_proxies_new(const char *spec, struct auth_proxies **out, const char **why)
 {
     struct auth_proxies *p = xcalloc(1, sizeof(*p));
     *out = p;
-    const char *s = spec != NULL ? spec : "";
-    while (*s != '\0') {
-        const char *comma = strchr(s, ',');
-        size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
-        const char *e = s;
-        size_t el = n;
-        trim(&e, &el);
-        s += n + (comma != NULL ? 1 : 0);
-        if (el == 0)
-            continue;
-        char text[64];
-        if (el >= sizeof(text) || p->n == PROXIES_MAX)
-            goto bad;
-        memcpy(text, e, el);
-        text[el] = '\0';
-        char *slash = strchr(text, '/');
-        long prefix = -1;
-        if (slash != NULL) {
-            *slash = '\0';
-            char *end = NULL;
-            prefix = strtol(slash + 1, &end, 10);
-            if (slash[1] == '\0' || *end != '\0')
-                goto bad;
-        }
-        struct net *net = &p->nets[p->n];
-        if (!parse_ip(text, net))
-            goto bad;
-        if (prefix >= 0) {
-            if (prefix > net->prefix)
-                goto bad;
-            net->prefix = (int)prefix;
-        }
-        p->n++;
-    }
-    return OK;
-bad:
+    if (netlist_parse(spec, &p->nets) == OK)
+        return OK;
     *why = "PACE_TRUSTED_PROXIES must be a comma list of IP addresses and CIDR ranges";
     free(p);
     *out = NULL;
@@ -561,7 +484,7 @@ auth_client_ip(const struct auth_proxies *p, const char *peer, const char *xff, 
         return;
     }
     format_ip(&peer_ip, out, cap);
-    if (p == NULL || p->n == 0 || xff == NULL || xff_len == 0 || !is_trusted(p, &peer_ip))
+    if (p == NULL || p->nets.n == 0 || xff == NULL || xff_len == 0 || !is_trusted(p, &peer_ip))
         return;
     /* From the right: each hop appended the address it saw. */
     const char *end = xff + xff_len;

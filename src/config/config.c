@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/netlist.h"
 
 enum kind { K_STRING, K_INT, K_LONG, K_ENUM, K_BOOL, K_LISTEN };
 
@@ -154,6 +155,13 @@ static const struct setting settings[] = {
     {"TRUSTED_PROXIES", K_STRING, "",
      "comma list of proxy IPs/CIDRs whose X-Forwarded-For names the client (default: none)",
      OFF(trusted_proxies), 0, 0, NULL},
+    {"METRICS_ALLOW", K_STRING, "127.0.0.0/8,::1",
+     "comma list of IPs/CIDRs that may read /metrics on the API listener (the TCP peer; others get 404)",
+     OFF(metrics_allow), 0, 0, NULL},
+    {"METRICS_LISTEN", K_STRING, "",
+     "host:port of a second listener serving only /metrics, /health and /ready; when set, the API "
+     "listener has no /metrics (default: none)",
+     OFF(metrics_listen), 0, 0, NULL},
     {"RATE_LIMIT_REGISTER", K_INT, "10", "registrations per minute per client IP", OFF(rate_limit_register),
      1, 1000000, NULL},
     {"RATE_LIMIT_LOGIN", K_INT, "30", "login attempts per minute per client IP", OFF(rate_limit_login), 1,
@@ -496,6 +504,14 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
         c->database_url = xmalloc(n);
         snprintf(c->database_url, n, "sqlite:%s/pace.db", c->data_dir);
     }
+    struct netlist allow;
+    if (netlist_parse(c->metrics_allow, &allow) != OK) {
+        fprintf(err,
+                "pace: invalid PACE_METRICS_ALLOW=\"%s\": must be a comma list of IP addresses and CIDR "
+                "ranges\n",
+                c->metrics_allow);
+        return ERR_INVALID;
+    }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {
         free(c->jwt_secret);
         c->jwt_secret = NULL;
@@ -520,6 +536,8 @@ config_cleanup(struct config *c)
     free(c->jwt_issuer);
     free(c->jwt_audience);
     free(c->trusted_proxies);
+    free(c->metrics_allow);
+    free(c->metrics_listen);
     if (c->redis_url != NULL)
         sodium_memzero(c->redis_url, strlen(c->redis_url)); /* may hold a password */
     free(c->redis_url);

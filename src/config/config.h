@@ -35,6 +35,8 @@ struct config {
     enum log_level log_level;
     enum log_format log_format;
     bool access_log;
+    char *metrics_allow;  /* addresses and CIDRs that may read /metrics on the API listener */
+    char *metrics_listen; /* "" or host:port of a listener for /metrics, /health and /ready only */
     long max_body_bytes;
     long max_header_bytes;
     long max_connections; /* per event loop */

@@ -216,6 +216,8 @@ struct http_server_opts {
     int shutdown_timeout; /* seconds */
     int drain_seconds;    /* on SIGTERM: seconds /ready reports draining before the listeners close */
     bool access_log;
+    const char *metrics_allow;  /* addresses and CIDRs that may read /metrics (PACE_METRICS_ALLOW) */
+    const char *metrics_listen; /* NULL or "": no metrics listener (PACE_METRICS_LISTEN) */
     bool reads_block;  /* the store's reads wait (PostgreSQL): ROUTE_READS run on the blocking pool */
     bool reads_async;  /* the store can start reads on a loop: ROUTE_READS stages' start is used */
     bool writes_async; /* the store can start writes on a loop: ROUTE_WRITES stages' start is used */
@@ -256,6 +258,11 @@ bool http_server_run_until_signal(struct http_server *s);
 /* True from the signal on (the server is going away: not ready). */
 bool http_server_draining(void);
 void http_server_free(struct http_server *s);
+
+/* Whether r may read /metrics (metrics_listener.c): with a metrics
+ * listener, only requests that came through it; else those whose TCP peer
+ * (never X-Forwarded-For) is in metrics_allow. */
+bool http_metrics_allowed(struct http_req *r);
 
 /* Renders the module's metrics (requests by route and status, latency,
  * in-flight, connections, pools) in Prometheus text format. */

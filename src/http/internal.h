@@ -8,6 +8,7 @@
 #include <h2o.h>
 
 #include "http/http.h"
+#include "util/netlist.h"
 
 /* A task for a pool: run() on a worker, then done() on the loop thread
  * that owns `owner`. Embedded in the request context; never freed by the pool. */
@@ -117,6 +118,10 @@ struct http_server {
     atomic_int listening;  /* loops whose listener is still open */
     pthread_barrier_t ready;
 
+    /* Who may read /metrics (metrics_listener.c). */
+    struct netlist metrics_allow;                   /* PACE_METRICS_ALLOW */
+    struct http_metrics_listener *metrics_listener; /* NULL unless PACE_METRICS_LISTEN */
+
     /* conn.c's counters */
     atomic_long send_timeouts;   /* connections closed by the send timeout */
     atomic_long refused;         /* connections answered 503 past the cap */
@@ -154,6 +159,14 @@ struct handler {
     h2o_handler_t super;
     struct http_server *srv;
 };
+
+/* PACE_METRICS_ALLOW and PACE_METRICS_LISTEN (metrics_listener.c): parses
+ * the list and binds the listener; OK, or ERR_INVALID/ERR_UNAVAILABLE
+ * (logged). start runs on the first loop: the listener's connections are
+ * its. */
+int http_metrics_listener_new(struct http_server *s);
+void http_metrics_listener_start(struct http_server *s, struct loop *L);
+void http_metrics_listener_free(struct http_server *s);
 
 /* The loop of the calling thread (NULL elsewhere). */
 struct loop *http_loop_here(void);

@@ -5,9 +5,11 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "http/internal.h"
+#include "http/negotiate.h"
 #include "util/alloc.h"
 #include "util/jparse.h"
 #include "util/log.h"
@@ -218,6 +220,29 @@ add_header(h2o_req_t *req, const char *name, size_t nl, const char *value, size_
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, nl, 1, NULL, value, vl);
 }
 
+/* JSON is UTF-8 (RFC 8259 section 8.1): the charset parameter changes
+ * nothing for a conforming client and tells every other one. */
+static h2o_iovec_t
+wire_content_type(const char *t)
+{
+    if (strcmp(t, "application/json") == 0)
+        return h2o_iovec_init(H2O_STRLIT("application/json; charset=utf-8"));
+    if (strcmp(t, "application/problem+json") == 0)
+        return h2o_iovec_init(H2O_STRLIT("application/problem+json; charset=utf-8"));
+    return h2o_iovec_init(t, strlen(t));
+}
+
+/* Headers on every response (docs/api.md, "Response headers"): no
+ * sniffing, and no storing in any cache unless the handler chose a
+ * Cache-Control itself (the ETag'd reads: private, no-cache). */
+static void
+add_common_headers(h2o_req_t *req, bool has_cache_control)
+{
+    add_header(req, H2O_STRLIT("x-content-type-options"), H2O_STRLIT("nosniff"));
+    if (!has_cache_control)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+}
+
 void
 http_send_response(struct reqctx *c)
 {
@@ -240,16 +265,23 @@ http_send_response(struct reqctx *c)
     req->res.status = r->status;
     req->res.reason = reason(r->status);
     add_header(req, H2O_STRLIT("x-request-id"), r->request_id, strlen(r->request_id));
-    if (r->content_type != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, r->content_type,
-                       strlen(r->content_type));
-    for (size_t i = 0; i < r->nres_headers; i++)
+    if (r->content_type != NULL) {
+        h2o_iovec_t ct = wire_content_type(r->content_type);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct.base, ct.len);
+    }
+    bool has_cache_control = false;
+    for (size_t i = 0; i < r->nres_headers; i++) {
         add_header(req, r->res_headers[i].name, strlen(r->res_headers[i].name), r->res_headers[i].value,
                    r->res_headers[i].value_len);
+        has_cache_control |= strcasecmp(r->res_headers[i].name, "cache-control") == 0;
+    }
+    /* A 304 without Cache-Control leaves the cached response's own. */
+    add_common_headers(req, has_cache_control || r->status == 304);
 
     static h2o_generator_t generator = {NULL, NULL};
     bool no_body = r->status == 204 || r->status == 304;
     req->res.content_length = no_body ? SIZE_MAX : r->out.len;
+    http_negotiate_encoding(req);
     h2o_start_response(req, &generator);
     if (no_body || r->method == HTTP_HEAD || r->out.len == 0) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
@@ -331,9 +363,10 @@ http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
             http_reply_problem(&c->r, st, "bad_request", "Bad request", "the request could not be parsed");
         else
             http_reply_problem(&c->r, st, "request_error", req->res.reason, NULL);
-        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
-                       H2O_STRLIT("application/problem+json"), 1);
+        h2o_iovec_t ct = wire_content_type("application/problem+json");
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, ct.base, ct.len, 1);
         add_header(req, H2O_STRLIT("x-request-id"), c->r.request_id, strlen(c->r.request_id));
+        add_common_headers(req, false);
         req->res.content_length = c->r.out.len;
         http_linger_arm(&http_loop_of(req)->linger, req);
         struct problem_ostream *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "http/internal.h"
+#include "http/negotiate.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -126,6 +127,7 @@ loop_main(void *arg)
     L->pool_tick.cb = http_on_pool_tick;
     http_linger_init(&L->linger, L->ctx.loop);
     http_conn_loop_init(L);
+    http_metrics_listener_start(s, L); /* the first loop's (metrics_listener.c) */
     this_loop = L;
     pthread_barrier_wait(&s->ready);
 
@@ -211,10 +213,14 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     h->srv = s;
     h2o_filter_t *f = h2o_create_filter(path, sizeof(*f));
     f->on_setup_ostream = http_problem_on_setup;
-    h2o_compress_args_t ca = {.min_size = 1024, .gzip = {.quality = 1}, .brotli = {.quality = -1}};
-    h2o_compress_register(path, &ca);
+    http_compress_register(path); /* negotiate.c */
     h2o_logger_t *lg = h2o_create_logger(path, sizeof(*lg));
     lg->log_access = http_on_log;
+    if (http_metrics_listener_new(s) != OK) { /* metrics_listener.c */
+        h2o_config_dispose(&s->conf);
+        free(s);
+        return NULL;
+    }
 
     http_metrics_init(rt, s->nloops);
     http_metrics_set_server(s);
@@ -232,6 +238,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
                 close(s->loops[j].listen_fd);
             free(s->loops);
             http_metrics_cleanup();
+            http_metrics_listener_free(s);
             h2o_config_dispose(&s->conf);
             free(s);
             return NULL;
@@ -375,6 +382,7 @@ http_server_free(struct http_server *s)
      * process (tests/lsan.supp); only pace's own state is freed here. */
     http_metrics_set_server(NULL);
     http_metrics_cleanup();
+    http_metrics_listener_free(s);
     free(s->loops);
     pthread_barrier_destroy(&s->ready);
     free(s);

@@ -9,6 +9,7 @@ one code span (`8192`) is a literal and must equal the default in
 config.c; `none` stands for an empty default; any other text (online
 CPUs, the pool size) describes a default config.c computes (NULL)."""
 
+import json
 import re
 from pathlib import Path
 
@@ -85,3 +86,107 @@ def test_readme_defaults_match_config():
         elif not literal or literal.group(1) != default:
             wrong.append(f"PACE_{name}: README.md says {cell!r}, config.c's default is `{default}`")
     assert not wrong, "README.md's defaults differ from src/config/config.c:\n  " + "\n  ".join(wrong)
+
+
+# ---------------------------------------------------------------- docs/openapi.json: statuses
+
+OPENAPI = REPO / "docs" / "openapi.json"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+# Routes that need no token and touch neither the database nor a pool.
+INFRASTRUCTURE = {"/health", "/ready", "/metrics", "/api/v1/openapi.json"}
+NO_DATABASE = {"/health", "/metrics", "/api/v1/openapi.json"}
+# What any request can get, whatever its operation: a framing error (400,
+# h2o's and pace's), a target over PACE_MAX_HEADER_BYTES (414), a head over
+# it (431). The shared responses, so that one description serves them all.
+EVERY_OPERATION = {"400": None, "414": "UriTooLong", "431": "HeadersTooLarge"}
+
+
+def openapi_doc():
+    return json.loads(OPENAPI.read_text())
+
+
+def operations(doc):
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield path, method, op
+
+
+def resolve(doc, obj):
+    seen = 0
+    while "$ref" in obj:
+        ref = obj["$ref"]
+        assert ref.startswith("#/"), ref
+        obj = doc
+        for part in ref[2:].split("/"):
+            assert part in obj, f"dangling $ref {ref}"
+            obj = obj[part]
+        seen += 1
+        assert seen < 10, f"$ref loop at {ref}"
+    return obj
+
+
+def test_every_operation_lists_the_statuses_any_request_can_get():
+    doc = openapi_doc()
+    missing = []
+    for path, method, op in operations(doc):
+        responses = op.get("responses", {})
+        name = f"{method.upper()} {path}"
+        need = set(EVERY_OPERATION)
+        if "requestBody" in op:
+            need.add("413")
+        if path not in NO_DATABASE:
+            need.add("503")
+        if op.get("security", doc.get("security")) != []:
+            need.add("401")
+        for code in sorted(need - set(responses)):
+            missing.append(f"{name}: no {code}")
+        for code, component in EVERY_OPERATION.items():
+            if component and code in responses and responses[code] != {"$ref": f"#/components/responses/{component}"}:
+                missing.append(f"{name}: {code} is not the shared components/responses/{component}")
+    assert not missing, "docs/openapi.json:\n  " + "\n  ".join(missing)
+
+
+def test_every_documented_status_has_a_response_object():
+    doc = openapi_doc()
+    wrong = []
+    for path, method, op in operations(doc):
+        name = f"{method.upper()} {path}"
+        assert op.get("responses"), f"{name} has no responses"
+        for code, resp in op["responses"].items():
+            if not re.fullmatch(r"[1-5]\d\d|[1-5]XX|default", code):
+                wrong.append(f"{name}: {code!r} is no status code")
+                continue
+            obj = resolve(doc, resp)
+            if not isinstance(obj.get("description"), str) or not obj["description"].strip():
+                wrong.append(f"{name} {code}: no description")
+            if code[0] in "45" and code not in ("401",) and "content" not in obj:
+                wrong.append(f"{name} {code}: an error without a body schema")
+            for media, body in obj.get("content", {}).items():
+                if code[0] in "45" and media == "application/problem+json":
+                    schema = resolve(doc, body.get("schema", {}))
+                    assert "status" in schema.get("properties", {}), f"{name} {code}: Problem schema lacks status"
+    for cname, comp in doc["components"]["responses"].items():
+        if not comp.get("description"):
+            wrong.append(f"components/responses/{cname}: no description")
+    assert not wrong, "docs/openapi.json:\n  " + "\n  ".join(wrong)
+
+
+def test_infrastructure_routes_declare_no_security():
+    doc = openapi_doc()
+    for path, method, op in operations(doc):
+        if path in INFRASTRUCTURE:
+            assert op.get("security") == [], f"{method.upper()} {path}: declare \"security\": []"
+        else:
+            assert "security" in op or "security" in doc, f"{method.upper()} {path}: no security declared"
+
+
+def test_statuses_outside_operations_are_described():
+    """404 for an unknown path and 405 for a wrong method belong to no
+    operation: the document says so at the top and has their responses."""
+    doc = openapi_doc()
+    text = doc["info"]["description"]
+    for code, component in (("404", "NotFound"), ("405", "MethodNotAllowed"), ("500", None)):
+        assert code in text, f"info.description does not mention {code}"
+        if component:
+            assert component in doc["components"]["responses"], component
