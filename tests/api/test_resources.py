@@ -10,6 +10,7 @@ import os
 import resource
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -17,10 +18,13 @@ import requests
 
 from harness import (
     BACKEND,
+    THROUGH_PGBOUNCER,
     RawConn,
     check_problem_body,
     metric_values,
     parse_metrics,
+    pg_admin_url,
+    pg_query,
     raw_request,
     scrape,
     wait_until,
@@ -280,3 +284,64 @@ def test_ready_reports_a_full_disk(small_disk, make_server, tmp_path):
     r = requests.get(srv.url + "/ready", timeout=5)
     assert r.status_code == 200 and r.json()["checks"]["database"] == "ok", r.text
     srv.stop()
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="fills a PostgreSQL tablespace")
+def test_ready_reports_a_full_disk_on_postgres(make_server):
+    """The tasks table moves to a tablespace on a 1 MiB tmpfs: inserting
+    fills it, PostgreSQL fails the write with SQLSTATE 53100, and /ready says
+    the database cannot take writes until the note of it expires (15 s)."""
+    if os.geteuid() != 0 or THROUGH_PGBOUNCER:
+        pytest.skip("needs root to mount, and a cluster of our own")
+    import pwd
+    mnt = tempfile.mkdtemp(prefix="pace-conn-pgdisk-")
+    os.chmod(mnt, 0o755)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=700", "tmpfs", mnt],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        os.rmdir(mnt)
+        pytest.skip(f"cannot mount a tmpfs: {p.stderr.strip()}")
+    space = "pace_t_full_" + os.path.basename(mnt).rsplit("-", 1)[1].lower()
+    srv = None
+    moved = False
+    try:
+        pg = pwd.getpwnam("postgres")
+        os.chown(mnt, pg.pw_uid, pg.pw_gid)
+        srv = make_server(env={**BASE_ENV, "PACE_JOB_WORKERS": "0"})
+        token = new_token(srv)
+        create_task_ok(srv, token)
+        pg_query(srv.database, f"CREATE TABLESPACE {space} LOCATION '{mnt}'")
+        pg_query(srv.database, f"ALTER TABLE tasks SET TABLESPACE {space}")
+        moved = True
+        r = requests.get(srv.url + "/ready", timeout=5)
+        assert r.status_code == 200 and r.json()["checks"]["database"] == "ok", r.text
+
+        body = {"title": "t", "description": os.urandom(4500).hex()}  # incompressible
+        for _ in range(1000):
+            w = create_task(srv, token, body)
+            if w.status_code != 201:
+                break
+        assert w.status_code == 503, w.text
+        assert any("53100" in x.get("msg", "") for x in srv.log_lines()), "no disk-full error logged"
+        r = requests.get(srv.url + "/ready", timeout=5)
+        assert r.status_code == 503, r.text
+        assert r.json()["status"] == "unavailable" and r.json()["checks"]["database"] == "read_only", r.text
+
+        pg_query(srv.database, "ALTER TABLE tasks SET TABLESPACE pg_default")
+        moved = False
+
+        def ready():
+            return requests.get(srv.url + "/ready", timeout=5).status_code == 200
+
+        wait_until(ready, 25, "/ready to be 200 once the note of the failed write expired", interval=0.5)
+        create_task_ok(srv, token)
+    finally:
+        if srv is not None:
+            srv.stop()
+            if moved:
+                pg_query(srv.database, "ALTER TABLE tasks SET TABLESPACE pg_default")
+        try:
+            pg_query(pg_admin_url(), f"DROP TABLESPACE IF EXISTS {space}")
+        finally:
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
+            os.rmdir(mnt)
