@@ -25,6 +25,8 @@ struct http_metrics_listener {
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *sock;
     int fd;
+    h2o_timeout_t backoff; /* out of descriptors: the listener rests, as the API's (conn.c) */
+    h2o_timeout_entry_t retry;
 };
 
 bool
@@ -153,10 +155,23 @@ on_accept(h2o_socket_t *listener, const char *err)
         return;
     for (int i = 0; i < 8; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
+        if (sock == NULL) {
+            /* A readable listener would wake the loop again at once: rest. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                h2o_socket_read_stop(listener);
+                h2o_timeout_link(m->accept_ctx.ctx->loop, &m->backoff, &m->retry);
+            }
             return;
+        }
         h2o_accept(&m->accept_ctx, sock);
     }
+}
+
+static void
+on_retry(h2o_timeout_entry_t *e)
+{
+    struct http_metrics_listener *m = H2O_STRUCT_FROM_MEMBER(struct http_metrics_listener, retry, e);
+    h2o_socket_read_start(m->sock, on_accept);
 }
 
 void
@@ -169,6 +184,8 @@ http_metrics_listener_start(struct http_server *s, struct loop *L)
     m->accept_ctx.hosts = m->conf.hosts;
     m->sock = h2o_evloop_socket_create(L->ctx.loop, m->fd, H2O_SOCKET_FLAG_DONT_READ);
     m->sock->data = m;
+    h2o_timeout_init(L->ctx.loop, &m->backoff, 250);
+    m->retry.cb = on_retry;
     h2o_socket_read_start(m->sock, on_accept);
 }
 

@@ -21,6 +21,7 @@ from harness import (
     THROUGH_PGBOUNCER,
     RawConn,
     check_problem_body,
+    free_port,
     metric_values,
     parse_metrics,
     pg_admin_url,
@@ -174,8 +175,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_out_of_descriptors_backs_off_logs_once_and_recovers(make_server):
-    srv = make_server(env={"PACE_REQUEST_TIMEOUT": "60"}, threads=1)
+@pytest.mark.parametrize("metrics_listener", [False, True], ids=["api", "with-metrics-listener"])
+def test_out_of_descriptors_backs_off_logs_once_and_recovers(make_server, metrics_listener):
+    env = {"PACE_REQUEST_TIMEOUT": "60"}
+    if metrics_listener:
+        mport = free_port()
+        env["PACE_METRICS_LISTEN"] = f"127.0.0.1:{mport}"
+    srv = make_server(env=env, threads=1)
     assert_serving(srv)
     open_fds = len(os.listdir(f"/proc/{srv.pid}/fd"))
     _, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
@@ -192,6 +198,11 @@ def test_out_of_descriptors_backs_off_logs_once_and_recovers(make_server):
             return any("cannot accept connections" in m for m in msgs)
 
         wait_until(exhausted, 5, "pace to log that it cannot accept")
+        if metrics_listener:
+            # The metrics listener (on the same loop) must rest as well.
+            for _ in range(3):
+                socks.append(socket.create_connection(("127.0.0.1", mport), timeout=5))
+            time.sleep(0.5)
         before, t0 = cpu_seconds(srv.pid), time.monotonic()
         time.sleep(2)
         used = (cpu_seconds(srv.pid) - before) / (time.monotonic() - t0)
@@ -209,7 +220,8 @@ def test_out_of_descriptors_backs_off_logs_once_and_recovers(make_server):
         msgs = [x.get("msg", "") for x in srv.log_lines()]
         assert sum("cannot accept connections" in m for m in msgs) == 1, msgs
         assert any("descriptors available again" in m for m in msgs), msgs
-        assert counter(srv, "pace_http_accept_backoffs_total") >= 1
+        samples = scrape(f"http://127.0.0.1:{mport}" if metrics_listener else srv.url)
+        assert metric_values(samples, "pace_http_accept_backoffs_total")[0] >= 1
     finally:
         for s in socks:
             s.close()
