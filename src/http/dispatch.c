@@ -243,7 +243,7 @@ check_framing(struct reqctx *c, const struct http_server *s)
         goto refuse;
     }
     if (bad != NULL) {
-        http_reply_problem(r, 400, "malformed_request", "Bad request", bad);
+        http_reply_problem(r, 400, "bad_request", "Bad request", bad);
         goto refuse;
     }
     if (r->method == 0) {
@@ -255,7 +255,7 @@ check_framing(struct reqctx *c, const struct http_server *s)
         /* The absolute form (RFC 9112 section 3.2.2), served like its path. */
         struct http_framing_target t;
         if (!http_framing_split_absolute(req->input.path.base, req->input.path.len, &t)) {
-            http_reply_problem(r, 400, "malformed_request", "Bad request",
+            http_reply_problem(r, 400, "bad_request", "Bad request",
                                "the request target must be a path or an absolute http URI");
             goto refuse;
         }

@@ -225,7 +225,7 @@ h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socke
     char body[256];
     int bl =
         snprintf(body, sizeof(body),
-                 "{\"status\":400,\"code\":\"malformed_request\",\"title\":\"Bad request\","
+                 "{\"status\":400,\"code\":\"bad_request\",\"title\":\"Bad request\","
                  "\"detail\":\"the request line and headers could not be parsed\",\"request_id\":\"%s\"}",
                  id);
     int n = snprintf(e->text, sizeof(e->text),

@@ -125,7 +125,7 @@ def test_control_character_answer_is_problem_json(server):
         with RawConn(server.port, timeout=5) as c:
             c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n")
             resp = c.read_response()
-            body = assert_problem_raw(resp, 400, "malformed_request")
+            body = assert_problem_raw(resp, 400, "bad_request")
             ids.add(body["request_id"])
             assert c.closed_by_peer()
     assert len(ids) == 2, "request ids are not fresh"
