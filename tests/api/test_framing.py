@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from harness import DEV, RawConn, raw_request
+from harness import RawConn, metric_values, raw_request, scrape
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "framing"))
 import nginx_runner  # noqa: E402
@@ -119,7 +119,12 @@ def test_hidden_request_never_runs(server, case):
 
 
 def test_control_character_answer_is_problem_json(server):
-    """h2o's own plain-text 400 (a head picohttpparser refuses) is replaced."""
+    """h2o's own plain-text 400 (a head picohttpparser refuses) is replaced,
+    and counted."""
+    def refused():
+        return sum(metric_values(scrape(server.url), "pace_http_requests_total", route="unmatched", status="400"))
+
+    before = refused()
     ids = set()
     for _ in range(2):
         with RawConn(server.port, timeout=5) as c:
@@ -129,6 +134,7 @@ def test_control_character_answer_is_problem_json(server):
             ids.add(body["request_id"])
             assert c.closed_by_peer()
     assert len(ids) == 2, "request ids are not fresh"
+    assert refused() == before + 2
 
 
 # ---------------------------------------------------------------- targets and methods
