@@ -175,6 +175,10 @@ static void
 find_real_write(void)
 {
     real_write = (socket_write_fn *)dlsym(RTLD_NEXT, "h2o_socket_write");
+    if (real_write == NULL) { /* h2o linked statically: nothing to pass writes on to */
+        fprintf(stderr, "pace: h2o_socket_write not found in a shared library\n");
+        abort();
+    }
 }
 
 /* A fresh id as request.c makes them: 26 characters of base32 from 128
