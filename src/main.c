@@ -332,6 +332,7 @@ cmd_run(struct config *c, bool worker)
         .max_body_bytes = c->max_body_bytes,
         .max_header_bytes = c->max_header_bytes,
         .max_connections = c->max_connections,
+        .keepalive_requests = c->keepalive_requests,
         .request_timeout = c->request_timeout,
         .shutdown_timeout = c->shutdown_timeout,
         .drain_seconds = c->drain_seconds,

@@ -96,6 +96,8 @@ static const struct setting settings[] = {
      OFF(max_header_bytes), 1024, 262144, NULL},
     {"MAX_CONNECTIONS", K_LONG, "10000", "open connections per event loop", OFF(max_connections), 1, 1000000,
      NULL},
+    {"KEEPALIVE_REQUESTS", K_LONG, "1000", "requests one keep-alive connection serves before it is closed",
+     OFF(keepalive_requests), 1, 100000000, NULL},
     {"REQUEST_TIMEOUT", K_INT, "10", "seconds a client may take to send a request, or stay idle between them",
      OFF(request_timeout), 1, 3600, NULL},
     {"SHUTDOWN_TIMEOUT", K_INT, "30", "seconds to let requests in flight finish on SIGTERM",
