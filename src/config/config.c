@@ -58,7 +58,8 @@ static const struct setting settings[] = {
     {"DB_CONNECT_TIMEOUT", K_INT, "1000", "PostgreSQL: milliseconds a connection attempt may take",
      OFF(db_connect_timeout), 1, 600000, NULL},
     {"DB_STATEMENT_TIMEOUT", K_INT, "1500",
-     "PostgreSQL: milliseconds each database call may take, waiting for a connection included (then 503)",
+     "PostgreSQL: milliseconds a request's database work may take, waiting for a worker thread and a "
+     "connection included (then 503)",
      OFF(db_statement_timeout), 1, 3600000, NULL},
     {"READ_YOUR_WRITES_SECONDS", K_INT, "5",
      "with replicas: seconds a user's reads stay on the primary after they write",
