@@ -95,7 +95,7 @@ def test_queued_requests_share_one_deadline(cluster, make_server):
     assert srv.alive()
 
 
-def test_statements_after_a_slow_one_share_its_deadline(cluster, make_server):
+def test_requests_waiting_for_a_lock_share_one_deadline(cluster, make_server):
     """PostgreSQL answers, but late: a session holds a lock on the tasks
     table for longer than the timeout. Writes that wait for it queue behind
     the blocking pool's four threads: every one answers 503 within the
