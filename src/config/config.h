@@ -71,8 +71,10 @@ struct config {
     int rate_limit_login_failures;  /* failures from one IP on one account before backoff */
     int rate_limit_refresh;         /* per minute per client IP */
     int rate_limit_refresh_account; /* per minute per account */
+    int rate_limit_writes;          /* per minute per user; 0: none */
     /* background jobs and plans */
-    int job_workers; /* 0: this instance runs no jobs */
+    int job_workers;              /* 0: this instance runs no jobs */
+    int max_queued_jobs_per_user; /* 0: no bound */
     int job_max_attempts;
     int job_lease_seconds;
     int job_purge_seconds;     /* period of the periodic purges */

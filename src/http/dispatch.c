@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "store/store.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -29,7 +31,7 @@ http_req_then(struct http_req *r, http_handler_fn *next)
  * pool when one is set, else the handler in one piece, or a staged
  * handler's run and then its reply (unless run answered itself). */
 static void
-run_here(struct reqctx *c)
+run_stage(struct reqctx *c)
 {
     struct http_req *r = &c->r;
     http_handler_fn *fn = c->then;
@@ -48,16 +50,32 @@ run_here(struct reqctx *c)
         st->reply(r, err);
 }
 
+/* The store's calls made meanwhile share the request's one deadline,
+ * counted from c->db_start (store_request_started). */
+static void
+run_here(struct reqctx *c)
+{
+    store_request_started(c->db_start);
+    run_stage(c);
+    store_request_started(0);
+}
+
 /* On a pool thread. */
 static bool
 task_run(struct http_pool_task *t)
 {
     struct reqctx *c = H2O_STRUCT_FROM_MEMBER(struct reqctx, task, t);
+    /* The hash pool's queue and its hashing are not database time: the
+     * deadline counts from the end of the wait for a hash thread, then
+     * again from the hand-over to the blocking pool. */
+    if ((c->r.route->flags & ROUTE_HASH) && c->then == NULL)
+        c->db_start = clock_mono_ms();
     run_here(c);
     if (c->then == NULL)
         return false;
     /* After the hash pool: c->then goes to the blocking pool (this thread
      * runs it when that pool's queue is full). */
+    c->db_start = clock_mono_ms();
     struct http_pool *next = c->loop->srv->opts.blocking_pool;
     if (next != NULL && http_pool_submit(next, t) == OK)
         return true;
@@ -424,6 +442,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
             goto send;
     }
 
+    c->db_start = clock_mono_ms(); /* waiting for a worker thread counts against its deadline */
     if (route->stages != NULL && stages_begin(c))
         return 0;
     struct http_pool *pool = pool_for(s, route->flags);

@@ -128,6 +128,7 @@ struct reqctx {
     bool pending;   /* work runs elsewhere; its completion comes back to the loop */
     struct http_pool_task task;
     http_handler_fn *then;         /* the next stage after the hash pool: http_req_then */
+    int64_t db_start;              /* clock_mono_ms() when its database work started waiting */
     int stage_err;                 /* a staged handler's result, for its reply */
     bool in_start;                 /* inside a stage's start: a completion now is synchronous */
     bool done_early;               /* the completion came while in_start */
