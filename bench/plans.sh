@@ -50,7 +50,7 @@ engine="$(timeout 120 "$engine_bench" "$(bench__seconds "$warmup")" "$BENCH_NPRO
 echo "$engine" | awk '{ printf "%-10s %2d thread(s): %8.0f plans/s  %7.1f us/plan  %6d bytes of content\n", $1, $2, $3, $4, $5 }'
 
 # --- the server, users and profiles ---------------------------------------------------
-bench_start_pace --job-workers "$workers" --argon2-memory-kib 8192 --argon2-iterations 1
+bench_start_pace --job-workers "$workers" --max-queued-jobs-per-user 0 --argon2-memory-kib 8192 --argon2-iterations 1
 bench__tmpdir plans
 work="$BENCH__TMP"
 login() { # NAME -> token (registers the user and sets a profile)

@@ -201,7 +201,8 @@ open_auth(const struct config *c, struct store *st, struct cache *cache)
                            [AUTH_RL_REFRESH] = c->rate_limit_refresh},
                 .per_account = {[AUTH_RL_REGISTER] = 5,
                                 [AUTH_RL_LOGIN] = c->rate_limit_login_account,
-                                [AUTH_RL_REFRESH] = c->rate_limit_refresh_account},
+                                [AUTH_RL_REFRESH] = c->rate_limit_refresh_account,
+                                [AUTH_RL_WRITE] = c->rate_limit_writes},
                 .login_failures = c->rate_limit_login_failures,
                 .cache = cache,
             },
@@ -224,6 +225,7 @@ open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
     o.lease_ms = c->job_lease_seconds * 1000;
     o.purge_interval_ms = (int64_t)c->job_purge_seconds * 1000;
     o.retention_ms = (int64_t)c->job_retention_seconds * 1000;
+    o.max_queued_per_user = c->max_queued_jobs_per_user;
     /* A revoked session must outlive the access tokens it issued. */
     o.token_keep_ms = ((int64_t)c->access_token_ttl + c->jwt_leeway) * 1000 + 60 * 1000;
     struct plan_llm_opts lo = {
@@ -332,6 +334,7 @@ cmd_run(struct config *c, bool worker)
         .max_body_bytes = c->max_body_bytes,
         .max_header_bytes = c->max_header_bytes,
         .max_connections = c->max_connections,
+        .keepalive_requests = c->keepalive_requests,
         .request_timeout = c->request_timeout,
         .send_timeout = c->send_timeout,
         .shutdown_timeout = c->shutdown_timeout,

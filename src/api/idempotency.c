@@ -132,6 +132,7 @@ api_idem_begin(struct http_req *r, struct api_idem *idem)
             sleep_ms(step);
             waited += step;
             step = step * 2 > 50 ? 50 : step * 2;
+            store_request_started(clock_mono_ms()); /* the wait is not database time */
             err = store_idem_get(st, r->user_id, idem->key, &r->arena, &e);
             if (err == ERR_NOT_FOUND)
                 break;

@@ -13,6 +13,7 @@
 #include "api/etag.h"
 #include "api/idempotency.h"
 #include "api/list.h"
+#include "api/quota.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "jobs/jobs.h"
@@ -166,7 +167,7 @@ parse_create(struct http_req *r, struct plan_request *req)
 /* ---- handlers ---- */
 
 static void
-api_plan_create(struct http_req *r)
+plan_create(struct http_req *r)
 {
     struct plan_request req;
     if (!parse_create(r, &req))
@@ -195,8 +196,13 @@ api_plan_create(struct http_req *r)
     struct store_job job = {
         .kind = PLAN_JOB_KIND,
         .payload = plan_payload_write(&r->arena, &prof, &req),
+        .max_active = jobs_max_queued_per_user(d->jobs),
     };
     err = store_plan_create(d->store, &p, &job);
+    if (err == ERR_OVERLOADED && job.over_bound) {
+        api_reply_too_many_jobs(r, job.max_active);
+        goto out;
+    }
     if (err == ERR_NOT_FOUND) {
         api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
         goto out;
@@ -210,6 +216,12 @@ api_plan_create(struct http_req *r)
     http_reply_header(r, "location", arena_printf(&r->arena, "/api/v1/plans/%lld", (long long)p.id));
 out:
     api_idem_finish(r, &idem);
+}
+
+static void
+api_plan_create(struct http_req *r)
+{
+    api_write_limited(r, plan_create);
 }
 
 /* GET /plans/{id}, in stages (http.h). */
@@ -304,7 +316,7 @@ check_if_match(struct http_req *r, int64_t id)
 }
 
 static void
-api_plan_delete(struct http_req *r)
+plan_delete(struct http_req *r)
 {
     int64_t id;
     if (!plan_id(r, &id) || !check_if_match(r, id))
@@ -316,6 +328,12 @@ api_plan_delete(struct http_req *r)
         return;
     }
     http_reply_empty(r, 204);
+}
+
+static void
+api_plan_delete(struct http_req *r)
+{
+    api_write_limited(r, plan_delete);
 }
 
 /* ---- lists ---- */

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/cached.h"
 #include "api/etag.h"
+#include "api/quota.h"
 #include "api/validate.h"
 #include "auth/auth.h"
 #include "plan/plan.h"
@@ -153,7 +154,7 @@ check_age(struct http_req *r, const char *birth_date)
 }
 
 static void
-api_profile_put(struct http_req *r)
+profile_put(struct http_req *r)
 {
     const json_t *b = r->json;
     if (!api_validate(r, b, profile_fields, NFIELDS(profile_fields)) ||
@@ -203,6 +204,12 @@ api_profile_put(struct http_req *r)
         return;
     }
     reply_profile(r, &p);
+}
+
+static void
+api_profile_put(struct http_req *r)
+{
+    api_write_limited(r, profile_put);
 }
 
 const struct http_route api_profile_routes[] = {

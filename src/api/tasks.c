@@ -13,6 +13,7 @@
 #include "api/etag.h"
 #include "api/idempotency.h"
 #include "api/list.h"
+#include "api/quota.h"
 #include "api/validate.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -227,16 +228,20 @@ expected_version(struct http_req *r, int64_t id, int64_t *expect)
 /* POST /tasks: the task to create, and the store's answer. */
 struct create {
     struct store_task t;
+    struct auth_rl_verdict rl; /* the write limit's, for the headers */
+    bool in_run;               /* create_run adds them after the Idempotency-Key's record */
 };
 
 static bool
 create_prepare(struct http_req *r)
 {
+    struct create *cr = r->state;
+    if (!api_write_allowed(r, &cr->rl))
+        return false;
     if (!api_validate(r, r->json, create_fields, NFIELDS(create_fields)))
         return false;
     const json_t *body = r->json;
     const json_t *v;
-    struct create *cr = r->state;
     cr->t = (struct store_task){
         .user_id = r->user_id,
         .title = json_string_value(json_object_get(body, "title")),
@@ -265,6 +270,8 @@ create_reply(struct http_req *r, int err)
         reply_task(r, 201, &cr->t);
         http_reply_header(r, "location", arena_printf(&r->arena, "/api/v1/tasks/%lld", (long long)cr->t.id));
     }
+    if (!cr->in_run)
+        api_ratelimit_headers(r, &cr->rl);
 }
 
 /* The create as a blocking call, with Idempotency-Key (which may wait for
@@ -274,10 +281,12 @@ create_run(struct http_req *r)
 {
     struct create *cr = r->state;
     struct api_idem idem;
-    if (!api_idem_begin(r, &idem))
-        return OK; /* answered: a replay, or the key's error */
-    create_reply(r, store_task_create(api_deps()->store, &cr->t));
-    api_idem_finish(r, &idem);
+    cr->in_run = true;
+    if (api_idem_begin(r, &idem)) {
+        create_reply(r, store_task_create(api_deps()->store, &cr->t));
+        api_idem_finish(r, &idem);
+    } /* else answered: a replay, or the key's error */
+    api_ratelimit_headers(r, &cr->rl);
     return OK;
 }
 
@@ -350,7 +359,7 @@ static const struct http_stages task_get = {
 };
 
 static void
-api_task_update(struct http_req *r)
+task_update(struct http_req *r)
 {
     int64_t id, expect;
     if (!task_id(r, &id) || !api_validate(r, r->json, patch_fields, NFIELDS(patch_fields)))
@@ -402,7 +411,7 @@ api_task_update(struct http_req *r)
 }
 
 static void
-api_task_delete(struct http_req *r)
+task_delete(struct http_req *r)
 {
     int64_t id, expect;
     if (!task_id(r, &id) || !expected_version(r, id, &expect))
@@ -413,6 +422,18 @@ api_task_delete(struct http_req *r)
         return;
     }
     http_reply_empty(r, 204);
+}
+
+static void
+api_task_update(struct http_req *r)
+{
+    api_write_limited(r, task_update);
+}
+
+static void
+api_task_delete(struct http_req *r)
+{
+    api_write_limited(r, task_delete);
 }
 
 /* ---- lists ---- */

@@ -144,7 +144,7 @@ const char *auth_jwt_status_name(enum auth_jwt_status s);
 
 /* ---- rate limits (ratelimit.c) -------------------------------------------- */
 
-enum auth_rl_class { AUTH_RL_REGISTER, AUTH_RL_LOGIN, AUTH_RL_REFRESH, AUTH_RL_CLASS_COUNT };
+enum auth_rl_class { AUTH_RL_REGISTER, AUTH_RL_LOGIN, AUTH_RL_REFRESH, AUTH_RL_WRITE, AUTH_RL_CLASS_COUNT };
 
 struct auth_ratelimit_opts {
     bool enabled;
@@ -187,6 +187,14 @@ void auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, 
  * (account, ip) pair and the account; a success clears the pair. */
 void auth_ratelimit_login_result(struct auth_ratelimit *rl, const char *account, const char *ip, bool ok,
                                  int64_t now_ms);
+/* Counts one write by user_id at now_ms unless it is limited:
+ * per_account[AUTH_RL_WRITE] a minute (0: no limit), a token bucket like
+ * auth_ratelimit_hit's. Never waits: with Redis each instance keeps its
+ * share of the limit (the limit divided by the live instances, rounded
+ * up) in its own table, so that all of them together allow no more than
+ * the limit without a round trip on every write. */
+void auth_ratelimit_write(struct auth_ratelimit *rl, int64_t user_id, int64_t now_ms,
+                          struct auth_rl_verdict *v);
 
 /* ---- password checks under the login limits (credential.c) ------------------- */
 

@@ -12,9 +12,15 @@
  * Redis's clock, so the limits hold across all instances; its keys are
  * keyed hashes, never the client's input. When Redis does not answer in
  * time, the check falls back to the table here at this instance's share
- * of the limit (the limit divided by the live instances, rounded up). */
+ * of the limit (the limit divided by the live instances, rounded up).
+ *
+ * Writes (auth_ratelimit_write) are counted per user in the table here
+ * only, at this instance's share of the limit when Redis is shared: all
+ * instances together still allow no more than the limit, and a write,
+ * the hot path, costs no round trip. */
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,6 +261,27 @@ auth_ratelimit_hit(struct auth_ratelimit *rl, enum auth_rl_class c, bool per_ip,
         limit = share(rl, limit);
     }
     uint64_t h = key_hash(rl, tag, (int)c, key, NULL);
+    struct shard *sh = shard_of(rl, h);
+    pthread_mutex_lock(&sh->mu);
+    bool found;
+    struct slot *s = slot_get(sh, h, now_ms, &found);
+    gcra(s, found, limit, now_ms, false, v);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void
+auth_ratelimit_write(struct auth_ratelimit *rl, int64_t user_id, int64_t now_ms, struct auth_rl_verdict *v)
+{
+    int limit = rl->o.per_account[AUTH_RL_WRITE];
+    if (!rl->o.enabled || limit <= 0) {
+        off(v);
+        return;
+    }
+    if (shared(rl))
+        limit = share(rl, limit);
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)user_id);
+    uint64_t h = key_hash(rl, TAG_ACCOUNT, AUTH_RL_WRITE, key, NULL);
     struct shard *sh = shard_of(rl, h);
     pthread_mutex_lock(&sh->mu);
     bool found;

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "store/store.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -29,7 +31,7 @@ http_req_then(struct http_req *r, http_handler_fn *next)
  * pool when one is set, else the handler in one piece, or a staged
  * handler's run and then its reply (unless run answered itself). */
 static void
-run_here(struct reqctx *c)
+run_stage(struct reqctx *c)
 {
     struct http_req *r = &c->r;
     http_handler_fn *fn = c->then;
@@ -48,16 +50,32 @@ run_here(struct reqctx *c)
         st->reply(r, err);
 }
 
+/* The store's calls made meanwhile share the request's one deadline,
+ * counted from c->db_start (store_request_started). */
+static void
+run_here(struct reqctx *c)
+{
+    store_request_started(c->db_start);
+    run_stage(c);
+    store_request_started(0);
+}
+
 /* On a pool thread. */
 static bool
 task_run(struct http_pool_task *t)
 {
     struct reqctx *c = H2O_STRUCT_FROM_MEMBER(struct reqctx, task, t);
+    /* The hash pool's queue and its hashing are not database time: the
+     * deadline counts from the end of the wait for a hash thread, then
+     * again from the hand-over to the blocking pool. */
+    if ((c->r.route->flags & ROUTE_HASH) && c->then == NULL)
+        c->db_start = clock_mono_ms();
     run_here(c);
     if (c->then == NULL)
         return false;
     /* After the hash pool: c->then goes to the blocking pool (this thread
      * runs it when that pool's queue is full). */
+    c->db_start = clock_mono_ms();
     struct http_pool *next = c->loop->srv->opts.blocking_pool;
     if (next != NULL && http_pool_submit(next, t) == OK)
         return true;
@@ -189,15 +207,92 @@ reply_allow(struct http_req *r, unsigned allow)
     http_reply_header(r, "allow", list);
 }
 
-/* Bytes of the request line and headers as sent (h2o's own hard cap is
- * about 400 KiB; ours is PACE_MAX_HEADER_BYTES). */
-static size_t
-header_bytes(const h2o_req_t *req)
+/* The request's place on its connection, 1 for the first (h2o counts them
+ * for its logs). */
+static uint64_t
+request_index(h2o_req_t *req)
 {
-    size_t n = req->input.method.len + req->input.path.len + req->input.authority.len + 32;
-    for (size_t i = 0; i < req->headers.size; i++)
-        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    h2o_iovec_t (*index)(h2o_req_t *) = req->conn->callbacks->log_.http1.request_index;
+    if (index == NULL)
+        return 0;
+    h2o_iovec_t v = index(req);
+    uint64_t n = 0;
+    for (size_t i = 0; i < v.len && v.base[i] >= '0' && v.base[i] <= '9'; i++)
+        n = n * 10 + (uint64_t)(v.base[i] - '0');
     return n;
+}
+
+/* The answer ends the connection: h2o sends Connection: close, and the
+ * lingering close drops what the client still sends (a request hidden
+ * behind this one never runs) instead of resetting the connection under
+ * the answer. */
+static void
+close_after(struct reqctx *c)
+{
+    c->req->http1_is_persistent = 0;
+    http_linger_arm(&c->loop->linger, c->req);
+}
+
+/* Framing (framing.c) and the request target, on the raw head still at the
+ * start of the connection's input buffer (h2o consumes a request only once
+ * it has been answered). False after replying. */
+static bool
+check_framing(struct reqctx *c, const struct http_server *s)
+{
+    h2o_req_t *req = c->req;
+    struct http_req *r = &c->r;
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return true;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL)
+        return true;
+    struct http_framing f;
+    const char *bad = http_framing_check(sock->input->bytes, sock->input->size, &f);
+    if (f.target_len > (size_t)s->opts.max_header_bytes) {
+        http_reply_problem(r, 414, "uri_too_long", "Request target too long",
+                           arena_printf(&r->arena, "the request target must be at most %ld bytes",
+                                        s->opts.max_header_bytes));
+        goto refuse;
+    }
+    if (f.head_len > (size_t)s->opts.max_header_bytes) {
+        http_reply_problem(r, 431, "headers_too_large", "Request headers too large",
+                           arena_printf(&r->arena, "the request line and headers must be at most %ld bytes",
+                                        s->opts.max_header_bytes));
+        goto refuse;
+    }
+    if (bad != NULL) {
+        http_reply_problem(r, 400, "bad_request", "Bad request", bad);
+        goto refuse;
+    }
+    if (r->method == 0) {
+        http_reply_problem(r, 501, "not_implemented", "Not implemented",
+                           "this server implements GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS");
+        goto refuse;
+    }
+    if (req->input.path.len > 0 && req->input.path.base[0] != '/') {
+        /* The absolute form (RFC 9112 section 3.2.2), served like its path. */
+        struct http_framing_target t;
+        if (!http_framing_split_absolute(req->input.path.base, req->input.path.len, &t)) {
+            http_reply_problem(r, 400, "bad_request", "Bad request",
+                               "the request target must be a path or an absolute http URI");
+            goto refuse;
+        }
+        size_t query_at, *norm;
+        h2o_iovec_t p = h2o_url_normalize_path(&req->pool, t.path, t.path_len, &query_at, &norm);
+        r->path = p.base;
+        r->path_len = p.len;
+        r->query = NULL;
+        r->query_len = 0;
+        if (query_at != SIZE_MAX) {
+            r->query = t.path + query_at + 1;
+            r->query_len = t.path_len - query_at - 1;
+        }
+    }
+    return true;
+
+refuse:
+    close_after(c);
+    return false;
 }
 
 static void
@@ -304,13 +399,12 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
         r->body_len = req->entity.len;
     }
 
-    if (header_bytes(req) > (size_t)s->opts.max_header_bytes) {
-        req->http1_is_persistent = 0;
-        http_reply_problem(r, 431, "headers_too_large", "Request headers too large",
-                           arena_printf(&r->arena, "the request line and headers must be at most %ld bytes",
-                                        s->opts.max_header_bytes));
+    if (!check_framing(c, s))
         goto send;
-    }
+    /* Like nginx's keepalive_requests: the Nth request's answer closes. */
+    if (req->http1_is_persistent && s->opts.keepalive_requests > 0 &&
+        request_index(req) >= (uint64_t)s->opts.keepalive_requests)
+        req->http1_is_persistent = 0;
 
     const struct http_route *route = NULL;
     struct http_kv params[HTTP_MAX_PARAMS];
@@ -348,6 +442,7 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
             goto send;
     }
 
+    c->db_start = clock_mono_ms(); /* waiting for a worker thread counts against its deadline */
     if (route->stages != NULL && stages_begin(c))
         return 0;
     struct http_pool *pool = pool_for(s, route->flags);

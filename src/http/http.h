@@ -210,11 +210,12 @@ struct http_server_opts {
     int threads;
     long max_body_bytes;
     long max_header_bytes;
-    long max_connections; /* per loop */
-    int request_timeout;  /* seconds */
-    int send_timeout;     /* seconds a response may make no progress before the connection is closed */
-    int shutdown_timeout; /* seconds */
-    int drain_seconds;    /* on SIGTERM: seconds /ready reports draining before the listeners close */
+    long max_connections;    /* per loop */
+    long keepalive_requests; /* requests one connection serves before it closes (0: no limit) */
+    int request_timeout;     /* seconds */
+    int send_timeout;        /* seconds a response may make no progress before the connection is closed */
+    int shutdown_timeout;    /* seconds */
+    int drain_seconds;       /* on SIGTERM: seconds /ready reports draining before the listeners close */
     bool access_log;
     const char *metrics_allow;  /* addresses and CIDRs that may read /metrics (PACE_METRICS_ALLOW) */
     const char *metrics_listen; /* NULL or "": no metrics listener (PACE_METRICS_LISTEN) */

@@ -146,6 +146,7 @@ struct reqctx {
     bool pending;   /* work runs elsewhere; its completion comes back to the loop */
     struct http_pool_task task;
     http_handler_fn *then;         /* the next stage after the hash pool: http_req_then */
+    int64_t db_start;              /* clock_mono_ms() when its database work started waiting */
     int stage_err;                 /* a staged handler's result, for its reply */
     bool in_start;                 /* inside a stage's start: a completion now is synchronous */
     bool done_early;               /* the completion came while in_start */
@@ -192,6 +193,25 @@ uint64_t http_splitmix(uint64_t *s);
 bool http_server_post(h2o_multithread_message_t *m);
 /* The receiver callback of posted work (watch.c). */
 void http_on_post(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* framing.c: the raw request head, parsed again (see the file's comment). */
+struct http_framing {
+    size_t head_len; /* request line and headers, with the blank line */
+    const char *target;
+    size_t target_len;
+    int minor_version;
+};
+/* Checks the head at buf (len bytes or more: what follows it is ignored).
+ * Returns NULL when its framing is unambiguous, else why not (a constant
+ * string for the problem's detail). Fills f either way. */
+const char *http_framing_check(const char *buf, size_t len, struct http_framing *f);
+/* An absolute-form target (http://authority/path?query) split in place;
+ * false when target is not one or its authority is not a valid host. */
+struct http_framing_target {
+    const char *authority, *path; /* path may be empty: it means "/" */
+    size_t authority_len, path_len;
+};
+bool http_framing_split_absolute(const char *target, size_t len, struct http_framing_target *t);
 
 /* dispatch.c */
 int http_on_req(h2o_handler_t *self, h2o_req_t *req);

@@ -74,12 +74,18 @@ struct jobs_opts {
     int64_t purge_interval_ms; /* the period of the periodic purges */
     int64_t retention_ms;      /* finished jobs are purged after this long (at least two periods) */
     int64_t token_keep_ms;     /* expired/revoked sessions and tokens are kept this long */
+    int max_queued_per_user;   /* a user's jobs queued or running at once (0: no bound) */
 };
 
 /* Defaults for everything (4 workers, 5 attempts, 30 s lease, ...). */
 void jobs_opts_default(struct jobs_opts *o);
 
 struct jobs;
+
+/* How many jobs one user may have queued or running at once (the
+ * store_job's max_active for a user's job); 0: no bound, also when j is
+ * NULL. */
+int jobs_max_queued_per_user(const struct jobs *j);
 
 /* A job system over st (borrowed; must outlive it), with the periodic
  * purge kinds registered. Returns NULL on bad options (logged). */

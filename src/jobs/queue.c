@@ -34,6 +34,13 @@ jobs_opts_default(struct jobs_opts *o)
     o->purge_interval_ms = 3600 * 1000;
     o->retention_ms = 7LL * 24 * 3600 * 1000;
     o->token_keep_ms = (900 + 30 + 60) * 1000;
+    o->max_queued_per_user = 20;
+}
+
+int
+jobs_max_queued_per_user(const struct jobs *j)
+{
+    return j != NULL ? j->o.max_queued_per_user : 0;
 }
 
 int64_t

@@ -754,3 +754,17 @@ store_reading_from_primary(void)
 {
     return primary_only;
 }
+
+static _Thread_local int64_t request_started;
+
+void
+store_request_started(int64_t mono_ms)
+{
+    request_started = mono_ms;
+}
+
+int64_t
+store_request_started_at(void)
+{
+    return request_started;
+}

@@ -424,6 +424,16 @@ int store_task_list(struct store *s, const struct store_task_query *q, struct ar
 void store_reads_from_primary(bool on);
 bool store_reading_from_primary(void);
 
+/* One deadline for a request's database work. The server notes, on the
+ * thread about to run a request's store calls, when that request started
+ * waiting (clock_mono_ms(); 0: no request, e.g. a job worker): every call
+ * the thread makes until the next note ends by that time plus the
+ * statement timeout, however long it waited for a worker thread or a
+ * connection and however many statements it ran before (PostgreSQL; see
+ * "One deadline per request" in docs/internals/postgres.md). */
+void store_request_started(int64_t mono_ms);
+int64_t store_request_started_at(void);
+
 /* Asynchronous reads on the event loops (PostgreSQL). The loops lend the
  * store their poller (util/loopio.h); the store calls it only on a loop
  * thread. Set once, before the loops start; without it there are no
@@ -503,6 +513,12 @@ struct store_job {
     int64_t created_at;
     int64_t updated_at;
     int64_t finished_at;
+    /* With user_id: the insert fails with ERR_OVERLOADED and over_bound
+     * set when the user already has max_active jobs queued or running,
+     * counted in the insert's transaction under a per-user lock (exact).
+     * 0: no bound. */
+    int max_active;
+    bool over_bound;
 };
 
 /* Queues a job: reads kind, payload, user_id, ref_id, unique_key, run_at

@@ -23,7 +23,8 @@ SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 PASSWORD = "umbrella-quarterly-lantern-42"
 # Cheap hashing for the suite; tests about the defaults set their own.
 FAST = {"PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
-BASE_ENV = {**DEV, **FAST, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off"}
+BASE_ENV = {**DEV, **FAST, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off",
+            "PACE_MAX_QUEUED_JOBS_PER_USER": "0"}
 
 USER_KEYS = {"id", "username", "email", "created_at", "updated_at"}
 PAIR_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"}

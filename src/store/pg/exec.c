@@ -343,6 +343,27 @@ store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res)
     return OK;
 }
 
+int
+store_pg_exec_text(struct pgx *x, const char *what, const char *sql, const char *types,
+                   const struct pg_params *p, PGresult **res)
+{
+    Oid oids[PG_MAX_PARAMS] = {0};
+    int n;
+    store_pg_param_types(types, oids, &n);
+    *res = NULL;
+    atomic_fetch_add(&x->c->pool->queries, 1);
+    if (!PQsendQueryParams(x->c->pg, sql, p->n, oids, p->values, p->lengths, p->formats, 0))
+        return conn_lost(x, what, NULL);
+    PGresult *r;
+    int err = roundtrip(x, &r, what);
+    if (err != OK)
+        return err;
+    err = store_pg_check_result(x, r, what);
+    if (err == OK)
+        *res = r;
+    return err;
+}
+
 /* One statement of up to three bigint parameters; *changes rows changed. */
 int
 store_pg_op_ids(struct pgx *x, void *arg)

@@ -4,6 +4,7 @@
  * get the same job; a job whose lease expired (its worker died) is put
  * back first. Every later call checks the lease owner, so a worker that
  * lost its lease can no longer complete or fail the job. */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/pg/pg_int.h"
@@ -13,9 +14,55 @@
 
 #define STORE(s) ((struct pg_store *)(s))
 
+/* The bound on a user's active jobs: a transaction-scoped advisory lock
+ * per user (two-key form, which never meets the one-key locks such as the
+ * migrations'), then, in a statement of its own so that its snapshot sees
+ * what the lock's last holder committed, the count of the user's jobs
+ * queued or running (up to max) through the partial index
+ * jobs_user_active. Creates for one user wait for each other here until
+ * commit: the bound is exact. Inside a transaction only (a plan's
+ * creation); sent unnamed, as it runs for plan creates alone. */
+enum { ACTIVE_LOCK_CLASS = 1785946738 };
+
+static int
+check_active(struct pgx *x, struct store_job *job)
+{
+    char lock[96];
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d, hashint8($1))", ACTIVE_LOCK_CLASS);
+    struct pg_params p = {0};
+    pg_p_i64(&p, job->user_id);
+    PGresult *r;
+    int err = store_pg_exec_text(x, "job bound lock", lock, "l", &p, &r);
+    if (err != OK)
+        return err;
+    PQclear(r);
+    struct pg_params q = {0};
+    pg_p_i64(&q, job->user_id);
+    pg_p_int(&q, job->max_active);
+    err = store_pg_exec_text(x, "job count",
+                             "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = $1 AND state IN "
+                             "('queued', 'running') LIMIT $2) j",
+                             "li", &q, &r);
+    if (err != OK)
+        return err;
+    int64_t n = pg_col_i64(r, 0, 0);
+    PQclear(r);
+    if (n >= job->max_active) {
+        job->over_bound = true;
+        return ERR_OVERLOADED;
+    }
+    return OK;
+}
+
 int
 store_pg_job_insert(struct pgx *x, struct store_job *job, int64_t now)
 {
+    job->over_bound = false;
+    if (job->user_id != 0 && job->max_active > 0) {
+        int err = check_active(x, job);
+        if (err != OK)
+            return err;
+    }
     int64_t run_at = job->run_at != 0 ? job->run_at : now;
     struct pg_params p = {0};
     pg_p_str(&p, job->kind);

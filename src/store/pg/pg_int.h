@@ -271,6 +271,11 @@ int store_pg_exec_task_list(struct pgx *x, enum store_task_sort sort, unsigned f
 /* Runs SQL text without parameters (BEGIN, SET, a migration: several
  * statements allowed); res may be NULL. */
 int store_pg_exec_sql(struct pgx *x, const char *sql, PGresult **res);
+/* Runs one statement of SQL text (a constant: never built from values)
+ * with parameters p of the declared types, unnamed, not prepared: for
+ * statements too rare to take a slot of every connection. */
+int store_pg_exec_text(struct pgx *x, const char *what, const char *sql, const char *types,
+                       const struct pg_params *p, PGresult **res);
 
 /* One connection (conn.c). */
 /* Polls fd for events until deadline (monotonic ms): OK with *revents

@@ -41,6 +41,18 @@ record_wait(struct pg_pool *p, int64_t us)
 int
 store_pg_pool_acquire(struct pg_pool *p, struct pgx *x)
 {
+    /* A request's calls share one deadline: its start plus the statement
+     * timeout (store_request_started), whatever each call was given. */
+    int64_t started = store_request_started_at();
+    if (started > 0 && started + p->st->statement_timeout_ms < x->deadline)
+        x->deadline = started + p->st->statement_timeout_ms;
+    if (clock_mono_ms() >= x->deadline) {
+        /* Spent queueing or on earlier calls: no connection is taken (a
+         * statement sent now would only be cancelled). */
+        atomic_fetch_add(&p->timeouts, 1);
+        store_pg_log_trouble(p, "the request's deadline passed before it could have a connection");
+        return ERR_UNAVAILABLE;
+    }
     int64_t t0 = mono_us();
     pthread_mutex_lock(&p->mu);
     for (;;) {

@@ -11,11 +11,42 @@
 
 #define STORE(s) ((struct sqlite_store *)(s))
 
+/* The user's jobs queued or running (up to max), through the partial
+ * index jobs_user_active. On the single writer: nothing runs between this
+ * count and the insert, so the bound is exact. Prepared per call: only a
+ * plan's creation asks. */
+static const char ACTIVE_SQL[] = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = ?1 AND state IN "
+                                 "('queued', 'running') LIMIT ?2)";
+
+static int
+check_active(struct conn *c, struct store_job *job)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, ACTIVE_SQL, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlite_error(c, rc, "job count");
+    sqlite3_bind_int64(st, 1, job->user_id);
+    sqlite3_bind_int(st, 2, job->max_active);
+    int err = store_sqlite_step_row(c, st, "job count");
+    int64_t n = err == OK ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (err != OK)
+        return err;
+    if (n >= job->max_active) {
+        job->over_bound = true;
+        return ERR_OVERLOADED;
+    }
+    return OK;
+}
+
 int
 store_sqlite_job_insert(struct conn *c, struct store_job *job)
 {
     int err = OK;
     sqlite3_stmt *st;
+    job->over_bound = false;
+    if (job->user_id != 0 && job->max_active > 0 && (err = check_active(c, job)) != OK)
+        return err;
     if (job->unique_key != NULL) {
         st = store_sqlite_stmt(c, STMT_JOB_BY_UNIQUE, &err);
         if (st == NULL)

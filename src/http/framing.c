@@ -1,0 +1,252 @@
+/* Request framing, never more lenient than nginx: the raw request head is
+ * parsed again before any handler runs, because h2o keeps only the first
+ * Content-Length, lets Transfer-Encoding win over it, keeps the last Host
+ * and passes obsolete line folding on. And the one answer h2o writes
+ * without any filter (its plain-text 400 for a head it cannot parse) is
+ * replaced on its way to the socket by a problem+json 400 with a request
+ * id. Invariants: one pass over the head, no allocation on the request
+ * path; an ambiguous head is refused and its connection closed. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "util/alloc.h"
+
+/* picohttpparser, compiled into libh2o-evloop (h2o 2.2.5 installs no header
+ * for it): the declarations of its deps/picohttpparser/picohttpparser.h. */
+struct phr_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
+                      size_t *path_len, int *minor_version, struct phr_header *headers, size_t *num_headers,
+                      size_t last_len);
+
+enum { MAX_HEADERS = 100 }; /* H2O_MAX_HEADERS: h2o refuses a head with more */
+
+static bool
+name_is(const struct phr_header *h, const char *lower, size_t n)
+{
+    return h->name_len == n && h2o_lcstris(h->name, n, lower, n);
+}
+
+/* 1*DIGIT, at most 18 of them (no sign, no list, no spaces). */
+static bool
+content_length_is_valid(const char *v, size_t n)
+{
+    if (n == 0 || n > 18)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+    return true;
+}
+
+/* uri-host [":" port] of RFC 3986: reg-name, IPv4 or an IP literal in
+ * brackets; nothing that could end an authority or start a path. */
+static bool
+host_is_valid(const char *v, size_t n)
+{
+    if (n == 0 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("-._~!$&'()*+,;=:[]%", c) != NULL;
+        if (!ok || c == '\0')
+            return false;
+    }
+    return true;
+}
+
+const char *
+http_framing_check(const char *buf, size_t len, struct http_framing *f)
+{
+    struct phr_header h[MAX_HEADERS];
+    size_t nh = MAX_HEADERS;
+    const char *method, *target;
+    size_t method_len, target_len;
+    int minor;
+    memset(f, 0, sizeof(*f));
+    int n = phr_parse_request(buf, len, &method, &method_len, &target, &target_len, &minor, h, &nh, 0);
+    if (n <= 0)
+        return "the request line and headers could not be parsed";
+    f->head_len = (size_t)n;
+    f->target = target;
+    f->target_len = target_len;
+    f->minor_version = minor;
+
+    size_t hosts = 0, lengths = 0, codings = 0;
+    const struct phr_header *host = NULL, *length = NULL, *coding = NULL;
+    for (size_t i = 0; i < nh; i++) {
+        const struct phr_header *x = &h[i];
+        if (x->name == NULL || x->name_len == 0)
+            return "obsolete line folding is not accepted";
+        if (name_is(x, "host", 4)) {
+            hosts++;
+            host = x;
+        } else if (name_is(x, "content-length", 14)) {
+            lengths++;
+            length = x;
+        } else if (name_is(x, "transfer-encoding", 17)) {
+            codings++;
+            coding = x;
+        }
+    }
+    if (lengths > 1)
+        return "more than one Content-Length header";
+    if (length != NULL && !content_length_is_valid(length->value, length->value_len))
+        return "Content-Length must be a decimal number";
+    if (codings > 0 && lengths > 0)
+        return "Transfer-Encoding and Content-Length together";
+    if (codings > 1)
+        return "more than one Transfer-Encoding header";
+    if (coding != NULL && minor == 0)
+        return "Transfer-Encoding in an HTTP/1.0 request";
+    if (coding != NULL && !h2o_lcstris(coding->value, coding->value_len, H2O_STRLIT("chunked")))
+        return "the only transfer coding accepted is chunked";
+    if (hosts > 1)
+        return "more than one Host header";
+    if (hosts == 0 && minor >= 1)
+        return "an HTTP/1.1 request must have a Host header";
+    if (host != NULL && !host_is_valid(host->value, host->value_len))
+        return "the Host header is not a valid host";
+    return NULL;
+}
+
+bool
+http_framing_split_absolute(const char *target, size_t len, struct http_framing_target *t)
+{
+    size_t skip;
+    if (len >= 7 && h2o_lcstris(target, 7, H2O_STRLIT("http://")))
+        skip = 7;
+    else if (len >= 8 && h2o_lcstris(target, 8, H2O_STRLIT("https://")))
+        skip = 8;
+    else
+        return false;
+    const char *auth = target + skip, *end = target + len;
+    const char *p = auth;
+    while (p < end && *p != '/' && *p != '?')
+        p++;
+    t->authority = auth;
+    t->authority_len = (size_t)(p - auth);
+    t->path = p;
+    t->path_len = (size_t)(end - p);
+    return t->authority_len > 0 && host_is_valid(auth, t->authority_len) &&
+           memchr(auth, '@', t->authority_len) == NULL;
+}
+
+/* ---- h2o's plain-text 400 becomes problem+json ----
+ *
+ * When picohttpparser refuses a head (garbage, a control character, a
+ * header over h2o's 400 KiB), h2o's lib/http1.c writes this constant with
+ * h2o_socket_write directly: no request exists, so no filter sees it.
+ * libh2o-evloop calls h2o_socket_write through its PLT, so this definition
+ * in the executable takes its place (symbol interposition); every other
+ * write goes straight on to h2o's. The substitute lives until h2o's
+ * completion callback, which closes the connection. */
+static const char h2o_bad_request[] = "HTTP/1.1 400 Bad Request\r\n"
+                                      "Content-Type: text/plain; charset=utf-8\r\n"
+                                      "Connection: close\r\n"
+                                      "Content-Length: 11\r\n"
+                                      "\r\n"
+                                      "Bad Request";
+
+typedef void socket_write_fn(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socket_cb cb);
+
+struct bad_request {
+    struct bad_request *next;
+    h2o_socket_t *sock;
+    h2o_socket_cb cb;
+    size_t len;
+    char text[480];
+};
+
+static socket_write_fn *real_write;
+static pthread_once_t real_write_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct bad_request *writing; /* substitutes under way on this thread */
+
+static void
+find_real_write(void)
+{
+    real_write = (socket_write_fn *)dlsym(RTLD_NEXT, "h2o_socket_write");
+    if (real_write == NULL) { /* h2o linked statically: nothing to pass writes on to */
+        fprintf(stderr, "pace: h2o_socket_write not found in a shared library\n");
+        abort();
+    }
+}
+
+/* A fresh id as request.c makes them: 26 characters of base32 from 128
+ * random bits of the loop's generator. */
+static void
+request_id_new(struct loop *L, char *id)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    uint64_t a = http_splitmix(&L->rng), b = http_splitmix(&L->rng);
+    for (int k = 0; k < 13; k++) {
+        id[k] = alphabet[a & 31];
+        id[13 + k] = alphabet[b & 31];
+        a >>= 5;
+        b >>= 5;
+    }
+    id[26] = '\0';
+}
+
+static void
+on_bad_request_written(h2o_socket_t *sock, const char *err)
+{
+    struct bad_request **pp = &writing, *e;
+    while ((e = *pp) != NULL && e->sock != sock)
+        pp = &e->next;
+    if (e == NULL)
+        abort(); /* a completion for a write this file never made */
+    *pp = e->next;
+    h2o_socket_cb cb = e->cb;
+    free(e);
+    cb(sock, err);
+}
+
+void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socket_cb cb);
+
+void
+h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socket_cb cb)
+{
+    pthread_once(&real_write_once, find_real_write);
+    struct loop *L = http_loop_here();
+    if (bufcnt != 1 || bufs[0].len != sizeof(h2o_bad_request) - 1 || L == NULL ||
+        memcmp(bufs[0].base, h2o_bad_request, sizeof(h2o_bad_request) - 1) != 0) {
+        real_write(sock, bufs, bufcnt, cb);
+        return;
+    }
+    struct bad_request *e = xcalloc(1, sizeof(*e));
+    char id[HTTP_REQUEST_ID_MAX + 1];
+    request_id_new(L, id);
+    char body[256];
+    int bl =
+        snprintf(body, sizeof(body),
+                 "{\"status\":400,\"code\":\"bad_request\",\"title\":\"Bad request\","
+                 "\"detail\":\"the request line and headers could not be parsed\",\"request_id\":\"%s\"}",
+                 id);
+    int n = snprintf(e->text, sizeof(e->text),
+                     "HTTP/1.1 400 Bad Request\r\n"
+                     "Content-Type: application/problem+json\r\n"
+                     "X-Request-Id: %s\r\n"
+                     "Connection: close\r\n"
+                     "Content-Length: %d\r\n"
+                     "\r\n"
+                     "%s",
+                     id, bl, body);
+    e->len = (size_t)n;
+    e->sock = sock;
+    e->cb = cb;
+    e->next = writing;
+    writing = e;
+    http_metrics_observe(L->index, SIZE_MAX, 400, 0);
+    h2o_iovec_t v = h2o_iovec_init(e->text, e->len);
+    real_write(sock, &v, 1, on_bad_request_written);
+}
