@@ -82,6 +82,8 @@ run(struct pg_store *st, enum pg_mode mode, int64_t user_id, bool tx, int timeou
         err = run_on(st->primary, deadline, user_id, tx, fn, arg, &x);
     if (mode == PG_WRITE && x.ryw_user != 0)
         store_pg_ryw_note(st, x.ryw_user);
+    if (mode == PG_WRITE && err == OK)
+        store_note_write_ok(&st->base); /* the storage takes writes (health.c) */
     return err;
 }
 
