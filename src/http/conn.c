@@ -189,11 +189,12 @@ refuse_one(struct loop *L)
                  "{\"status\":503,\"code\":\"overloaded\",\"title\":\"Overloaded\",\"detail\":\"too many "
                  "connections; retry shortly\",\"request_id\":\"%s\"}",
                  id);
-    int mlen = snprintf(msg, sizeof(msg),
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-                        "Content-Length: %d\r\nRetry-After: 1\r\nX-Request-Id: %s\r\n"
-                        "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s",
-                        blen, id, body);
+    int mlen = snprintf(
+        msg, sizeof(msg),
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json; charset=utf-8\r\n"
+        "Content-Length: %d\r\nRetry-After: 1\r\nX-Request-Id: %s\r\n"
+        "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+        blen, id, body);
     /* A new connection's send buffer takes this whole: no partial write. */
     ssize_t n = send(fd, msg, (size_t)mlen, MSG_DONTWAIT | MSG_NOSIGNAL);
     atomic_fetch_add_explicit(&L->srv->refused, 1, memory_order_relaxed);
@@ -268,10 +269,16 @@ on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL)
         return;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        bool full = L->open >= L->srv->opts.max_connections;
         h2o_socket_t *sock = NULL;
-        if (full ? !refuse_one(L) : (sock = h2o_evloop_socket_accept(listener)) == NULL) {
-            int e = errno;
+        bool taken;
+        if (L->open >= L->srv->opts.max_connections) {
+            taken = refuse_one(L);
+        } else {
+            sock = h2o_evloop_socket_accept(listener);
+            taken = sock != NULL;
+        }
+        if (!taken) {
+            int e = errno; /* EAGAIN: the queue is empty */
             if (is_fd_shortage(e))
                 back_off(L, e);
             return;
@@ -296,10 +303,12 @@ http_conn_loop_init(struct loop *L)
 {
     h2o_linklist_init_anchor(&L->conns);
     h2o_linklist_init_anchor(&L->refused);
-    uint64_t every = (uint64_t)L->srv->opts.send_timeout * 1000 / 4;
-    h2o_timeout_init(L->ctx.loop, &L->sweep, every < SWEEP_MAX_MS ? every : SWEEP_MAX_MS);
     L->sweep_tick.cb = on_sweep;
-    h2o_timeout_link(L->ctx.loop, &L->sweep, &L->sweep_tick);
+    if (L->srv->opts.send_timeout > 0) { /* 0: none (an embedding such as the fuzz target) */
+        uint64_t every = (uint64_t)L->srv->opts.send_timeout * 1000 / 4;
+        h2o_timeout_init(L->ctx.loop, &L->sweep, every < SWEEP_MAX_MS ? every : SWEEP_MAX_MS);
+        h2o_timeout_link(L->ctx.loop, &L->sweep, &L->sweep_tick);
+    }
     h2o_timeout_init(L->ctx.loop, &L->accept_backoff, ACCEPT_BACKOFF_MS);
     L->accept_retry.cb = on_accept_retry;
     h2o_timeout_init(L->ctx.loop, &L->refuse_linger, REFUSE_LINGER_MS);

@@ -213,7 +213,7 @@ struct http_server_opts {
     long max_connections;    /* per loop */
     long keepalive_requests; /* requests one connection serves before it closes (0: no limit) */
     int request_timeout;     /* seconds */
-    int send_timeout;        /* seconds a response may make no progress before the connection is closed */
+    int send_timeout;        /* seconds a response may stall before its connection closes (0: none) */
     int shutdown_timeout;    /* seconds */
     int drain_seconds;       /* on SIGTERM: seconds /ready reports draining before the listeners close */
     bool access_log;

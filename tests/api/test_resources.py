@@ -137,7 +137,11 @@ def test_past_the_cap_new_connections_get_503_at_once(make_server):
                 extra.send(raw_request("GET", "/health"))
             r = extra.read_response()
             assert r.status == 503, r
-            assert r.header("content-type") == "application/problem+json"
+            # The headers every answer of pace's carries (src/http/request.c).
+            assert r.header("content-type") == "application/problem+json; charset=utf-8"
+            assert r.header("x-content-type-options") == "nosniff"
+            assert r.header("cache-control") == "no-store"
+            assert r.header("connection") == "close"
             assert r.header("retry-after") == "1"
             rid = r.header("x-request-id")
             check_problem_body(r.json(), 503, "overloaded", rid)
