@@ -239,8 +239,9 @@ struct auth_opts {
     struct auth_pwparams password;
     struct auth_ratelimit_opts limits;
     const char *trusted_proxies;
-    int refresh_ttl;   /* seconds a refresh token (and an idle session) lives */
-    int refresh_grace; /* seconds a just-rotated refresh token may be presented again */
+    int refresh_ttl;     /* seconds a refresh token (and an idle session) lives */
+    int refresh_grace;   /* seconds a just-rotated refresh token may be presented again */
+    int64_t session_max; /* seconds a session lives at most after its login, rotations or not (0: no bound) */
 };
 
 struct auth;
@@ -309,8 +310,10 @@ int auth_refresh_owner(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], in
 /* Rotates the refresh token: the old one is spent, a new pair is issued in
  * the same session. Presenting a spent token revokes its session (reuse),
  * unless it was rotated less than refresh_grace seconds ago, which gets a
- * fresh pair in the same session. Returns OK with *res set, or a store
- * error. */
+ * fresh pair in the same session. No refresh token outlives its session's
+ * absolute end (created_at + session_max): one issued near it expires
+ * there, and past it the answer is AUTH_REFRESH_EXPIRED. Returns OK with
+ * *res set, or a store error. */
 int auth_session_refresh(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], struct auth_pair *out,
                          enum auth_refresh_result *res);
 /* Ends the session the refresh token belongs to (any token of it, spent or

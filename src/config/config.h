@@ -58,6 +58,7 @@ struct config {
     int jwt_leeway;            /* seconds */
     int refresh_token_ttl;     /* seconds */
     int refresh_grace_seconds; /* 0: strict rotation */
+    int session_max_seconds;   /* absolute session lifetime from its login */
     long argon2_memory_kib;
     int argon2_iterations;
     bool rate_limits;
