@@ -74,10 +74,18 @@ bool auth_password_hash_is_known(const char *stored);
 /* Loads the cracklib dictionary check (libpwquality). OK or ERR_INVALID
  * (no dictionary: logged). Not thread-safe; call once at start-up. */
 int auth_policy_init(void);
+/* Loads the published common-password lists: paths separated by commas,
+ * each a plain list (one password a line, "#!" comment lines skipped, as
+ * john-data's /usr/share/john/password.lst) or python3-zxcvbn's
+ * frequency_lists.py (its "passwords" list). NULL or "" loads none (a
+ * warning). OK, or ERR_INVALID when a file cannot be read or holds no
+ * password (logged). After auth_policy_init; not thread-safe. */
+int auth_policy_load(const char *paths);
 void auth_policy_cleanup(void);
 /* The password rules: AUTH_PASSWORD_MIN..MAX bytes, not containing the
- * username, the email or its local part (ignoring case), not a common or
- * dictionary-based password (cracklib). username/email may be NULL. Returns
+ * username, the email or its local part (ignoring case), not on a loaded
+ * common-password list (ignoring case, whole or inside digit and symbol
+ * padding), not a dictionary-based password (cracklib). username/email may be NULL. Returns
  * OK, or ERR_INVALID with *p filled (field "password"). Thread-safe. */
 int auth_password_check(const char *pw, size_t len, const char *username, const char *email,
                         struct auth_problem *p);
@@ -242,6 +250,7 @@ struct auth_opts {
     int refresh_ttl;     /* seconds a refresh token (and an idle session) lives */
     int refresh_grace;   /* seconds a just-rotated refresh token may be presented again */
     int64_t session_max; /* seconds a session lives at most after its login, rotations or not (0: no bound) */
+    const char *common_passwords; /* auth_policy_load's paths */
 };
 
 struct auth;

@@ -306,7 +306,7 @@ auth_new(const struct auth_opts *o, struct store *st)
                   o->password.memory_kib, o->password.iterations);
         goto fail;
     }
-    if (auth_policy_init() != OK)
+    if (auth_policy_init() != OK || auth_policy_load(o->common_passwords) != OK)
         goto fail;
     a->rl = auth_ratelimit_new(&o->limits);
     a->cache = o->limits.cache;

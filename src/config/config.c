@@ -149,6 +149,11 @@ static const struct setting settings[] = {
      8, 1048576, NULL},
     {"ARGON2_ITERATIONS", K_INT, "2", "argon2id passes per password hash", OFF(argon2_iterations), 1, 64,
      NULL},
+    {"COMMON_PASSWORDS_FILES", K_STRING,
+     "/usr/share/john/password.lst,/usr/lib/python3/dist-packages/zxcvbn/frequency_lists.py",
+     "published common-password lists refused as passwords, comma-separated (john-data, python3-zxcvbn; "
+     "empty: none)",
+     OFF(common_passwords_files), 0, 0, NULL},
     {"RATE_LIMITS", K_BOOL, "on", "rate limits on register, login, token and refresh (on|off)",
      OFF(rate_limits), 0, 0, NULL},
     {"TRUSTED_PROXIES", K_STRING, "",
@@ -519,6 +524,7 @@ config_cleanup(struct config *c)
     free(c->jwt_keys);
     free(c->jwt_issuer);
     free(c->jwt_audience);
+    free(c->common_passwords_files);
     free(c->trusted_proxies);
     if (c->redis_url != NULL)
         sodium_memzero(c->redis_url, strlen(c->redis_url)); /* may hold a password */

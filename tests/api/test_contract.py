@@ -1,9 +1,11 @@
 """Contract details a standard client or an attacker relies on: JSON bodies
 only in UTF-8, no repeated query parameters, exactly one Authorization
-header, and the RFC 6750 section 3.1 challenge on every 401 of a Bearer
-route. Headers sent twice go through raw sockets (HTTP clients merge or
-refuse them)."""
+header, the RFC 6750 section 3.1 challenge on every 401 of a Bearer route,
+and no password from the published common-password lists (Debian's
+john-data and python3-zxcvbn, loaded at start-up). Headers sent twice go
+through raw sockets (HTTP clients merge or refuse them)."""
 
+import os
 import re
 import time
 
@@ -11,8 +13,8 @@ import jwt
 import pytest
 import requests
 
-from harness import RawConn, assert_problem
-from helpers import BASE_ENV, SECRET, TASKS, auth, new_user
+from harness import RawConn, assert_problem, free_port, run_pace
+from helpers import BASE_ENV, PASSWORD, SECRET, TASKS, auth, errors_of, new_user, post, register
 
 ME = "/api/v1/users/me"
 CHALLENGE = 'Bearer realm="pace"'
@@ -176,3 +178,64 @@ def test_two_authorization_headers_are_400(srv, user, second):
     assert body["code"] == "duplicate_header"
     assert user["username"] not in resp.body.decode()
     assert challenge_params(resp.header("www-authenticate"))["error"] == "invalid_request"
+
+
+# ---------------------------------------------------------------- common passwords
+
+JOHN = "/usr/share/john/password.lst"
+ZXCVBN = "/usr/lib/python3/dist-packages/zxcvbn/frequency_lists.py"
+needs_lists = pytest.mark.skipif(not (os.path.exists(JOHN) and os.path.exists(ZXCVBN)),
+                                 reason="needs Debian's john-data and python3-zxcvbn")
+
+# From the published lists, 12 characters or more, and each accepted by the
+# cracklib check alone (pace before the lists).
+LEAKED = ["1qaz2wsx3edc", "leavemealone", "FinalFantasy", "qwertyasdfgh", "whosyourdaddy",
+          "lost4815162342", "justinbieber!!", "1qaz2wsx3edc4rfv"]
+
+
+def assert_too_common(r, field="password"):
+    body = assert_problem(r, 422, "validation_failed")
+    entry = [e for e in body["errors"] if e["field"] == field]
+    assert entry and entry[0]["code"] == "too_common", body
+    assert "common passwords" in entry[0]["message"], body
+
+
+@needs_lists
+@pytest.mark.parametrize("pw", LEAKED)
+def test_register_refuses_a_leaked_password(srv, pw):
+    r, _, _ = register(srv, password=pw)
+    assert_too_common(r)
+
+
+@needs_lists
+def test_password_change_refuses_a_leaked_password(srv):
+    u = new_user(srv)
+    r = post(srv, "/api/v1/users/me/password", {"current_password": PASSWORD, "new_password": "sonyericsson"},
+             token=u["access"])
+    assert_too_common(r, "new_password")
+    ok = post(srv, "/api/v1/users/me/password",
+              {"current_password": PASSWORD, "new_password": "umbrella-quarterly-lantern-43"}, token=u["access"])
+    assert ok.status_code == 204, ok.text
+
+
+def test_the_lists_are_a_setting(make_server, tmp_path):
+    own = tmp_path / "own.lst"
+    own.write_text("#!comment: a list of our own\nMy-Own-Common-Pass\n")
+    s = make_server(env={**BASE_ENV, "PACE_COMMON_PASSWORDS_FILES": str(own)})
+    assert_too_common(register(s, password="my-own-common-pass")[0])  # any case
+    assert register(s, password="1qaz2wsx3edc")[0].status_code == 201  # not in that list
+    none = make_server(env={**BASE_ENV, "PACE_COMMON_PASSWORDS_FILES": ""})
+    assert register(none, password="my-own-common-pass")[0].status_code == 201
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_a_missing_or_empty_list_stops_startup(tmp_path, content):
+    path = tmp_path / "list.lst"
+    if content is not None:
+        path.write_text(content)
+    port = free_port()
+    rc, out, err = run_pace(["serve", "--data-dir", str(tmp_path / "data"), "--listen", f"127.0.0.1:{port}"],
+                            tmp_path, env={**BASE_ENV, "PACE_COMMON_PASSWORDS_FILES": str(path)},
+                            health_port=port)
+    assert rc == 1, (rc, err)
+    assert str(path) in out + err, (out, err)  # the log names the file
