@@ -226,6 +226,7 @@ def test_the_lists_are_a_setting(make_server, tmp_path):
     assert register(s, password="1qaz2wsx3edc")[0].status_code == 201  # not in that list
     none = make_server(env={**BASE_ENV, "PACE_COMMON_PASSWORDS_FILES": ""})
     assert register(none, password="my-own-common-pass")[0].status_code == 201
+    assert register(none, password="1qaz2wsx3edc")[0].status_code == 201  # in the default lists
 
 
 @pytest.mark.parametrize("content", [None, ""])
