@@ -209,6 +209,8 @@ open_auth(const struct config *c, struct store *st, struct cache *cache)
         .trusted_proxies = c->trusted_proxies,
         .refresh_ttl = c->refresh_token_ttl,
         .refresh_grace = c->refresh_grace_seconds,
+        .session_max = c->session_max_seconds,
+        .common_passwords = c->common_passwords_files,
     };
     return auth_new(&o, st);
 }

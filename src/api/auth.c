@@ -9,6 +9,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api/api.h"
 #include "cache/cache.h"
 #include "api/validate.h"
@@ -94,11 +96,19 @@ api_auth_hook(struct http_req *r)
     size_t len = 0;
     const char *h = http_req_header(r, "authorization", &len);
     if (h == NULL) {
-        api_reply_unauthorized(r, "unauthorized", "an access token is required (Authorization: Bearer ...)");
+        api_reply_unauthorized(r, "unauthorized", NULL);
+        return false;
+    }
+    if (http_req_header_count(r, "authorization") > 1) {
+        /* Which one counts would be a guess that a proxy may make otherwise. */
+        http_reply_problem(r, 400, "duplicate_header", "Bad request",
+                           "the request must carry exactly one Authorization header");
+        http_reply_header(r, "www-authenticate", "Bearer realm=\"pace\", error=\"invalid_request\"");
         return false;
     }
     if (len < 7 || strncasecmp(h, "Bearer ", 7) != 0) {
-        api_reply_unauthorized(r, "unauthorized", "the Authorization header must be Bearer <access token>");
+        /* Another scheme is no token at all (RFC 6750 section 3.1). */
+        api_reply_unauthorized(r, "unauthorized", NULL);
         return false;
     }
     const char *tok = h + 7;
@@ -628,6 +638,35 @@ is_form(struct http_req *r)
     return n == wl || ct[wl] == ';' || ct[wl] == ' ';
 }
 
+/* True for "Basic base64(client_id:)": a public client naming itself with
+ * an empty secret (RFC 6749 section 2.3.1, what requests-oauthlib sends by
+ * default). Any client id is accepted, as client_id in the body is; a
+ * secret, another scheme or a malformed value is not. */
+static bool
+is_public_client_basic(const char *v, size_t len)
+{
+    if (len < 6 || strncasecmp(v, "Basic ", 6) != 0)
+        return false;
+    v += 6;
+    len -= 6;
+    while (len > 0 && *v == ' ') {
+        v++;
+        len--;
+    }
+    while (len > 0 && v[len - 1] == ' ')
+        len--;
+    unsigned char raw[LOGIN_MAX + 2];
+    size_t n = 0;
+    const char *end = NULL;
+    if (len == 0 ||
+        sodium_base642bin(raw, sizeof(raw), v, len, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != v + len)
+        return false;
+    /* client_id is form-encoded before base64, so the first ':' ends it. */
+    const unsigned char *colon = memchr(raw, ':', n);
+    return colon != NULL && colon != raw && colon == raw + n - 1;
+}
+
 static const char PASSWORD_GRANT_FAILED[] = "the username or the password is wrong";
 
 static void
@@ -653,10 +692,14 @@ api_auth_token(struct http_req *r)
     size_t vlen[F_COUNT] = {0};
     if (!form_parse(r, v, vlen))
         return;
+    if (http_req_header_count(r, "authorization") > 1) {
+        oauth_error(r, 400, "invalid_request", "the request must carry at most one Authorization header");
+        return;
+    }
     size_t alen = 0;
     const char *authz = http_req_header(r, "authorization", &alen);
     if ((v[F_CLIENT_SECRET] != NULL && vlen[F_CLIENT_SECRET] > 0) ||
-        (authz != NULL && alen >= 6 && strncasecmp(authz, "Basic ", 6) == 0)) {
+        (authz != NULL && !is_public_client_basic(authz, alen))) {
         /* pace is its own only client: public clients send no secret. */
         oauth_error(r, 401, "invalid_client",
                     "client authentication is not supported; send no client secret");

@@ -1,4 +1,7 @@
 /* The one mapping from the program's errors to HTTP problems. */
+#include <stdbool.h>
+#include <string.h>
+
 #include "api/api.h"
 #include "auth/auth.h"
 #include "store/store.h"
@@ -77,13 +80,31 @@ api_reply_profile_required(struct http_req *r)
                        "a plan is made from your fitness profile: PUT /api/v1/profile first");
 }
 
+/* RFC 6750 section 3.1: a token that was presented and refused (code
+ * "unauthorized" with a detail) is error="invalid_token" with the detail
+ * as its description; no token at all (detail NULL), and failed logins or
+ * refreshes, get the bare challenge. Details are this program's own text:
+ * no secret, and no quote or backslash survives into the header. */
 void
 api_reply_unauthorized(struct http_req *r, const char *code, const char *detail)
 {
+    bool refused = detail != NULL && strcmp(code, "unauthorized") == 0;
     if (detail == NULL)
-        detail = "a valid access token is required";
+        detail = "an access token is required (Authorization: Bearer <access token>)";
     http_reply_problem(r, 401, code, "Unauthorized", detail);
-    http_reply_header(r, "www-authenticate", "Bearer realm=\"pace\"");
+    if (!refused) {
+        http_reply_header(r, "www-authenticate", "Bearer realm=\"pace\"");
+        return;
+    }
+    char *desc = arena_strndup(&r->arena, detail, strlen(detail));
+    for (char *p = desc; *p != '\0'; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '\'';
+    http_reply_header(r, "www-authenticate",
+                      arena_printf(&r->arena,
+                                   "Bearer realm=\"pace\", error=\"invalid_token\", "
+                                   "error_description=\"%s\"",
+                                   desc));
 }
 
 void

@@ -114,6 +114,7 @@ users_me_read(struct http_req *r)
     if (inm != NULL && tag_listed(inm, n, etag(r, &u), true)) {
         http_reply_empty(r, 304);
         http_reply_header(r, "etag", etag(r, &u));
+        http_reply_header(r, "cache-control", "private, no-cache"); /* RFC 9110 15.4.5: as the 200 would */
         return;
     }
     reply_user(r, &u);

@@ -74,10 +74,18 @@ bool auth_password_hash_is_known(const char *stored);
 /* Loads the cracklib dictionary check (libpwquality). OK or ERR_INVALID
  * (no dictionary: logged). Not thread-safe; call once at start-up. */
 int auth_policy_init(void);
+/* Loads the published common-password lists: paths separated by commas,
+ * each a plain list (one password a line, "#!" comment lines skipped, as
+ * john-data's /usr/share/john/password.lst) or python3-zxcvbn's
+ * frequency_lists.py (its "passwords" list). NULL or "" loads none (a
+ * warning). OK, or ERR_INVALID when a file cannot be read or holds no
+ * password (logged). After auth_policy_init; not thread-safe. */
+int auth_policy_load(const char *paths);
 void auth_policy_cleanup(void);
 /* The password rules: AUTH_PASSWORD_MIN..MAX bytes, not containing the
- * username, the email or its local part (ignoring case), not a common or
- * dictionary-based password (cracklib). username/email may be NULL. Returns
+ * username, the email or its local part (ignoring case), not on a loaded
+ * common-password list (ignoring case, whole or inside digit and symbol
+ * padding), not a dictionary-based password (cracklib). username/email may be NULL. Returns
  * OK, or ERR_INVALID with *p filled (field "password"). Thread-safe. */
 int auth_password_check(const char *pw, size_t len, const char *username, const char *email,
                         struct auth_problem *p);
@@ -247,8 +255,10 @@ struct auth_opts {
     struct auth_pwparams password;
     struct auth_ratelimit_opts limits;
     const char *trusted_proxies;
-    int refresh_ttl;   /* seconds a refresh token (and an idle session) lives */
-    int refresh_grace; /* seconds a just-rotated refresh token may be presented again */
+    int refresh_ttl;     /* seconds a refresh token (and an idle session) lives */
+    int refresh_grace;   /* seconds a just-rotated refresh token may be presented again */
+    int64_t session_max; /* seconds a session lives at most after its login, rotations or not (0: no bound) */
+    const char *common_passwords; /* auth_policy_load's paths */
 };
 
 struct auth;
@@ -317,8 +327,10 @@ int auth_refresh_owner(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], in
 /* Rotates the refresh token: the old one is spent, a new pair is issued in
  * the same session. Presenting a spent token revokes its session (reuse),
  * unless it was rotated less than refresh_grace seconds ago, which gets a
- * fresh pair in the same session. Returns OK with *res set, or a store
- * error. */
+ * fresh pair in the same session. No refresh token outlives its session's
+ * absolute end (created_at + session_max): one issued near it expires
+ * there, and past it the answer is AUTH_REFRESH_EXPIRED. Returns OK with
+ * *res set, or a store error. */
 int auth_session_refresh(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], struct auth_pair *out,
                          enum auth_refresh_result *res);
 /* Ends the session the refresh token belongs to (any token of it, spent or

@@ -11,7 +11,12 @@
  * when several of a user's sessions end (the receivers pull them from the
  * database). Every instance applies them as they arrive, and pulls from
  * the database on every (re)subscribe, so a message lost while it was away
- * costs nothing; the 500 ms poll stays as the backstop. */
+ * costs nothing; the 500 ms poll stays as the backstop.
+ *
+ * A session ends at the latest session_max after its login: every expiry
+ * written (the session's at creation, each refresh token's) is capped at
+ * created_at + session_max, so the session's own expires_at, which a
+ * rotation only moves up to its new token's, never passes that end. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +65,8 @@ struct auth {
     struct auth_proxies *proxies;
     int refresh_ttl;
     int grace;
-    int64_t keep_ms; /* how long a revocation matters: an access token's life */
+    int64_t session_max_ms; /* 0: no absolute end */
+    int64_t keep_ms;        /* how long a revocation matters: an access token's life */
 
     struct revset revoked;
     pthread_mutex_t sync_mu;
@@ -279,6 +285,7 @@ auth_new(const struct auth_opts *o, struct store *st)
     a->st = st;
     a->refresh_ttl = o->refresh_ttl;
     a->grace = o->refresh_grace;
+    a->session_max_ms = o->session_max * 1000;
     a->keep_ms = ((int64_t)o->jwt.ttl + o->jwt.leeway) * 1000 + 60 * 1000;
     pthread_rwlock_init(&a->revoked.lock, NULL);
     a->revoked.cap = 1024;
@@ -299,7 +306,7 @@ auth_new(const struct auth_opts *o, struct store *st)
                   o->password.memory_kib, o->password.iterations);
         goto fail;
     }
-    if (auth_policy_init() != OK)
+    if (auth_policy_init() != OK || auth_policy_load(o->common_passwords) != OK)
         goto fail;
     a->rl = auth_ratelimit_new(&o->limits);
     a->cache = o->limits.cache;
@@ -465,15 +472,27 @@ auth_refresh_hash(const char *text, size_t len, uint8_t hash[AUTH_REFRESH_HASH])
     return OK;
 }
 
-/* Fills the pair's access token and numbers. */
+/* When a refresh token issued at now_ms for a session created at
+ * created_ms expires: refresh_ttl later, but not past the session's end. */
+static int64_t
+refresh_expiry(const struct auth *a, int64_t created_ms, int64_t now_ms)
+{
+    int64_t at = now_ms + (int64_t)a->refresh_ttl * 1000;
+    if (a->session_max_ms > 0 && at > created_ms + a->session_max_ms)
+        at = created_ms + a->session_max_ms;
+    return at;
+}
+
+/* Fills the pair's access token and numbers; the refresh token expires at
+ * refresh_at. */
 static int
-finish_pair(struct auth *a, int64_t user_id, int64_t session_id, int64_t now_ms, const struct fresh *f,
-            struct auth_pair *out)
+finish_pair(struct auth *a, int64_t user_id, int64_t session_id, int64_t now_ms, int64_t refresh_at,
+            const struct fresh *f, struct auth_pair *out)
 {
     out->user_id = user_id;
     out->session_id = session_id;
     out->expires_in = auth_jwt_ttl(a->jwt);
-    out->refresh_expires_in = a->refresh_ttl;
+    out->refresh_expires_in = refresh_at > now_ms ? (int)((refresh_at - now_ms) / 1000) : 0;
     memcpy(out->refresh, f->text, sizeof(out->refresh));
     return auth_jwt_sign(a->jwt, user_id, session_id, now_ms / 1000, out->access, sizeof(out->access));
 }
@@ -502,13 +521,13 @@ auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, con
         .user_id = user_id,
         .user_agent = ua[0] != '\0' ? ua : NULL,
         .ip = addr[0] != '\0' ? addr : NULL,
-        .expires_at = now + (int64_t)a->refresh_ttl * 1000,
+        .expires_at = refresh_expiry(a, now, now),
     };
     struct store_refresh first = {.user_id = user_id, .expires_at = sess.expires_at};
     memcpy(first.hash, f.hash, sizeof(first.hash));
     int err = store_session_create(a->st, &sess, &first);
     if (err == OK)
-        err = finish_pair(a, user_id, sess.id, now, &f, out);
+        err = finish_pair(a, user_id, sess.id, now, first.expires_at, &f, out);
     sodium_memzero(&f, sizeof(f));
     return err;
 }
@@ -535,7 +554,7 @@ refresh_in_grace(struct auth *a, const struct store_refresh *old, int64_t now, s
         .user_id = old->user_id,
         .session_id = old->session_id,
         .parent_id = old->id,
-        .expires_at = now + (int64_t)a->refresh_ttl * 1000,
+        .expires_at = refresh_expiry(a, old->session_created_at, now),
     };
     memcpy(tok.hash, f.hash, sizeof(tok.hash));
     int err = store_refresh_create(a->st, &tok);
@@ -544,7 +563,7 @@ refresh_in_grace(struct auth *a, const struct store_refresh *old, int64_t now, s
         err = OK;
     } else if (err == OK) {
         *res = AUTH_REFRESH_OK;
-        err = finish_pair(a, old->user_id, old->session_id, now, &f, out);
+        err = finish_pair(a, old->user_id, old->session_id, now, tok.expires_at, &f, out);
     }
     sodium_memzero(&f, sizeof(f));
     return err;
@@ -555,16 +574,29 @@ auth_session_refresh(struct auth *a, const uint8_t hash[AUTH_REFRESH_HASH], stru
                      enum auth_refresh_result *res)
 {
     *res = AUTH_REFRESH_INVALID;
+    int64_t now = clock_wall_ms();
+    /* The session's start bounds the new token's expiry: read it first (it
+     * never changes, so no race with the rotation). */
+    struct store_refresh cur;
+    int err = store_refresh_get(a->st, hash, &cur);
+    if (err == ERR_NOT_FOUND)
+        return OK;
+    if (err != OK)
+        return err;
+    if (a->session_max_ms > 0 && now >= cur.session_created_at + a->session_max_ms &&
+        cur.session_revoked_at == 0 && cur.used_at == 0) {
+        *res = AUTH_REFRESH_EXPIRED; /* rotation cannot take a session past its end */
+        return OK;
+    }
     struct fresh f;
     fresh_token(&f);
-    int64_t now = clock_wall_ms();
-    struct store_refresh child = {.expires_at = now + (int64_t)a->refresh_ttl * 1000}, old = {0};
+    struct store_refresh child = {.expires_at = refresh_expiry(a, cur.session_created_at, now)}, old = {0};
     memcpy(child.hash, f.hash, sizeof(child.hash));
-    int err = store_refresh_rotate(a->st, hash, now, &child, &old);
+    err = store_refresh_rotate(a->st, hash, now, &child, &old);
     switch (err) {
     case OK:
         *res = AUTH_REFRESH_OK;
-        err = finish_pair(a, old.user_id, old.session_id, now, &f, out);
+        err = finish_pair(a, old.user_id, old.session_id, now, child.expires_at, &f, out);
         break;
     case ERR_NOT_FOUND:
         /* A known token whose session ran out with it is "expired". */

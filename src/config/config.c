@@ -149,10 +149,18 @@ static const struct setting settings[] = {
     {"REFRESH_GRACE_SECONDS", K_INT, "0",
      "seconds a just-rotated refresh token may be presented again for a new pair (0: strict)",
      OFF(refresh_grace_seconds), 0, 300, NULL},
+    {"SESSION_MAX_SECONDS", K_INT, "7776000",
+     "seconds a session lives at most after its login, however often its refresh token rotates",
+     OFF(session_max_seconds), 1, 315360000, NULL},
     {"ARGON2_MEMORY_KIB", K_LONG, "19456", "argon2id memory per password hash (KiB)", OFF(argon2_memory_kib),
      8, 1048576, NULL},
     {"ARGON2_ITERATIONS", K_INT, "2", "argon2id passes per password hash", OFF(argon2_iterations), 1, 64,
      NULL},
+    {"COMMON_PASSWORDS_FILES", K_STRING,
+     "/usr/share/john/password.lst,/usr/lib/python3/dist-packages/zxcvbn/frequency_lists.py",
+     "published common-password lists refused as passwords, comma-separated (john-data, python3-zxcvbn; "
+     "empty: none)",
+     OFF(common_passwords_files), 0, 0, NULL},
     {"RATE_LIMITS", K_BOOL, "on", "rate limits on register, login, token, refresh and writes (on|off)",
      OFF(rate_limits), 0, 0, NULL},
     {"TRUSTED_PROXIES", K_STRING, "",
@@ -546,6 +554,7 @@ config_cleanup(struct config *c)
     free(c->jwt_keys);
     free(c->jwt_issuer);
     free(c->jwt_audience);
+    free(c->common_passwords_files);
     free(c->trusted_proxies);
     free(c->metrics_allow);
     free(c->metrics_listen);

@@ -62,8 +62,10 @@ struct config {
     int jwt_leeway;            /* seconds */
     int refresh_token_ttl;     /* seconds */
     int refresh_grace_seconds; /* 0: strict rotation */
+    int session_max_seconds;   /* absolute session lifetime from its login */
     long argon2_memory_kib;
     int argon2_iterations;
+    char *common_passwords_files; /* comma-separated paths */
     bool rate_limits;
     char *trusted_proxies;
     int rate_limit_register;        /* per minute per client IP */

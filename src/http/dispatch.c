@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "http/query.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -190,6 +191,50 @@ pool_for(const struct http_server *s, unsigned flags)
     if ((flags & ROUTE_READS) && s->opts.reads_block)
         return s->opts.blocking_pool;
     return NULL;
+}
+
+/* A query parameter named twice (limit=10&limit=20) would be read as the
+ * first by pace and maybe as the last by a proxy or a cache: 400 for any
+ * name given more than once (compared as sent, as handlers read them).
+ * One pass with a table of names in the arena. false after replying. */
+static bool
+query_is_unambiguous(struct http_req *r)
+{
+    if (r->query == NULL || r->query_len == 0)
+        return true;
+    const char *p = r->query, *end = r->query + r->query_len;
+    struct http_form_pair kv;
+    size_t n = 0;
+    while (http_form_next(&p, end, &kv))
+        n++;
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    struct http_form_pair *slots = arena_alloc(&r->arena, cap * sizeof(*slots));
+    memset(slots, 0, cap * sizeof(*slots));
+    p = r->query;
+    while (http_form_next(&p, end, &kv)) {
+        if (kv.name_len == 0 && kv.value_len == 0)
+            continue; /* "a=1&&b=2": nothing there */
+        uint64_t h = 1469598103934665603ull;
+        for (size_t i = 0; i < kv.name_len; i++)
+            h = (h ^ (unsigned char)kv.name[i]) * 1099511628211ull;
+        size_t i = (size_t)h & (cap - 1);
+        while (slots[i].name != NULL) {
+            if (slots[i].name_len == kv.name_len && memcmp(slots[i].name, kv.name, kv.name_len) == 0) {
+                char *name = arena_strndup(&r->arena, kv.name, kv.name_len < 64 ? kv.name_len : 64);
+                for (char *c = name; *c != '\0'; c++)
+                    if (*c < 0x20 || *c >= 0x7f) /* raw bytes of the target: shown, not trusted */
+                        *c = '?';
+                http_reply_problem(r, 400, "duplicate_parameter", "Repeated query parameter",
+                                   arena_printf(&r->arena, "%s: given more than once", name));
+                return false;
+            }
+            i = (i + 1) & (cap - 1);
+        }
+        slots[i] = kv;
+    }
+    return true;
 }
 
 static void
@@ -430,12 +475,14 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     r->nparams = np;
 
+    if (!query_is_unambiguous(r))
+        goto send;
     if ((route->flags & ROUTE_JSON) && !http_parse_body(c))
         goto send;
     if (route->flags & ROUTE_AUTH) {
         if (s->auth == NULL) {
             http_reply_problem(r, 401, "unauthorized", "Unauthorized", "authentication is not available");
-            http_reply_header(r, "www-authenticate", "Bearer");
+            http_reply_header(r, "www-authenticate", "Bearer realm=\"pace\"");
             goto send;
         }
         if (!s->auth(r))
@@ -455,4 +502,17 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
 send:
     http_send_response(c);
     return 0;
+}
+
+size_t
+http_req_header_count(struct http_req *r, const char *name)
+{
+    struct reqctx *c = (struct reqctx *)r;
+    size_t n = strlen(name), count = 0;
+    for (size_t i = 0; i < c->req->headers.size; i++) {
+        const h2o_header_t *h = &c->req->headers.entries[i];
+        if (h->name->len == n && h2o_lcstris(h->name->base, n, name, n))
+            count++;
+    }
+    return count;
 }

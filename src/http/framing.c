@@ -164,7 +164,7 @@ struct bad_request {
     h2o_socket_t *sock;
     h2o_socket_cb cb;
     size_t len;
-    char text[480];
+    char text[768];
 };
 
 static socket_write_fn *real_write;
@@ -234,7 +234,9 @@ h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socke
                  id);
     int n = snprintf(e->text, sizeof(e->text),
                      "HTTP/1.1 400 Bad Request\r\n"
-                     "Content-Type: application/problem+json\r\n"
+                     "Content-Type: application/problem+json; charset=utf-8\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                     "Cache-Control: no-store\r\n"
                      "X-Request-Id: %s\r\n"
                      "Connection: close\r\n"
                      "Content-Length: %d\r\n"

@@ -127,6 +127,9 @@ struct http_req {
 
 /* The value of a request header (case-insensitive name) or NULL. */
 const char *http_req_header(struct http_req *r, const char *name, size_t *len);
+/* How many times the request carries that header: more than one of a
+ * header that must be single (Authorization) is a client error. */
+size_t http_req_header_count(struct http_req *r, const char *name);
 /* A path parameter by name, NUL-terminated, or NULL. */
 const char *http_req_param(struct http_req *r, const char *name);
 /* A query parameter, percent-decoded into the arena and NUL-terminated, or

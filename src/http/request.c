@@ -304,7 +304,36 @@ is_json_content_type(const char *v, size_t n)
     size_t wl = sizeof(want) - 1;
     if (n < wl || !h2o_lcstris(v, wl, want, wl))
         return false;
-    return n == wl || v[wl] == ';' || v[wl] == ' ';
+    if (n > wl && v[wl] != ';' && v[wl] != ' ' && v[wl] != '\t')
+        return false;
+    /* Parameters: a charset, if any, must be UTF-8 (RFC 8259 section 8.1),
+     * quoted or not; the body is parsed as UTF-8 whatever it says. */
+    const char *p = v + wl, *end = v + n;
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *pe = semi != NULL ? semi : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *name = p, *name_end = eq != NULL ? eq : pe;
+        while (name < name_end && (*name == ' ' || *name == '\t' || *name == ';'))
+            name++;
+        while (name_end > name && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+            name_end--;
+        if (eq != NULL && h2o_lcstris(name, (size_t)(name_end - name), "charset", 7)) {
+            const char *val = eq + 1, *val_end = pe;
+            while (val < val_end && (*val == ' ' || *val == '\t'))
+                val++;
+            while (val_end > val && (val_end[-1] == ' ' || val_end[-1] == '\t'))
+                val_end--;
+            if (val_end - val >= 2 && *val == '"' && val_end[-1] == '"') {
+                val++;
+                val_end--;
+            }
+            if (!h2o_lcstris(val, (size_t)(val_end - val), "utf-8", 5))
+                return false;
+        }
+        p = semi != NULL ? semi + 1 : end;
+    }
+    return true;
 }
 
 bool

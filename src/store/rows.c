@@ -167,5 +167,6 @@ store_row_refresh(const struct store_row *r, struct store_refresh *t)
     t->expires_at = I64(6);
     t->session_revoked_at = I64(7);
     t->session_expires_at = I64(8);
+    t->session_created_at = I64(9);
     return OK;
 }

@@ -43,7 +43,7 @@ struct arena;
 /* A refresh token with its session's state (refresh_tokens r JOIN sessions s). */
 #define STORE_REFRESH_COLS                                                                                   \
     "r.id, r.user_id, r.session_id, r.parent_id, r.created_at, r.used_at, r.expires_at, s.revoked_at, "      \
-    "s.expires_at"
+    "s.expires_at, s.created_at"
 
 /* One statement parameter, as the shared code hands values to a backend:
  * NULL, an integer or borrowed text. */

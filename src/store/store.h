@@ -232,6 +232,7 @@ struct store_refresh {
     /* Read-only, filled by lookups: the state of the family. */
     int64_t session_revoked_at; /* 0 = active */
     int64_t session_expires_at;
+    int64_t session_created_at; /* store_refresh_get and a rotation's *old only */
 };
 
 /* Creates a session (reads user_id, user_agent, ip, expires_at; sets id,

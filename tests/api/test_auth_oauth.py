@@ -2,9 +2,12 @@
 (RFC 6749 sections 4.3 and 6), form-encoded, with section 5.1 token
 responses and section 5.2 error bodies, always Cache-Control: no-store."""
 
+import base64
+
 import pytest
 import requests
 
+from harness import RawConn
 from helpers import BASE_ENV, PASSWORD, assert_pair, assert_unauthorized, claims_of, me, new_user, register
 
 TOKEN = "/api/v1/auth/token"
@@ -115,3 +118,69 @@ def test_client_authentication_is_invalid_client(srv):
     assert r1.headers.get("WWW-Authenticate", "").startswith("Basic")
     r2 = token(srv, data, auth=("app", "s3cret"))
     assert_oauth_error(r2, 401, "invalid_client")
+    assert r2.headers.get("WWW-Authenticate", "") == 'Basic realm="pace"'
+    # A client id with a secret in the body (the form) is refused the same way.
+    r3 = token(srv, {**data, "client_secret": "s3cret"}, auth=("app", ""))
+    assert_oauth_error(r3, 401, "invalid_client")
+
+
+def test_public_client_basic_with_empty_secret_identifies(srv):
+    # What requests-oauthlib sends by default: Basic base64("client_id:").
+    r, username, _ = register(srv)
+    data = {"grant_type": "password", "username": username, "password": PASSWORD}
+    body = assert_pair(token(srv, data, auth=("swagger-ui", "")))
+    assert me(srv, body["access_token"]).json()["username"] == username
+    # The refresh grant accepts it too.
+    assert_pair(token(srv, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                      auth=("swagger-ui", "")))
+
+
+@pytest.mark.parametrize("value", [
+    "Basic " + base64.b64encode(b":").decode(),          # no client id
+    "Basic " + base64.b64encode(b"app").decode(),        # no colon
+    "Basic " + base64.b64encode(b"app:x").decode(),      # a secret
+    "Basic " + base64.b64encode(b"app: ").decode(),      # a secret of one space
+    "Basic %%%%",                                         # not base64
+    "Basic ",
+    "Bearer abc",                                          # another scheme
+])
+def test_other_client_authentication_is_invalid_client(srv, value):
+    data = {"grant_type": "password", "username": "nobody", "password": "whatever-whatever"}
+    r = token(srv, data, headers={"Authorization": value})
+    assert_oauth_error(r, 401, "invalid_client")
+    assert r.headers.get("WWW-Authenticate", "") == 'Basic realm="pace"'
+
+
+def test_two_authorization_headers_are_invalid_request(srv):
+    # requests cannot send a header twice: raw bytes.
+    r, username, _ = register(srv)
+    basic = "Basic " + base64.b64encode(b"app:").decode()
+    body = f"grant_type=password&username={username}&password={PASSWORD}".encode()
+    head = (f"POST {TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Authorization: {basic}\r\nAuthorization: {basic}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    with RawConn(srv.port, timeout=10) as c:
+        c.send(head.encode() + body)
+        resp = c.read_response("POST")
+    assert resp.status == 400, resp
+    assert resp.json()["error"] == "invalid_request"
+    assert "access_token" not in resp.json()
+
+
+def test_requests_oauthlib_legacy_application_client(srv, monkeypatch):
+    # Its default call: client id as HTTP Basic with an empty secret.
+    oauthlib = pytest.importorskip("requests_oauthlib", reason="Debian's python3-requests-oauthlib")
+    from oauthlib.oauth2 import LegacyApplicationClient
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the test server is plain HTTP on loopback
+    r, username, _ = register(srv)
+    session = oauthlib.OAuth2Session(client=LegacyApplicationClient(client_id="pace-cli"))
+    sent = []
+    session.hooks["response"].append(lambda resp, **kw: sent.append(resp.request.headers.get("Authorization")))
+    tok = session.fetch_token(srv.url + TOKEN, username=username, password=PASSWORD)
+    assert tok["token_type"] == "Bearer" and tok["access_token"] and tok["refresh_token"]
+    assert sent == ["Basic " + base64.b64encode(b"pace-cli:").decode()], sent  # the case at hand
+    # The session then calls the API with the token it got.
+    me_resp = session.get(srv.url + "/api/v1/users/me", timeout=10)
+    assert me_resp.status_code == 200 and me_resp.json()["username"] == username
