@@ -1,6 +1,6 @@
 """HTTP behaviour common to every route: errors, request ids, compression,
 body limits and parsing, malformed requests, pipelining and keep-alive, slow
-clients, the connection cap and the worker pools (with the dev endpoints
+clients and the worker pools (with the dev endpoints
 /_dev/echo and /_dev/sleep)."""
 
 import gzip
@@ -388,36 +388,6 @@ def test_idle_keep_alive_closed(slow_server):
         c.send(raw_request("GET", "/health"))
         assert c.read_response().status == 200
         assert c.closed_by_peer(), "idle keep-alive connection kept open past the request timeout"
-
-
-# ---------------------------------------------------------------- connection cap
-
-def test_connection_cap(make_server):
-    srv = make_server(env={"PACE_MAX_CONNECTIONS": "4"}, args=["--threads", "1"])
-    held = []
-    try:
-        for i in range(4):
-            c = RawConn(srv.port, timeout=5)
-            held.append(c)
-            c.send(raw_request("GET", "/health", {"X-Request-Id": f"held-{i}"}))
-            assert c.read_response().status == 200
-        fifth = RawConn(srv.port, timeout=1)
-        held.append(fifth)
-        fifth.send(raw_request("GET", "/health", {"X-Request-Id": "fifth"}))
-        try:
-            resp = fifth.read_response()
-            pytest.fail(f"5th connection answered while 4 were held: {resp}")
-        except socket.timeout:
-            pass
-        except EOFError:
-            pytest.fail("5th connection was closed instead of waiting for a free slot")
-        held[0].close()
-        fifth.settimeout(5)
-        resp = fifth.read_response()
-        assert resp.status == 200 and resp.header("x-request-id") == "fifth", resp
-    finally:
-        for c in held:
-            c.close()
 
 
 # ---------------------------------------------------------------- worker pools
