@@ -175,28 +175,11 @@ refuse_one(struct loop *L)
     int fd = accept4(L->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return false;
-    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-    char id[27];
-    uint64_t a = http_splitmix(&L->rng), b = http_splitmix(&L->rng);
-    for (int k = 0; k < 13; k++, a >>= 5, b >>= 5) {
-        id[k] = alphabet[a & 31];
-        id[13 + k] = alphabet[b & 31];
-    }
-    id[26] = '\0';
-    char body[256], msg[512];
-    int blen =
-        snprintf(body, sizeof(body),
-                 "{\"status\":503,\"code\":\"overloaded\",\"title\":\"Overloaded\",\"detail\":\"too many "
-                 "connections; retry shortly\",\"request_id\":\"%s\"}",
-                 id);
-    int mlen = snprintf(
-        msg, sizeof(msg),
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json; charset=utf-8\r\n"
-        "Content-Length: %d\r\nRetry-After: 1\r\nX-Request-Id: %s\r\n"
-        "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-        blen, id, body);
+    char msg[768];
+    size_t mlen = http_raw_problem(L, msg, sizeof(msg), 503, "Service Unavailable", "overloaded",
+                                   "Overloaded", "too many connections; retry shortly", "Retry-After: 1\r\n");
     /* A new connection's send buffer takes this whole: no partial write. */
-    ssize_t n = send(fd, msg, (size_t)mlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = send(fd, msg, mlen, MSG_DONTWAIT | MSG_NOSIGNAL);
     atomic_fetch_add_explicit(&L->srv->refused, 1, memory_order_relaxed);
     uint64_t now = h2o_now(L->ctx.loop);
     if (L->refused_logged == 0 || now - L->refused_logged >= SEND_LOG_EVERY_MS) {
@@ -204,7 +187,7 @@ refuse_one(struct loop *L)
         log_warn("http", "%ld connections open on this loop (PACE_MAX_CONNECTIONS): new ones get 503",
                  L->open);
     }
-    if (n != mlen || L->refusing >= REFUSE_MAX_PER_LOOP || shutdown(fd, SHUT_WR) != 0) {
+    if (n < 0 || (size_t)n != mlen || L->refusing >= REFUSE_MAX_PER_LOOP || shutdown(fd, SHUT_WR) != 0) {
         close(fd);
         return true;
     }

@@ -181,22 +181,6 @@ find_real_write(void)
     }
 }
 
-/* A fresh id as request.c makes them: 26 characters of base32 from 128
- * random bits of the loop's generator. */
-static void
-request_id_new(struct loop *L, char *id)
-{
-    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-    uint64_t a = http_splitmix(&L->rng), b = http_splitmix(&L->rng);
-    for (int k = 0; k < 13; k++) {
-        id[k] = alphabet[a & 31];
-        id[13 + k] = alphabet[b & 31];
-        a >>= 5;
-        b >>= 5;
-    }
-    id[26] = '\0';
-}
-
 static void
 on_bad_request_written(h2o_socket_t *sock, const char *err)
 {
@@ -224,26 +208,8 @@ h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socke
         return;
     }
     struct bad_request *e = xcalloc(1, sizeof(*e));
-    char id[HTTP_REQUEST_ID_MAX + 1];
-    request_id_new(L, id);
-    char body[256];
-    int bl =
-        snprintf(body, sizeof(body),
-                 "{\"status\":400,\"code\":\"bad_request\",\"title\":\"Bad request\","
-                 "\"detail\":\"the request line and headers could not be parsed\",\"request_id\":\"%s\"}",
-                 id);
-    int n = snprintf(e->text, sizeof(e->text),
-                     "HTTP/1.1 400 Bad Request\r\n"
-                     "Content-Type: application/problem+json; charset=utf-8\r\n"
-                     "X-Content-Type-Options: nosniff\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "X-Request-Id: %s\r\n"
-                     "Connection: close\r\n"
-                     "Content-Length: %d\r\n"
-                     "\r\n"
-                     "%s",
-                     id, bl, body);
-    e->len = (size_t)n;
+    e->len = http_raw_problem(L, e->text, sizeof(e->text), 400, "Bad Request", "bad_request", "Bad request",
+                              "the request line and headers could not be parsed", "");
     e->sock = sock;
     e->cb = cb;
     e->next = writing;

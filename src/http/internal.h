@@ -187,6 +187,15 @@ void http_on_log(h2o_logger_t *self, h2o_req_t *req);
 void http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot);
 /* The request-id generator's step (splitmix64). */
 uint64_t http_splitmix(uint64_t *s);
+/* A fresh request id into id (HTTP_REQUEST_ID_MAX + 1 bytes): 26
+ * characters of base32 from 128 random bits of L's generator. */
+void http_request_id_new(struct loop *L, char *id);
+/* A whole problem+json answer written outside h2o (to a connection h2o
+ * never parsed): status line, the headers every answer carries, a fresh
+ * request id, Connection: close, then `extra` (complete header lines or
+ * ""). Returns its length, or 0 when it does not fit in cap. */
+size_t http_raw_problem(struct loop *L, char *out, size_t cap, int status, const char *reason,
+                        const char *code, const char *title, const char *detail, const char *extra);
 
 /* Sends a posted message to the next loop in turn; false when no server
  * runs or it is stopping (server.c). */

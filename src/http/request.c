@@ -63,16 +63,48 @@ request_id_init(struct reqctx *c)
             return;
         }
     }
-    /* 26 characters of base32 from 128 random bits. */
+    http_request_id_new(c->loop, c->r.request_id);
+}
+
+void
+http_request_id_new(struct loop *L, char *id)
+{
     static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-    uint64_t a = http_splitmix(&c->loop->rng), b = http_splitmix(&c->loop->rng);
+    uint64_t a = http_splitmix(&L->rng), b = http_splitmix(&L->rng);
     for (int k = 0; k < 13; k++) {
-        c->r.request_id[k] = alphabet[a & 31];
-        c->r.request_id[13 + k] = alphabet[b & 31];
+        id[k] = alphabet[a & 31];
+        id[13 + k] = alphabet[b & 31];
         a >>= 5;
         b >>= 5;
     }
-    c->r.request_id[26] = '\0';
+    id[26] = '\0';
+}
+
+size_t
+http_raw_problem(struct loop *L, char *out, size_t cap, int status, const char *reason, const char *code,
+                 const char *title, const char *detail, const char *extra)
+{
+    char id[HTTP_REQUEST_ID_MAX + 1], body[512];
+    http_request_id_new(L, id);
+    int bl =
+        snprintf(body, sizeof(body),
+                 "{\"status\":%d,\"code\":\"%s\",\"title\":\"%s\",\"detail\":\"%s\",\"request_id\":\"%s\"}",
+                 status, code, title, detail, id);
+    if (bl < 0 || (size_t)bl >= sizeof(body))
+        return 0;
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: application/problem+json; charset=utf-8\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "X-Request-Id: %s\r\n"
+                     "Connection: close\r\n"
+                     "%s"
+                     "Content-Length: %d\r\n"
+                     "\r\n"
+                     "%s",
+                     status, reason, id, extra, bl, body);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
 /* h2o's handle on a context: freed with h2o's request pool, which then
