@@ -232,6 +232,20 @@ off(struct auth_rl_verdict *v)
     memset(v, 0, sizeof(*v));
 }
 
+/* One hit on this instance's table: the GCRA bucket of (tag, c, key). */
+static void
+local_hit(struct auth_ratelimit *rl, enum tag tag, enum auth_rl_class c, const char *key, int limit,
+          int64_t now_ms, struct auth_rl_verdict *v)
+{
+    uint64_t h = key_hash(rl, tag, (int)c, key, NULL);
+    struct shard *sh = shard_of(rl, h);
+    pthread_mutex_lock(&sh->mu);
+    bool found;
+    struct slot *s = slot_get(sh, h, now_ms, &found);
+    gcra(s, found, limit, now_ms, false, v);
+    pthread_mutex_unlock(&sh->mu);
+}
+
 void
 auth_ratelimit_hit(struct auth_ratelimit *rl, enum auth_rl_class c, bool per_ip, const char *key,
                    int64_t now_ms, struct auth_rl_verdict *v)
@@ -260,13 +274,7 @@ auth_ratelimit_hit(struct auth_ratelimit *rl, enum auth_rl_class c, bool per_ip,
         cache_note_fallback(rl->cache, "limit");
         limit = share(rl, limit);
     }
-    uint64_t h = key_hash(rl, tag, (int)c, key, NULL);
-    struct shard *sh = shard_of(rl, h);
-    pthread_mutex_lock(&sh->mu);
-    bool found;
-    struct slot *s = slot_get(sh, h, now_ms, &found);
-    gcra(s, found, limit, now_ms, false, v);
-    pthread_mutex_unlock(&sh->mu);
+    local_hit(rl, tag, c, key, limit, now_ms, v);
 }
 
 void
@@ -281,13 +289,7 @@ auth_ratelimit_write(struct auth_ratelimit *rl, int64_t user_id, int64_t now_ms,
         limit = share(rl, limit);
     char key[24];
     snprintf(key, sizeof(key), "%lld", (long long)user_id);
-    uint64_t h = key_hash(rl, TAG_ACCOUNT, AUTH_RL_WRITE, key, NULL);
-    struct shard *sh = shard_of(rl, h);
-    pthread_mutex_lock(&sh->mu);
-    bool found;
-    struct slot *s = slot_get(sh, h, now_ms, &found);
-    gcra(s, found, limit, now_ms, false, v);
-    pthread_mutex_unlock(&sh->mu);
+    local_hit(rl, TAG_ACCOUNT, AUTH_RL_WRITE, key, limit, now_ms, v);
 }
 
 /* The login check in Redis: true when it answered (*v filled). */
@@ -438,17 +440,6 @@ is_trusted(const struct auth_proxies *p, const struct net *ip)
     return netlist_has(&p->nets, ip);
 }
 
-static void
-trim(const char **s, size_t *n)
-{
-    while (*n > 0 && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-        (*n)--;
-    }
-    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-        (*n)--;
-}
-
 int
 auth_proxies_new(const char *spec, struct auth_proxies **out, const char **why)
 {
@@ -523,7 +514,7 @@ auth_client_ip(const struct auth_proxies *p, const char *peer, const char *xff, 
             start--;
         const char *e = start;
         size_t el = (size_t)(end - start);
-        trim(&e, &el);
+        netlist_trim(&e, &el);
         struct net ip;
         if (!parse_forwarded(e, el, &ip))
             return; /* garbage: the nearest proxy is what we know */

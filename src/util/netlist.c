@@ -46,8 +46,8 @@ net_contains(const struct net *n, const struct net *ip)
     return (n->addr[full] & mask) == (ip->addr[full] & mask);
 }
 
-static void
-trim(const char **s, size_t *n)
+void
+netlist_trim(const char **s, size_t *n)
 {
     while (*n > 0 && (**s == ' ' || **s == '\t')) {
         (*s)++;
@@ -67,7 +67,7 @@ netlist_parse(const char *spec, struct netlist *out)
         size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
         const char *e = s;
         size_t el = n;
-        trim(&e, &el);
+        netlist_trim(&e, &el);
         s += n + (comma != NULL ? 1 : 0);
         if (el == 0)
             continue;

@@ -27,6 +27,8 @@ bool net_contains(const struct net *n, const struct net *ip);
 /* Parses a comma list of addresses and CIDRs; NULL or "" is the empty
  * list. OK, or ERR_INVALID (too long, or an element is no address). */
 int netlist_parse(const char *spec, struct netlist *out);
+/* Drops the spaces and tabs around the n bytes at *s (a list element). */
+void netlist_trim(const char **s, size_t *n);
 bool netlist_has(const struct netlist *l, const struct net *ip);
 /* The same for an address in text; false when it is none. */
 bool netlist_has_text(const struct netlist *l, const char *ip);
