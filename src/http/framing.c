@@ -218,3 +218,137 @@ h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_socke
     h2o_iovec_t v = h2o_iovec_init(e->text, e->len);
     real_write(sock, &v, 1, on_bad_request_written);
 }
+
+/* ---- the length of a chunk's size line ----
+ *
+ * h2o's chunked decoder (picohttpparser's phr_decode_chunked) skips a
+ * chunk extension, and a trailer line, byte by byte without any limit, so
+ * one line could stream for as long as the request timeout allows. Like
+ * the write above, the decoder is called through libh2o's PLT, and the
+ * definition here takes its place: it runs h2o's over the input in slices
+ * and fails the decoding when a line grows past CHUNK_LINE_MAX. h2o then
+ * answers its 400 for a broken chunked encoding (problem+json through the
+ * filter in request.c) and closes the connection.
+ *
+ * The decoder's state is read from the fields and states of
+ * picohttpparser as h2o 2.2.5 ships it (deps/picohttpparser). */
+struct phr_chunked_decoder {
+    size_t bytes_left_in_chunk;
+    char consume_trailer;
+    char _hex_count;
+    char _state;
+};
+enum { CHUNKED_IN_CHUNK_SIZE = 0, CHUNKED_IN_CHUNK_EXT = 1, CHUNKED_IN_TRAILERS_LINE_MIDDLE = 5 };
+
+enum {
+    CHUNK_LINE_MAX = 4096, /* a chunk's size and extensions, or a trailer line, CRLF excluded */
+    CHUNK_LINES = 64,      /* decoders per thread between calls inside a size line */
+};
+
+typedef ssize_t decode_chunked_fn(struct phr_chunked_decoder *d, char *buf, size_t *bufsz);
+ssize_t phr_decode_chunked(struct phr_chunked_decoder *d, char *buf, size_t *bufsz);
+
+static decode_chunked_fn *real_decode;
+static pthread_once_t real_decode_once = PTHREAD_ONCE_INIT;
+
+/* The size lines under way on this thread: a decoder whose last call ended
+ * inside one, and the bytes of it seen so far. */
+static _Thread_local struct {
+    const struct phr_chunked_decoder *d;
+    size_t len;
+} lines[CHUNK_LINES];
+static _Thread_local unsigned lines_next;
+
+static void
+find_real_decode(void)
+{
+    real_decode = (decode_chunked_fn *)dlsym(RTLD_NEXT, "phr_decode_chunked");
+    if (real_decode == NULL) {
+        fprintf(stderr, "pace: phr_decode_chunked not found in a shared library\n");
+        abort();
+    }
+}
+
+/* The slot of d's size line, or -1. */
+static int
+line_of(const struct phr_chunked_decoder *d)
+{
+    for (int i = 0; i < CHUNK_LINES; i++)
+        if (lines[i].d == d)
+            return i;
+    return -1;
+}
+
+static bool
+inside_line(const struct phr_chunked_decoder *d)
+{
+    return d->_state == CHUNKED_IN_CHUNK_EXT || d->_state == CHUNKED_IN_TRAILERS_LINE_MIDDLE ||
+           (d->_state == CHUNKED_IN_CHUNK_SIZE && d->_hex_count > 0);
+}
+
+static void
+forget(int slot)
+{
+    if (slot >= 0)
+        lines[slot].d = NULL;
+}
+
+/* h2o's decoder, given at most CHUNK_LINE_MAX bytes at a time: at the end
+ * of each slice that leaves the decoder inside a line, the line's bytes so
+ * far are those after the slice's last LF (the decoder moves chunk data
+ * only towards the start, never over what follows it), plus the bytes
+ * carried when the slice has no LF. So a line of up to CHUNK_LINE_MAX
+ * bytes always passes and one of over twice that never does. The decoded
+ * slices are joined at the start of buf as one call would leave them; on
+ * completion the bytes after the body follow them. */
+ssize_t
+phr_decode_chunked(struct phr_chunked_decoder *d, char *buf, size_t *bufsz)
+{
+    pthread_once(&real_decode_once, find_real_decode);
+    size_t in = *bufsz, out = 0, s = 0;
+    int slot = line_of(d);
+    size_t carried = slot >= 0 && inside_line(d) ? lines[slot].len : 0;
+    do {
+        size_t n = in - s < CHUNK_LINE_MAX ? in - s : CHUNK_LINE_MAX;
+        size_t dec = n;
+        ssize_t ret = real_decode(d, buf + s, &dec);
+        if (ret == -1) {
+            forget(slot);
+            return -1;
+        }
+        if (ret >= 0) { /* complete: its data, what followed it in the slice, then the rest */
+            size_t rest = in - (s + n);
+            memmove(buf + out, buf + s, dec + (size_t)ret);
+            memmove(buf + out + dec + (size_t)ret, buf + s + n, rest);
+            *bufsz = out + dec;
+            forget(slot);
+            return ret + (ssize_t)rest;
+        }
+        if (inside_line(d)) {
+            size_t k = n;
+            while (k > 0 && buf[s + k - 1] != '\n')
+                k--;
+            carried = n - k + (k == 0 ? carried : 0);
+            if (carried > CHUNK_LINE_MAX) {
+                forget(slot);
+                return -1;
+            }
+        } else {
+            carried = 0;
+        }
+        memmove(buf + out, buf + s, dec);
+        out += dec;
+        s += n;
+    } while (s < in);
+    *bufsz = out;
+    if (!inside_line(d)) {
+        forget(slot);
+    } else {
+        if (slot < 0) {
+            slot = (int)(lines_next++ % CHUNK_LINES); /* full: the oldest is forgotten (and not bounded) */
+            lines[slot].d = d;
+        }
+        lines[slot].len = carried;
+    }
+    return -2;
+}

@@ -208,3 +208,91 @@ def test_keep_alive_default_is_1000(server):
         assert r.status == 200 and (r.header("connection") or "").lower() == "close", r
         assert c.closed_by_peer()
         assert b"HTTP/1.1" not in c.buf
+
+
+# ---------------------------------------------------------------- chunk lines
+
+CHUNKED_HEAD = (b"POST /_dev/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+def _chunked(server, pieces, pause=0.0):
+    """Sends the head and then each piece on its own (h2o's decoder then
+    sees a line across several reads); the answer and whether the
+    connection was closed after it."""
+    import time
+    c = RawConn(server.port)
+    try:
+        c.send(CHUNKED_HEAD)
+        for p in pieces:
+            try:
+                c.send(p)
+            except OSError:
+                break  # refused already; the answer is waiting
+            if pause:
+                time.sleep(pause)
+        resp = c.read_response("POST")
+        return resp, c.closed_by_peer()
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_long_chunk_extension_is_refused_and_the_connection_closed(server, split):
+    # 64 KiB of extension on one size line: in one write, or dribbled in 1 KiB
+    # writes that h2o's decoder sees as separate reads.
+    ext = b"2;" + b"a" * 65536
+    pieces = [ext[i:i + 1024] for i in range(0, len(ext), 1024)] if split else [ext]
+    resp, closed = _chunked(server, pieces + [b"\r\n{}\r\n0\r\n\r\n"], pause=0.002 if split else 0)
+    assert_problem_raw(resp, 400, "bad_request")
+    assert closed
+
+
+def test_a_long_trailer_line_is_refused(server):
+    resp, closed = _chunked(server, [b"2\r\n{}\r\n0\r\nX-T: " + b"b" * 65536 + b"\r\n\r\n"])
+    assert_problem_raw(resp, 400, "bad_request")
+    assert closed
+
+
+def test_chunk_extensions_within_the_bound_are_served(server):
+    # Lines of extensions just under 4 KiB, split across reads: served.
+    ext = b";" + b"n=v;" * 900  # 3.6 KiB
+    pieces = [b"1" + ext[:2000], ext[2000:] + b"\r\n{\r\n", b"1" + ext + b"\r\n}\r\n", b"0\r\n\r\n"]
+    resp, _ = _chunked(server, pieces, pause=0.01)
+    assert resp.status == 200, resp
+    assert json.loads(resp.body) == {"body": {}}, resp.body
+
+
+def test_a_long_extension_completed_in_one_read_is_refused(server):
+    # The whole line, its CRLF and the rest of the body in one write.
+    resp, closed = _chunked(server, [b"2;" + b"a" * 9000 + b"\r\n{}\r\n0\r\n\r\n"])
+    assert_problem_raw(resp, 400, "bad_request")
+    assert closed
+
+
+@pytest.mark.parametrize("piece", [1 << 20, 4093, 997])
+def test_large_chunked_bodies_decode_exactly_and_what_follows_is_served(server, piece):
+    # 300 KB of JSON in chunks of several sizes (with short extensions), sent
+    # in pieces that cut lines and data anywhere, followed in the same
+    # stream by a pipelined request: the body arrives intact, then the next
+    # request is answered on the same connection.
+    value = "".join(chr(ord("a") + i % 26) for i in range(300_000))
+    data = json.dumps({"v": value}).encode()
+    parts, i, sizes = [], 0, [1, 4096, 7000, 65536, 13]
+    while i < len(data):
+        n = sizes[len(parts) % len(sizes)]
+        parts.append(b"%x;k=v\r\n" % len(data[i:i + n]) + data[i:i + n] + b"\r\n")
+        i += n
+    stream = b"".join(parts) + b"0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    c = RawConn(server.port, timeout=20)
+    try:
+        c.send(CHUNKED_HEAD)
+        for j in range(0, len(stream), piece):
+            c.send(stream[j:j + piece])
+        first = c.read_response("POST")
+        assert first.status == 200, first
+        assert json.loads(first.body) == {"body": {"v": value}}
+        second = c.read_response("GET")
+        assert second.status == 200, second
+    finally:
+        c.close()
