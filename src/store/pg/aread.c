@@ -150,8 +150,14 @@ take_result(struct lconn *l, PGresult *r)
             return;
         }
         /* A statement error on a live connection (the server's statement
-         * timeout, a serialization failure): the answer; the reads after it
-         * in its batch come back aborted and are retried. */
+         * timeout, a serialization failure) is this read's answer. The
+         * commands after it until the Sync were skipped, prepares included,
+         * so which statements exist on the connection is no longer known:
+         * it is dropped (as the blocking path drops a connection whose
+         * statement timed out), and the reads still pending on it go to
+         * the blocking path. */
+        if (l->c != NULL)
+            drop(l, ERR_WOULD_BLOCK, true);
         complete(op, err);
         return;
     } else if (op->aborted) {
