@@ -375,6 +375,7 @@ renew_leases(struct jobs *j)
     }
 }
 
+/* Counts the queue; a count that fails is tried again at the next tick. */
 static void
 refresh_depth(struct jobs *j)
 {
@@ -384,6 +385,7 @@ refresh_depth(struct jobs *j)
     for (int i = 0; i < STORE_JOB_STATE_COUNT && i < 4; i++)
         atomic_store_explicit(&j->depth[i], counts[i], memory_order_relaxed);
     atomic_store_explicit(&j->depth_known, true, memory_order_relaxed);
+    j->next_depth_ms = clock_mono_ms() + DEPTH_REFRESH_MS;
 }
 
 /* One tick of the keeper (util/ticker.h): renew leases, queue the periodic
@@ -398,11 +400,8 @@ keeper_tick(void *arg)
     renew_leases(j);
     if (schedule)
         jobs_schedule_periodic(j, clock_wall_ms());
-    int64_t now = clock_mono_ms();
-    if (now >= j->next_depth_ms) {
+    if (clock_mono_ms() >= j->next_depth_ms)
         refresh_depth(j);
-        j->next_depth_ms = now + DEPTH_REFRESH_MS;
-    }
 }
 
 /* ---- start and stop ---- */
@@ -414,6 +413,9 @@ jobs_start(struct jobs *j)
     j->started = true;
     pthread_mutex_unlock(&j->mu);
     int rc = OK;
+    /* The gauge is there from the first scrape: the keeper's first tick
+     * runs on its own thread, possibly after the server is ready. */
+    refresh_depth(j);
     /* At least six ticks per lease, at most one per KEEPER_TICK_MS. */
     long tick = j->o.lease_ms / 6 < KEEPER_TICK_MS ? j->o.lease_ms / 6 : KEEPER_TICK_MS;
     j->keeper = ticker_start("jobs keeper", tick, true, keeper_tick, j);

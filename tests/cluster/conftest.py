@@ -29,6 +29,9 @@ KIT_ENV = {
     "PACE_RATE_LIMIT_LOGIN_ACCOUNT": "100000",
     "PACE_RATE_LIMIT_REFRESH": "100000",
     "PACE_RATE_LIMIT_REFRESH_ACCOUNT": "100000",
+    # The load's few users write far more than a person would (0: no bound).
+    "PACE_RATE_LIMIT_WRITES": "0",
+    "PACE_MAX_QUEUED_JOBS_PER_USER": "0",
     "PACE_DRAIN_SECONDS": "2",
     "PACE_THREADS": "2",
 }
