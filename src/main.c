@@ -180,6 +180,11 @@ open_cache(const struct config *c)
 static struct auth *
 open_auth(const struct config *c, struct store *st, struct cache *cache)
 {
+    if (c->access_token_ttl < 60)
+        log_warn("auth",
+                 "PACE_ACCESS_TOKEN_TTL=%d: access tokens this short are for tests; clients will "
+                 "refresh every few seconds",
+                 c->access_token_ttl);
     struct auth_opts o = {
         .jwt =
             {
@@ -344,6 +349,8 @@ cmd_run(struct config *c, bool worker)
         .access_log = c->access_log,
         .metrics_allow = c->metrics_allow,
         .metrics_listen = c->metrics_listen,
+        .web = c->web && !worker,
+        .cors_origins = c->cors_origins,
         .reads_block = caps.reads_block,
         .reads_async = caps.reads_async,
         .writes_async = caps.writes_async,

@@ -140,8 +140,8 @@ static const struct setting settings[] = {
      0, 0, NULL},
     {"JWT_AUDIENCE", K_STRING, "pace", "aud claim of access tokens (checked on every request)",
      OFF(jwt_audience), 0, 0, NULL},
-    {"ACCESS_TOKEN_TTL", K_INT, "900", "seconds an access token is valid", OFF(access_token_ttl), 60, 86400,
-     NULL},
+    {"ACCESS_TOKEN_TTL", K_INT, "900", "seconds an access token is valid (below 60: tests only, warned)",
+     OFF(access_token_ttl), 5, 86400, NULL},
     {"JWT_LEEWAY", K_INT, "30", "seconds of clock skew allowed on exp, nbf and iat", OFF(jwt_leeway), 0, 300,
      NULL},
     {"REFRESH_TOKEN_TTL", K_INT, "2592000", "seconds a refresh token (and an unused session) lives",
@@ -173,6 +173,12 @@ static const struct setting settings[] = {
      "host:port of a second listener serving only /metrics, /health and /ready; when set, the API "
      "listener has no /metrics (default: none)",
      OFF(metrics_listen), 0, 0, NULL},
+    {"WEB", K_BOOL, "on", "serve the web client (/app/) and the API reference (/docs) (on|off)", OFF(web), 0,
+     0, NULL},
+    {"CORS_ORIGINS", K_STRING, "",
+     "comma list of exact origins (scheme://host[:port]) allowed to call the API from a browser; "
+     "default: none (CORS off)",
+     OFF(cors_origins), 0, 0, NULL},
     {"RATE_LIMIT_REGISTER", K_INT, "10", "registrations per minute per client IP", OFF(rate_limit_register),
      1, 1000000, NULL},
     {"RATE_LIMIT_LOGIN", K_INT, "30", "login attempts per minute per client IP", OFF(rate_limit_login), 1,
@@ -558,6 +564,7 @@ config_cleanup(struct config *c)
     free(c->trusted_proxies);
     free(c->metrics_allow);
     free(c->metrics_listen);
+    free(c->cors_origins);
     if (c->redis_url != NULL)
         sodium_memzero(c->redis_url, strlen(c->redis_url)); /* may hold a password */
     free(c->redis_url);

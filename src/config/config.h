@@ -37,6 +37,8 @@ struct config {
     bool access_log;
     char *metrics_allow;  /* addresses and CIDRs that may read /metrics on the API listener */
     char *metrics_listen; /* "" or host:port of a listener for /metrics, /health and /ready only */
+    bool web;             /* the web client (/app/) and the API reference (/docs) */
+    char *cors_origins;   /* "" or a comma list of exact origins allowed cross-origin */
     long max_body_bytes;
     long max_header_bytes;
     long max_connections;    /* per event loop */

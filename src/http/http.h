@@ -222,6 +222,8 @@ struct http_server_opts {
     bool access_log;
     const char *metrics_allow;  /* addresses and CIDRs that may read /metrics (PACE_METRICS_ALLOW) */
     const char *metrics_listen; /* NULL or "": no metrics listener (PACE_METRICS_LISTEN) */
+    bool web;                   /* serve /, /app/ and /docs (PACE_WEB) */
+    const char *cors_origins;   /* exact origins allowed cross-origin, comma-separated (PACE_CORS_ORIGINS) */
     bool reads_block;  /* the store's reads wait (PostgreSQL): ROUTE_READS run on the blocking pool */
     bool reads_async;  /* the store can start reads on a loop: ROUTE_READS stages' start is used */
     bool writes_async; /* the store can start writes on a loop: ROUTE_WRITES stages' start is used */
@@ -267,6 +269,11 @@ void http_server_free(struct http_server *s);
  * listener, only requests that came through it; else those whose TCP peer
  * (never X-Forwarded-For) is in metrics_allow. */
 bool http_metrics_allowed(struct http_req *r);
+
+/* Whether the request's Origin is pace's own (its scheme://host[:port]
+ * names the request's Host) or one of cors_origins (cors.c). A request
+ * without Origin is not allowed. */
+bool http_origin_allowed(struct http_req *r);
 
 /* Renders the module's metrics (requests by route and status, latency,
  * in-flight, connections, pools) in Prometheus text format. */
