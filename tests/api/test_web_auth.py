@@ -329,8 +329,8 @@ def test_listed_origin_is_allowed(make_server):
 def test_rate_limits_are_shared_with_the_json_endpoints(make_server):
     s = make_server(env={**BASE_ENV, "PACE_RATE_LIMITS": "on", "PACE_TRUSTED_PROXIES": "127.0.0.1",
                          "PACE_RATE_LIMIT_LOGIN": "3", "PACE_RATE_LIMIT_REFRESH": "2"})
-    r, username, _ = register(s, headers=xff("198.51.100.1"))
-    ip = xff("198.51.100.2")
+    r, username, _ = register(s, headers=xff("198.51.100.151"))
+    ip = xff("198.51.100.152")
     # Refused origins are refused before the limits: they count for nothing.
     for _ in range(5):
         assert_problem(web_login(s, username, origin="https://evil.example", headers=ip), 403, "forbidden_origin")
@@ -344,13 +344,13 @@ def test_rate_limits_are_shared_with_the_json_endpoints(make_server):
     assert int(resp.headers["Retry-After"]) >= 1
     assert "set-cookie" not in resp.headers
     # Refresh: the JSON and the cookie endpoint share the per-IP limit.
-    ip2 = xff("198.51.100.3")
+    ip2 = xff("198.51.100.153")
     assert_unauthorized(refresh(s, "unknown-token", headers=ip2), "refresh_token_invalid")
     _, cookie = assert_web_pair(web(s, "refresh", cookie=f"pace_refresh={cookie}", headers=ip2))
     resp = web(s, "refresh", cookie=f"pace_refresh={cookie}", headers=ip2)
     assert_problem(resp, 429, "rate_limited")
     assert "set-cookie" not in resp.headers  # the token is still good
-    assert_web_pair(web(s, "refresh", cookie=f"pace_refresh={cookie}", headers=xff("198.51.100.4")))
+    assert_web_pair(web(s, "refresh", cookie=f"pace_refresh={cookie}", headers=xff("198.51.100.154")))
 
 
 # ---------------------------------------------------------------- sessions
