@@ -1,11 +1,15 @@
 /* Accounts and sessions: register, login, the OAuth2 token endpoint,
- * refresh, logout, logout-all and the session list; plus the Bearer hook
+ * refresh, logout, logout-all and the session list; the browser sessions
+ * (/auth/web/...: the same login, refresh and logout, with the refresh token
+ * in a cookie and the Origin checked first); plus the Bearer hook
  * that authenticates ROUTE_AUTH routes on the event loop (signature,
  * claims and the revoked-session set; never the database). Login and
  * /auth/token share one login path and one refresh path, so both answer
  * the same way and cost the same: an unknown account is verified against
  * a dummy hash and fails exactly like a wrong password. Token responses
- * carry Cache-Control: no-store. */
+ * carry Cache-Control: no-store. The JSON and the cookie endpoints differ
+ * only in where the refresh token comes from and goes to (struct attempt's
+ * web flag): everything else is one piece of code. */
 #include <ctype.h>
 #include <string.h>
 
@@ -26,8 +30,15 @@ enum {
     REFRESH_TEXT_MAX = 512, /* characters accepted in a body before we look */
     LOGIN_MAX = 254,
     FORM_MAX = 8192, /* bytes of a token request */
-    SESSIONS_MAX = 100
+    SESSIONS_MAX = 100,
+    COOKIE_HEADERS_MAX = 8,   /* Cookie headers of one request looked at */
+    COOKIE_HEADER_MAX = 8192, /* bytes of one Cookie header looked at */
+    COOKIE_VALUES_MAX = 4     /* pace_refresh values kept (more: refused) */
 };
+
+/* The browser session's cookie (docs/api.md, "Browser sessions"). */
+#define COOKIE_NAME "pace_refresh"
+#define COOKIE_PATH "/api/v1/auth/web"
 
 static struct auth *
 ctx(void)
@@ -70,8 +81,28 @@ no_store(struct http_req *r)
     http_reply_header(r, "pragma", "no-cache");
 }
 
+/* Sets the refresh cookie to token for max_age seconds; token "" with
+ * max_age 0 clears it. */
 static void
-reply_pair(struct http_req *r, const struct auth_pair *p)
+set_cookie(struct http_req *r, const char *token, int max_age)
+{
+    http_reply_header(r, "set-cookie",
+                      arena_printf(&r->arena,
+                                   COOKIE_NAME "=%s; Path=" COOKIE_PATH
+                                               "; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
+                                   token, max_age));
+}
+
+static void
+clear_cookie(struct http_req *r)
+{
+    set_cookie(r, "", 0);
+}
+
+/* The token pair: all of it in the body, or for a browser session (web)
+ * the access token in the body and the refresh token in the cookie. */
+static void
+reply_pair(struct http_req *r, const struct auth_pair *p, bool web)
 {
     struct jw *w = http_reply_json_begin(r, 200);
     jw_obj_begin(w);
@@ -81,11 +112,88 @@ reply_pair(struct http_req *r, const struct auth_pair *p)
     jw_str(w, "Bearer");
     jw_key(w, "expires_in");
     jw_int(w, p->expires_in);
-    jw_key(w, "refresh_token");
-    jw_str(w, p->refresh);
-    jw_key(w, "refresh_expires_in");
-    jw_int(w, p->refresh_expires_in);
+    if (!web) {
+        jw_key(w, "refresh_token");
+        jw_str(w, p->refresh);
+        jw_key(w, "refresh_expires_in");
+        jw_int(w, p->refresh_expires_in);
+    }
     jw_obj_end(w);
+    if (web)
+        set_cookie(r, p->refresh, p->refresh_expires_in);
+}
+
+/* ---- the browser sessions' cookie and origin ---- */
+
+/* The values of every pace_refresh cookie the request carries (RFC 6265
+ * section 5.4: "name=value" pairs separated by ';' and spaces, in one or
+ * several Cookie headers; a value may be in double quotes). Other cookies
+ * are skipped, names are case-sensitive. Returns how many were found, up
+ * to COOKIE_VALUES_MAX + 1 (then the request is refused anyway); values
+ * point into the headers (borrowed). Headers past the caps are not read. */
+static size_t
+refresh_cookies(struct http_req *r, const char **val, size_t *vlen)
+{
+    static const char name[] = COOKIE_NAME;
+    const size_t nl = sizeof(name) - 1;
+    size_t found = 0;
+    for (size_t h = 0; h < COOKIE_HEADERS_MAX; h++) {
+        size_t len = 0;
+        const char *p = http_req_header_at(r, "cookie", h, &len);
+        if (p == NULL)
+            break;
+        if (len > COOKIE_HEADER_MAX)
+            len = COOKIE_HEADER_MAX;
+        const char *end = p + len;
+        while (p < end) {
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *pe = semi != NULL ? semi : end;
+            while (p < pe && (*p == ' ' || *p == '\t'))
+                p++;
+            const char *eq = memchr(p, '=', (size_t)(pe - p));
+            if (eq != NULL && (size_t)(eq - p) == nl && memcmp(p, name, nl) == 0) {
+                const char *v = eq + 1, *ve = pe;
+                while (v < ve && (*v == ' ' || *v == '\t'))
+                    v++;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                    ve--;
+                if (ve - v >= 2 && *v == '"' && ve[-1] == '"') {
+                    v++;
+                    ve--;
+                }
+                if (found < COOKIE_VALUES_MAX) {
+                    val[found] = v;
+                    vlen[found] = (size_t)(ve - v);
+                }
+                if (++found > COOKIE_VALUES_MAX)
+                    return found;
+            }
+            p = semi != NULL ? semi + 1 : end;
+        }
+    }
+    return found;
+}
+
+/* The start of every browser-session request, before rate limits and the
+ * body: the Origin must be pace's own or listed (PACE_CORS_ORIGINS), else
+ * 403 forbidden_origin. Then an optional body: none, or a JSON object
+ * (for web/login, its fields; for the others, none: "{}"). false after
+ * replying. */
+static bool
+web_begin(struct http_req *r, bool body_required)
+{
+    no_store(r);
+    if (!http_origin_allowed(r)) {
+        http_reply_problem(r, 403, "forbidden_origin", "Forbidden",
+                           "browser sessions are only available to pages from this server or an origin "
+                           "listed in PACE_CORS_ORIGINS (the Origin header)");
+        return false;
+    }
+    if (!body_required && r->body_len == 0)
+        return true;
+    if (!http_req_parse_json(r))
+        return false;
+    return body_required || api_validate(r, r->json, NULL, 0);
 }
 
 /* ---- the Bearer hook ---- */
@@ -158,6 +266,7 @@ struct attempt {
     struct auth_rl_verdict ip;        /* for the RateLimit-* headers */
     struct auth_rl_verdict limited;   /* the limit that refused, OUT_LIMITED */
     struct auth_pair pair;            /* OUT_OK */
+    bool web;                         /* a browser session: the refresh token in the cookie */
     int64_t user_id;                  /* a login whose password was right */
     char addr[IP_MAX];                /* the client's address */
 };
@@ -245,7 +354,7 @@ login_session(struct http_req *r, struct attempt *a)
 /* ---- refresh, shared by /auth/refresh and the refresh_token grant ---- */
 
 static void
-refresh_attempt(struct http_req *r, const char *token, struct attempt *a)
+refresh_attempt(struct http_req *r, const char *token, size_t len, struct attempt *a)
 {
     struct auth *au = ctx();
     char ip[IP_MAX];
@@ -259,7 +368,7 @@ refresh_attempt(struct http_req *r, const char *token, struct attempt *a)
     a->outcome = OUT_FAILED;
     a->refresh = AUTH_REFRESH_INVALID;
     uint8_t hash[AUTH_REFRESH_HASH];
-    if (auth_refresh_hash(token, strlen(token), hash) != OK)
+    if (auth_refresh_hash(token, len, hash) != OK)
         return;
     int64_t user_id = 0;
     int err = auth_refresh_owner(au, hash, &user_id);
@@ -396,7 +505,7 @@ attempt_reply(struct http_req *r, const struct attempt *a, bool oauth, const cha
 {
     switch (a->outcome) {
     case OUT_OK:
-        reply_pair(r, &a->pair);
+        reply_pair(r, &a->pair, a->web);
         break;
     case OUT_FAILED:
         if (oauth)
@@ -429,14 +538,18 @@ api_auth_login_session(struct http_req *r)
     login_reply(r, r->state);
 }
 
+/* /auth/login and /auth/web/login: web says where the refresh token goes. */
 static void
-api_auth_login(struct http_req *r)
+login(struct http_req *r, bool web)
 {
     static const struct api_field fields[] = {
         {"login", API_STRING, API_REQUIRED, 1, LOGIN_MAX, NULL},
         {"password", API_STRING, API_REQUIRED, 1, 0, NULL},
     };
-    no_store(r);
+    if (!web)
+        no_store(r);
+    else if (!web_begin(r, true))
+        return;
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
         return;
     const json_t *pwv = json_object_get(r->json, "password");
@@ -447,6 +560,7 @@ api_auth_login(struct http_req *r)
     }
     struct attempt *a = arena_alloc(&r->arena, sizeof(*a));
     memset(a, 0, sizeof(*a));
+    a->web = web;
     if (login_verify(r, json_string_value(json_object_get(r->json, "login")), json_string_value(pwv),
                      json_string_length(pwv), a)) {
         r->state = a;
@@ -454,6 +568,43 @@ api_auth_login(struct http_req *r)
         return;
     }
     login_reply(r, a);
+}
+
+static void
+api_auth_login(struct http_req *r)
+{
+    login(r, false);
+}
+
+static void
+api_auth_web_login(struct http_req *r)
+{
+    login(r, true);
+}
+
+/* The answer to a refresh: the new pair, or 401 refresh_token_* (which
+ * clears a browser session's cookie: that token is of no further use). A
+ * 429 or a 5xx leaves the cookie alone: its token may still be good. */
+static void
+refresh_reply(struct http_req *r, const struct attempt *a)
+{
+    switch (a->outcome) {
+    case OUT_OK:
+        reply_pair(r, &a->pair, a->web);
+        break;
+    case OUT_FAILED:
+        api_reply_unauthorized(r, refresh_code(a->refresh), refresh_detail(a->refresh));
+        if (a->web)
+            clear_cookie(r);
+        break;
+    case OUT_LIMITED:
+        api_reply_rate_limited(r, &a->limited);
+        return;
+    case OUT_ERROR:
+        api_reply_error(r, a->err);
+        break;
+    }
+    api_ratelimit_headers(r, &a->ip);
 }
 
 static void
@@ -465,23 +616,44 @@ api_auth_refresh(struct http_req *r)
     no_store(r);
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
         return;
+    const char *tok = json_string_value(json_object_get(r->json, "refresh_token"));
     struct attempt a = {0};
-    refresh_attempt(r, json_string_value(json_object_get(r->json, "refresh_token")), &a);
-    switch (a.outcome) {
-    case OUT_OK:
-        reply_pair(r, &a.pair);
-        break;
-    case OUT_FAILED:
-        api_reply_unauthorized(r, refresh_code(a.refresh), refresh_detail(a.refresh));
-        break;
-    case OUT_LIMITED:
-        api_reply_rate_limited(r, &a.limited);
+    refresh_attempt(r, tok, strlen(tok), &a);
+    refresh_reply(r, &a);
+}
+
+static void
+api_auth_web_refresh(struct http_req *r)
+{
+    if (!web_begin(r, false))
         return;
-    case OUT_ERROR:
-        api_reply_error(r, a.err);
-        break;
+    const char *val[COOKIE_VALUES_MAX];
+    size_t vlen[COOKIE_VALUES_MAX];
+    struct attempt a = {.web = true};
+    if (refresh_cookies(r, val, vlen) != 1 || vlen[0] == 0 || vlen[0] > REFRESH_TEXT_MAX) {
+        /* None, or several (which one the browser meant is a guess). */
+        a.outcome = OUT_FAILED;
+        a.refresh = AUTH_REFRESH_INVALID;
+    } else {
+        refresh_attempt(r, val[0], vlen[0], &a);
     }
-    api_ratelimit_headers(r, &a.ip);
+    refresh_reply(r, &a);
+}
+
+/* Ends the session of a refresh token; an unknown token is no error
+ * (logout is idempotent). false after replying to a store error. */
+static bool
+logout_token(struct http_req *r, const char *tok, size_t len)
+{
+    uint8_t hash[AUTH_REFRESH_HASH];
+    if (auth_refresh_hash(tok, len, hash) != OK)
+        return true;
+    int err = auth_session_logout(ctx(), hash);
+    if (err != OK) {
+        api_reply_error(r, err);
+        return false;
+    }
+    return true;
 }
 
 static void
@@ -493,15 +665,25 @@ api_auth_logout(struct http_req *r)
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
         return;
     const char *tok = json_string_value(json_object_get(r->json, "refresh_token"));
-    uint8_t hash[AUTH_REFRESH_HASH];
-    if (auth_refresh_hash(tok, strlen(tok), hash) == OK) {
-        int err = auth_session_logout(ctx(), hash);
-        if (err != OK) {
-            api_reply_error(r, err);
+    if (logout_token(r, tok, strlen(tok)))
+        http_reply_empty(r, 204);
+}
+
+/* Every pace_refresh cookie the request carries ends its session: unlike
+ * a refresh, which must pick one, a logout has no reason to spare any. */
+static void
+api_auth_web_logout(struct http_req *r)
+{
+    if (!web_begin(r, false))
+        return;
+    const char *val[COOKIE_VALUES_MAX];
+    size_t vlen[COOKIE_VALUES_MAX];
+    size_t n = refresh_cookies(r, val, vlen);
+    for (size_t i = 0; i < n && i < COOKIE_VALUES_MAX; i++)
+        if (!logout_token(r, val[i], vlen[i]))
             return;
-        }
-    }
     http_reply_empty(r, 204);
+    clear_cookie(r);
 }
 
 static void
@@ -735,7 +917,7 @@ api_auth_token(struct http_req *r)
             oauth_error(r, 400, "invalid_request", "the refresh_token grant needs refresh_token");
             return;
         }
-        refresh_attempt(r, v[F_REFRESH], &a);
+        refresh_attempt(r, v[F_REFRESH], vlen[F_REFRESH], &a);
         attempt_reply(r, &a, true, refresh_detail(a.refresh));
         return;
     }
@@ -751,5 +933,9 @@ const struct http_route api_auth_routes[] = {
     {HTTP_POST, "/api/v1/auth/logout-all", api_auth_logout_all, ROUTE_AUTH | ROUTE_WRITES, NULL},
     {HTTP_GET, "/api/v1/auth/sessions", api_auth_sessions, ROUTE_AUTH | ROUTE_READS, NULL},
     {HTTP_DELETE, "/api/v1/auth/sessions/{id}", api_auth_session_delete, ROUTE_AUTH | ROUTE_WRITES, NULL},
+    /* No ROUTE_JSON: the Origin is checked before the body (web_begin). */
+    {HTTP_POST, "/api/v1/auth/web/login", api_auth_web_login, ROUTE_HASH, NULL},
+    {HTTP_POST, "/api/v1/auth/web/refresh", api_auth_web_refresh, ROUTE_WRITES, NULL},
+    {HTTP_POST, "/api/v1/auth/web/logout", api_auth_web_logout, ROUTE_WRITES, NULL},
 };
 const size_t api_auth_nroutes = sizeof(api_auth_routes) / sizeof(api_auth_routes[0]);

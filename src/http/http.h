@@ -130,6 +130,13 @@ const char *http_req_header(struct http_req *r, const char *name, size_t *len);
 /* How many times the request carries that header: more than one of a
  * header that must be single (Authorization) is a client error. */
 size_t http_req_header_count(struct http_req *r, const char *name);
+/* The index-th (from 0) value of a header the request may carry more than
+ * once (Cookie), or NULL when it has fewer. */
+const char *http_req_header_at(struct http_req *r, const char *name, size_t index, size_t *len);
+/* What ROUTE_JSON does before the handler (415, 400 malformed_json), for a
+ * handler that must check something else first (the browser-session
+ * routes check the Origin): sets r->json, or replies and returns false. */
+bool http_req_parse_json(struct http_req *r);
 /* A path parameter by name, NUL-terminated, or NULL. */
 const char *http_req_param(struct http_req *r, const char *name);
 /* A query parameter, percent-decoded into the arena and NUL-terminated, or

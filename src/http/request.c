@@ -198,6 +198,33 @@ http_req_header(struct http_req *r, const char *name, size_t *len)
     return c->req->headers.entries[i].value.base;
 }
 
+const char *
+http_req_header_at(struct http_req *r, const char *name, size_t index, size_t *len)
+{
+    struct reqctx *c = (struct reqctx *)r;
+    char lower[64];
+    size_t n = strlen(name);
+    if (n >= sizeof(lower))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        lower[i] = h2o_tolower(name[i]);
+    ssize_t i = -1;
+    for (size_t k = 0; k <= index; k++) {
+        i = h2o_find_header_by_str(&c->req->headers, lower, n, i);
+        if (i < 0)
+            return NULL;
+    }
+    if (len != NULL)
+        *len = c->req->headers.entries[i].value.len;
+    return c->req->headers.entries[i].value.base;
+}
+
+bool
+http_req_parse_json(struct http_req *r)
+{
+    return http_parse_body((struct reqctx *)r);
+}
+
 /* ---- sending ---- */
 
 static const char *

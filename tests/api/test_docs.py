@@ -94,7 +94,8 @@ OPENAPI = REPO / "docs" / "openapi.json"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # Routes that need no token and touch neither the database nor a pool.
 INFRASTRUCTURE = {"/health", "/ready", "/metrics", "/api/v1/openapi.json"}
-NO_DATABASE = {"/health", "/metrics", "/api/v1/openapi.json"}
+# The web pages (tagged web) are files embedded in the binary.
+NO_DATABASE = {"/health", "/metrics", "/api/v1/openapi.json", "/", "/app/{path}", "/docs"}
 # What any request can get, whatever its operation: a framing error (400,
 # h2o's and pace's), a target over PACE_MAX_HEADER_BYTES (414), a head over
 # it (431). The shared responses, so that one description serves them all.
