@@ -203,7 +203,7 @@ http_web_serve(struct reqctx *c)
         return;
     }
     size_t sl = strlen(site);
-    if (starts(p + sl, n - sl, "assets/")) {
+    if (starts(p + sl, n - sl, "assets/") || is(p + sl, n - sl, "assets")) {
         const struct embedded_web_file *f = find(p, n);
         if (f == NULL || f == index)
             not_found(r);
