@@ -188,18 +188,18 @@ http_web_serve(struct reqctx *c)
         http_reply_header(r, "allow", "GET, HEAD");
         return;
     }
+    const char *site = http_web_class_of(p, n) == HTTP_WEB_APP ? "/app/" : "/docs/";
+    const struct embedded_web_file *index = find(site, strlen(site));
+    if (index == NULL) { /* built without this site's index.html */
+        not_found(r);
+        return;
+    }
     if (is(p, n, "/")) {
         redirect(r, 302, "/app/");
         return;
     }
     if (is(p, n, "/app")) {
         redirect(r, 301, "/app/");
-        return;
-    }
-    const char *site = starts(p, n, "/app/") ? "/app/" : "/docs/";
-    const struct embedded_web_file *index = find(site, strlen(site));
-    if (index == NULL) {
-        not_found(r);
         return;
     }
     size_t sl = strlen(site);
