@@ -280,7 +280,8 @@ def emit(entries, version, out):
             parts.append(f"static const unsigned char z{i}[] =\n{c_string(z)};\n")
             gzname = f"z{i}"
             gzlen = len(z)
-        rows.append(f'    {{"{path}", "{ctype}", d{i}, {len(data)}, {gzname}, {gzlen}, "{etag.replace(chr(34), chr(92) + chr(34))}"}},\n')
+        c_etag = etag.replace('"', '\\"')
+        rows.append(f'    {{"{path}", "{ctype}", d{i}, {len(data)}, {gzname}, {gzlen}, "{c_etag}"}},\n')
     parts.append(f'\nconst char embedded_web_version[] = "{version}";\n')
     parts.append("const struct embedded_web_file embedded_web_files[] = {\n")
     parts.extend(rows)
