@@ -122,6 +122,10 @@ struct http_server {
     struct netlist metrics_allow;                   /* PACE_METRICS_ALLOW */
     struct http_metrics_listener *metrics_listener; /* NULL unless PACE_METRICS_LISTEN */
 
+    /* PACE_CORS_ORIGINS, parsed (cors.c) */
+    char **cors;
+    size_t ncors;
+
     /* conn.c's counters */
     atomic_long send_timeouts;   /* connections closed by the send timeout */
     atomic_long refused;         /* connections answered 503 past the cap */
@@ -153,6 +157,9 @@ struct reqctx {
     struct http_pool *waiting_for; /* full pool this request waits on, or NULL */
     uint64_t wait_until;           /* ms on the loop's clock */
     h2o_linklist_t waiting;        /* in loop->pool_waiting */
+    const void *body_static;       /* when set: the body, borrowed (web.c's embedded files), not r.out */
+    size_t body_static_len;
+    unsigned char web_class; /* enum http_web_class of the path (its security headers) */
 };
 
 /* The h2o handler that dispatches every request. */
@@ -221,6 +228,27 @@ struct http_framing_target {
     size_t authority_len, path_len;
 };
 bool http_framing_split_absolute(const char *target, size_t len, struct http_framing_target *t);
+
+/* cors.c: PACE_CORS_ORIGINS parsed into s->cors; OK, or ERR_INVALID
+ * (logged) for an entry that is not an exact origin. */
+int http_cors_init(struct http_server *s);
+void http_cors_free(struct http_server *s);
+/* Before sending: Vary: Origin (CORS on), and for a listed Origin the
+ * CORS headers of an answer. */
+void http_cors_headers(struct reqctx *c);
+/* A preflight (OPTIONS with Access-Control-Request-Method): answered (204
+ * for a listed origin, else 403); true when it was one. */
+bool http_cors_preflight(struct reqctx *c);
+
+/* web.c: the web client (/app/) and the API reference (/docs). */
+enum http_web_class { HTTP_WEB_NONE, HTTP_WEB_APP, HTTP_WEB_DOCS };
+/* Whether the binary carries web assets (not built with PACE_WEB_ASSETS=OFF). */
+bool http_web_built(void);
+/* The class of a path: the client's (/, /app, /app/...), the reference's
+ * (/docs, /docs/...), or neither (the API and the rest). */
+enum http_web_class http_web_class_of(const char *path, size_t n);
+/* Answers a request whose path is of the client's or the reference's. */
+void http_web_serve(struct reqctx *c);
 
 /* dispatch.c */
 int http_on_req(h2o_handler_t *self, h2o_req_t *req);
