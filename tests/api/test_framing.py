@@ -154,7 +154,9 @@ def test_absolute_form_served_like_its_path(server):
         c.send(b"GET http://x/_dev/sleep?ms=never HTTP/1.1\r\nHost: x\r\n\r\n")
         assert c.read_response().status == 400
         c.send(b"GET http://x HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert c.read_response().status == 404  # "/": no resource there, but served
+        # "/": the web client's redirect (404 with PACE_WEB=off or a build
+        # without web assets): served like "/" either way.
+        assert c.read_response().status in (302, 404)
 
 
 @pytest.mark.parametrize("method", ["CONNECT", "TRACE", "PROPFIND", "FOO"])
