@@ -66,6 +66,8 @@ def start_fails(tmp_path, env=None, args=None, listen=True, dotenv=None):
     ("PACE_REQUEST_TIMEOUT", "soon"),
     ("PACE_ACCESS_LOG", "maybe"),
     ("PACE_HASH_QUEUE", "0"),
+    ("PACE_ACCESS_TOKEN_TTL", "4"),
+    ("PACE_WEB", "maybe"),
 ])
 def test_invalid_env_value_stops_startup(tmp_path, name, value):
     err = start_fails(tmp_path, env={name: value})
@@ -199,3 +201,18 @@ def test_jwt_secret_generated_and_kept(make_server, tmp_path):
     if secret.isprintable():
         for s in (srv, srv2):
             assert secret not in s.stdout() and secret not in s.stderr(), "the JWT secret was logged"
+
+
+def test_short_access_token_ttl_is_allowed_with_a_warning(make_server):
+    # Down to 5 s, for tests of token expiry (the browser tests); below 60 s
+    # the log says it is meant for tests. The token's own lifetime says so.
+    from helpers import BASE_ENV, login, register
+    srv = make_server(env={**BASE_ENV, "PACE_ACCESS_TOKEN_TTL": "5"})
+    r, username, _ = register(srv)
+    assert r.status_code == 201, r.text
+    r = login(srv, username)
+    assert r.status_code == 200 and r.json()["expires_in"] == 5, r.text
+    warned = [x for x in srv.log_lines() if "PACE_ACCESS_TOKEN_TTL=5" in x.get("msg", json.dumps(x))]
+    assert warned and all(x.get("level") == "warn" for x in warned), srv.log_lines()[-10:]
+    quiet = make_server(env={**BASE_ENV, "PACE_ACCESS_TOKEN_TTL": "60"})
+    assert not [x for x in quiet.log_lines() if "PACE_ACCESS_TOKEN_TTL" in json.dumps(x)]
