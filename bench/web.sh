@@ -169,3 +169,15 @@ for c in "${levels[@]}"; do
         echo "| ${label[$k]} | $c | $(fmt_rps "$pr") | $(fmt_ms "$(med "${p50[pace $k,$c]:-}")") | $(fmt_ms "$(med "${p99[pace $k,$c]:-}")") | $(fmt_rps "$nr") | $(fmt_ms "$(med "${p99[nginx $k,$c]:-}")") | $ratio | $goal_text |"
     done
 done
+
+# The client's first load in a browser (Debian's Chromium through the
+# browser tests' pinned playwright-core: tests/web/run.sh installs it).
+echo
+echo "-- the client in a browser --"
+echo
+if [ -x /usr/bin/chromium ] && [ -d "$BENCH_ROOT/tests/web/node_modules/playwright-core" ]; then
+    timeout -k 5 300 node "$BENCH_ROOT/bench/web_client.mjs" "$PACE_URL" "${BENCH_WEB_LOADS:-20}" ||
+        bench_log "the browser run failed"
+else
+    echo "(skipped: needs /usr/bin/chromium and tests/web/node_modules: run tests/web/run.sh once)"
+fi
