@@ -62,6 +62,13 @@
         });
       });
     });
+    // Inputs swagger-ui names by their id (aria-label="auth-bearer-value"),
+    // hiding their visible <label>: let the label name them.
+    document.querySelectorAll('input[aria-label][id]').forEach(function (el) {
+      if (el.getAttribute('aria-label') === el.id && document.querySelector('label[for="' + el.id + '"]')) {
+        el.removeAttribute('aria-label');
+      }
+    });
     // The dialog is named by its heading ("Available authorizations").
     document.querySelectorAll('.modal-ux[role="dialog"]:not([aria-label])').forEach(function (el) {
       var heading = el.querySelector('.modal-ux-header h3');
