@@ -104,6 +104,29 @@ test('/docs loads under its CSP with no tripwire and lists every operation of th
   trips.assertClean('/docs');
 });
 
+test('every operation opens with Try it out, and the opened page has no serious accessibility violation', async (t) => {
+  const expected = documentedOperations();
+  const { page, trips } = await openDocs(t);
+  await page.waitForFunction((n) => document.querySelectorAll('.opblock').length >= n, expected.length);
+  const blocks = page.locator('.opblock');
+  const n = await blocks.count();
+  for (let i = 0; i < n; i++) {
+    const op = blocks.nth(i);
+    const name = `${await op.locator('.opblock-summary-method').innerText()} ${await op
+      .locator('.opblock-summary [data-path]')
+      .getAttribute('data-path')}`;
+    await op.locator('.opblock-summary-control').click();
+    await op.getByRole('button', { name: 'Try it out' }).click();
+    await op.getByRole('button', { name: 'Execute' }).waitFor({ timeout: 5000 }).catch(() => {
+      throw new Error(`${name}: no Execute button after Try it out`);
+    });
+  }
+  // The schemas too.
+  await page.locator('.models .models-control').click();
+  await checkA11y(page, '/docs with every operation open for trying');
+  trips.assertClean();
+});
+
 test('a deep link opens its operation', async (t) => {
   const item = doc.paths[ME]?.get;
   assert.ok(item?.operationId && item.tags?.length, `${ME} has an operationId and a tag`);
