@@ -51,7 +51,7 @@ export function mount(el, ctx) {
 
   async function endSession(s) {
     if (s.current) {
-      if (!(await confirmDialog('Sign out on this device?'))) return;
+      if (!(await confirmDialog('Sign out on this device?', { title: 'Sign out', confirmLabel: 'Sign out' }))) return;
       await logout().catch(() => {});
       ctx.navigate('/app/login', { replace: true });
       return;
@@ -146,7 +146,8 @@ export function mount(el, ctx) {
       el.querySelector('#del-password')?.focus();
       return;
     }
-    const ok = await confirmDialog('Delete your account and everything in it (tasks, profile, plans)? This cannot be undone.');
+    const ok = await confirmDialog('Delete your account and everything in it (tasks, profile, plans)? This cannot be undone.',
+      { title: 'Delete account', confirmLabel: 'Delete my account', danger: true });
     if (!ok) return;
     st.delBusy = true;
     draw();

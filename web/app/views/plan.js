@@ -256,7 +256,8 @@ export function mount(el, ctx) {
 
   async function remove() {
     const p = st.plan;
-    const ok = await confirmDialog(`Delete this ${p.kind} plan?${p.kind === 'workout' ? ' Tasks it created stay.' : ''}`);
+    const ok = await confirmDialog(`Delete this ${p.kind} plan?${p.kind === 'workout' ? ' Tasks it created stay.' : ''}`,
+      { title: 'Delete plan', confirmLabel: 'Delete', danger: true });
     if (!ok) return;
     try {
       await api('DELETE', `/api/v1/plans/${p.id}`, { accept: [404], signal: ac.signal });

@@ -141,7 +141,7 @@ export function mount(el, ctx) {
 
   async function remove(p) {
     const ok = await confirmDialog(`Delete the ${KIND[p.kind]?.toLowerCase() || ''} plan from ${formatDate(p.start_date)}?`
-      + (p.kind === 'workout' ? ' Tasks it created stay.' : ''));
+      + (p.kind === 'workout' ? ' Tasks it created stay.' : ''), { title: 'Delete plan', confirmLabel: 'Delete', danger: true });
     if (!ok) return;
     try {
       await api('DELETE', `/api/v1/plans/${p.id}`, { accept: [404], signal: ac.signal });
