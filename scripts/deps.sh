@@ -15,6 +15,7 @@ PKGS=(
   python3 python3-pytest python3-requests python3-jwt python3-requests-oauthlib
   postgresql redis-server nginx wrk haproxy curl pgbouncer
   prometheus docker-compose debootstrap iptables nftables python3-yaml python3-locust
+  chromium
   "$DOCKER_ENGINE"
 )
 

@@ -451,6 +451,12 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
         request_index(req) >= (uint64_t)s->opts.keepalive_requests)
         req->http1_is_persistent = 0;
 
+    c->web_class = (unsigned char)http_web_class_of(r->path, r->path_len);
+    if (s->opts.web && c->web_class != HTTP_WEB_NONE) {
+        http_web_serve(c); /* web.c */
+        goto send;
+    }
+
     const struct http_route *route = NULL;
     struct http_kv params[HTTP_MAX_PARAMS];
     size_t np = 0;

@@ -153,6 +153,9 @@ struct reqctx {
     struct http_pool *waiting_for; /* full pool this request waits on, or NULL */
     uint64_t wait_until;           /* ms on the loop's clock */
     h2o_linklist_t waiting;        /* in loop->pool_waiting */
+    const void *body_static;       /* when set: the body, borrowed (web.c's embedded files), not r.out */
+    size_t body_static_len;
+    unsigned char web_class; /* enum http_web_class of the path (its security headers) */
 };
 
 /* The h2o handler that dispatches every request. */
@@ -221,6 +224,16 @@ struct http_framing_target {
     size_t authority_len, path_len;
 };
 bool http_framing_split_absolute(const char *target, size_t len, struct http_framing_target *t);
+
+/* web.c: the web client (/app/) and the API reference (/docs). */
+enum http_web_class { HTTP_WEB_NONE, HTTP_WEB_APP, HTTP_WEB_DOCS };
+/* Whether the binary carries web assets (not built with PACE_WEB_ASSETS=OFF). */
+bool http_web_built(void);
+/* The class of a path: the client's (/, /app, /app/...), the reference's
+ * (/docs, /docs/...), or neither (the API and the rest). */
+enum http_web_class http_web_class_of(const char *path, size_t n);
+/* Answers a request whose path is of the client's or the reference's. */
+void http_web_serve(struct reqctx *c);
 
 /* dispatch.c */
 int http_on_req(h2o_handler_t *self, h2o_req_t *req);

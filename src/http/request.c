@@ -212,6 +212,10 @@ reason(int status)
         return "Accepted";
     case 204:
         return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
     case 304:
         return "Not Modified";
     case 400:
@@ -316,14 +320,16 @@ http_send_response(struct reqctx *c)
 
     static h2o_generator_t generator = {NULL, NULL};
     bool no_body = r->status == 204 || r->status == 304;
-    req->res.content_length = no_body ? SIZE_MAX : r->out.len;
+    h2o_iovec_t body = h2o_iovec_init(r->out.data, r->out.len);
+    if (c->body_static != NULL)
+        body = h2o_iovec_init(c->body_static, c->body_static_len);
+    req->res.content_length = no_body ? SIZE_MAX : body.len;
     http_negotiate_encoding(req);
     h2o_start_response(req, &generator);
-    if (no_body || r->method == HTTP_HEAD || r->out.len == 0) {
+    if (no_body || r->method == HTTP_HEAD || body.len == 0) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
     }
-    h2o_iovec_t body = h2o_iovec_init(r->out.data, r->out.len);
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 

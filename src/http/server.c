@@ -197,6 +197,11 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     s->rt = rt;
     s->auth = auth;
     s->nloops = opts->threads;
+    if (s->opts.web && !http_web_built()) {
+        log_info("http", "PACE_WEB=on, but this pace was built without web assets (-DPACE_WEB_ASSETS=OFF): "
+                         "/app/ and /docs are not served");
+        s->opts.web = false;
+    }
 
     h2o_config_init(&s->conf);
     s->conf.server_name = h2o_iovec_init(H2O_STRLIT("pace"));
