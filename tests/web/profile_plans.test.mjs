@@ -24,10 +24,10 @@ async function signIn(page, user, next) {
   await page.waitForURL((u) => u.pathname === next);
 }
 
-async function userWithProfile() {
-  const user = await registerUser(pace);
-  const token = await apiLogin(pace, user);
-  const r = await apiRequest(pace, 'PUT', '/api/v1/profile', PROFILE, token);
+async function userWithProfile(on = pace) {
+  const user = await registerUser(on);
+  const token = await apiLogin(on, user);
+  const r = await apiRequest(on, 'PUT', '/api/v1/profile', PROFILE, token);
   assert.equal(r.status, 200, r.text);
   return { user, token };
 }
@@ -286,13 +286,50 @@ test('plans: the list loads more pages through the cursor, and a plan is deleted
   await until(async () => (await table.getByText('Ready', { exact: true }).count()) === 22, 'every plan ready');
 
   const last = (await apiRequest(pace, 'GET', '/api/v1/plans?limit=100', undefined, token)).json.items.at(-1);
-  await page.getByRole('button', { name: `Delete ${last.kind === 'workout' ? 'Workout' : 'Nutrition'} plan ${last.id}` }).click();
+  const del = page.getByRole('button', { name: `Delete ${last.kind === 'workout' ? 'Workout' : 'Nutrition'} plan ${last.id}`, exact: true });
+  await del.click();
   const dlg = page.getByRole('dialog');
   await dlg.getByRole('button', { name: 'Cancel' }).click();
   assert.equal(await rows.count(), 22, 'cancel keeps it');
-  await page.getByRole('button', { name: new RegExp(`plan ${last.id}$`) }).click();
+  await del.click();
   await dlg.getByRole('button', { name: 'Delete' }).click();
   await until(async () => (await rows.count()) === 21, 'the row to go');
   assert.equal((await apiRequest(pace, 'GET', `/api/v1/plans/${last.id}`, undefined, token)).status, 404);
+  trips.assertClean();
+});
+
+test('plans: a queued plan is watched with a back-off, and the watching stops when the view is left', async (t) => {
+  // No job workers: the plan stays queued, so the watcher keeps polling.
+  const idle = await startPace({ env: { PACE_JOB_WORKERS: '0' } });
+  t.after(() => idle.stop());
+  const { user } = await userWithProfile(idle);
+  const { context, page, trips } = await openPage(idle);
+  t.after(() => context.close());
+  const polls = [];
+  page.on('request', (r) => {
+    if (r.method() === 'GET' && /\/api\/v1\/plans\/\d+$/.test(new URL(r.url()).pathname)) polls.push(Date.now());
+  });
+  await signIn(page, user, '/app/plans');
+  await page.getByRole('button', { name: 'Request workout plan' }).click();
+  const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'Workout plan' }) });
+  await row.getByText('Queued', { exact: true }).waitFor();
+  await until(() => polls.length >= 4, 'four polls');
+  const gaps = polls.slice(1).map((x, i) => x - polls[i]);
+  assert.ok(gaps.every((g, i) => i === 0 || g >= gaps[i - 1] - 150), `the gaps grow: ${gaps}`);
+  assert.ok(gaps.at(-1) >= 1000, `backed off: ${gaps}`);
+
+  // The plan's own page says it is waiting, and watches it too.
+  await row.getByRole('link', { name: 'Workout plan' }).click();
+  await page.getByRole('status').filter({ hasText: 'Waiting to be made' }).waitFor();
+  await checkA11y(page, 'queued plan');
+  const before = polls.length;
+  await until(() => polls.length > before, 'a poll from the plan page');
+
+  // Leave: no more polls.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Profile' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Fitness profile' }).waitFor();
+  const left = polls.length;
+  await new Promise((r) => setTimeout(r, 4000));
+  assert.equal(polls.length, left, 'no polling after leaving the view');
   trips.assertClean();
 });

@@ -107,7 +107,7 @@ export function mount(el, ctx) {
     draw();
     try {
       await api('POST', '/api/v1/users/me/password', {
-        json: { current_password: st.pw.current, new_password: st.pw.next }, signal: ac.signal,
+        json: { current_password: st.pw.current, new_password: st.pw.next }, signal: ac.signal, retries: 0,
       });
       st.pw = { current: '', next: '', confirm: '' };
       st.pwOk = true;
@@ -152,7 +152,7 @@ export function mount(el, ctx) {
     st.delBusy = true;
     draw();
     try {
-      await api('DELETE', '/api/v1/users/me', { json: { password: st.del.password }, signal: ac.signal });
+      await api('DELETE', '/api/v1/users/me', { json: { password: st.del.password }, signal: ac.signal, retries: 0 });
     } catch (e) {
       if (ac.signal.aborted) return;
       if (e instanceof ApiError && e.status === 422) {
@@ -185,7 +185,7 @@ export function mount(el, ctx) {
       <td>${s.ip || html`<span class="muted">—</span>`}</td>
       <td><time datetime=${s.created_at}>${formatDateTime(s.created_at)}</time></td>
       <td>${s.last_used_at ? html`<time datetime=${s.last_used_at}>${formatDateTime(s.last_used_at)}</time>` : '—'}</td>
-      <td><button type="button" class="btn btn-small ${s.current ? '' : 'btn-danger'}" ?disabled=${busy}
+      <td class="nowrap"><button type="button" class="btn btn-small ${s.current ? '' : 'btn-danger'}" ?disabled=${busy}
         aria-label=${s.current ? 'Sign out on this device' : `End session: ${name}, signed in ${formatDateTime(s.created_at)}`}
         @click=${() => endSession(s)}>${s.current ? 'Sign out' : busy ? 'Ending…' : 'End'}</button></td>
     </tr>`;

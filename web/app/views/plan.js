@@ -17,6 +17,8 @@ const LABELS = {
 };
 
 const num = (n, d = 0) => (typeof n === 'number' ? formatNumber(n, { maximumFractionDigits: d }) : '—');
+// Fixed decimals, so that a column of grams lines up.
+const fixed = (n) => (typeof n === 'number' ? formatNumber(n, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : '—');
 const words = (s) => (typeof s === 'string' ? s.replace(/_/g, ' ') : s);
 const cap = (s) => (typeof s === 'string' && s ? s[0].toUpperCase() + s.slice(1) : s);
 const weekday = (d) => (d ? formatDate(d, { weekday: 'long', day: 'numeric', month: 'long' }) : '');
@@ -162,7 +164,8 @@ function derivation(c) {
   if (e?.derivation) {
     steps.push(html`<li><strong>Goal adjustment:</strong>
       ${typeof e.goal_adjustment === 'number'
-        ? `${formatNumber(e.goal_adjustment, { style: 'percent', signDisplay: 'exceptZero' })} (${num(e.goal_adjustment_kcal)} kcal); `
+        ? `${formatNumber(e.goal_adjustment, { style: 'percent', signDisplay: 'exceptZero' })} (${typeof e.goal_adjustment_kcal === 'number'
+          ? formatNumber(e.goal_adjustment_kcal, { maximumFractionDigits: 0, signDisplay: 'exceptZero' }) : '—'} kcal); `
         : ''}calorie floor ${num(e.calorie_floor_kcal)} kcal${e.floor_applied ? ' (applied)' : ''}
       <span class="formula">${e.derivation}</span></li>`);
   }
@@ -187,8 +190,8 @@ function mealRows(meal) {
       ? html` <span class="muted">(target ${num(meal.target_kcal)} kcal)</span>` : nothing}</th></tr>
     ${items.map((it) => html`<tr>
       <th scope="row">${it.food}</th><td class="num">${num(it.grams)} g</td><td class="num">${num(it.kcal)}</td>
-      <td class="num">${num(it.protein_g, 1)}</td><td class="num">${num(it.fat_g, 1)}</td>
-      <td class="num">${num(it.carbs_g, 1)}</td></tr>`)}
+      <td class="num">${fixed(it.protein_g)}</td><td class="num">${fixed(it.fat_g)}</td>
+      <td class="num">${fixed(it.carbs_g)}</td></tr>`)}
   </tbody>`;
 }
 
@@ -204,8 +207,8 @@ function day(d, i) {
         <th scope="col" class="num">Carbs (g)</th></tr></thead>
       ${(d.meals || []).map(mealRows)}
       ${t ? html`<tfoot><tr><th scope="row" colspan="2">Day total</th><td class="num">${num(t.kcal)}</td>
-        <td class="num">${num(t.protein_g, 1)}</td><td class="num">${num(t.fat_g, 1)}</td>
-        <td class="num">${num(t.carbs_g, 1)}</td></tr></tfoot>` : nothing}
+        <td class="num">${fixed(t.protein_g)}</td><td class="num">${fixed(t.fat_g)}</td>
+        <td class="num">${fixed(t.carbs_g)}</td></tr></tfoot>` : nothing}
     </table></div>
   </section>`;
 }

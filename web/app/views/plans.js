@@ -206,10 +206,10 @@ export function mount(el, ctx) {
 
   function row(p) {
     return html`<tr class="plan-row state-${p.state}">
-      <th scope="row"><a href="/app/plans/${p.id}">${KIND[p.kind] || p.kind} plan</a></th>
+      <th scope="row" class="nowrap"><a href="/app/plans/${p.id}">${KIND[p.kind] || p.kind} plan</a></th>
       <td>${stateBadge(p)}${isPending(p) ? html`<span class="spinner" aria-hidden="true"></span>` : nothing}
         ${p.state === 'failed' && p.error ? html`<span class="muted plan-error">${p.error}</span>` : nothing}</td>
-      <td>${formatDate(p.start_date)}</td>
+      <td class="nowrap">${formatDate(p.start_date)}</td>
       <td class="num">${p.weeks}</td>
       <td class="summary-cell">${p.summary || html`<span class="muted">—</span>`}</td>
       <td><time datetime=${p.created_at}>${formatDateTime(p.created_at)}</time></td>
@@ -226,7 +226,7 @@ export function mount(el, ctx) {
     }
     if (!st.items.length) return html`<p>No plans yet.</p>`;
     return html`<div class="table-wrap"><table id="plans-table" class="data">
-      <caption>Your plans, newest first</caption>
+      <caption class="sr-only">Your plans, newest first</caption>
       <thead><tr>
         <th scope="col">Plan</th><th scope="col">State</th><th scope="col">Starts</th>
         <th scope="col" class="num">Weeks</th><th scope="col">Summary</th><th scope="col">Requested</th>
