@@ -58,6 +58,9 @@ test('account: sessions listed with this device marked; end one, then all others
   const theirs = rows.filter({ hasNotText: 'This device' });
   assert.match(await theirs.innerText(), /Node\.js|Unknown device/);
   await checkA11y(page, 'account');
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+  await checkA11y(page, 'account, dark');
+  await page.emulateMedia({ colorScheme: 'light' });
 
   // End the other one: its refresh token stops working.
   await theirs.getByRole('button', { name: /^End session:/ }).click();

@@ -110,6 +110,8 @@ test('profile: a server field error next to its field, then saved', async (t) =>
   await page.getByRole('status').getByText(/^Saved/).waitFor();
   r = await apiRequest(pace, 'GET', '/api/v1/profile', undefined, await apiLogin(pace, user));
   assert.equal(r.json.session_minutes, 75);
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+  await checkA11y(page, 'saved profile, dark');
   trips.assertClean();
 });
 
@@ -195,7 +197,7 @@ test('plans: a workout plan with tasks goes from queued to ready and reads well,
     .map((e) => getComputedStyle(e).breakBefore));
   assert.equal(breaks[0], 'auto');
   assert.ok(breaks.slice(1).every((b) => b === 'page'), `page breaks between weeks: ${breaks}`);
-  await page.emulateMedia({ media: 'screen', colorScheme: 'dark' });
+  await page.emulateMedia({ media: 'screen', colorScheme: 'dark', reducedMotion: 'reduce' });
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).isVisible(), true);
   await checkA11y(page, 'workout plan, dark');
   await page.emulateMedia({ media: 'print', colorScheme: 'dark' });
@@ -223,6 +225,9 @@ test('plans: a nutrition plan shows its targets, how they were derived, and the 
   await page.getByRole('button', { name: 'Request nutrition plan' }).click();
   const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'Nutrition plan' }) });
   await row.getByText('Ready', { exact: true }).waitFor();
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+  await checkA11y(page, 'plans list, dark');
+  await page.emulateMedia({ colorScheme: 'light' });
   await row.getByRole('link', { name: 'Nutrition plan' }).click();
   await page.getByRole('heading', { level: 1, name: 'Nutrition plan' }).waitFor();
 
