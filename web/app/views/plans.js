@@ -206,13 +206,13 @@ export function mount(el, ctx) {
 
   function row(p) {
     return html`<tr class="plan-row state-${p.state}">
-      <th scope="row" class="nowrap"><a href="/app/plans/${p.id}">${KIND[p.kind] || p.kind} plan</a></th>
-      <td>${stateBadge(p)}${isPending(p) ? html`<span class="spinner" aria-hidden="true"></span>` : nothing}
+      <th scope="row" class="plan-cell"><a href="/app/plans/${p.id}">${KIND[p.kind] || p.kind} plan</a>
+        ${p.summary ? html`<span class="plan-summary">${p.summary}</span>` : nothing}</th>
+      <td class="nowrap">${stateBadge(p)}${isPending(p) ? html`<span class="spinner" aria-hidden="true"></span>` : nothing}
         ${p.state === 'failed' && p.error ? html`<span class="muted plan-error">${p.error}</span>` : nothing}</td>
       <td class="nowrap">${formatDate(p.start_date)}</td>
       <td class="num">${p.weeks}</td>
-      <td class="summary-cell">${p.summary || html`<span class="muted">—</span>`}</td>
-      <td><time datetime=${p.created_at}>${formatDateTime(p.created_at)}</time></td>
+      <td class="nowrap"><time datetime=${p.created_at}>${formatDateTime(p.created_at)}</time></td>
       <td><button type="button" class="btn btn-small btn-danger"
         aria-label="Delete ${KIND[p.kind] || p.kind} plan ${p.id}" @click=${() => remove(p)}>Delete</button></td>
     </tr>`;
@@ -229,7 +229,7 @@ export function mount(el, ctx) {
       <caption class="sr-only">Your plans, newest first</caption>
       <thead><tr>
         <th scope="col">Plan</th><th scope="col">State</th><th scope="col">Starts</th>
-        <th scope="col" class="num">Weeks</th><th scope="col">Summary</th><th scope="col">Requested</th>
+        <th scope="col" class="num">Weeks</th><th scope="col">Requested</th>
         <th scope="col"><span class="sr-only">Actions</span></th>
       </tr></thead>
       <tbody>${repeat(st.items, (p) => p.id, row)}</tbody>
