@@ -3,6 +3,10 @@
 // user without a profile. One pace for the file; a fresh user per test.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startPace, openPage, checkA11y, registerUser, apiLogin, apiRequest } from './harness.mjs';
 
 const PROFILE = {
@@ -336,5 +340,58 @@ test('plans: a queued plan is watched with a back-off, and the watching stops wh
   const left = polls.length;
   await new Promise((r) => setTimeout(r, 4000));
   assert.equal(polls.length, left, 'no polling after leaving the view');
+  trips.assertClean();
+});
+
+// The API suite's stand-in for an OpenAI-compatible provider: its plans have
+// only the core fields (no derivation, no per-food nutrients, no RIR).
+async function fakeLLM(t) {
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../api/fake_llm.py');
+  const child = spawn('python3', [script, '--port', String(port)], { stdio: 'ignore' });
+  t.after(() => child.kill());
+  await until(() => new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+    s.on('error', () => resolve(false));
+  }), 'the fake provider');
+  return `http://127.0.0.1:${port}/v1/chat/completions`;
+}
+
+test('plans made by a language model (fewer fields) still read well', async (t) => {
+  const url = await fakeLLM(t);
+  const llm = await startPace({ env: { PACE_LLM_URL: url, PACE_LLM_MODEL: 'fake', PACE_LLM_API_KEY: 'sk-test' } });
+  t.after(() => llm.stop());
+  const { user, token } = await userWithProfile(llm);
+  const w = (await apiRequest(llm, 'POST', '/api/v1/plans', { kind: 'workout', weeks: 2 }, token)).json;
+  const n = (await apiRequest(llm, 'POST', '/api/v1/plans', { kind: 'nutrition', weeks: 1 }, token)).json;
+  const { context, page, trips } = await openPage(llm);
+  t.after(() => context.close());
+
+  await signIn(page, user, `/app/plans/${w.id}`);
+  await page.getByText('language model').waitFor();
+  await page.getByRole('heading', { level: 2, name: 'Week 2' }).waitFor();
+  const full = (await apiRequest(llm, 'GET', `/api/v1/plans/${w.id}`, undefined, token)).json;
+  assert.equal(full.generator, 'llm');
+  const s0 = full.content.weeks[0].sessions[0];
+  const table = page.getByRole('table', { name: `Exercises of ${s0.name}, week 1` });
+  assert.deepEqual(await table.locator('thead th').allInnerTexts(), ['Exercise', 'Sets', 'Reps', 'Rest'],
+    'no RIR or load columns when the plan has none');
+  await checkA11y(page, 'LLM workout plan');
+
+  await page.getByRole('link', { name: 'All plans' }).click();
+  await page.getByRole('link', { name: 'Nutrition plan' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Nutrition plan' }).waitFor();
+  const deriv = page.getByRole('region', { name: 'How the targets were derived' });
+  await deriv.getByText('gave no derivation').waitFor();
+  await deriv.getByText('add up to the energy target').waitFor();
+  const day1 = page.getByRole('table', { name: 'Meals of day 1' });
+  assert.deepEqual(await day1.locator('thead th').allInnerTexts(), ['Food', 'Amount']);
+  await checkA11y(page, 'LLM nutrition plan');
+  assert.equal((await apiRequest(llm, 'GET', `/api/v1/plans/${n.id}`, undefined, token)).json.generator, 'llm');
   trips.assertClean();
 });

@@ -48,7 +48,7 @@ function inputsList(inputs, caption) {
 
 // ---------------------------------------------------------------- workout
 
-function exerciseRow(x) {
+function exerciseRow(x, extra) {
   const load = typeof x.load_change_pct === 'number' && x.load_change_pct !== 0
     ? `${x.load_change_pct > 0 ? '+' : ''}${formatNumber(x.load_change_pct, { maximumFractionDigits: 1 })} %` : '—';
   return html`<tr>
@@ -56,12 +56,12 @@ function exerciseRow(x) {
     <td class="num">${num(x.sets)}</td>
     <td class="num">${typeof x.reps === 'number' ? num(x.reps) : x.reps ?? '—'}</td>
     <td class="num">${duration(x.rest_seconds)}</td>
-    <td class="num">${typeof x.rir === 'number' ? num(x.rir) : '—'}</td>
-    <td class="num">${load}</td>
+    ${extra ? html`<td class="num">${typeof x.rir === 'number' ? num(x.rir) : '—'}</td>
+    <td class="num">${load}</td>` : nothing}
   </tr>`;
 }
 
-function session(s, wi) {
+function session(s, wi, extra) {
   const title = s.name || 'Session';
   const when = s.date ? weekday(s.date) : (s.day ? `Day ${s.day}` : '');
   const bits = [];
@@ -75,28 +75,31 @@ function session(s, wi) {
       <thead><tr>
         <th scope="col">Exercise</th><th scope="col" class="num">Sets</th><th scope="col" class="num">Reps</th>
         <th scope="col" class="num">Rest</th>
-        <th scope="col" class="num"><abbr title="reps in reserve">RIR</abbr></th>
-        <th scope="col" class="num">Load</th>
+        ${extra ? html`<th scope="col" class="num"><abbr title="reps in reserve">RIR</abbr></th>
+        <th scope="col" class="num">Load</th>` : nothing}
       </tr></thead>
-      <tbody>${(s.exercises || []).map(exerciseRow)}</tbody>
+      <tbody>${(s.exercises || []).map((x) => exerciseRow(x, extra))}</tbody>
     </table></div>
     ${s.conditioning ? html`<p class="conditioning"><strong>Conditioning:</strong>
       ${num(s.conditioning.minutes)} min of ${s.conditioning.type}</p>` : nothing}
   </article>`;
 }
 
-function week(w, i) {
+function week(w, i, extra) {
   const n = w.week ?? i + 1;
   return html`<section class=${w.deload ? 'plan-week deload' : 'plan-week'} aria-labelledby="week-${n}">
     <h2 id="week-${n}">Week ${n}${w.deload ? html` <span class="badge badge-deload">Deload week</span>` : nothing}</h2>
     ${w.deload ? html`<p class="muted">A lighter week: fewer sets, less weight, more reps in reserve.</p>` : nothing}
     ${typeof w.total_sets === 'number'
       ? html`<p class="muted">${num(w.total_sets)} working sets, ${num(w.total_reps)} reps in all.</p>` : nothing}
-    ${(w.sessions || []).map((s) => session(s, n))}
+    ${(w.sessions || []).map((s) => session(s, n, extra))}
   </section>`;
 }
 
 function workout(c) {
+  // RIR and load columns only when the plan has them (an LLM's may not).
+  const extra = (c.weeks || []).some((w) => (w.sessions || []).some((s) => (s.exercises || [])
+    .some((x) => typeof x.rir === 'number' || typeof x.load_change_pct === 'number')));
   const pr = c.prescription;
   const why = [];
   if (c.split?.why) why.push(html`<li><strong>Split (${c.split.name}):</strong> ${c.split.why}</li>`);
@@ -117,7 +120,7 @@ function workout(c) {
       </table>` : nothing}
       ${why.length ? html`<ul class="why">${why}</ul>` : nothing}
     </section>` : nothing}
-    ${(c.weeks || []).map(week)}`;
+    ${(c.weeks || []).map((w, i) => week(w, i, extra))}`;
 }
 
 // ---------------------------------------------------------------- nutrition
@@ -126,10 +129,12 @@ function targets(c) {
   const m = c.macros || {};
   const e = c.energy || {};
   const kcal = e.target_kcal ?? c.target_kcal ?? m.total_kcal;
+  // kcal per gram: 4 protein, 9 fat, 4 carbohydrates, where content does not say.
+  const kc = (k, g, f) => (typeof k === 'number' ? k : typeof g === 'number' ? g * f : null);
   const rows = [
-    ['Protein', m.protein_g ?? c.protein_g, m.protein_kcal],
-    ['Fat', m.fat_g ?? c.fat_g, m.fat_kcal],
-    ['Carbohydrates', m.carbs_g ?? c.carbs_g, m.carbs_kcal],
+    ['Protein', m.protein_g ?? c.protein_g, kc(m.protein_kcal, m.protein_g ?? c.protein_g, 4)],
+    ['Fat', m.fat_g ?? c.fat_g, kc(m.fat_kcal, m.fat_g ?? c.fat_g, 9)],
+    ['Carbohydrates', m.carbs_g ?? c.carbs_g, kc(m.carbs_kcal, m.carbs_g ?? c.carbs_g, 4)],
   ];
   return html`<section class="targets" aria-labelledby="targets-h">
     <h2 id="targets-h">Daily targets</h2>
@@ -150,7 +155,11 @@ function derivation(c) {
   const m = c.macros;
   if (!e && !m && !c.inputs) {
     return html`<section class="derivation" aria-labelledby="deriv-h"><h2 id="deriv-h">How the targets were derived</h2>
-      <p>${c.derivation || 'The plan provider gave no derivation for these targets.'}</p></section>`;
+      <p>${typeof c.derivation === 'string' ? c.derivation : 'The plan provider gave no derivation for these targets.'}</p>
+      ${[c.protein_g, c.fat_g, c.carbs_g].every((x) => typeof x === 'number') ? html`<p>The macronutrients add up to
+        the energy target: <span class="formula">${num(c.protein_g, 1)} g × 4 + ${num(c.fat_g, 1)} g × 9
+        + ${num(c.carbs_g, 1)} g × 4 = ${num(4 * c.protein_g + 9 * c.fat_g + 4 * c.carbs_g)} kcal
+        (target ${num(c.target_kcal)} kcal)</span></p>` : nothing}</section>`;
   }
   const steps = [];
   if (e?.bmr_formula) {
@@ -183,30 +192,31 @@ function derivation(c) {
   </section>`;
 }
 
-function mealRows(meal) {
+function mealRows(meal, full) {
   const items = meal.items || [];
   return html`<tbody class="meal">
-    <tr class="meal-head"><th scope="rowgroup" colspan="6">${cap(meal.name)}${typeof meal.target_kcal === 'number'
+    <tr class="meal-head"><th scope="rowgroup" colspan=${full ? 6 : 2}>${cap(meal.name)}${typeof meal.target_kcal === 'number'
       ? html` <span class="muted">(target ${num(meal.target_kcal)} kcal)</span>` : nothing}</th></tr>
     ${items.map((it) => html`<tr>
-      <th scope="row">${it.food}</th><td class="num">${num(it.grams)} g</td><td class="num">${num(it.kcal)}</td>
+      <th scope="row">${it.food}</th><td class="num">${num(it.grams)} g</td>
+      ${full ? html`<td class="num">${num(it.kcal)}</td>
       <td class="num">${fixed(it.protein_g)}</td><td class="num">${fixed(it.fat_g)}</td>
-      <td class="num">${fixed(it.carbs_g)}</td></tr>`)}
+      <td class="num">${fixed(it.carbs_g)}</td>` : nothing}</tr>`)}
   </tbody>`;
 }
 
-function day(d, i) {
+function day(d, i, full) {
   const n = d.day ?? i + 1;
   const t = d.totals;
   return html`<section class="plan-day" aria-labelledby="day-${n}">
     <h3 id="day-${n}">Day ${n}${d.date ? html` <span class="session-date">· ${weekday(d.date)}</span>` : nothing}</h3>
-    <div class="table-wrap"><table class="data meals">
+    <div class="table-wrap"><table class=${full ? 'data meals' : 'data meals meals-short'}>
       <caption class="sr-only">Meals of day ${n}</caption>
-      <thead><tr><th scope="col">Food</th><th scope="col" class="num">Amount</th><th scope="col" class="num">kcal</th>
-        <th scope="col" class="num">Protein (g)</th><th scope="col" class="num">Fat (g)</th>
-        <th scope="col" class="num">Carbs (g)</th></tr></thead>
-      ${(d.meals || []).map(mealRows)}
-      ${t ? html`<tfoot><tr><th scope="row" colspan="2">Day total</th><td class="num">${num(t.kcal)}</td>
+      <thead><tr><th scope="col">Food</th><th scope="col" class="num">Amount</th>
+        ${full ? html`<th scope="col" class="num">kcal</th><th scope="col" class="num">Protein (g)</th>
+        <th scope="col" class="num">Fat (g)</th><th scope="col" class="num">Carbs (g)</th>` : nothing}</tr></thead>
+      ${(d.meals || []).map((m) => mealRows(m, full))}
+      ${t && full ? html`<tfoot><tr><th scope="row" colspan="2">Day total</th><td class="num">${num(t.kcal)}</td>
         <td class="num">${fixed(t.protein_g)}</td><td class="num">${fixed(t.fat_g)}</td>
         <td class="num">${fixed(t.carbs_g)}</td></tr></tfoot>` : nothing}
     </table></div>
@@ -216,6 +226,8 @@ function day(d, i) {
 function nutrition(c) {
   const mp = c.meal_plan || {};
   const days = mp.days || c.days || [];
+  // Nutrient columns only when the items carry them (an LLM's may not).
+  const full = days.some((d) => (d.meals || []).some((m) => (m.items || []).some((it) => typeof it.kcal === 'number')));
   return html`${targets(c)}${derivation(c)}
     <section class="meal-plan" aria-labelledby="meals-h">
       <h2 id="meals-h">Meals</h2>
@@ -223,7 +235,7 @@ function nutrition(c) {
       ${mp.portions ? html`<p class="muted">${cap(mp.portions)}.</p>` : nothing}
       ${mp.excluded?.length ? html`<p>Left out: ${mp.excluded.map((x, i) => html`${i ? '; ' : ''}<strong>${x.exclusion}</strong>
         (${(x.foods || []).join(', ') || 'no foods matched'})`)}.</p>` : nothing}
-      ${days.map(day)}
+      ${days.map((d, i) => day(d, i, full))}
     </section>`;
 }
 
