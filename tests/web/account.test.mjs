@@ -116,6 +116,9 @@ test('account: change password (a wrong current password first); the old one the
   assert.equal((await apiSession(user)).status, 401, 'the old password fails');
   assert.equal((await apiSession(user, next)).status, 200, 'the new one works');
   assert.equal(await refreshStatus(other), 401, 'other sessions ended');
+  await page.reload(); // this browser's session stays
+  await page.getByRole('heading', { level: 1, name: 'Account' }).waitFor();
+  await until(async () => (await sessionRows(page).filter({ hasText: 'This device' }).count()) === 1, 'still signed in');
   trips.assertClean();
 });
 

@@ -116,6 +116,21 @@ test('profile: a server field error next to its field, then saved', async (t) =>
   assert.equal(r.json.session_minutes, 75);
   await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
   await checkA11y(page, 'saved profile, dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // Another device changes the profile: saving over it is refused (If-Match,
+  // 412) and the latest version can be loaded.
+  const other = await apiLogin(pace, user);
+  r = await apiRequest(pace, 'PUT', '/api/v1/profile', { ...r.json, updated_at: undefined, weight_kg: 64 }, other);
+  assert.equal(r.status, 200, r.text);
+  await page.getByLabel('Meals per day').fill('5');
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await page.getByText('changed somewhere else').waitFor();
+  assert.ok(trips.apiAnswers.some((x) => x.status === 412));
+  await page.getByRole('button', { name: 'Load the latest version' }).click();
+  await page.getByText(/^Saved/).waitFor();
+  assert.equal(await page.getByLabel('Weight (kg)').inputValue(), '64');
+  assert.equal(await page.getByLabel('Meals per day').inputValue(), '3');
   trips.assertClean();
 });
 
