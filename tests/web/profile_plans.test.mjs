@@ -285,6 +285,13 @@ test('plans: a nutrition plan shows its targets, how they were derived, and the 
   await day1.getByRole('rowheader', { name: item.food, exact: true }).first().waitFor();
   assert.equal(await meals.getByRole('table').count(), days.length);
   await checkA11y(page, 'nutrition plan');
+  // On a phone the day tables scroll sideways: each scrolling box is a
+  // focusable, named region (keyboard users can scroll it).
+  await page.setViewportSize({ width: 360, height: 740 });
+  await until(() => page.locator('.table-wrap[tabindex="0"][role="region"]').count(), 'a scrolling region');
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 360, 'the page itself does not scroll sideways');
+  await checkA11y(page, 'nutrition plan on a phone');
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).isVisible(), false);

@@ -5,6 +5,7 @@
 import { html, render, nothing, repeat, toast, formatDateTime, confirmDialog } from '../ui.js';
 import { api, ApiError, fieldErrors } from '../api.js';
 import { logout } from '../session.js';
+import { scrollableTables } from './plans.js';
 
 // "Firefox on Linux" from a User-Agent, or null when it says nothing known.
 export function describeAgent(ua) {
@@ -34,7 +35,8 @@ export function mount(el, ctx) {
     pw: { current: '', next: '', confirm: '' }, pwErrors: {}, pwStatus: '', pwBusy: false, pwOk: false,
     del: { password: '' }, delErrors: {}, delStatus: '', delBusy: false,
   };
-  const draw = () => render(view(), el);
+  const tables = scrollableTables(el);
+  const draw = () => { render(view(), el); tables.sync(); };
 
   async function loadSessions() {
     try {
@@ -283,5 +285,5 @@ export function mount(el, ctx) {
 
   draw();
   loadSessions();
-  return () => ac.abort();
+  return () => { ac.abort(); tables.stop(); };
 }

@@ -6,7 +6,7 @@
 // engine's explanations: every optional part is rendered only when present.
 import { html, render, nothing, formatDate, formatDateTime, formatNumber, toast, confirmDialog } from '../ui.js';
 import { api, ApiError } from '../api.js';
-import { watchPlan, isPending, stateBadge } from './plans.js';
+import { watchPlan, isPending, stateBadge, scrollableTables } from './plans.js';
 
 const KIND = { workout: 'Workout plan', nutrition: 'Nutrition plan' };
 const LABELS = {
@@ -246,7 +246,8 @@ export function mount(el, ctx) {
   let stopWatch = null;
   const st = { plan: null, loading: true, error: '', missing: false };
   const id = ctx.params?.id;
-  const draw = () => render(view(), el);
+  const tables = scrollableTables(el);
+  const draw = () => { render(view(), el); tables.sync(); };
 
   function title(p) {
     ctx.setTitle?.(p ? `${KIND[p.kind] || 'Plan'} from ${formatDate(p.start_date)}` : 'Plan');
@@ -326,5 +327,5 @@ export function mount(el, ctx) {
 
   draw();
   load();
-  return () => { ac.abort(); stopWatch?.(); };
+  return () => { ac.abort(); stopWatch?.(); tables.stop(); };
 }

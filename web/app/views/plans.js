@@ -45,6 +45,32 @@ export function watchPlan(id, onUpdate, onGone) {
   return () => { ac.abort(); if (timer) clearTimeout(timer); };
 }
 
+// A table too wide for the screen scrolls sideways in its .table-wrap. A
+// scrolling box must be reachable by keyboard, so while (and only while) it
+// scrolls it is a focusable region named after its table. Returns
+// {sync (call after each render), stop}.
+export function scrollableTables(root) {
+  const sync = () => {
+    for (const w of root.querySelectorAll('.table-wrap')) {
+      const scrolls = w.scrollWidth > w.clientWidth + 1;
+      if (scrolls === w.hasAttribute('tabindex')) continue;
+      if (scrolls) {
+        const name = w.querySelector('caption')?.textContent.trim() || 'Table';
+        w.setAttribute('tabindex', '0');
+        w.setAttribute('role', 'region');
+        w.setAttribute('aria-label', `${name} (scrolls sideways)`);
+      } else {
+        w.removeAttribute('tabindex');
+        w.removeAttribute('role');
+        w.removeAttribute('aria-label');
+      }
+    }
+  };
+  const ro = typeof ResizeObserver === 'function' ? new ResizeObserver(sync) : null;
+  ro?.observe(root);
+  return { sync, stop: () => ro?.disconnect() };
+}
+
 export function stateBadge(p) {
   return html`<span class="badge state-${p.state}">${STATE[p.state] || p.state}</span>`;
 }
@@ -58,7 +84,8 @@ export function mount(el, ctx) {
     form: { kind: 'workout', weeks: '4', start_date: localToday(), create_tasks: true },
     errors: {}, formError: null, sending: false, announce: '',
   };
-  const draw = () => render(view(), el);
+  const tables = scrollableTables(el);
+  const draw = () => { render(view(), el); tables.sync(); };
 
   function watch(p) {
     if (!isPending(p) || watchers.has(p.id)) return;
@@ -251,6 +278,7 @@ export function mount(el, ctx) {
   loadPage(false);
   return () => {
     ac.abort();
+    tables.stop();
     for (const stop of watchers.values()) stop();
     watchers.clear();
   };
