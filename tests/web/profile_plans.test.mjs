@@ -186,6 +186,8 @@ test('plans: a workout plan with tasks goes from queued to ready and reads well,
   await row.getByRole('link', { name: 'Workout plan' }).click();
   await page.waitForURL((u) => u.pathname === `/app/plans/${plan.id}`);
   await page.getByRole('heading', { level: 1, name: 'Workout plan' }).waitFor();
+  await until(() => page.evaluate(() => document.activeElement?.tagName === 'H1'
+    && document.activeElement.textContent.trim() === 'Workout plan'), 'focus on the loaded heading');
   const full = (await apiRequest(pace, 'GET', `/api/v1/plans/${plan.id}`, undefined, token)).json;
   for (const w of full.content.weeks) {
     const h = page.getByRole('heading', { level: 2, name: new RegExp(`^Week ${w.week}\\b`) });

@@ -6,6 +6,7 @@
 // engine's explanations: every optional part is rendered only when present.
 import { html, render, nothing, formatDate, formatDateTime, formatNumber, toast, confirmDialog } from '../ui.js';
 import { api, ApiError } from '../api.js';
+import { keepHeadingFocus } from './profile.js';
 import { watchPlan, isPending, stateBadge, scrollableTables } from './plans.js';
 
 const KIND = { workout: 'Workout plan', nutrition: 'Nutrition plan' };
@@ -265,6 +266,7 @@ export function mount(el, ctx) {
     st.loading = false;
     title(st.plan);
     draw();
+    keepHeadingFocus(el);
     if (st.plan && isPending(st.plan)) {
       stopWatch = watchPlan(st.plan.id, (p) => { st.plan = p; draw(); }, () => { st.missing = true; st.plan = null; draw(); });
     }

@@ -65,6 +65,17 @@ function toBody(f) {
   return b;
 }
 
+// The loading view's h1 is replaced by the loaded one: if focus was left on
+// nothing (it was on the old h1, which the shell focuses on arrival), put it
+// on the new h1 so a screen reader stays in the view.
+export function keepHeadingFocus(el) {
+  if (document.activeElement && document.activeElement !== document.body) return;
+  const h1 = el.querySelector('h1');
+  if (!h1) return;
+  h1.setAttribute('tabindex', '-1');
+  h1.focus({ preventScroll: true });
+}
+
 export function mount(el, ctx) {
   ctx.setTitle?.('Fitness profile');
   const ac = new AbortController();
@@ -98,6 +109,7 @@ export function mount(el, ctx) {
     }
     st.loading = false;
     draw();
+    keepHeadingFocus(el);
   }
 
   async function save(ev) {
