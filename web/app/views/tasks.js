@@ -207,7 +207,7 @@ export function mount(el, ctx) {
 
   function filtersForm() {
     const f = s.filters;
-    return html`<form class="filters card" role="search" aria-label="Filter and sort tasks" @submit=${(e) => { e.preventDefault(); applyForm(e); }}>
+    return html`<form class="filters card" role="search" aria-label="Filters" @submit=${(e) => { e.preventDefault(); applyForm(e); }}>
       <div class="form-grid">
         <fieldset class="field">
           <legend>Status</legend>
