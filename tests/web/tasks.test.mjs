@@ -166,7 +166,7 @@ test('infinite scroll loads every page through next_cursor', async (t) => {
     await page.locator('.sentinel').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
   }
-  await page.getByText('That is all.').waitFor();
+  await page.getByText('All tasks are shown.').waitFor();
   assert.equal(await taskItems(page).count(), 45);
   const titles = await page.locator('.task-title').allInnerTexts();
   assert.equal(new Set(titles).size, 45);
@@ -189,7 +189,7 @@ test('"Load more" pages with the keyboard', async (t) => {
   assert.equal(await taskItems(page).count(), 20);
   await more.focus();
   await page.keyboard.press('Enter');
-  await page.getByText('That is all.').waitFor();
+  await page.getByText('All tasks are shown.').waitFor();
   assert.equal(await taskItems(page).count(), 25);
   trips.assertClean();
 });

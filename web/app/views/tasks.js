@@ -209,7 +209,7 @@ export function mount(el, ctx) {
     const f = s.filters;
     return html`<form class="filters card" role="search" aria-label="Filters" @submit=${(e) => { e.preventDefault(); applyForm(e); }}>
       <div class="form-grid">
-        <fieldset class="field">
+        <fieldset class="field status-filter">
           <legend>Status</legend>
           <div class="checks">
             ${STATUSES.map((st) => html`<label class="check"><input type="checkbox" name="status" value=${st.value}
@@ -267,7 +267,7 @@ export function mount(el, ctx) {
           <button type="button" class="btn" @click=${() => { s.error = ''; loadMore(); }}>Try again</button>` : nothing}
         ${s.loading ? html`<p class="loading">Loading more tasks…</p>` : nothing}
         ${s.next && !s.loading && !s.error ? html`<button type="button" class="btn" @click=${loadMore}>Load more</button>` : nothing}
-        ${!s.next && s.items.length > 0 ? html`<p class="muted small">That is all.</p>` : nothing}
+        ${!s.next && s.items.length > 0 ? html`<p class="muted small">All tasks are shown.</p>` : nothing}
         <div class="sentinel" aria-hidden="true"></div>
       </div>`;
   }
