@@ -134,3 +134,25 @@ test('the client keeps working across access-token expiry (PACE_ACCESS_TOKEN_TTL
   assert.deepEqual(statuses.filter((s) => / 401$/.test(s)), []);
   trips.assertClean();
 });
+
+test('a login refused by the rate limit says how long to wait', async (t) => {
+  const pace = await startPace({ env: { PACE_RATE_LIMITS: 'on', PACE_RATE_LIMIT_LOGIN_FAILURES: '2' } });
+  t.after(() => pace.stop());
+  const user = await registerUser(pace);
+  const { context, page, trips } = await openPage(pace);
+  t.after(() => context.close());
+  await page.goto('/app/login');
+  await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+  let text = '';
+  for (let i = 0; i < 8 && !/Try again in/.test(text); i++) {
+    await page.getByLabel('Username or email').fill(user.username);
+    await page.getByLabel('Password').fill('wrong-password-again');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await page.waitForFunction(() => document.querySelector('form')?.getAttribute('aria-busy') !== 'true');
+    text = await page.getByRole('alert').innerText();
+  }
+  assert.match(text, /Too many attempts\. Try again in \d+ s\./);
+  trips.assertClean();
+});

@@ -274,3 +274,41 @@ for (const choice of ['mine', 'theirs']) {
     trips.assertClean();
   });
 }
+
+test('a create refused with 429 waits Retry-After and retries with the same Idempotency-Key', async (t) => {
+  // Its own server: 60 writes a minute per user (1 a second), in bursts of 60.
+  const own = await startPace({ env: { PACE_RATE_LIMITS: 'on', PACE_RATE_LIMIT_WRITES: '60' } });
+  t.after(() => own.stop());
+  const user = await registerUser(own);
+  const token = await apiLogin(own, user);
+  const { context, page, trips } = await openPage(own);
+  t.after(() => context.close());
+  await page.goto('/app/login');
+  await page.getByLabel('Username or email').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
+  await page.getByRole('link', { name: 'New task' }).click();
+  await page.getByLabel('Title').fill('after the limit');
+  // Spend the burst, so that the page's create is refused once (Retry-After: 1).
+  let refused = false;
+  for (let i = 0; i < 100 && !refused; i++) {
+    const r = await apiRequest(own, 'POST', '/api/v1/tasks', { title: `filler ${i}` }, token);
+    refused = r.status === 429;
+  }
+  assert.ok(refused);
+  const posts = [];
+  page.on('response', (r) => {
+    if (r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/v1/tasks') {
+      posts.push({ status: r.status(), key: r.request().headers()['idempotency-key'], retryAfter: r.headers()['retry-after'] });
+    }
+  });
+  await page.getByRole('button', { name: 'Create task' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor({ timeout: 20000 });
+  assert.ok(posts.length >= 2, JSON.stringify(posts));
+  assert.equal(posts[0].status, 429);
+  assert.ok(Number(posts[0].retryAfter) >= 1);
+  assert.equal(posts.at(-1).status, 201);
+  assert.equal(new Set(posts.map((p) => p.key)).size, 1, 'one Idempotency-Key for the retries');
+  trips.assertClean();
+});
