@@ -94,6 +94,32 @@ test('create (with an Idempotency-Key), edit, mark done', async (t) => {
   trips.assertClean();
 });
 
+test('dark mode: the list, the editor and a missing page pass axe', async (t) => {
+  const user = await registerUser(pace);
+  const token = await apiLogin(pace, user);
+  await createTask(token, { title: 'Overdue one', priority: 3, due_date: '2020-01-01' });
+  await createTask(token, { title: 'In progress one', priority: 2, status: 'in_progress' });
+  await createTask(token, { title: 'Done one', status: 'done' });
+  const { context, page, trips } = await openPage(pace, { contextOptions: { colorScheme: 'dark', reducedMotion: 'reduce' } });
+  t.after(() => context.close());
+  await page.goto('/app/login');
+  await page.getByLabel('Username or email').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('link', { name: 'Overdue one', exact: true }).waitFor();
+  await checkA11y(page, 'task list (dark)');
+  await page.getByRole('link', { name: 'Edit Overdue one' }).click();
+  await page.getByLabel('Title').waitFor();
+  await checkA11y(page, 'task editor (dark)');
+  await page.goto('/app/nowhere');
+  await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor();
+  assert.equal(await page.title(), 'Not found · pace');
+  await checkA11y(page, 'not found (dark)');
+  await page.getByRole('link', { name: 'Go to the start page' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
+  trips.assertClean();
+});
+
 test('filters and sort live in the URL: reload keeps them, back undoes them', async (t) => {
   const { token, page, trips } = await signedIn(t);
   await createTask(token, { title: 'low todo', priority: 1, due_date: '2030-01-10' });
