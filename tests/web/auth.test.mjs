@@ -117,6 +117,7 @@ test('the client keeps working across access-token expiry (PACE_ACCESS_TOKEN_TTL
     if (u.pathname.startsWith('/api/')) statuses.push(`${r.request().method()} ${u.pathname} ${r.status()}`);
   });
   await logIn(page, user);
+  statuses.length = 0; // before the login, the start-up refresh found no cookie (401)
 
   for (let round = 1; round <= 3; round++) {
     await page.waitForTimeout(6000); // past the first token's lifetime
@@ -131,5 +132,27 @@ test('the client keeps working across access-token expiry (PACE_ACCESS_TOKEN_TTL
   assert.ok(refreshed.every((s) => s.endsWith(' 200')), statuses.join(', '));
   // The proactive refresh keeps requests from failing at all.
   assert.deepEqual(statuses.filter((s) => / 401$/.test(s)), []);
+  trips.assertClean();
+});
+
+test('a login refused by the rate limit says how long to wait', async (t) => {
+  const pace = await startPace({ env: { PACE_RATE_LIMITS: 'on', PACE_RATE_LIMIT_LOGIN_FAILURES: '2' } });
+  t.after(() => pace.stop());
+  const user = await registerUser(pace);
+  const { context, page, trips } = await openPage(pace);
+  t.after(() => context.close());
+  await page.goto('/app/login');
+  await page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
+  let text = '';
+  for (let i = 0; i < 8 && !/Try again in/.test(text); i++) {
+    await page.getByLabel('Username or email').fill(user.username);
+    await page.getByLabel('Password').fill('wrong-password-again');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await page.waitForFunction(() => document.querySelector('form')?.getAttribute('aria-busy') !== 'true');
+    text = await page.getByRole('alert').innerText();
+  }
+  assert.match(text, /Too many attempts\. Try again in \d+ s\./);
   trips.assertClean();
 });

@@ -48,6 +48,7 @@ export function mount(el, ctx) {
     next: null,
     loaded: false, // the first page arrived
     loading: false,
+    resetting: false, // a new first page (filters changed) is on its way
     error: '',
     announce: '',
   };
@@ -62,6 +63,8 @@ export function mount(el, ctx) {
     }, { rootMargin: '300px 0px' })
     : null;
   let observed = null;
+  // Open on wide screens; on a phone the filters fold under their summary.
+  const filtersOpen = !window.matchMedia || window.matchMedia('(min-width: 40rem)').matches;
 
   function watchSentinel() {
     if (!io) return;
@@ -88,7 +91,7 @@ export function mount(el, ctx) {
     try {
       const r = await api('GET', '/api/v1/tasks?' + q, { signal: controller.signal });
       if (!alive || my !== gen) return;
-      const have = new Set(s.items.map((t) => t.id));
+      const have = new Set(reset ? [] : s.items.map((t) => t.id));
       const fresh = r.data.items.filter((t) => !have.has(t.id) && !isPendingDelete(t.id));
       s.items = reset ? fresh : s.items.concat(fresh);
       s.next = r.data.next_cursor;
@@ -104,6 +107,7 @@ export function mount(el, ctx) {
     } finally {
       if (alive && my === gen) {
         s.loading = false;
+        s.resetting = false;
         draw();
         watchSentinel();
       }
@@ -118,10 +122,12 @@ export function mount(el, ctx) {
     gen++;
     controller.abort();
     controller = new AbortController();
-    s.items = [];
+    // The old items stay on screen (dimmed, aria-busy) until the new first
+    // page replaces them: no flash of an empty list on every filter change.
     s.next = null;
-    s.loaded = false;
     s.loading = false;
+    s.resetting = true;
+    s.error = '';
     loadPage(true);
   }
 
@@ -207,9 +213,12 @@ export function mount(el, ctx) {
 
   function filtersForm() {
     const f = s.filters;
-    return html`<form class="filters card" role="search" aria-label="Filter and sort tasks" @submit=${(e) => { e.preventDefault(); applyForm(e); }}>
+    const active = f.status.length + (f.priority !== '' ? 1 : 0) + (f.dueAfter ? 1 : 0) + (f.dueBefore ? 1 : 0);
+    return html`<details class="filters card" ?open=${filtersOpen}>
+      <summary>Filter and sort${active ? html` <span class="badge">${formatNumber(active)} active</span>` : nothing}</summary>
+      <form role="search" aria-label="Filters" @submit=${(e) => { e.preventDefault(); applyForm(e); }}>
       <div class="form-grid">
-        <fieldset class="field">
+        <fieldset class="field status-filter">
           <legend>Status</legend>
           <div class="checks">
             ${STATUSES.map((st) => html`<label class="check"><input type="checkbox" name="status" value=${st.value}
@@ -242,11 +251,11 @@ export function mount(el, ctx) {
         ${isFiltered(f) ? html`<a href="/app/tasks${f.sort !== '-created_at' ? '?sort=' + f.sort : ''}">Clear filters</a>` : html`<span></span>`}
         <button type="submit" class="btn btn-small">Apply</button>
       </div>
-    </form>`;
+    </form></details>`;
   }
 
   function body() {
-    if (!s.loaded && s.loading) {
+    if (s.loading && (!s.loaded || (s.resetting && s.items.length === 0))) {
       return html`<p class="loading">Loading tasks…</p>`;
     }
     if (s.error && s.items.length === 0) {
@@ -259,15 +268,15 @@ export function mount(el, ctx) {
         : html`<div class="empty"><p>No tasks yet.</p><a class="btn btn-primary" href="/app/tasks/new">Create your first task</a></div>`;
     }
     return html`
-      <ul class="task-list" aria-label="Tasks" aria-busy=${s.loading ? 'true' : 'false'}>
+      <ul class="task-list ${s.resetting ? 'stale' : ''}" aria-label="Tasks" aria-busy=${s.loading ? 'true' : 'false'}>
         ${repeat(s.items.filter((t) => !isPendingDelete(t.id)), (t) => t.id, taskRow)}
       </ul>
       <div class="list-foot">
         ${s.error ? html`<p class="form-error" role="alert">More tasks could not be loaded: ${s.error}</p>
           <button type="button" class="btn" @click=${() => { s.error = ''; loadMore(); }}>Try again</button>` : nothing}
-        ${s.loading ? html`<p class="loading">Loading more tasks…</p>` : nothing}
+        ${s.loading ? html`<p class="loading">${s.resetting ? 'Updating…' : 'Loading more tasks…'}</p>` : nothing}
         ${s.next && !s.loading && !s.error ? html`<button type="button" class="btn" @click=${loadMore}>Load more</button>` : nothing}
-        ${!s.next && s.items.length > 0 ? html`<p class="muted small">That is all.</p>` : nothing}
+        ${!s.next && s.items.length > 0 ? html`<p class="muted small">All tasks are shown.</p>` : nothing}
         <div class="sentinel" aria-hidden="true"></div>
       </div>`;
   }
