@@ -45,12 +45,57 @@
     };
   }
 
-  // The servers drop-down has an empty label: give it a name.
-  function nameServersSelect() {
-    var select = document.getElementById('servers');
-    if (select && !select.hasAttribute('aria-label')) select.setAttribute('aria-label', 'Server');
+  // Names and roles swagger-ui's markup lacks (axe: select-name,
+  // button-name, label-content-name-mismatch), set as it renders; React
+  // leaves attributes it does not manage alone.
+  var FIXES = [
+    ['select#servers:not([aria-label])', { 'aria-label': 'Server' }],
+    ['.modal-ux .close-modal:not([aria-label])', { 'aria-label': 'Close' }],
+    ['.modal-ux:not([role])', { role: 'dialog', 'aria-modal': 'true' }],
+  ];
+
+  function fixMarkup() {
+    FIXES.forEach(function (fix) {
+      document.querySelectorAll(fix[0]).forEach(function (el) {
+        Object.keys(fix[1]).forEach(function (name) {
+          el.setAttribute(name, fix[1][name]);
+        });
+      });
+    });
+    // Inputs swagger-ui names by their id (aria-label="auth-bearer-value"),
+    // hiding their visible <label>: let the label name them.
+    document.querySelectorAll('input[aria-label][id]').forEach(function (el) {
+      if (el.getAttribute('aria-label') === el.id && document.querySelector('label[for="' + el.id + '"]')) {
+        el.removeAttribute('aria-label');
+      }
+    });
+    // The dialog is named by its heading ("Available authorizations").
+    document.querySelectorAll('.modal-ux[role="dialog"]:not([aria-label])').forEach(function (el) {
+      var heading = el.querySelector('.modal-ux-header h3');
+      if (heading) el.setAttribute('aria-label', heading.textContent);
+    });
+    // "Authorize" buttons whose aria-label does not contain their text.
+    document.querySelectorAll('.auth-btn-wrapper button[aria-label]').forEach(function (el) {
+      var text = el.textContent.trim();
+      var label = el.getAttribute('aria-label');
+      if (text && label.toLowerCase().indexOf(text.toLowerCase()) === -1) {
+        el.setAttribute('aria-label', text + ': ' + label.charAt(0).toLowerCase() + label.slice(1));
+      }
+    });
+    // pace's token endpoint takes no client credentials and refuses an
+    // Authorization: Basic header, which swagger-ui sends by default for
+    // the password flow: start the choice at "Request body" (empty
+    // client_id and secret are then not sent). Once per dialog; the user
+    // can change it back.
+    document.querySelectorAll('select#password_type:not([data-pace-default])').forEach(function (el) {
+      el.setAttribute('data-pace-default', '');
+      if (el.value === 'basic') {
+        el.value = 'request-body';
+        el.dispatchEvent(new Event('change', { bubbles: true }));
+      }
+    });
   }
-  new MutationObserver(nameServersSelect).observe(document.body, { childList: true, subtree: true });
+  new MutationObserver(fixMarkup).observe(document.body, { childList: true, subtree: true });
 
   window.ui = window.SwaggerUIBundle({
     url: '/api/v1/openapi.json',
@@ -68,6 +113,6 @@
     defaultModelsExpandDepth: 0,
     filter: true,
     showExtensions: false,
-    syntaxHighlight: { activated: true, theme: 'agate' },
+    syntaxHighlight: { activated: false },
   });
 })();
