@@ -313,8 +313,12 @@ test('plans: the list loads more pages through the cursor, and a plan is deleted
   const table = page.getByRole('table', { name: 'Your plans, newest first' });
   const rows = table.locator('tbody tr');
   await until(async () => (await rows.count()) === 20, 'the first page');
-  await page.getByRole('button', { name: 'Load more' }).click();
+  await page.getByRole('button', { name: 'Load more' }).focus();
+  await page.keyboard.press('Enter');
   await until(async () => (await rows.count()) === 22, 'the second page');
+  const focused = await page.evaluate(() => [...document.querySelectorAll('#plans-table tbody tr')]
+    .findIndex((tr) => tr.contains(document.activeElement)));
+  assert.equal(focused, 20, 'focus on the first plan the page added');
   assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
   await until(async () => (await table.getByText('Ready', { exact: true }).count()) === 22, 'every plan ready');
 
@@ -322,7 +326,9 @@ test('plans: the list loads more pages through the cursor, and a plan is deleted
   const del = page.getByRole('button', { name: `Delete ${last.kind === 'workout' ? 'Workout' : 'Nutrition'} plan ${last.id}`, exact: true });
   await del.click();
   const dlg = page.getByRole('dialog');
-  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  await dlg.getByRole('button', { name: 'Cancel' }).waitFor();
+  await page.keyboard.press('Escape'); // the dialog closes from the keyboard, nothing deleted
+  await dlg.waitFor({ state: 'detached' });
   assert.equal(await rows.count(), 22, 'cancel keeps it');
   await del.click();
   await dlg.getByRole('button', { name: 'Delete' }).click();

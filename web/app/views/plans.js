@@ -106,6 +106,7 @@ export function mount(el, ctx) {
   }
 
   async function loadPage(more) {
+    const had = st.items.length;
     if (more) st.loadingMore = true; else st.loading = true;
     st.listError = '';
     draw();
@@ -125,7 +126,8 @@ export function mount(el, ctx) {
     st.loading = false;
     st.loadingMore = false;
     draw();
-    if (more) el.querySelector('#plans-table tbody tr:last-child a')?.focus();
+    // Keyboard users go on from the first plan the page added.
+    if (more && st.items.length > had) el.querySelectorAll('#plans-table tbody tr')[had]?.querySelector('a')?.focus();
   }
 
   async function request(ev) {
