@@ -160,6 +160,10 @@ test('plans: a workout plan with tasks goes from queued to ready and reads well,
   await page.getByText('No plans yet.').waitFor();
 
   await page.getByRole('radio', { name: 'Workout' }).check();
+  await page.getByLabel('Weeks').fill('13'); // the server's field error, by the field
+  await page.getByRole('button', { name: 'Request workout plan' }).click();
+  await until(async () => (await page.getByLabel('Weeks').getAttribute('aria-invalid')) === 'true', 'the weeks error');
+  assert.match(await page.locator('#rq-weeks-error').innerText(), /1 to 12/);
   await page.getByLabel('Weeks').fill('5');
   const tasksBox = page.getByLabel('Add a task for every training session');
   await tasksBox.check();
