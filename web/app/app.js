@@ -158,7 +158,13 @@ async function route() {
   viewEl.className = 'view';
   document.getElementById('view').replaceChildren(viewEl);
   setTitle('');
-  const cleanup = module.mount(viewEl, ctx);
+  let cleanup;
+  try {
+    cleanup = module.mount(viewEl, ctx);
+  } catch (e) {
+    console.warn('view', e); // a bug: say so instead of a blank page
+    render(html`<h1>Something went wrong</h1><p>This page could not be shown. <a href="/app/">Go to the start page</a></p>`, viewEl);
+  }
   current = { module, key, cleanup };
   requestAnimationFrame(() => { if (seq === navSeq) focusHeading(viewEl); });
 }

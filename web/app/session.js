@@ -96,11 +96,16 @@ function tokenFrom(data) {
 }
 
 // Refresh from the cookie unless another tab already did since `stale` was
-// current. Resolves true when signed in afterwards.
+// current. Resolves true when signed in afterwards. The caller has its
+// answer as soon as the token is here; the lock is held HOLD_MS longer.
 function refresh(stale) {
   if (inflight) return inflight;
-  inflight = withLock(async () => {
-    if (token && token !== stale && expiresAt - Date.now() > 1500) return true;
+  let settle;
+  const result = new Promise((resolve) => { settle = resolve; });
+  inflight = result;
+  result.then(() => { if (inflight === result) inflight = null; });
+  withLock(async () => {
+    if (token && token !== stale && expiresAt - Date.now() > 1500) { settle(true); return; }
     for (let attempt = 0; ; attempt++) {
       let res;
       try {
@@ -108,14 +113,16 @@ function refresh(stale) {
           method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' },
         });
       } catch {
-        return token != null && expiresAt > Date.now(); // offline: keep what we have
+        settle(token != null && expiresAt > Date.now()); // offline: keep what we have
+        return;
       }
       if (res.ok) {
         const [t, exp] = tokenFrom(await res.json());
         adopt(t, exp);
         post({ type: 'token', token: t, expiresAt: exp });
+        settle(true);
         await sleep(HOLD_MS);
-        return true;
+        return;
       }
       if ((res.status === 429 || res.status === 503) && attempt < 2) {
         const ra = parseInt(res.headers.get('Retry-After') || '1', 10);
@@ -126,10 +133,11 @@ function refresh(stale) {
         clearLocal();
         if (was) post({ type: 'logout' });
       }
-      return false;
+      settle(false);
+      return;
     }
-  }).finally(() => { inflight = null; });
-  return inflight;
+  }).catch((e) => { console.warn('refresh', e); settle(false); });
+  return result;
 }
 
 // For api.js: the request sent with `failedToken` got 401.
