@@ -104,6 +104,52 @@ test('/docs loads under its CSP with no tripwire and lists every operation of th
   trips.assertClean('/docs');
 });
 
+// Operations of each shape of form swagger-ui draws for trying: a JSON
+// body, a form body, enum query parameters, a path parameter.
+const SHAPES = [
+  ['POST', '/api/v1/tasks'],
+  ['POST', '/api/v1/auth/token'],
+  ['GET', '/api/v1/tasks'],
+  ['PATCH', '/api/v1/tasks/{id}'],
+];
+
+test('every operation opens for trying, and the forms pass axe', async (t) => {
+  const expected = documentedOperations();
+  const { page, trips } = await openDocs(t);
+  await page.waitForFunction((n) => document.querySelectorAll('.opblock').length >= n, expected.length);
+  // One at a time (swagger-ui redraws every open operation on each click).
+  const blocks = page.locator('.opblock');
+  const n = await blocks.count();
+  for (let i = 0; i < n; i++) {
+    const op = blocks.nth(i);
+    const name = `${await op.locator('.opblock-summary-method').innerText()} ${await op
+      .locator('.opblock-summary [data-path]')
+      .getAttribute('data-path')}`;
+    const control = op.locator('.opblock-summary-control');
+    await control.click();
+    await op.getByRole('button', { name: 'Try it out' }).click();
+    await op
+      .getByRole('button', { name: 'Execute' })
+      .waitFor({ timeout: 5000 })
+      .catch(() => {
+        throw new Error(`${name}: no Execute button after Try it out`);
+      });
+    await control.click();
+    await op.locator('.opblock-body').waitFor({ state: 'detached' });
+  }
+
+  for (const [method, path] of SHAPES) {
+    if (!expected.includes(`${method} ${path}`)) continue;
+    const op = operation(page, method, path);
+    await op.locator('.opblock-summary-control').click();
+    // Still in "try" mode from the loop above.
+    await op.getByRole('button', { name: 'Execute' }).waitFor();
+  }
+  await page.locator('.models .models-control').click();
+  await checkA11y(page, `/docs with ${SHAPES.map((s) => s.join(' ')).join(', ')} open for trying, and the schemas`);
+  trips.assertClean();
+});
+
 test('a deep link opens its operation', async (t) => {
   const item = doc.paths[ME]?.get;
   assert.ok(item?.operationId && item.tags?.length, `${ME} has an operationId and a tag`);

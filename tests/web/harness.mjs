@@ -10,9 +10,11 @@
 //   registerUser(pace, over)    -> {username, email, password}
 //   apiLogin(pace, user)        -> access token
 //
-// Everything started here is stopped at the end of the test file even when
-// a test fails (a root `after` hook), and pace children are killed when the
-// process exits.
+// trips: assertClean(label), list(), clear(), allow(pattern) (a console
+// error a test expects), apiAnswers (the API 4xx the page got: answers,
+// not trips). openPage shares one browser per test file, one context per
+// call. Everything started here is stopped at the end of the test file even
+// when a test fails (a root `after` hook); pace dies with the test process.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';

@@ -62,6 +62,19 @@
         });
       });
     });
+    // Try-it-out fields without a name: the request body, and the
+    // drop-downs of enum and boolean parameters (named after the parameter).
+    document.querySelectorAll('.body-param textarea:not([aria-label])').forEach(function (el) {
+      el.setAttribute('aria-label', 'Request body');
+    });
+    document.querySelectorAll('tr[data-param-name] select:not([aria-label])').forEach(function (el) {
+      var row = el.closest('tr[data-param-name]');
+      el.setAttribute('aria-label', row.getAttribute('data-param-name') + ' (' + row.getAttribute('data-param-in') + ')');
+    });
+    // ... and of form fields of a request body (POST /api/v1/auth/token).
+    document.querySelectorAll('tr[data-property-name] select:not([aria-label])').forEach(function (el) {
+      el.setAttribute('aria-label', el.closest('tr[data-property-name]').getAttribute('data-property-name'));
+    });
     // Inputs swagger-ui names by their id (aria-label="auth-bearer-value"),
     // hiding their visible <label>: let the label name them.
     document.querySelectorAll('input[aria-label][id]').forEach(function (el) {
