@@ -4,6 +4,9 @@
     web_embed.py --web DIR --out FILE.c      the table from DIR/app, DIR/docs
                                              and DIR/node_modules
     web_embed.py --empty --out FILE.c        an empty table (no web parts)
+    web_embed.py --npm-ci NPM --web DIR      npm ci in DIR unless its install is
+                                             newer than the lockfile (one build
+                                             tree at a time: a lock)
 
 Two sites: app (DIR/app, the web client, at /app/) and docs (DIR/docs, the
 API reference, at /docs). Each site's index.html names its files as
@@ -277,7 +280,8 @@ def emit(entries, version, out):
             parts.append(f"static const unsigned char z{i}[] =\n{c_string(z)};\n")
             gzname = f"z{i}"
             gzlen = len(z)
-        rows.append(f'    {{"{path}", "{ctype}", d{i}, {len(data)}, {gzname}, {gzlen}, "{etag.replace(chr(34), chr(92) + chr(34))}"}},\n')
+        c_etag = etag.replace('"', '\\"')
+        rows.append(f'    {{"{path}", "{ctype}", d{i}, {len(data)}, {gzname}, {gzlen}, "{c_etag}"}},\n')
     parts.append(f'\nconst char embedded_web_version[] = "{version}";\n')
     parts.append("const struct embedded_web_file embedded_web_files[] = {\n")
     parts.extend(rows)
@@ -349,12 +353,46 @@ def build(web):
     return entries, version
 
 
+def npm_ci(npm, web):
+    """`npm ci --ignore-scripts` in web, then the stamp. Several build trees
+    (build, build-asan, build-fuzz) may ask at once: under a lock, the
+    second finds the first's install fresh and does nothing."""
+    import fcntl
+    import subprocess
+    stamp = os.path.join(web, "node_modules", ".pace-npm-ci")
+    inputs = [os.path.join(web, "package.json"), os.path.join(web, "package-lock.json")]
+    with open(os.path.join(web, ".npm-ci.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fresh = all(os.path.getmtime(stamp) >= os.path.getmtime(i) for i in inputs)
+        except FileNotFoundError:
+            fresh = False
+        if not fresh:
+            rc = subprocess.call([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                                 cwd=web)
+            if rc != 0:
+                print(f"web_embed: error: npm ci in {web} failed ({rc}); without network or npm, configure "
+                      f"with -DPACE_WEB_ASSETS=OFF", file=sys.stderr)
+                return 1
+        with open(stamp, "a"):
+            pass
+        os.utime(stamp)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--web", help="the web/ directory")
-    ap.add_argument("--out", required=True, help="the C file to write")
+    ap.add_argument("--out", help="the C file to write")
     ap.add_argument("--empty", action="store_true", help="an empty table")
+    ap.add_argument("--npm-ci", metavar="NPM", help="install web/node_modules with this npm, then exit")
     a = ap.parse_args()
+    if a.npm_ci:
+        if not a.web:
+            ap.error("--npm-ci needs --web")
+        return npm_ci(a.npm_ci, os.path.abspath(a.web))
+    if not a.out:
+        ap.error("--out is required")
     if a.empty:
         emit([], "", a.out)
         return 0

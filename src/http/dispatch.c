@@ -451,8 +451,10 @@ http_on_req(h2o_handler_t *self, h2o_req_t *req)
         request_index(req) >= (uint64_t)s->opts.keepalive_requests)
         req->http1_is_persistent = 0;
 
-    c->web_class = (unsigned char)http_web_class_of(r->path, r->path_len);
-    if (s->opts.web && c->web_class != HTTP_WEB_NONE) {
+    if (http_cors_preflight(c)) /* cors.c: before routing, authentication and limits */
+        goto send;
+    if (s->opts.web && http_web_class_of(r->path, r->path_len) != HTTP_WEB_NONE) {
+        c->web_class = (unsigned char)http_web_class_of(r->path, r->path_len);
         http_web_serve(c); /* web.c */
         goto send;
     }

@@ -122,6 +122,10 @@ struct http_server {
     struct netlist metrics_allow;                   /* PACE_METRICS_ALLOW */
     struct http_metrics_listener *metrics_listener; /* NULL unless PACE_METRICS_LISTEN */
 
+    /* PACE_CORS_ORIGINS, parsed (cors.c) */
+    char **cors;
+    size_t ncors;
+
     /* conn.c's counters */
     atomic_long send_timeouts;   /* connections closed by the send timeout */
     atomic_long refused;         /* connections answered 503 past the cap */
@@ -224,6 +228,17 @@ struct http_framing_target {
     size_t authority_len, path_len;
 };
 bool http_framing_split_absolute(const char *target, size_t len, struct http_framing_target *t);
+
+/* cors.c: PACE_CORS_ORIGINS parsed into s->cors; OK, or ERR_INVALID
+ * (logged) for an entry that is not an exact origin. */
+int http_cors_init(struct http_server *s);
+void http_cors_free(struct http_server *s);
+/* Before sending: Vary: Origin (CORS on), and for a listed Origin the
+ * CORS headers of an answer. */
+void http_cors_headers(struct reqctx *c);
+/* A preflight (OPTIONS with Access-Control-Request-Method): answered (204
+ * for a listed origin, else 403); true when it was one. */
+bool http_cors_preflight(struct reqctx *c);
 
 /* web.c: the web client (/app/) and the API reference (/docs). */
 enum http_web_class { HTTP_WEB_NONE, HTTP_WEB_APP, HTTP_WEB_DOCS };

@@ -96,6 +96,8 @@ http_raw_problem(struct loop *L, char *out, size_t cap, int status, const char *
                      "HTTP/1.1 %d %s\r\n"
                      "Content-Type: application/problem+json; charset=utf-8\r\n"
                      "X-Content-Type-Options: nosniff\r\n"
+                     "Referrer-Policy: no-referrer\r\n"
+                     "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
                      "Cache-Control: no-store\r\n"
                      "X-Request-Id: %s\r\n"
                      "Connection: close\r\n"
@@ -272,13 +274,32 @@ wire_content_type(const char *t)
     return h2o_iovec_init(t, strlen(t));
 }
 
+/* Content-Security-Policy by class of response (docs/internals/web.md):
+ * the client's pages run only their own scripts and styles and talk only
+ * to pace; the API reference's (swagger-ui) also needs inline styles; and
+ * nothing else is a document a browser should render or frame. */
+static const char CSP_API[] = "default-src 'none'; frame-ancestors 'none'";
+static const char CSP_APP[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+static const char CSP_DOCS[] = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'";
+
 /* Headers on every response (docs/api.md, "Response headers"): no
- * sniffing, and no storing in any cache unless the handler chose a
- * Cache-Control itself (the ETag'd reads: private, no-cache). */
+ * sniffing, no Referer sent from pace's pages, the CSP of the response's
+ * class, and no storing in any cache unless the handler chose a
+ * Cache-Control itself (the ETag'd reads: private, no-cache; web assets). */
 static void
-add_common_headers(h2o_req_t *req, bool has_cache_control)
+add_common_headers(h2o_req_t *req, bool has_cache_control, unsigned web_class)
 {
     add_header(req, H2O_STRLIT("x-content-type-options"), H2O_STRLIT("nosniff"));
+    add_header(req, H2O_STRLIT("referrer-policy"), H2O_STRLIT("no-referrer"));
+    const char *csp = web_class == HTTP_WEB_APP ? CSP_APP : web_class == HTTP_WEB_DOCS ? CSP_DOCS : CSP_API;
+    add_header(req, H2O_STRLIT("content-security-policy"), csp, strlen(csp));
+    if (web_class != HTTP_WEB_NONE)
+        add_header(req, H2O_STRLIT("x-frame-options"), H2O_STRLIT("DENY"));
     if (!has_cache_control)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
 }
@@ -316,7 +337,8 @@ http_send_response(struct reqctx *c)
         has_cache_control |= strcasecmp(r->res_headers[i].name, "cache-control") == 0;
     }
     /* A 304 without Cache-Control leaves the cached response's own. */
-    add_common_headers(req, has_cache_control || r->status == 304);
+    add_common_headers(req, has_cache_control || r->status == 304, c->web_class);
+    http_cors_headers(c); /* cors.c */
 
     static h2o_generator_t generator = {NULL, NULL};
     bool no_body = r->status == 204 || r->status == 304;
@@ -437,7 +459,8 @@ http_problem_on_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
         h2o_iovec_t ct = wire_content_type("application/problem+json");
         h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, ct.base, ct.len, 1);
         add_header(req, H2O_STRLIT("x-request-id"), c->r.request_id, strlen(c->r.request_id));
-        add_common_headers(req, false);
+        add_common_headers(req, false, HTTP_WEB_NONE);
+        http_cors_headers(c); /* cors.c */
         req->res.content_length = c->r.out.len;
         http_linger_arm(&http_loop_of(req)->linger, req);
         struct problem_ostream *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);

@@ -197,6 +197,10 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     s->rt = rt;
     s->auth = auth;
     s->nloops = opts->threads;
+    if (http_cors_init(s) != OK) { /* cors.c */
+        free(s);
+        return NULL;
+    }
     if (s->opts.web && !http_web_built()) {
         log_info("http", "PACE_WEB=on, but this pace was built without web assets (-DPACE_WEB_ASSETS=OFF): "
                          "/app/ and /docs are not served");
@@ -223,6 +227,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
     lg->log_access = http_on_log;
     if (http_metrics_listener_new(s) != OK) { /* metrics_listener.c */
         h2o_config_dispose(&s->conf);
+        http_cors_free(s);
         free(s);
         return NULL;
     }
@@ -245,6 +250,7 @@ http_server_start(const struct http_server_opts *opts, const struct http_router 
             http_metrics_cleanup();
             http_metrics_listener_free(s);
             h2o_config_dispose(&s->conf);
+            http_cors_free(s);
             free(s);
             return NULL;
         }
@@ -388,6 +394,7 @@ http_server_free(struct http_server *s)
     http_metrics_set_server(NULL);
     http_metrics_cleanup();
     http_metrics_listener_free(s);
+    http_cors_free(s);
     free(s->loops);
     pthread_barrier_destroy(&s->ready);
     free(s);

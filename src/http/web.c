@@ -188,6 +188,12 @@ http_web_serve(struct reqctx *c)
         http_reply_header(r, "allow", "GET, HEAD");
         return;
     }
+    const char *site = http_web_class_of(p, n) == HTTP_WEB_APP ? "/app/" : "/docs/";
+    const struct embedded_web_file *index = find(site, strlen(site));
+    if (index == NULL) { /* built without this site's index.html */
+        not_found(r);
+        return;
+    }
     if (is(p, n, "/")) {
         redirect(r, 302, "/app/");
         return;
@@ -196,14 +202,8 @@ http_web_serve(struct reqctx *c)
         redirect(r, 301, "/app/");
         return;
     }
-    const char *site = starts(p, n, "/app/") ? "/app/" : "/docs/";
-    const struct embedded_web_file *index = find(site, strlen(site));
-    if (index == NULL) {
-        not_found(r);
-        return;
-    }
     size_t sl = strlen(site);
-    if (starts(p + sl, n - sl, "assets/")) {
+    if (starts(p + sl, n - sl, "assets/") || is(p + sl, n - sl, "assets")) {
         const struct embedded_web_file *f = find(p, n);
         if (f == NULL || f == index)
             not_found(r);
