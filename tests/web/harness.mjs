@@ -10,12 +10,14 @@
 //   registerUser(pace, over)    -> {username, email, password}
 //   apiLogin(pace, user)        -> access token
 //
-// Everything started here is stopped at the end of the test file even when
-// a test fails (a root `after` hook), and pace children are killed when the
-// process exits.
+// trips: assertClean(label), list(), clear(), allow(pattern) (a console
+// error a test expects), apiAnswers (the API 4xx the page got: answers,
+// not trips). openPage shares one browser per test file, one context per
+// call. Everything started here is stopped at the end of the test file even
+// when a test fails (a root `after` hook); pace dies with the test process.
 
 import { spawn } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -29,6 +31,7 @@ const require = createRequire(import.meta.url);
 
 export const CHROMIUM = process.env.PACE_CHROMIUM || '/usr/bin/chromium';
 export const PACE_BIN = process.env.PACE_BIN || path.resolve(here, '../../build/pace');
+const SETPRIV = '/usr/bin/setpriv';
 export const PASSWORD = 'umbrella-quarterly-lantern-42';
 export const SECRET = 'web-test-secret-0123456789abcdef0123456789';
 
@@ -67,6 +70,18 @@ process.on('exit', () => {
 
 // ------------------------------------------------------------------ pace
 
+// Data dirs left by a test process that crashed (its pace died with it, see
+// setpriv below): pace-web-<pid>-* whose pid is gone.
+for (const name of readdirSync(os.tmpdir())) {
+  const m = /^pace-web-(\d+)-/.exec(name);
+  if (!m) continue;
+  try {
+    process.kill(Number(m[1]), 0);
+  } catch (e) {
+    if (e.code === 'ESRCH') rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -97,9 +112,15 @@ export async function startPace({ env = {} } = {}) {
 
 async function startOnce(env) {
   const port = await freePort();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pace-web-'));
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `pace-web-${process.pid}-`));
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(PACE_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+  // setpriv --pdeathsig: pace gets SIGKILL if this process dies without
+  // stopping it (a crash, a kill from the runner's timeout).
+  const [cmd, argv] = existsSync(SETPRIV)
+    ? [SETPRIV, ['--pdeathsig', 'KILL', '--', PACE_BIN, ...args]]
+    : [PACE_BIN, args];
+  const child = spawn(cmd, argv, {
     env: { ...process.env, ...BASE_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
