@@ -260,6 +260,17 @@ test('delete with undo: the DELETE waits for the toast', async (t) => {
   await page.reload();
   await page.getByRole('link', { name: 'keep me', exact: true }).waitFor();
   assert.equal(await taskItems(page).count(), 1);
+
+  // From the editor: back on the list it is gone, and Undo there brings it back.
+  await page.getByRole('link', { name: 'Edit keep me' }).click();
+  await page.getByLabel('Title').waitFor();
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
+  await page.getByText('No tasks yet.').waitFor();
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await page.getByRole('link', { name: 'keep me', exact: true }).waitFor();
+  assert.equal(deletes.length, 1);
+  assert.equal((await apiRequest(pace, 'GET', `/api/v1/tasks/${a.id}`, undefined, token)).status, 200);
   trips.assertClean();
 });
 

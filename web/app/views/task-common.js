@@ -56,8 +56,8 @@ export function scheduleDelete(task, { onUndo, onFail } = {}) {
       label: 'Undo',
       run: () => {
         pending.delete(task.id);
-        changed({ type: 'undone', id: task.id, task });
         if (onUndo) onUndo();
+        changed({ type: 'undone', id: task.id, task });
         toast(`Restored “${task.title}”.`);
       },
     },
@@ -74,9 +74,9 @@ async function commit(id) {
     changed({ type: 'deleted', id });
   } catch (err) {
     pending.delete(id);
+    if (entry.onFail) entry.onFail(err);
     changed({ type: 'failed', id, task: entry.task });
     toast(`“${entry.task.title}” could not be deleted: ${errorMessage(err)}`, { kind: 'error' });
-    if (entry.onFail) entry.onFail(err);
   }
 }
 

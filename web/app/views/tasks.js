@@ -185,7 +185,13 @@ export function mount(el, ctx) {
     scheduleDelete(task, { onUndo: putBack, onFail: putBack });
   }
 
-  const offDelete = onDeleteChange(() => { if (alive) draw(); });
+  // A task deleted elsewhere (the editor) and then restored: not among our
+  // items, so ask the server again.
+  const offDelete = onDeleteChange((ev) => {
+    if (!alive) return;
+    if ((ev.type === 'undone' || ev.type === 'failed') && !s.items.some((t) => t.id === ev.id)) reload();
+    else draw();
+  });
 
   function taskRow(t) {
     const today = todayISO();
