@@ -1,0 +1,289 @@
+// /app/account: signed-in sessions (end one, end all others), change
+// password, delete account. pace has no "end all other sessions" endpoint
+// (POST /auth/logout-all ends this one too), so "End all other sessions"
+// deletes each session that is not the current one.
+import { html, render, nothing, repeat, toast, formatDateTime, confirmDialog } from '../ui.js';
+import { api, ApiError, fieldErrors } from '../api.js';
+import { logout } from '../session.js';
+import { scrollableTables } from './plans.js';
+
+// "Firefox on Linux" from a User-Agent, or null when it says nothing known.
+export function describeAgent(ua) {
+  if (!ua) return null;
+  const browser = [[/Edg\//, 'Edge'], [/OPR\/|Opera/, 'Opera'], [/Firefox\//, 'Firefox'],
+    [/Chrom(e|ium)\//, 'Chrome'], [/Safari\//, 'Safari'], [/curl\//, 'curl'],
+    [/python-requests|python/i, 'Python'], [/node|undici/i, 'Node.js']].find(([re]) => re.test(ua));
+  const os = [[/Android/, 'Android'], [/iPhone|iPad|iOS/, 'iOS'], [/Windows/, 'Windows'],
+    [/Mac OS X|Macintosh/, 'macOS'], [/CrOS/, 'ChromeOS'], [/Linux/, 'Linux']].find(([re]) => re.test(ua));
+  if (!browser && !os) return null;
+  return [browser?.[1], os?.[1]].filter(Boolean).join(' on ');
+}
+
+function problem(e, fallback) {
+  if (e instanceof ApiError) {
+    if (e.status === 429 && e.retryAfter) return `Too many attempts: try again in ${e.retryAfter} s.`;
+    return e.detail || e.title || fallback;
+  }
+  return fallback;
+}
+
+export function mount(el, ctx) {
+  ctx.setTitle?.('Account');
+  const ac = new AbortController();
+  const st = {
+    sessions: [], loading: true, sessError: '', ending: new Set(), endingAll: false,
+    pw: { current: '', next: '', confirm: '' }, pwErrors: {}, pwStatus: '', pwBusy: false, pwOk: false,
+    del: { password: '' }, delErrors: {}, delStatus: '', delBusy: false,
+  };
+  const tables = scrollableTables(el);
+  const draw = () => { render(view(), el); tables.sync(); };
+
+  async function loadSessions() {
+    try {
+      const r = await api('GET', '/api/v1/auth/sessions', { signal: ac.signal });
+      st.sessions = r.data.items;
+      st.sessError = '';
+    } catch (e) {
+      if (ac.signal.aborted) return;
+      st.sessError = problem(e, 'Could not load your sessions.');
+    }
+    st.loading = false;
+    draw();
+  }
+
+  async function endSession(s) {
+    if (s.current) {
+      if (!(await confirmDialog('Sign out on this device?', { title: 'Sign out', confirmLabel: 'Sign out' }))) return;
+      await logout().catch(() => {});
+      ctx.navigate('/app/login', { replace: true });
+      return;
+    }
+    st.ending.add(s.id);
+    draw();
+    try {
+      await api('DELETE', `/api/v1/auth/sessions/${s.id}`, { accept: [404], signal: ac.signal });
+      st.sessions = st.sessions.filter((x) => x.id !== s.id);
+      toast('Session ended.');
+    } catch (e) {
+      if (!ac.signal.aborted) toast(problem(e, 'Could not end the session.'));
+    }
+    st.ending.delete(s.id);
+    draw();
+    el.querySelector('#sessions-h')?.focus();
+  }
+
+  async function endOthers() {
+    const others = st.sessions.filter((s) => !s.current);
+    if (!others.length) return;
+    st.endingAll = true;
+    draw();
+    let failed = 0;
+    for (const s of others) {
+      try {
+        await api('DELETE', `/api/v1/auth/sessions/${s.id}`, { accept: [404], signal: ac.signal });
+      } catch (e) {
+        if (ac.signal.aborted) return;
+        failed++;
+      }
+    }
+    st.endingAll = false;
+    await loadSessions();
+    if (ac.signal.aborted) return;
+    toast(failed ? `${failed} session(s) could not be ended.` : 'All other sessions ended.');
+    el.querySelector('#sessions-h')?.focus();
+  }
+
+  async function changePassword(ev) {
+    ev.preventDefault();
+    if (st.pwBusy) return;
+    st.pwErrors = {};
+    st.pwStatus = '';
+    st.pwOk = false;
+    if (st.pw.next !== st.pw.confirm) {
+      st.pwErrors.confirm = 'does not match the new password';
+      draw();
+      el.querySelector('#pw-confirm')?.focus();
+      return;
+    }
+    st.pwBusy = true;
+    draw();
+    try {
+      await api('POST', '/api/v1/users/me/password', {
+        json: { current_password: st.pw.current, new_password: st.pw.next }, signal: ac.signal, retries: 0,
+      });
+      st.pw = { current: '', next: '', confirm: '' };
+      st.pwOk = true;
+      st.pwStatus = 'Password changed. Your other sessions were signed out.';
+      st.pwBusy = false;
+      draw();
+      loadSessions();
+      el.querySelector('#pw-status')?.focus();
+      return;
+    } catch (e) {
+      if (ac.signal.aborted) return;
+      if (e instanceof ApiError && e.status === 422) {
+        st.pwErrors = fieldErrors(e);
+        if (e.errors?.some((x) => x.field === 'current_password' && x.code === 'incorrect')) {
+          st.pwErrors.current_password = 'is not your current password';
+        }
+        st.pwStatus = 'The password was not changed.';
+      } else {
+        st.pwStatus = problem(e, 'Could not change the password.');
+      }
+    }
+    st.pwBusy = false;
+    draw();
+    const first = ['current_password', 'new_password'].find((k) => st.pwErrors[k]);
+    el.querySelector(first ? `#pw-${first === 'current_password' ? 'current' : 'new'}` : '#pw-status')?.focus();
+  }
+
+  async function deleteAccount(ev) {
+    ev.preventDefault();
+    if (st.delBusy) return;
+    st.delErrors = {};
+    st.delStatus = '';
+    if (!st.del.password) {
+      st.delErrors.password = 'enter your password to confirm';
+      draw();
+      el.querySelector('#del-password')?.focus();
+      return;
+    }
+    const ok = await confirmDialog('Delete your account and everything in it (tasks, profile, plans)? This cannot be undone.',
+      { title: 'Delete account', confirmLabel: 'Delete my account', danger: true });
+    if (!ok) return;
+    st.delBusy = true;
+    draw();
+    try {
+      await api('DELETE', '/api/v1/users/me', { json: { password: st.del.password }, signal: ac.signal, retries: 0 });
+    } catch (e) {
+      if (ac.signal.aborted) return;
+      if (e instanceof ApiError && e.status === 422) {
+        const fe = fieldErrors(e);
+        st.delErrors.password = e.errors?.some((x) => x.code === 'incorrect')
+          ? 'is not your password' : fe.password || 'is not valid';
+        st.delStatus = 'Your account was not deleted.';
+      } else {
+        st.delStatus = problem(e, 'Could not delete the account.');
+      }
+      st.delBusy = false;
+      draw();
+      el.querySelector(st.delErrors.password ? '#del-password' : '#del-status')?.focus();
+      return;
+    }
+    await logout().catch(() => {});
+    toast('Your account was deleted.');
+    ctx.navigate('/app/login', { replace: true });
+  }
+
+  const errP = (id, msg) => (msg ? html`<p class="field-error" id="${id}-error">${msg}</p>` : nothing);
+  const aria = (id, msg) => (msg ? `${id}-error` : nothing);
+
+  function sessionRow(s) {
+    const name = describeAgent(s.user_agent) || 'Unknown device';
+    const busy = st.ending.has(s.id);
+    return html`<tr class=${s.current ? 'current' : ''}>
+      <th scope="row">${name}${s.current ? html` <span class="badge badge-current">This device</span>` : nothing}
+        ${s.user_agent ? html`<span class="ua muted">${s.user_agent}</span>` : nothing}</th>
+      <td>${s.ip || html`<span class="muted">—</span>`}</td>
+      <td><time datetime=${s.created_at}>${formatDateTime(s.created_at)}</time></td>
+      <td>${s.last_used_at ? html`<time datetime=${s.last_used_at}>${formatDateTime(s.last_used_at)}</time>` : '—'}</td>
+      <td class="nowrap"><button type="button" class="btn btn-small ${s.current ? '' : 'btn-danger'}" ?disabled=${busy}
+        aria-label=${s.current ? 'Sign out on this device' : `End session: ${name}, signed in ${formatDateTime(s.created_at)}`}
+        @click=${() => endSession(s)}>${s.current ? 'Sign out' : busy ? 'Ending…' : 'End'}</button></td>
+    </tr>`;
+  }
+
+  function sessions() {
+    const others = st.sessions.filter((s) => !s.current).length;
+    return html`<section class="account-sessions" aria-labelledby="sessions-h">
+      <h2 id="sessions-h" tabindex="-1">Sessions</h2>
+      ${st.loading ? html`<p role="status">Loading…</p>`
+        : st.sessError ? html`<p class="form-status-error" role="alert">${st.sessError}</p>`
+        : html`<div class="table-wrap"><table class="data sessions">
+          <caption>Devices signed in to your account, newest first</caption>
+          <thead><tr><th scope="col">Device</th><th scope="col">IP address</th><th scope="col">Signed in</th>
+            <th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+          <tbody>${repeat(st.sessions, (s) => s.id, sessionRow)}</tbody>
+        </table></div>
+        <div class="form-actions">
+          <button type="button" class="btn" ?disabled=${!others || st.endingAll} @click=${endOthers}>
+            ${st.endingAll ? 'Ending…' : 'End all other sessions'}</button>
+          ${others ? nothing : html`<span class="muted">No other sessions.</span>`}
+        </div>`}
+    </section>`;
+  }
+
+  function passwordForm() {
+    const e = st.pwErrors;
+    const set = (k) => (ev) => { st.pw[k] = ev.target.value; };
+    return html`<section aria-labelledby="pw-h">
+      <h2 id="pw-h">Change password</h2>
+      <form class="account-form" novalidate @submit=${changePassword}>
+        <input type="text" autocomplete="username" hidden .value=${ctx.user?.username || ''} readonly>
+        <div class="field">
+          <label for="pw-current">Current password</label>
+          <input id="pw-current" type="password" autocomplete="current-password" required .value=${st.pw.current}
+            @input=${set('current')} aria-invalid=${e.current_password ? 'true' : 'false'}
+            aria-describedby=${aria('pw-current', e.current_password)}>
+          ${errP('pw-current', e.current_password)}
+        </div>
+        <div class="field">
+          <label for="pw-new">New password</label>
+          <input id="pw-new" type="password" autocomplete="new-password" required minlength="12" .value=${st.pw.next}
+            @input=${set('next')} aria-invalid=${e.new_password ? 'true' : 'false'}
+            aria-describedby="pw-new-hint${e.new_password ? ' pw-new-error' : ''}">
+          <p class="hint" id="pw-new-hint">At least 12 characters, not a common password, without your
+            username or email address.</p>
+          ${errP('pw-new', e.new_password)}
+        </div>
+        <div class="field">
+          <label for="pw-confirm">New password again</label>
+          <input id="pw-confirm" type="password" autocomplete="new-password" required .value=${st.pw.confirm}
+            @input=${set('confirm')} aria-invalid=${e.confirm ? 'true' : 'false'}
+            aria-describedby=${aria('pw-confirm', e.confirm)}>
+          ${errP('pw-confirm', e.confirm)}
+        </div>
+        <div class="form-actions">
+          <button type="submit" class="btn btn-primary" ?disabled=${st.pwBusy}>${st.pwBusy ? 'Changing…' : 'Change password'}</button>
+        </div>
+        <p id="pw-status" tabindex="-1" role="status"
+          class=${st.pwStatus && !st.pwOk ? 'form-status form-status-error' : 'form-status'}>${st.pwStatus}</p>
+      </form>
+    </section>`;
+  }
+
+  function deleteForm() {
+    return html`<section class="danger-zone" aria-labelledby="del-h">
+      <h2 id="del-h">Delete account</h2>
+      <p>This deletes your account and everything pace keeps about it: sessions, tasks, profile and plans.
+        It cannot be undone.</p>
+      <form class="account-form" novalidate @submit=${deleteAccount}>
+        <div class="field">
+          <label for="del-password">Your password</label>
+          <input id="del-password" type="password" autocomplete="current-password" required
+            .value=${st.del.password} @input=${(ev) => { st.del.password = ev.target.value; }}
+            aria-invalid=${st.delErrors.password ? 'true' : 'false'}
+            aria-describedby=${aria('del-password', st.delErrors.password)}>
+          ${errP('del-password', st.delErrors.password)}
+        </div>
+        <div class="form-actions">
+          <button type="submit" class="btn btn-danger" ?disabled=${st.delBusy}>${st.delBusy ? 'Deleting…' : 'Delete account'}</button>
+        </div>
+        <p id="del-status" tabindex="-1" role="status"
+          class=${st.delStatus ? 'form-status form-status-error' : 'form-status'}>${st.delStatus}</p>
+      </form>
+    </section>`;
+  }
+
+  function view() {
+    return html`<section class="view-account" aria-labelledby="account-h">
+      <h1 id="account-h">Account</h1>
+      ${ctx.user ? html`<p class="lead">Signed in as <strong>${ctx.user.username}</strong> (${ctx.user.email}).</p>` : nothing}
+      ${sessions()} ${passwordForm()} ${deleteForm()}
+    </section>`;
+  }
+
+  draw();
+  loadSessions();
+  return () => { ac.abort(); tables.stop(); };
+}
