@@ -183,24 +183,6 @@ http_loop_of(h2o_req_t *req)
 }
 
 const char *
-http_req_header(struct http_req *r, const char *name, size_t *len)
-{
-    struct reqctx *c = (struct reqctx *)r;
-    char lower[64];
-    size_t n = strlen(name);
-    if (n >= sizeof(lower))
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        lower[i] = h2o_tolower(name[i]);
-    ssize_t i = h2o_find_header_by_str(&c->req->headers, lower, n, -1);
-    if (i < 0)
-        return NULL;
-    if (len != NULL)
-        *len = c->req->headers.entries[i].value.len;
-    return c->req->headers.entries[i].value.base;
-}
-
-const char *
 http_req_header_at(struct http_req *r, const char *name, size_t index, size_t *len)
 {
     struct reqctx *c = (struct reqctx *)r;
@@ -219,6 +201,12 @@ http_req_header_at(struct http_req *r, const char *name, size_t index, size_t *l
     if (len != NULL)
         *len = c->req->headers.entries[i].value.len;
     return c->req->headers.entries[i].value.base;
+}
+
+const char *
+http_req_header(struct http_req *r, const char *name, size_t *len)
+{
+    return http_req_header_at(r, name, 0, len);
 }
 
 bool

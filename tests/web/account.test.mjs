@@ -3,20 +3,12 @@
 // API, so whether they really ended is checked by refreshing them.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPace, openPage, checkA11y, registerUser, apiRequest } from './harness.mjs';
+import { startPace, openPage, checkA11y, registerUser, apiRequest, signIn } from './harness.mjs';
 
 let pace;
 before(async () => {
   pace = await startPace();
 });
-
-async function signIn(page, user, next) {
-  await page.goto(`/app/login?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL((u) => u.pathname === next);
-}
 
 // A session made through the JSON API: {access, refresh}.
 async function apiSession(user, password = user.password) {

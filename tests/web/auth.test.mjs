@@ -2,15 +2,7 @@
 // access-token expiry, in headless Chromium against the real binary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPace, openPage, checkA11y, registerUser, uniqueName, PASSWORD } from './harness.mjs';
-
-async function logIn(page, user) {
-  await page.goto('/app/login');
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
-}
+import { startPace, openPage, checkA11y, registerUser, uniqueName, PASSWORD, signIn } from './harness.mjs';
 
 test('sign up shows the server\'s field errors next to the fields, then signs in', async (t) => {
   const pace = await startPace();
@@ -116,7 +108,7 @@ test('the client keeps working across access-token expiry (PACE_ACCESS_TOKEN_TTL
     const u = new URL(r.url());
     if (u.pathname.startsWith('/api/')) statuses.push(`${r.request().method()} ${u.pathname} ${r.status()}`);
   });
-  await logIn(page, user);
+  await signIn(page, user);
   statuses.length = 0; // before the login, the start-up refresh found no cookie (401)
 
   for (let round = 1; round <= 3; round++) {

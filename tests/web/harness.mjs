@@ -9,6 +9,7 @@
 //   checkA11y(page, label)      -> axe-core; throws on serious/critical
 //   registerUser(pace, over)    -> {username, email, password}
 //   apiLogin(pace, user)        -> access token
+//   signIn(page, user, next)    -> through the login form; lands on next (or the task list)
 //
 // trips: assertClean(label), list(), clear(), allow(pattern) (a console
 // error a test expects), apiAnswers (the API 4xx the page got: answers,
@@ -420,6 +421,17 @@ async function api(pace, method, p, body, token) {
 }
 
 /** Registers a user through the JSON API; returns {username, email, password} (plus id). */
+// Signs in through the client's login form and waits for the page it lands
+// on: `next` when given (through /app/login?next=), else the task list.
+export async function signIn(page, user, next = null) {
+  await page.goto(next ? `/app/login?next=${encodeURIComponent(next)}` : '/app/login');
+  await page.getByLabel('Username or email').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  if (next) await page.waitForURL((u) => u.pathname === next);
+  else await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
+}
+
 export async function registerUser(pace, overrides = {}) {
   const username = overrides.username || uniqueName();
   const user = { username, email: `${username}@example.com`, password: PASSWORD, ...overrides };

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startPace, openPage, checkA11y, registerUser, apiLogin, apiRequest } from './harness.mjs';
+import { startPace, openPage, checkA11y, registerUser, apiLogin, apiRequest, signIn } from './harness.mjs';
 
 const PROFILE = {
   sex: 'male', birth_date: '1995-03-14', height_cm: 180, weight_kg: 80, activity_level: 'moderate',
@@ -19,14 +19,6 @@ let pace;
 before(async () => {
   pace = await startPace();
 });
-
-async function signIn(page, user, next) {
-  await page.goto(`/app/login?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL((u) => u.pathname === next);
-}
 
 async function userWithProfile(on = pace) {
   const user = await registerUser(on);

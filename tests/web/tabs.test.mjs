@@ -3,21 +3,13 @@
 // one tab signs out the other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPace, openPage, newPage, registerUser } from './harness.mjs';
+import { startPace, openPage, newPage, registerUser, signIn } from './harness.mjs';
 
 function watch(page, into) {
   page.on('response', (r) => {
     const u = new URL(r.url());
     if (u.pathname.startsWith('/api/')) into.push(`${r.request().method()} ${u.pathname} ${r.status()}`);
   });
-}
-
-async function logIn(page, user) {
-  await page.goto('/app/login');
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
 }
 
 test('two tabs refreshing at once with strict rotation: nobody is logged out', async (t) => {
@@ -31,7 +23,7 @@ test('two tabs refreshing at once with strict rotation: nobody is logged out', a
   watch(one.page, seen);
   watch(two.page, seen);
 
-  await logIn(one.page, user);
+  await signIn(one.page, user);
   await two.page.goto('/app/tasks'); // restores the session from the shared cookie
   await two.page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
   seen.length = 0; // before the login, tab one's start-up refresh found no cookie (401)
@@ -69,7 +61,7 @@ test('signing out in one tab signs out the other', async (t) => {
   const one = await openPage(pace);
   t.after(() => one.context.close());
   const two = await newPage(one.context);
-  await logIn(one.page, user);
+  await signIn(one.page, user);
   await two.page.goto('/app/tasks');
   await two.page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
 
@@ -81,7 +73,7 @@ test('signing out in one tab signs out the other', async (t) => {
   await two.page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
 
   // Logging in again in one tab signs the other in too.
-  await logIn(two.page, user);
+  await signIn(two.page, user);
   await one.page.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
   one.trips.assertClean('tab one');
   two.trips.assertClean('tab two');
