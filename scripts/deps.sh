@@ -11,8 +11,8 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libh2o-evloop-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
   libpq-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev libargon2-dev
-  libpwquality-dev cracklib-runtime john-data python3-zxcvbn
-  python3 python3-pytest python3-requests python3-jwt python3-requests-oauthlib
+  libpwquality-dev cracklib-runtime john-data python3-zxcvbn liboath-dev oathtool
+  python3 python3-pytest python3-requests python3-jwt python3-requests-oauthlib python3-aiosmtpd python3-pyotp
   postgresql redis-server nginx wrk haproxy curl pgbouncer
   prometheus docker-compose debootstrap iptables nftables python3-yaml python3-locust
   chromium

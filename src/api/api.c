@@ -23,6 +23,8 @@ api_init(const struct api_deps *d, struct http_router *rt)
         {api_tasks_routes, api_tasks_nroutes, !d->ops_only},
         {api_profile_routes, api_profile_nroutes, !d->ops_only},
         {api_plans_routes, api_plans_nroutes, !d->ops_only},
+        {api_account_routes, api_account_nroutes, !d->ops_only},
+        {api_mfa_routes, api_mfa_nroutes, !d->ops_only},
         {api_dev_routes, api_dev_nroutes, d->dev_endpoints},
     };
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {

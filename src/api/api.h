@@ -16,6 +16,8 @@ struct jobs;
 
 struct cache;
 
+struct mail;
+
 struct api_deps {
     struct store *store;         /* borrowed */
     struct http_pool *hash_pool; /* borrowed; for the dev endpoints */
@@ -27,6 +29,12 @@ struct api_deps {
     struct jobs *jobs;   /* borrowed; may be NULL; woken when a job is queued */
     struct cache *cache; /* borrowed; Redis (may be disabled) and the payload cache */
     bool ops_only;       /* `pace worker`: only /health, /ready and /metrics */
+    struct mail *mail;   /* borrowed; queues outgoing mail (mail/mail.h) */
+    /* Account recovery and the second factor (PACE_* in README.md). */
+    bool require_verified_email; /* login refuses unverified accounts: 403 email_not_verified */
+    int verify_token_ttl;        /* seconds an email-verification link works */
+    int reset_token_ttl;         /* seconds a password-reset link works */
+    int mfa_token_ttl;           /* seconds an mfa_token works */
 };
 
 /* Keeps d (borrowed; must outlive the server) and adds every route table
@@ -79,6 +87,16 @@ void api_client_ip(struct http_req *r, char *out, size_t cap);
  * session_id, or replies 401. */
 bool api_auth_hook(struct http_req *r);
 
+struct jobs;
+/* Registers the job kinds of account recovery (api/account.c) with j:
+ * main.c calls it before jobs_start. OK or jobs_register's error. */
+int api_account_register_jobs(struct jobs *j);
+
+/* Logs one security event of the request (log_security: its request id,
+ * the client's address, user_id: 0 when none is known); detail may be
+ * NULL and never holds a secret (api/errors.c). */
+void api_security_event(struct http_req *r, const char *event, int64_t user_id, const char *detail);
+
 /* Route tables, one per resource file. */
 extern const struct http_route api_ops_routes[];
 extern const size_t api_ops_nroutes;
@@ -94,6 +112,10 @@ extern const struct http_route api_profile_routes[];
 extern const size_t api_profile_nroutes;
 extern const struct http_route api_plans_routes[];
 extern const size_t api_plans_nroutes;
+extern const struct http_route api_account_routes[]; /* email verification, password reset */
+extern const size_t api_account_nroutes;
+extern const struct http_route api_mfa_routes[]; /* TOTP enrolment, the login's second step */
+extern const size_t api_mfa_nroutes;
 
 /* The dependencies given to api_init (for the resource files). */
 const struct api_deps *api_deps(void);

@@ -340,7 +340,7 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
 static void
 login_session(struct http_req *r, struct attempt *a)
 {
-    int err = auth_session_create(ctx(), a->user_id, user_agent(r), a->addr, &a->pair);
+    int err = auth_session_create(ctx(), a->user_id, user_agent(r), a->addr, false, &a->pair);
     if (err == ERR_NOT_FOUND) {
         a->outcome = OUT_FAILED; /* deleted meanwhile */
         return;

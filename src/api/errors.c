@@ -157,3 +157,13 @@ api_reply_rate_limited(struct http_req *r, const struct auth_rl_verdict *v)
     http_reply_header(r, "retry-after", arena_printf(&r->arena, "%d", v->retry_after));
     api_ratelimit_headers(r, v);
 }
+
+void
+api_security_event(struct http_req *r, const char *event, int64_t user_id, const char *detail)
+{
+    char ip[64];
+    api_client_ip(r, ip, sizeof(ip));
+    struct log_security e = {
+        .event = event, .user_id = user_id, .client = ip, .request_id = r->request_id, .detail = detail};
+    log_security(&e);
+}

@@ -152,7 +152,17 @@ const char *auth_jwt_status_name(enum auth_jwt_status s);
 
 /* ---- rate limits (ratelimit.c) -------------------------------------------- */
 
-enum auth_rl_class { AUTH_RL_REGISTER, AUTH_RL_LOGIN, AUTH_RL_REFRESH, AUTH_RL_WRITE, AUTH_RL_CLASS_COUNT };
+/* AUTH_RL_MAIL: requests that send mail (verification resends, password
+ * reset requests), per client IP and per address or account; its window
+ * is an hour, every other class's a minute. */
+enum auth_rl_class {
+    AUTH_RL_REGISTER,
+    AUTH_RL_LOGIN,
+    AUTH_RL_REFRESH,
+    AUTH_RL_WRITE,
+    AUTH_RL_MAIL,
+    AUTH_RL_CLASS_COUNT
+};
 
 struct auth_ratelimit_opts {
     bool enabled;
@@ -304,10 +314,11 @@ struct auth_pair {
     int refresh_expires_in; /* seconds */
 };
 
-/* Starts a session for user_id (a login) with its first refresh token.
+/* Starts a session for user_id (a login) with its first refresh token;
+ * mfa: the sign-in gave a second factor (kept with the session).
  * user_agent and ip may be NULL (copied, capped). Returns OK or a store
  * error (ERR_NOT_FOUND: the user is gone). */
-int auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, const char *ip,
+int auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, const char *ip, bool mfa,
                         struct auth_pair *out);
 
 /* Decodes a refresh token as given by a client into the hash it is stored

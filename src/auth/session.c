@@ -508,7 +508,7 @@ clean_copy(char *out, size_t cap, const char *s)
 }
 
 int
-auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, const char *ip,
+auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, const char *ip, bool mfa,
                     struct auth_pair *out)
 {
     char ua[AUTH_USER_AGENT_MAX + 1], addr[64];
@@ -522,6 +522,7 @@ auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, con
         .user_agent = ua[0] != '\0' ? ua : NULL,
         .ip = addr[0] != '\0' ? addr : NULL,
         .expires_at = refresh_expiry(a, now, now),
+        .mfa = mfa,
     };
     struct store_refresh first = {.user_id = user_id, .expires_at = sess.expires_at};
     memcpy(first.hash, f.hash, sizeof(first.hash));

@@ -77,6 +77,19 @@ struct config {
     int rate_limit_refresh;         /* per minute per client IP */
     int rate_limit_refresh_account; /* per minute per account */
     int rate_limit_writes;          /* per minute per user; 0: none */
+    /* mail, account recovery, second factor */
+    char *smtp_url;      /* "" or NULL: mail goes to the log only */
+    char *smtp_user;     /* "" or NULL: none */
+    char *smtp_password; /* "" or NULL: none */
+    char *mail_from;
+    int smtp_timeout;            /* seconds */
+    char *public_url;            /* base of the links in mail; "" or NULL: http://<listen> */
+    bool require_verified_email; /* login refuses unverified accounts */
+    int verify_token_ttl;        /* seconds */
+    int reset_token_ttl;         /* seconds */
+    int mfa_token_ttl;           /* seconds */
+    int rate_limit_mail;         /* mail-sending requests per hour per address or account */
+    int rate_limit_mail_ip;      /* mail-sending requests per hour per client IP */
     /* background jobs and plans */
     int job_workers;              /* 0: this instance runs no jobs */
     int max_queued_jobs_per_user; /* 0: no bound */

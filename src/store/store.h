@@ -40,6 +40,7 @@
 struct arena;
 struct buf;
 struct store;
+struct store_job;
 
 enum {
     STORE_HASH_LEN = 32,    /* SHA-256 */
@@ -166,6 +167,13 @@ struct store_user {
     int64_t created_at;
     int64_t updated_at;
     int64_t version;
+    /* Read by every user read; store_user_create ignores them (a new
+     * account is unverified, without a second factor). */
+    bool email_verified;      /* the current email was confirmed by a link */
+    bool totp_enabled;        /* sign-in needs a TOTP code (or a recovery code) */
+    const char *totp_secret;  /* sealed (util/seal.h); NULL unless enabled; never render */
+    const char *totp_pending; /* sealed secret of an enrolment not yet confirmed; NULL: none */
+    int64_t totp_last_step;   /* the last TOTP time step accepted (0: none) */
 };
 
 /* Reads username, email, password_hash from *u (borrowed) and sets id,
@@ -185,13 +193,16 @@ struct store_user_patch {
 
 /* Applies p to user id and returns the new row in *out. expect_version 0
  * means any; a different one is ERR_PRECONDITION. ERR_CONFLICT sets
- * *conflict as store_user_create does. */
+ * *conflict as store_user_create does. An email that changes (other than
+ * in ASCII case) makes the account unverified in the same statement, and
+ * the user's unused email-verification tokens stop working. */
 int store_user_update(struct store *s, int64_t id, const struct store_user_patch *p, int64_t expect_version,
                       struct arena *a, struct store_user *out, enum store_conflict *conflict);
 /* Replaces the password hash (bumps version). With end_sessions, every
  * session of the user except keep_session_id (0: none kept) is revoked in
- * the same transaction (a password change); without it nothing else
- * changes (re-hash on login). */
+ * the same transaction (a password change), and the user's unused
+ * password-reset tokens stop working; without it nothing else changes
+ * (re-hash on login). */
 int store_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
                             int64_t keep_session_id);
 /* Deletes the user and everything that belongs to them: sessions, refresh
@@ -205,6 +216,92 @@ int store_user_set_password(struct store *s, int64_t id, const char *hash, bool 
  * ids. */
 int store_user_delete(struct store *s, int64_t id);
 
+/* ---- second factor (TOTP) and recovery codes ------------------------------ */
+
+/* Starts (or restarts) an enrolment: keeps the sealed secret as the
+ * pending one (NULL clears it). Bumps version. ERR_NOT_FOUND: no user. */
+int store_user_totp_pending(struct store *s, int64_t id, const char *sealed);
+/* Confirms the enrolment in one transaction: the pending secret becomes
+ * the secret, TOTP is on, last_step is step (the code just shown cannot
+ * be used again), and the n recovery code hashes replace any the user
+ * had. ERR_PRECONDITION when the pending secret is not expect_pending
+ * (another enrolment started meanwhile, or none is pending); nothing
+ * changes then. Bumps version. */
+int store_user_totp_enable(struct store *s, int64_t id, const char *expect_pending, int64_t step,
+                           const uint8_t (*codes)[STORE_HASH_LEN], size_t n);
+/* Turns TOTP off: secret, pending secret and last step cleared, recovery
+ * codes deleted, in one transaction. Bumps version. Idempotent. */
+int store_user_totp_disable(struct store *s, int64_t id);
+/* Accepts a TOTP time step once: OK when step is greater than the last
+ * accepted one (it becomes the last), ERR_CONFLICT when it is not (that
+ * code, or a later one, was already used). Of concurrent calls with one
+ * step exactly one gets OK. Does not bump version. */
+int store_user_totp_use_step(struct store *s, int64_t id, int64_t step);
+/* Spends one of the user's recovery codes by its hash: OK once (then
+ * *left, may be NULL, gets how many unused ones remain), ERR_NOT_FOUND
+ * for an unknown or already used code. Of concurrent calls with one code
+ * exactly one gets OK. */
+int store_recovery_code_use(struct store *s, int64_t user_id, const uint8_t hash[STORE_HASH_LEN], int64_t now,
+                            int *left);
+/* How many unused recovery codes the user has. */
+int store_recovery_code_count(struct store *s, int64_t user_id, int *n);
+
+/* ---- one-time tokens: email verification, password reset, MFA login ------ */
+
+enum store_token_purpose {
+    STORE_TOKEN_VERIFY_EMAIL,
+    STORE_TOKEN_PASSWORD_RESET,
+    STORE_TOKEN_MFA_LOGIN,
+    STORE_TOKEN_PURPOSE_COUNT
+};
+
+/* A token given to a user (in a link, or as an mfa_token). Only its
+ * SHA-256 is stored. */
+struct store_token {
+    uint8_t hash[STORE_HASH_LEN];
+    int64_t user_id;
+    enum store_token_purpose purpose;
+    const char *email; /* verify_email: the address it confirms; else NULL */
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t used_at; /* 0: unused */
+};
+
+/* Stores tok (reads hash, user_id, purpose, email, expires_at; sets
+ * created_at) in one transaction with: when replace, every other unused
+ * token of the same user and purpose stops working (a newer reset
+ * invalidates the older link); when job is not NULL, job is enqueued
+ * (store_job_enqueue's rules; the mail that carries the token).
+ * ERR_NOT_FOUND: the user is gone; ERR_CONFLICT: job's unique_key is
+ * taken (job->id is then that job's; nothing is stored). */
+int store_token_create(struct store *s, struct store_token *tok, bool replace, struct store_job *job);
+/* The token with this hash and purpose, if unused and unexpired at now:
+ * OK with *out (arena a), else ERR_NOT_FOUND. Spends nothing. */
+int store_token_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], enum store_token_purpose purpose,
+                    int64_t now, struct arena *a, struct store_token *out);
+/* Spends the token (used_at = now): OK exactly once, with *out (may be
+ * NULL; arena a) the token as it was; ERR_NOT_FOUND for an unknown, used,
+ * expired or other-purpose token. Of concurrent calls one gets OK. */
+int store_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], enum store_token_purpose purpose,
+                    int64_t now, struct arena *a, struct store_token *out);
+/* Email verification in one transaction: spends the verify_email token and,
+ * when its address is still the user's email (ignoring ASCII case), marks
+ * the account verified (bumps version). *user_id gets the account.
+ * ERR_NOT_FOUND for an unknown, used or expired token, or one whose
+ * address is no longer the user's (nothing is spent then). */
+int store_email_verify(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now, int64_t *user_id);
+/* Password reset in one transaction: spends the password_reset token,
+ * replaces the password hash (bumps version), revokes every session of
+ * the user, and makes the user's other reset and MFA-login tokens stop
+ * working. *user_id gets the account. ERR_NOT_FOUND for an unknown, used
+ * or expired token (nothing changes then). */
+int store_password_reset(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
+                         const char *password_hash, int64_t *user_id);
+/* Makes every unused token of the user and purpose stop working. */
+int store_token_revoke_user(struct store *s, int64_t user_id, enum store_token_purpose purpose);
+/* Deletes tokens that expired or were used before `before`, at most max. */
+int store_token_purge(struct store *s, int64_t before, size_t max, size_t *purged);
+
 /* ---- sessions and refresh tokens ----------------------------------------- */
 
 /* One refresh-token family: a login on one device. */
@@ -217,6 +314,7 @@ struct store_session {
     int64_t last_used_at;
     int64_t expires_at; /* slides forward with each rotation */
     int64_t revoked_at; /* 0 = not revoked */
+    bool mfa;           /* created by a sign-in that gave a second factor */
 };
 
 /* One refresh token. Only its SHA-256 is stored. */
@@ -235,10 +333,12 @@ struct store_refresh {
     int64_t session_created_at; /* store_refresh_get and a rotation's *old only */
 };
 
-/* Creates a session (reads user_id, user_agent, ip, expires_at; sets id,
- * created_at, last_used_at) and its first refresh token (reads hash and
- * expires_at; sets the rest) in one transaction. ERR_NOT_FOUND when the
- * user no longer exists. */
+/* Creates a session (reads user_id, user_agent, ip, expires_at, mfa; sets
+ * id, created_at, last_used_at) and its first refresh token (reads hash
+ * and expires_at; sets the rest) in one transaction, in which the user's
+ * unused password-reset tokens also stop working (a sign-in with the
+ * password makes a pending reset moot). ERR_NOT_FOUND when the user no
+ * longer exists. */
 int store_session_create(struct store *s, struct store_session *sess, struct store_refresh *first);
 int store_session_get(struct store *s, int64_t id, struct arena *a, struct store_session *out);
 /* The user's sessions that are neither revoked nor expired at now, newest
@@ -682,6 +782,7 @@ extern const char *const store_task_sort_names[STORE_TASK_SORT_COUNT + 1];
 extern const char *const store_plan_kind_names[STORE_PLAN_KIND_COUNT + 1];
 extern const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT + 1];
 extern const char *const store_job_state_names[STORE_JOB_STATE_COUNT + 1];
+extern const char *const store_token_purpose_names[STORE_TOKEN_PURPOSE_COUNT + 1];
 
 /* The name of a value, or "?" when it is out of range. */
 const char *store_task_status_name(enum store_task_status st);

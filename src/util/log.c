@@ -125,6 +125,44 @@ log_write(enum log_level level, const char *component, const char *rid, const ch
 }
 
 void
+log_security(const struct log_security *e)
+{
+    if (LOG_INFO < min_level)
+        return;
+    char storage[1024];
+    struct buf b = {storage, 0, sizeof(storage), NULL};
+    struct jw w;
+    begin_line(&b, &w, LOG_INFO, "security", e->request_id);
+    if (format == LOG_JSON) {
+        jw_key(&w, "event");
+        jw_str(&w, e->event);
+        jw_key(&w, "user_id");
+        if (e->user_id != 0)
+            jw_int(&w, e->user_id);
+        else
+            jw_null(&w);
+        jw_key(&w, "client");
+        jw_str_or_null(&w, e->client);
+        if (e->detail != NULL) {
+            jw_key(&w, "msg");
+            jw_str(&w, e->detail);
+        }
+        jw_obj_end(&w);
+    } else {
+        buf_printf(&b, " event=%s user=%lld client=%s", e->event, (long long)e->user_id,
+                   e->client != NULL ? e->client : "-");
+        if (e->detail != NULL) {
+            buf_appendc(&b, ' ');
+            jw_escape(&b, e->detail, strlen(e->detail));
+        }
+    }
+    buf_appendc(&b, '\n');
+    write_all(b.data, b.len);
+    if (b.data != storage)
+        buf_cleanup(&b);
+}
+
+void
 log_access(const struct log_access *a)
 {
     struct buf *b = &access_buf;

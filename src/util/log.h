@@ -23,6 +23,22 @@ void log_write(enum log_level level, const char *component, const char *request_
 #define log_warn(comp, ...)  log_write(LOG_WARN, comp, NULL, __VA_ARGS__)
 #define log_error(comp, ...) log_write(LOG_ERROR, comp, NULL, __VA_ARGS__)
 
+/* One security event (docs/operations.md, "Security events"): a line at
+ * info of component "security" whatever the level's other settings allow
+ * at info, with the event's name ("login.failed", "password.reset_completed"),
+ * the user (0: none known), the client address and the request id (both
+ * may be NULL), and an optional detail (never a secret: no token, code,
+ * password or hash). */
+struct log_security {
+    const char *event;
+    int64_t user_id;
+    const char *client;
+    const char *request_id;
+    const char *detail; /* may be NULL */
+};
+
+void log_security(const struct log_security *e);
+
 struct log_access {
     const char *request_id;
     const char *method;
