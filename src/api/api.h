@@ -92,6 +92,13 @@ struct jobs;
  * main.c calls it before jobs_start. OK or jobs_register's error. */
 int api_account_register_jobs(struct jobs *j);
 
+/* Sends the user a fresh email-verification link (api/account.c): a
+ * verify_email token for u->email (older ones stop working) and its mail,
+ * queued in one transaction. For registration, a login refused with
+ * email_not_verified, a resend and an email change. OK or the store's
+ * error (logged; the caller's answer does not depend on it). */
+int api_account_send_verification(struct http_req *r, const struct store_user *u);
+
 /* Logs one security event of the request (log_security: its request id,
  * the client's address, user_id: 0 when none is known); detail may be
  * NULL and never holds a secret (api/errors.c). */
