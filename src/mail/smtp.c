@@ -69,6 +69,23 @@ header_text(const char *s, struct arena *a)
     return arena_printf(a, "=?UTF-8?B?%s?=", enc);
 }
 
+/* s with every line ending CRLF: quoted-printable breaks lines only there. */
+static const char *
+crlf(const char *s, struct arena *a)
+{
+    size_t n = 0;
+    for (const char *p = s; *p != '\0'; p++)
+        n += *p == '\n' ? 2 : 1;
+    char *out = arena_alloc(a, n + 1), *o = out;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '\n' && (p == s || p[-1] != '\r'))
+            *o++ = '\r';
+        *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
 enum jobs_result
 mail_smtp_send(struct mail *m, const struct mail_rendered *r, struct jobs_run *run, const char **why)
 {
@@ -87,7 +104,7 @@ mail_smtp_send(struct mail *m, const struct mail_rendered *r, struct jobs_run *r
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, date);
     h = curl_slist_append(h, arena_printf(a, "From: %s", m->from));
-    h = curl_slist_append(h, arena_printf(a, "To: <%s>", r->to));
+    h = curl_slist_append(h, arena_printf(a, "To: %s", r->to));
     h = curl_slist_append(h, arena_printf(a, "Subject: %s", header_text(r->subject, a)));
     h = curl_slist_append(h, arena_printf(a, "Message-ID: <%s@%s>", r->message_id, m->from_domain));
     h = curl_slist_append(h, "MIME-Version: 1.0");
@@ -95,22 +112,17 @@ mail_smtp_send(struct mail *m, const struct mail_rendered *r, struct jobs_run *r
     struct curl_slist *rcpt = curl_slist_append(NULL, arena_printf(a, "<%s>", r->to));
 
     /* multipart/alternative (plain text first, the preferred HTML last)
-     * inside the message's top-level part. */
+     * as the message's top-level part. */
+    h = curl_slist_append(h, "Content-Type: multipart/alternative");
     curl_mime *mime = curl_mime_init(c);
-    curl_mime *alt = curl_mime_init(c);
-    curl_mimepart *part = curl_mime_addpart(alt);
-    curl_mime_data(part, r->text, CURL_ZERO_TERMINATED);
+    curl_mimepart *part = curl_mime_addpart(mime);
+    curl_mime_data(part, crlf(r->text, a), CURL_ZERO_TERMINATED);
     curl_mime_type(part, "text/plain; charset=UTF-8");
     curl_mime_encoder(part, "quoted-printable");
-    part = curl_mime_addpart(alt);
-    curl_mime_data(part, r->html, CURL_ZERO_TERMINATED);
+    part = curl_mime_addpart(mime);
+    curl_mime_data(part, crlf(r->html, a), CURL_ZERO_TERMINATED);
     curl_mime_type(part, "text/html; charset=UTF-8");
     curl_mime_encoder(part, "quoted-printable");
-    part = curl_mime_addpart(mime);
-    curl_mime_subparts(part, alt);
-    curl_mime_type(part, "multipart/alternative");
-    struct curl_slist *inline_hdr = curl_slist_append(NULL, "Content-Disposition: inline");
-    curl_mime_headers(part, inline_hdr, 1);
 
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_URL, m->smtp_url);

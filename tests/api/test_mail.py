@@ -169,7 +169,10 @@ def test_sent_over_smtp_multipart_with_headers(make_server, smtp):
     assert msg.header("Auto-Submitted") == "auto-generated"
     assert re.fullmatch(r"<[0-9a-f]{24}@pace\.test>", msg.header("Message-ID")), msg.header("Message-ID")
     assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000", msg.header("Date"))
-    assert any(p.get_content_type() == "multipart/alternative" for p in msg.msg.walk())
+    assert msg.msg.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in msg.msg.iter_parts()]
+    assert parts == ["text/plain", "text/html"], parts
+    assert all(p.get_content_charset() == "utf-8" for p in msg.msg.iter_parts())
     assert token_from(msg) == TOKEN
     assert f"http://mail.test/app/reset-password#token={TOKEN}" in msg.text
     assert "Hello <cat & co>," in msg.text and "30 minutes" in msg.text
@@ -259,6 +262,30 @@ def test_sigkill_with_mail_queued_delivers_each_once_after_restart(make_server, 
         got = smtp.to(f"u{i}@example.com")
         assert len(got) == 1, (i, got)
     assert len({m.header("Message-ID") for m in smtp.messages}) == 6
+
+
+def test_shutdown_hands_a_hanging_send_back(make_server, smtp, tmp_path):
+    env = {"PACE_SMTP_URL": smtp.url, "PACE_SHUTDOWN_TIMEOUT": "1"}
+    srv = start(make_server, env=env)
+    smtp.hang(1)
+    jid = enqueue(srv, kind="mfa_enabled", to="ned@example.com")
+    wait_until(lambda: smtp.connections >= 1 and job(srv, jid)["state"] == "running", 10, "a hanging send")
+    t0 = time.monotonic()
+    assert srv.stop(timeout=10) == 0
+    assert time.monotonic() - t0 < 6
+    j = job(srv, jid)
+    assert j["state"] == "queued" and j["attempts"] == 0, j
+    srv2 = start(make_server, env=env, tmp_path=tmp_path)
+    wait_job(srv2, jid, "done")
+    assert len(smtp.to("ned@example.com")) == 1
+
+
+def test_worker_sends_mail(make_server, smtp):
+    srv = start(make_server, env={"PACE_SMTP_URL": smtp.url}, role="worker")
+    jid = enqueue(srv, kind="password_changed", to="oda@example.com")
+    msg = smtp.wait_for(lambda m: m.to == ["oda@example.com"])
+    wait_job(srv, jid, "done")
+    assert "password was changed" in msg.subject
 
 
 def test_invalid_mail_settings_stop_startup(tmp_path):
