@@ -9,6 +9,9 @@ small front listener of our own, so that one port can also misbehave.
         msg = smtp.wait_for(lambda m: m.to == ["a@example.com"])
         token = token_from(msg)
 
+Sink(tls_context=ctx) offers STARTTLS; Sink(auth=(user, password))
+requires authentication.
+
 Modes, each for the next `count` connections (or messages), then normal:
 - smtp.tempfail(count, at="DATA"|"RCPT"): answer 451 there;
 - smtp.permfail(count, at="DATA"|"RCPT"): answer 550 there;
@@ -27,6 +30,7 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 TOKEN_RE = re.compile(r"#token=([A-Za-z0-9_-]{43})")
 
@@ -91,7 +95,10 @@ class _Handler:
 
 
 class Sink:
-    def __init__(self):
+    def __init__(self, tls_context=None, auth=None):
+        """tls_context: an ssl.SSLContext to offer STARTTLS with; auth:
+        (user, password) the client must authenticate with (AUTH PLAIN or
+        LOGIN, allowed without TLS here)."""
         self.messages = []
         self.connections = 0
         self._cond = threading.Condition()
@@ -101,7 +108,14 @@ class Sink:
         self._open = []  # sockets held open (hang) or proxied, closed at stop
         self._stopping = False
         self._backend_port = _free_port()
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self._backend_port)
+        kw = {}
+        if tls_context is not None:
+            kw["tls_context"] = tls_context
+        if auth is not None:
+            kw.update(authenticator=self._authenticator, auth_required=True, auth_require_tls=False)
+        self._auth = auth
+        self.auth_attempts = []  # (login, success)
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self._backend_port, **kw)
         self._controller.start()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -111,6 +125,14 @@ class Sink:
         self.url = f"smtp://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()
+
+    def _authenticator(self, server, session, envelope, mechanism, auth_data):
+        login = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
+        password = auth_data.password.decode() if isinstance(auth_data.password, bytes) else auth_data.password
+        ok = (login, password) == tuple(self._auth)
+        with self._cond:
+            self.auth_attempts.append((login, ok))
+        return AuthResult(success=ok, handled=False)
 
     # -- modes
     def normal(self):

@@ -16,6 +16,8 @@ import json
 import os
 import re
 import sqlite3
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -24,7 +26,10 @@ import requests
 import harness
 from harness import DEV, metric_value, scrape, wait_until
 from helpers import new_user
-from smtp_sink import smtp, token_from  # noqa: F401  (smtp is a fixture)
+from smtp_sink import Sink, smtp, token_from  # noqa: F401  (smtp is a fixture)
+
+# The sink's AUTH runs without TLS on loopback, on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 SECRET = "test-mail-secret-0123456789abcdef0123456789"
 TOKEN = "A" * 20 + "b-_" + "Z" * 20  # 43 characters of base64url
@@ -286,6 +291,53 @@ def test_worker_sends_mail(make_server, smtp):
     msg = smtp.wait_for(lambda m: m.to == ["oda@example.com"])
     wait_job(srv, jid, "done")
     assert "password was changed" in msg.subject
+
+
+def test_authentication(make_server):
+    sink = Sink(auth=("mailer", "s3cret-pass"))
+    try:
+        srv = start(make_server, env={"PACE_SMTP_URL": sink.url, "PACE_SMTP_USER": "mailer",
+                                      "PACE_SMTP_PASSWORD": "s3cret-pass"})
+        jid = enqueue(srv, kind="mfa_enabled", to="pat@example.com")
+        sink.wait_for(lambda m: m.to == ["pat@example.com"])
+        wait_job(srv, jid, "done")
+        assert ("mailer", True) in sink.auth_attempts
+        assert "s3cret-pass" not in srv.stdout() + srv.stderr()
+    finally:
+        sink.stop()
+
+
+def test_refused_authentication_is_retried(make_server):
+    sink = Sink(auth=("mailer", "s3cret-pass"))
+    try:
+        srv = start(make_server, env={"PACE_SMTP_URL": sink.url, "PACE_SMTP_USER": "mailer",
+                                      "PACE_SMTP_PASSWORD": "wrong-pass", "PACE_JOB_MAX_ATTEMPTS": "2"})
+        jid = enqueue(srv, kind="mfa_enabled", to="quin@example.com")
+        j = wait_job(srv, jid, "dead", timeout=20)
+        assert j["attempts"] == 2 and "535" in j["last_error"], j
+        assert sink.messages == [] and ("mailer", False) in sink.auth_attempts
+        assert "wrong-pass" not in srv.stdout() + srv.stderr()
+    finally:
+        sink.stop()
+
+
+def test_starttls_offered_is_used_and_an_untrusted_certificate_sends_nothing(make_server, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    sink = Sink(tls_context=ctx)
+    try:
+        srv = start(make_server, env={"PACE_SMTP_URL": sink.url, "PACE_JOB_MAX_ATTEMPTS": "1"})
+        jid = enqueue(srv, kind="mfa_enabled", to="rob@example.com")
+        j = wait_job(srv, jid, "dead", timeout=20)
+        # STARTTLS was offered, so pace went for TLS, and an unverified
+        # certificate ends the conversation before any MAIL FROM.
+        assert "certificate" in j["last_error"].lower() or "ssl" in j["last_error"].lower(), j
+        assert sink.messages == []
+    finally:
+        sink.stop()
 
 
 def test_invalid_mail_settings_stop_startup(tmp_path):
