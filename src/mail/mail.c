@@ -467,11 +467,13 @@ run_send(struct jobs_run *run, void *arg)
         run->error = "the job's payload is not a mail message sealed with this server's secret";
         return JOBS_FAIL;
     }
+    const char *masked = mail_mask_address(r.to, run->arena);
+    if (m->smtp_url == NULL && r.new_email != NULL)
+        r.new_email = mail_mask_address(r.new_email, run->arena); /* the log shows no whole address */
     if (mail_render(m, &r, run->arena) != OK) {
         run->error = "a mail template is missing";
         return JOBS_FAIL;
     }
-    const char *masked = mail_mask_address(r.to, run->arena);
     if (m->smtp_url == NULL) {
         log_write(LOG_INFO, "mail", r.request_id,
                   "mail to %s not sent (no PACE_SMTP_URL), job %" PRId64 ", Subject: %s\n%s", masked,

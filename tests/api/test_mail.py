@@ -146,6 +146,15 @@ def test_without_smtp_mail_is_logged_with_links_redacted(make_server):
     assert metric_value(metrics(srv), "pace_mail_logged_total") == 1
 
 
+def test_log_mode_masks_every_address(make_server):
+    srv = start(make_server)
+    jid = enqueue(srv, kind="email_changed", to="old.addr@example.com", new_email="new.addr@example.org")
+    wait_job(srv, jid, "done")
+    msg = [x for x in mail_lines(srv) if "Subject:" in x["msg"]][0]["msg"]
+    assert "email address was changed" in msg and "n***@example.org" in msg, msg
+    assert "old.addr" not in msg and "new.addr" not in msg, msg
+
+
 def test_a_payload_that_does_not_open_is_dead_at_once(make_server):
     srv = start(make_server)
     now = int(time.time() * 1000)
