@@ -243,6 +243,9 @@ open_mail(const struct config *c, struct store *st)
         log_error("main", "invalid mail settings: %s", why);
         return NULL;
     }
+    if (mail_smtp_configured(m) && strncmp(c->public_url, "http://", 7) == 0 &&
+        strcmp(c->public_url + 7, c->listen) == 0)
+        log_warn("mail", "PACE_PUBLIC_URL is not set: links in mail point at http://%s", c->listen);
     return m;
 }
 
