@@ -317,7 +317,8 @@ mail_payload_open(struct mail *m, const char *payload, struct arena *a, struct m
     const json_t *vm = json_object_get(root, "valid_minutes");
     out->valid_minutes = json_is_integer(vm) ? (int)json_integer_value(vm) : 0;
     if (out->kind != MAIL_KIND_COUNT && out->to != NULL && address_ok(out->to, strlen(out->to)) &&
-        out->username != NULL && out->message_id != NULL && !has_control(out->message_id) &&
+        out->username != NULL && out->message_id != NULL && out->message_id[0] != '\0' &&
+        strspn(out->message_id, "0123456789abcdef") == strlen(out->message_id) &&
         ((out->kind != MAIL_VERIFY_EMAIL && out->kind != MAIL_PASSWORD_RESET) || out->link != NULL))
         err = OK;
     json_decref(root);
