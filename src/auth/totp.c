@@ -4,15 +4,19 @@
  * is initialised once, on first use, under pthread_once. */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <liboath/oath.h>
 #include <sodium.h>
 
+#include "auth/auth.h"
 #include "auth/totp.h"
+#include "store/store.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/seal.h"
 
@@ -191,4 +195,61 @@ auth_totp_recovery_hash(const char *server_secret, const char *input, uint8_t ha
     recovery_mac(server_secret, norm, hash);
     sodium_memzero(norm, sizeof(norm));
     return true;
+}
+
+_Static_assert((int)AUTH_RECOVERY_HASH == (int)STORE_HASH_LEN, "recovery code hashes are stored as they are");
+
+enum auth_totp_result
+auth_totp_check(struct auth *a, const struct auth_totp_attempt *t, struct auth_rl_verdict *limited, int *err,
+                int *left)
+{
+    struct auth_ratelimit *rl = auth_limits(a);
+    const struct store_user *u = t->user;
+    char account[32];
+    snprintf(account, sizeof(account), "m:%lld", (long long)u->id);
+    *err = OK;
+    auth_ratelimit_login_check(rl, account, t->ip, t->now_ms, limited);
+    if (limited->limited)
+        return AUTH_TOTP_LIMITED;
+    enum auth_totp_result res = AUTH_TOTP_WRONG;
+    if (!u->totp_enabled || u->totp_secret == NULL) {
+        res = AUTH_TOTP_WRONG;
+    } else if (auth_totp_is_code(t->code)) {
+        uint8_t raw[AUTH_TOTP_SECRET_LEN];
+        struct arena scratch;
+        arena_init(&scratch);
+        bool opened = auth_totp_open(t->server_secret, u->totp_secret, &scratch, raw);
+        arena_cleanup(&scratch);
+        if (!opened) {
+            log_error("auth", "the TOTP secret of user %lld does not open (was the server secret changed?)",
+                      (long long)u->id);
+            *err = ERR_INTERNAL;
+            return AUTH_TOTP_ERROR;
+        }
+        int64_t step = 0;
+        bool match = auth_totp_verify(raw, t->code, t->now_ms / 1000, &step);
+        sodium_memzero(raw, sizeof(raw));
+        if (match) {
+            int e = store_user_totp_use_step(t->store, u->id, step);
+            if (e == OK)
+                res = AUTH_TOTP_OK;
+            else if (e != ERR_CONFLICT) {
+                *err = e;
+                return AUTH_TOTP_ERROR;
+            }
+        }
+    } else {
+        uint8_t hash[AUTH_RECOVERY_HASH];
+        if (auth_totp_recovery_hash(t->server_secret, t->code, hash)) {
+            int e = store_recovery_code_use(t->store, u->id, hash, t->now_ms, left);
+            if (e == OK)
+                res = AUTH_TOTP_RECOVERY;
+            else if (e != ERR_NOT_FOUND) {
+                *err = e;
+                return AUTH_TOTP_ERROR;
+            }
+        }
+    }
+    auth_ratelimit_login_result(rl, account, t->ip, res != AUTH_TOTP_WRONG, t->now_ms);
+    return res;
 }

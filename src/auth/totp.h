@@ -1,8 +1,9 @@
 /* The second factor: TOTP secrets (RFC 6238: SHA-1, 6 digits, 30 s steps,
  * liboath), sealed at rest with a key derived from the server secret, and
- * recovery codes, kept as keyed BLAKE2b of their normalised text. Nothing
- * here touches the store or HTTP: the API layer stores what this makes and
- * spends what it verifies (a step once, a recovery code once). */
+ * recovery codes, kept as keyed BLAKE2b of their normalised text (a new
+ * server secret therefore voids both: documented). auth_totp_check is the
+ * one check of a code, under the login backoff, with the store spending
+ * what it accepts (a time step once, a recovery code once). No HTTP. */
 #ifndef PACE_AUTH_TOTP_H
 #define PACE_AUTH_TOTP_H
 
@@ -11,6 +12,10 @@
 #include <stdint.h>
 
 struct arena;
+struct auth;
+struct auth_rl_verdict;
+struct store;
+struct store_user;
 
 enum {
     AUTH_TOTP_SECRET_LEN = 20,    /* bytes of a secret (160 bits, RFC 4226's recommendation) */
@@ -52,5 +57,34 @@ void auth_totp_recovery_new(const char *server_secret, char text[AUTH_RECOVERY_C
 /* The hash of a code as typed: dashes and spaces dropped, any case.
  * false when what is left is not 10 characters of base32. */
 bool auth_totp_recovery_hash(const char *server_secret, const char *input, uint8_t hash[AUTH_RECOVERY_HASH]);
+
+/* A second factor presented for an account, by a client. */
+struct auth_totp_attempt {
+    struct store *store;           /* borrowed */
+    const char *server_secret;     /* opens the secret, keys the recovery codes */
+    const struct store_user *user; /* the account (its sealed secret) */
+    const char *code;              /* as typed: 6 digits, or a recovery code */
+    const char *ip;                /* the client's address */
+    int64_t now_ms;
+};
+
+enum auth_totp_result {
+    AUTH_TOTP_OK,       /* a TOTP code, its time step now spent */
+    AUTH_TOTP_RECOVERY, /* a recovery code, now spent */
+    AUTH_TOTP_WRONG,    /* wrong, already used, or no TOTP on: counted as a failure */
+    AUTH_TOTP_LIMITED,  /* refused unchecked: *limited has Retry-After */
+    AUTH_TOTP_ERROR     /* the store failed (*err), or the secret does not open (logged): nothing counted */
+};
+
+/* The one check of a second factor (the login's second step, turning TOTP
+ * off): the login backoff of the account's second factor ("m:<id>") for
+ * this IP, the code (a TOTP code of the step before, at or after now, each
+ * step once; or a recovery code, once), and the outcome recorded as a
+ * login failure or success. On AUTH_TOTP_RECOVERY, *left (may be NULL)
+ * gets the recovery codes left. The MFA key is not the password's
+ * ("u:<id>"): a right password clears its own backoff, and must not clear
+ * the code's. */
+enum auth_totp_result auth_totp_check(struct auth *a, const struct auth_totp_attempt *t,
+                                      struct auth_rl_verdict *limited, int *err, int *left);
 
 #endif
