@@ -919,8 +919,12 @@ mfa_complete(struct http_req *r, bool web)
     int err = auth_refresh_hash(tok, strlen(tok), hash);
     if (err == OK)
         err = store_token_get(st, hash, STORE_TOKEN_MFA_LOGIN, clock_wall_ms(), &r->arena, &t);
-    if (err == OK)
+    if (err == OK) {
+        bool was = store_reading_from_primary();
+        store_reads_from_primary(true); /* TOTP may have just been turned on or off */
         err = store_user_get(st, t.user_id, &r->arena, &u);
+        store_reads_from_primary(was);
+    }
     if (err == OK && !u.totp_enabled)
         err = ERR_NOT_FOUND; /* turned off since the password: that login is void */
     if (err == ERR_INVALID || err == ERR_NOT_FOUND) {

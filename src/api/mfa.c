@@ -21,12 +21,16 @@
 
 enum { CODE_MAX = 64, IP_MAX = 64 };
 
-/* Reads the caller's row; false after replying (a deleted account's token
- * is no longer valid: 401). */
+/* Reads the caller's row from the primary (a replica may not have the
+ * enrolment just started); false after replying (a deleted account's
+ * token is no longer valid: 401). */
 static bool
 load_me(struct http_req *r, struct store_user *u)
 {
+    bool was = store_reading_from_primary();
+    store_reads_from_primary(true);
     int err = store_user_get(api_deps()->store, r->user_id, &r->arena, u);
+    store_reads_from_primary(was);
     if (err == ERR_NOT_FOUND) {
         api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
         return false;
