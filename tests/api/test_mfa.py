@@ -4,7 +4,9 @@ second step (/auth/mfa, /auth/web/mfa and the password grant's
 mfa_required), the window of one step either side, each step and each
 recovery code accepted once, the mfa_token spent by the one success, the
 backoff of wrong codes, turning it off (password and code), the notice
-mails, and the secret never stored in clear.
+mails, and the secret never stored in clear. Also the login's other stop:
+an unverified address under PACE_REQUIRE_VERIFIED_EMAIL (403, a fresh link
+at most PACE_RATE_LIMIT_MAIL an hour).
 
 Codes come from pyotp and, for one login, from `oathtool --totp` (a
 second implementation). A code is computed for an explicit time step; each
@@ -25,8 +27,8 @@ import requests
 import harness
 from harness import assert_problem
 from helpers import (BASE_ENV, PASSWORD, assert_pair, assert_unauthorized, auth, errors_of, get, login,
-                     new_user, parallel, post)
-from smtp_sink import Sink
+                     new_user, parallel, post, register)
+from smtp_sink import Sink, token_from
 
 MFA = "/api/v1/users/me/mfa"
 TOTP = MFA + "/totp"
@@ -390,3 +392,47 @@ def test_wrong_codes_back_off(make_server):
     assert_problem(disable(s, u["access"], PASSWORD, code(u["secret"], n)), 429, "rate_limited")
     time.sleep(float(r.headers["Retry-After"]) + 0.2)
     assert_pair(second(s, t2, code(u["secret"], n)))
+
+
+# ---------------------------------------------------------------- the login's other stop: an unverified address
+
+def test_unverified_email_stops_the_login(make_server):
+    sink = Sink()
+    try:
+        env = {**BASE_ENV, "PACE_SMTP_URL": sink.url, "PACE_REQUIRE_VERIFIED_EMAIL": "on",
+               "PACE_RATE_LIMITS": "on", "PACE_RATE_LIMIT_MAIL": "3", "PACE_RATE_LIMIT_MAIL_IP": "100",
+               "PACE_RATE_LIMIT_LOGIN": "1000", "PACE_RATE_LIMIT_REGISTER": "1000", "PACE_RATE_LIMIT_WRITES": "0"}
+        s = make_server(env=env)
+        r, username, email = register(s)
+        assert r.status_code == 201, r.text
+        sink.wait_count(1, predicate=lambda m: email in m.to)  # the registration's link
+        r = login(s, username)
+        body = assert_problem(r, 403, "email_not_verified")
+        assert "sent" in body["detail"], body
+        assert not {"access_token", "refresh_token", "mfa_token"} & set(body)
+        assert "set-cookie" not in {k.lower() for k in r.headers}
+        sink.wait_count(2, predicate=lambda m: email in m.to)  # a fresh link
+        r = requests.post(s.url + "/api/v1/auth/token",
+                          data={"grant_type": "password", "username": username, "password": PASSWORD}, timeout=30)
+        assert r.status_code == 400, r.text
+        assert r.json() == {"error": "invalid_grant", "error_description": "the email address is not verified"}
+        sink.wait_count(3, predicate=lambda m: email in m.to)
+        r = requests.post(s.url + "/api/v1/auth/web/login", json={"login": username, "password": PASSWORD},
+                          headers={"Origin": s.url}, timeout=30)
+        assert_problem(r, 403, "email_not_verified")
+        sink.wait_count(4, predicate=lambda m: email in m.to)
+        # A wrong password says nothing about the address and sends nothing;
+        # past PACE_RATE_LIMIT_MAIL an hour per account, the refusal stays
+        # and no more mail is sent.
+        assert_unauthorized(login(s, username, password="wrong-" + PASSWORD), "invalid_credentials")
+        assert_problem(login(s, username), 403, "email_not_verified")
+        time.sleep(1.5)
+        assert len(sink.to(email)) == 4, sink.to(email)
+        # The newest link verifies the address (older ones stopped working);
+        # then the login goes through.
+        verified = [post(s, "/api/v1/auth/verify-email", {"token": token_from(m)}).status_code
+                    for m in sink.to(email)]
+        assert verified.count(204) == 1, verified
+        assert_pair(login(s, username))
+    finally:
+        sink.stop()
