@@ -311,6 +311,11 @@ run_reset(struct jobs_run *run, void *arg)
     const char *rid = json_string_value(json_object_get(root, "request_id"));
     const char *ip = json_string_value(json_object_get(root, "ip"));
     enum jobs_result res = JOBS_DONE;
+    if (d->mail == NULL) {
+        run->error = "no mail configured";
+        res = JOBS_FAIL;
+        goto out;
+    }
     if (email == NULL || rid == NULL || ip == NULL) {
         run->error = "the job's payload is not a sealed reset request";
         res = JOBS_FAIL;
