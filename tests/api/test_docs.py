@@ -191,3 +191,32 @@ def test_statuses_outside_operations_are_described():
         assert code in text, f"info.description does not mention {code}"
         if component:
             assert component in doc["components"]["responses"], component
+
+
+# ---------------------------------------------------------------- error codes: docs/api.md and docs/openapi.json
+
+API_MD = REPO / "docs" / "api.md"
+
+
+def api_md_error_codes():
+    """The codes of docs/api.md's error table (### Error codes), in order."""
+    text = API_MD.read_text()
+    assert "### Error codes" in text, "docs/api.md has no ### Error codes table"
+    table = text.split("### Error codes", 1)[1].split("\n#", 1)[0]
+    codes = []
+    for line in table.splitlines():
+        m = re.match(r"\| (\d{3}) \| (.*?) \| ", line)
+        if m:
+            codes += [c for c in re.findall(r"`([a-z_]+)`", m.group(2)) if c not in codes]
+    assert codes, "docs/api.md's error table lists no code"
+    return codes
+
+
+def test_openapi_names_every_error_code_of_the_table():
+    """Each code a client may meet (docs/api.md's table) is named in the
+    Problem schema's code description, so that the OpenAPI document
+    alone tells a client generator every code."""
+    described = openapi_doc()["components"]["schemas"]["Problem"]["properties"]["code"]["description"]
+    named = set(re.findall(r"[a-z_]+", described))
+    missing = [c for c in api_md_error_codes() if c not in named]
+    assert not missing, "docs/openapi.json's Problem.code does not name: " + ", ".join(missing)
