@@ -25,21 +25,10 @@
 #include "util/log.h"
 #include "util/seal.h"
 
-enum {
-    TOKEN_BYTES = 32,
-    TOKEN_TEXT = 44, /* base64url without padding, with the NUL */
-    IP_MAX = 64
-};
+enum { IP_MAX = 64 };
 
 #define RESET_KIND "auth.password_reset"
 #define RESET_SEAL "resetrq1"
-
-static void
-no_store(struct http_req *r)
-{
-    http_reply_header(r, "cache-control", "no-store");
-    http_reply_header(r, "pragma", "no-cache");
-}
 
 static void
 reply_accepted(struct http_req *r)
@@ -55,17 +44,6 @@ static void
 reply_invalid_token(struct http_req *r, const char *detail)
 {
     http_reply_problem(r, 400, "invalid_token", "Invalid token", detail);
-}
-
-/* A fresh token: its text for the link and the hash it is stored under. */
-static void
-token_new(char text[TOKEN_TEXT], uint8_t hash[STORE_HASH_LEN])
-{
-    unsigned char raw[TOKEN_BYTES];
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64(text, TOKEN_TEXT, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    crypto_hash_sha256(hash, raw, sizeof(raw));
-    sodium_memzero(raw, sizeof(raw));
 }
 
 /* The hash of a token as a client gave it: OK, or ERR_INVALID for
@@ -92,16 +70,6 @@ mail_limit(bool per_ip, const char *key, struct auth_rl_verdict *v)
     return !v->limited;
 }
 
-static char *
-lowercase(struct arena *a, const char *prefix, const char *s)
-{
-    char *out = arena_printf(a, "%s%s", prefix, s);
-    for (char *p = out; *p != '\0'; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    return out;
-}
-
 /* ---- email verification ---- */
 
 int
@@ -113,14 +81,14 @@ api_account_send_verification(struct http_req *r, const struct store_user *u)
                   "no mail configured: no verification link for user %lld", (long long)u->id);
         return ERR_INTERNAL;
     }
-    char text[TOKEN_TEXT];
+    char text[AUTH_REFRESH_TEXT];
     struct store_token tok = {
         .user_id = u->id,
         .purpose = STORE_TOKEN_VERIFY_EMAIL,
         .email = u->email,
         .expires_at = clock_wall_ms() + (int64_t)d->verify_token_ttl * 1000,
     };
-    token_new(text, tok.hash);
+    auth_token_new(text, tok.hash);
     struct mail_message msg = {
         .kind = MAIL_VERIFY_EMAIL,
         .to = u->email,
@@ -150,7 +118,7 @@ api_account_verify_email(struct http_req *r)
     static const struct api_field fields[] = {
         {"token", API_STRING, API_REQUIRED, 0, 0, NULL},
     };
-    no_store(r);
+    api_no_store(r);
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
         return;
     uint8_t hash[STORE_HASH_LEN];
@@ -176,7 +144,7 @@ api_account_verify_email(struct http_req *r)
 static void
 api_account_resend(struct http_req *r)
 {
-    no_store(r);
+    api_no_store(r);
     struct store_user u;
     int err = store_user_get(api_deps()->store, r->user_id, &r->arena, &u);
     if (err == ERR_NOT_FOUND) {
@@ -221,7 +189,7 @@ api_account_reset_request(struct http_req *r)
         {"email", API_STRING, API_REQUIRED, 3, AUTH_EMAIL_MAX, NULL},
     };
     const struct api_deps *d = api_deps();
-    no_store(r);
+    api_no_store(r);
     char ip[IP_MAX];
     api_client_ip(r, ip, sizeof(ip));
     struct auth_rl_verdict v, addr;
@@ -239,7 +207,7 @@ api_account_reset_request(struct http_req *r)
         api_reply_invalid_fields(r, &p, 1);
         goto out;
     }
-    if (!mail_limit(false, lowercase(&r->arena, "e:", email), &addr)) {
+    if (!mail_limit(false, api_limit_key(r, "e:", email), &addr)) {
         api_reply_rate_limited(r, &addr);
         return;
     }
@@ -333,13 +301,13 @@ run_reset(struct jobs_run *run, void *arg)
         res = JOBS_RETRY;
         goto out;
     }
-    char text[TOKEN_TEXT];
+    char text[AUTH_REFRESH_TEXT];
     struct store_token tok = {
         .user_id = u.id,
         .purpose = STORE_TOKEN_PASSWORD_RESET,
         .expires_at = clock_wall_ms() + (int64_t)d->reset_token_ttl * 1000,
     };
-    token_new(text, tok.hash);
+    auth_token_new(text, tok.hash);
     struct mail_message msg = {
         .kind = MAIL_PASSWORD_RESET,
         .to = u.email,
@@ -424,10 +392,7 @@ api_account_reset_write(struct http_req *r)
         .username = c->username,
         .request_id = r->request_id,
     };
-    err = d->mail != NULL ? mail_queue(d->mail, &msg, user_id, &r->arena) : ERR_INTERNAL;
-    if (err != OK)
-        log_write(LOG_WARN, "account", r->request_id, "no password-changed notice for user %lld (%s)",
-                  (long long)user_id, err_name(err));
+    api_notice(r, &msg, user_id);
     api_security_event(r, "password_reset.completed", user_id, NULL);
     http_reply_empty(r, 204);
 out:
@@ -442,7 +407,7 @@ api_account_reset_confirm(struct http_req *r)
         {"new_password", API_STRING, API_REQUIRED, 0, 0, NULL},
     };
     const struct api_deps *d = api_deps();
-    no_store(r);
+    api_no_store(r);
     struct confirm *c = arena_alloc(&r->arena, sizeof(*c));
     memset(c, 0, sizeof(*c));
     char ip[IP_MAX];

@@ -70,10 +70,31 @@ void api_reply_rate_limited(struct http_req *r, const struct auth_rl_verdict *v)
 /* Adds RateLimit-Limit, -Remaining and -Reset when v applies. */
 void api_ratelimit_headers(struct http_req *r, const struct auth_rl_verdict *v);
 
-/* Writes a user as the API shows it: id, username, email, created_at,
- * updated_at (never the password hash). u is a struct store_user. */
+/* Writes a user as the API shows it: id, username, email, email_verified,
+ * mfa_enabled, created_at, updated_at (never the password hash nor a TOTP
+ * secret). u is a struct store_user. */
 struct store_user;
 void api_write_user(struct jw *w, const struct store_user *u);
+
+/* ---- the current user's row, password and notices (api/users.c) ---- */
+
+/* Reads the caller's row (from the primary when primary: a replica may
+ * not have a change just made); false after replying (a deleted account's
+ * token is no longer valid: 401). */
+bool api_load_me(struct http_req *r, struct store_user *u, bool primary);
+/* Checks the caller's password (field `field` of the JSON body) under the
+ * login backoff (auth_credential_check, hash pool); false after replying
+ * (429, or 422 field `field` "incorrect"). */
+bool api_password_ok(struct http_req *r, const struct store_user *u, const char *field);
+struct mail_message;
+/* Queues a mail to user_id; a failure is logged, the answer does not
+ * depend on it (the change it tells of is made). */
+void api_notice(struct http_req *r, const struct mail_message *msg, int64_t user_id);
+/* Cache-Control: no-store and Pragma: no-cache (token answers). */
+void api_no_store(struct http_req *r);
+/* prefix followed by s in ASCII lower case, from the request's arena: the
+ * key of a per-account or per-address rate limit. */
+char *api_limit_key(struct http_req *r, const char *prefix, const char *s);
 
 /* Writes unix milliseconds as RFC 3339 UTC with milliseconds. */
 void api_jw_time(struct jw *w, int64_t ms);

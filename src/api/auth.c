@@ -38,7 +38,6 @@ enum {
     COOKIE_HEADERS_MAX = 8,   /* Cookie headers of one request looked at */
     COOKIE_HEADER_MAX = 8192, /* bytes of one Cookie header looked at */
     COOKIE_VALUES_MAX = 4,    /* pace_refresh values kept (more: refused) */
-    MFA_TOKEN_BYTES = 32,     /* an mfa_token: random bytes, base64url as a refresh token */
     MFA_CODE_MAX = 64         /* characters of a code accepted in a body */
 };
 
@@ -71,8 +70,8 @@ user_agent(struct http_req *r)
     return arena_strndup(&r->arena, ua, len < AUTH_USER_AGENT_MAX ? len : AUTH_USER_AGENT_MAX);
 }
 
-static char *
-lowercase(struct http_req *r, const char *prefix, const char *s)
+char *
+api_limit_key(struct http_req *r, const char *prefix, const char *s)
 {
     char *out = arena_printf(&r->arena, "%s%s", prefix, s);
     for (char *p = out; *p != '\0'; p++)
@@ -80,8 +79,8 @@ lowercase(struct http_req *r, const char *prefix, const char *s)
     return out;
 }
 
-static void
-no_store(struct http_req *r)
+void
+api_no_store(struct http_req *r)
 {
     http_reply_header(r, "cache-control", "no-store");
     http_reply_header(r, "pragma", "no-cache");
@@ -188,7 +187,7 @@ refresh_cookies(struct http_req *r, const char **val, size_t *vlen)
 static bool
 web_begin(struct http_req *r, bool body_required)
 {
-    no_store(r);
+    api_no_store(r);
     if (!http_origin_allowed(r)) {
         http_reply_problem(r, 403, "forbidden_origin", "Forbidden",
                            "browser sessions are only available to pages from this server or an origin "
@@ -354,17 +353,12 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
 static int
 mfa_token_new(int64_t user_id, char out[AUTH_REFRESH_TEXT])
 {
-    uint8_t raw[MFA_TOKEN_BYTES];
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64(out, AUTH_REFRESH_TEXT, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof(raw));
     struct store_token t = {
         .user_id = user_id,
         .purpose = STORE_TOKEN_MFA_LOGIN,
         .expires_at = clock_wall_ms() + (int64_t)api_deps()->mfa_token_ttl * 1000,
     };
-    if (auth_refresh_hash(out, strlen(out), t.hash) != OK)
-        return ERR_INTERNAL;
+    auth_token_new(out, t.hash);
     return store_token_create(api_deps()->store, &t, false, NULL);
 }
 
@@ -526,10 +520,10 @@ api_auth_register(struct http_req *r)
         goto out;
     }
     struct auth_rl_verdict acct;
-    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "n:", username),
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, api_limit_key(r, "n:", username),
                        clock_wall_ms(), &acct);
     if (!acct.limited)
-        auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, lowercase(r, "e:", email),
+        auth_ratelimit_hit(auth_limits(au), AUTH_RL_REGISTER, false, api_limit_key(r, "e:", email),
                            clock_wall_ms(), &acct);
     if (acct.limited) {
         api_reply_rate_limited(r, &acct);
@@ -654,7 +648,7 @@ login(struct http_req *r, bool web)
         {"password", API_STRING, API_REQUIRED, 1, 0, NULL},
     };
     if (!web)
-        no_store(r);
+        api_no_store(r);
     else if (!web_begin(r, true))
         return;
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
@@ -724,7 +718,7 @@ api_auth_refresh(struct http_req *r)
     static const struct api_field fields[] = {
         {"refresh_token", API_STRING, API_REQUIRED, 1, REFRESH_TEXT_MAX, NULL},
     };
-    no_store(r);
+    api_no_store(r);
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
         return;
     const char *tok = json_string_value(json_object_get(r->json, "refresh_token"));
@@ -896,7 +890,7 @@ mfa_complete(struct http_req *r, bool web)
         {"code", API_STRING, API_REQUIRED, 1, MFA_CODE_MAX, NULL},
     };
     if (!web)
-        no_store(r);
+        api_no_store(r);
     else if (!web_begin(r, true))
         return;
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
@@ -1097,7 +1091,7 @@ api_auth_token_session(struct http_req *r)
 static void
 api_auth_token(struct http_req *r)
 {
-    no_store(r);
+    api_no_store(r);
     if (!is_form(r)) {
         oauth_error(r, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
         return;

@@ -21,41 +21,13 @@
 
 enum { CODE_MAX = 64, IP_MAX = 64 };
 
-/* Reads the caller's row from the primary (a replica may not have the
- * enrolment just started); false after replying (a deleted account's
- * token is no longer valid: 401). */
-static bool
-load_me(struct http_req *r, struct store_user *u)
-{
-    bool was = store_reading_from_primary();
-    store_reads_from_primary(true);
-    int err = store_user_get(api_deps()->store, r->user_id, &r->arena, u);
-    store_reads_from_primary(was);
-    if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
-        return false;
-    }
-    if (err != OK) {
-        api_reply_error(r, err);
-        return false;
-    }
-    return true;
-}
-
-/* Queues a notice mail about the account; a failure is logged and
- * changes nothing of the answer (the change is made). */
+/* Queues a notice mail about the account. */
 static void
 notice(struct http_req *r, const struct store_user *u, enum mail_kind kind)
 {
-    struct mail *m = api_deps()->mail;
-    if (m == NULL)
-        return;
     struct mail_message msg = {
         .kind = kind, .to = u->email, .username = u->username, .request_id = r->request_id};
-    int err = mail_queue(m, &msg, u->id, &r->arena);
-    if (err != OK)
-        log_write(LOG_WARN, "mfa", r->request_id, "could not queue the notice mail to user %lld (%s)",
-                  (long long)u->id, err_name(err));
+    api_notice(r, &msg, u->id);
 }
 
 static void
@@ -63,37 +35,6 @@ reply_incorrect(struct http_req *r, const char *field, const char *message)
 {
     struct auth_problem p = {field, "incorrect", message};
     api_reply_invalid_fields(r, &p, 1);
-}
-
-/* The caller's password (field "password") under the login backoff, as
- * users.c checks it; false after replying (429, or 422 "incorrect"). */
-static bool
-password_ok(struct http_req *r, const struct store_user *u, const char *ip)
-{
-    const json_t *pv = json_object_get(r->json, "password");
-    struct auth_credential c = {
-        .user_id = u->id,
-        .hash = u->password_hash,
-        .ip = ip,
-        .password = json_string_value(pv),
-        .len = json_string_length(pv),
-    };
-    bool rehash = false;
-    struct auth_rl_verdict v;
-    switch (auth_credential_check(api_deps()->auth, &c, &rehash, &v)) {
-    case AUTH_CREDENTIAL_OK:
-        return true;
-    case AUTH_CREDENTIAL_LIMITED:
-        api_reply_rate_limited(r, &v);
-        return false;
-    case AUTH_CREDENTIAL_NOMEM:
-        api_reply_error(r, ERR_OVERLOADED);
-        return false;
-    case AUTH_CREDENTIAL_WRONG:
-        break;
-    }
-    reply_incorrect(r, "password", "is not the account's current password");
-    return false;
 }
 
 /* POST /users/me/mfa/totp: a new pending secret (replacing any pending
@@ -105,7 +46,7 @@ api_mfa_totp_begin(struct http_req *r)
     if (r->body_len > 0 && (!http_req_parse_json(r) || !api_validate(r, r->json, NULL, 0)))
         return;
     struct store_user u;
-    if (!load_me(r, &u))
+    if (!api_load_me(r, &u, true))
         return;
     if (u.totp_enabled) {
         http_reply_problem(r, 409, "mfa_already_enabled", "Conflict",
@@ -149,7 +90,7 @@ api_mfa_totp_confirm(struct http_req *r)
     if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
         return;
     struct store_user u;
-    if (!load_me(r, &u))
+    if (!api_load_me(r, &u, true))
         return;
     if (u.totp_enabled || u.totp_pending == NULL) {
         http_reply_problem(r, 409, "mfa_not_pending", "Conflict",
@@ -220,7 +161,7 @@ api_mfa_totp_disable(struct http_req *r)
         return;
     }
     struct store_user u;
-    if (!load_me(r, &u))
+    if (!api_load_me(r, &u, true))
         return;
     if (!u.totp_enabled) {
         http_reply_problem(r, 409, "mfa_not_enabled", "Conflict", "TOTP is not on for this account");
@@ -228,7 +169,7 @@ api_mfa_totp_disable(struct http_req *r)
     }
     char ip[IP_MAX];
     api_client_ip(r, ip, sizeof(ip));
-    if (!password_ok(r, &u, ip))
+    if (!api_password_ok(r, &u, "password"))
         return;
     struct auth_totp_attempt at = {
         .store = api_deps()->store,
@@ -275,7 +216,7 @@ static void
 api_mfa_state(struct http_req *r)
 {
     struct store_user u;
-    if (!load_me(r, &u))
+    if (!api_load_me(r, &u, true))
         return;
     int left = 0;
     if (u.totp_enabled) {

@@ -84,12 +84,14 @@ if_match_ok(struct http_req *r, const struct store_user *u)
     return false;
 }
 
-/* Reads the caller's row; false after replying (a deleted account's token
- * is no longer valid: 401). */
-static bool
-load_me(struct http_req *r, struct store_user *u)
+bool
+api_load_me(struct http_req *r, struct store_user *u, bool primary)
 {
+    bool was = store_reading_from_primary();
+    if (primary)
+        store_reads_from_primary(true);
     int err = store_user_get(api_deps()->store, r->user_id, &r->arena, u);
+    store_reads_from_primary(was);
     if (err == ERR_NOT_FOUND) {
         api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
         return false;
@@ -114,7 +116,7 @@ static void
 users_me_read(struct http_req *r)
 {
     struct store_user u;
-    if (!load_me(r, &u))
+    if (!api_load_me(r, &u, false))
         return;
     size_t n = 0;
     const char *inm = http_req_header(r, "if-none-match", &n);
@@ -133,10 +135,8 @@ api_users_me(struct http_req *r)
     api_cached_read(r, CACHE_USER, 0, users_me_read);
 }
 
-/* Queues a notice mail to the user; a failure is logged, the answer does
- * not depend on it. */
-static void
-notice(struct http_req *r, const struct mail_message *msg, int64_t user_id)
+void
+api_notice(struct http_req *r, const struct mail_message *msg, int64_t user_id)
 {
     struct mail *m = api_deps()->mail;
     int err = m != NULL ? mail_queue(m, msg, user_id, &r->arena) : ERR_INTERNAL;
@@ -158,7 +158,7 @@ email_changed(struct http_req *r, const struct store_user *old, const struct sto
         .new_email = u->email,
         .request_id = r->request_id,
     };
-    notice(r, &msg, u->id);
+    api_notice(r, &msg, u->id);
     api_security_event(r, "email.changed", u->id, NULL);
 }
 
@@ -186,7 +186,7 @@ api_users_update(struct http_req *r)
         return;
     }
     struct store_user cur, u;
-    if (!load_me(r, &cur) || !if_match_ok(r, &cur))
+    if (!api_load_me(r, &cur, false) || !if_match_ok(r, &cur))
         return;
     /* With If-Match, the row must still be the one it matched. */
     int64_t expect = http_req_header(r, "if-match", NULL) != NULL ? cur.version : 0;
@@ -210,10 +210,8 @@ api_users_update(struct http_req *r)
     reply_user(r, &u);
 }
 
-/* Checks the caller's password (field `field` of the body) with the login
- * backoff applied; false after replying (429, or 422 "incorrect"). */
-static bool
-password_ok(struct http_req *r, const struct store_user *u, const char *field)
+bool
+api_password_ok(struct http_req *r, const struct store_user *u, const char *field)
 {
     char ip[64];
     api_client_ip(r, ip, sizeof(ip));
@@ -261,7 +259,7 @@ api_users_password(struct http_req *r)
         return;
     }
     struct store_user u;
-    if (!load_me(r, &u))
+    if (!api_load_me(r, &u, false))
         return;
     struct auth_problem p;
     if (auth_password_check(json_string_value(npv), json_string_length(npv), u.username, u.email, &p) != OK) {
@@ -269,7 +267,7 @@ api_users_password(struct http_req *r)
         api_reply_invalid_fields(r, &p, 1);
         return;
     }
-    if (!password_ok(r, &u, "current_password"))
+    if (!api_password_ok(r, &u, "current_password"))
         return;
     char hash[AUTH_HASH_MAX];
     int err = auth_password_hash(json_string_value(npv), json_string_length(npv), hash);
@@ -289,7 +287,7 @@ api_users_password(struct http_req *r)
         .username = u.username,
         .request_id = r->request_id,
     };
-    notice(r, &msg, u.id);
+    api_notice(r, &msg, u.id);
     api_security_event(r, "password.changed", u.id, "other sessions ended");
     http_reply_empty(r, 204);
 }
@@ -308,7 +306,7 @@ api_users_delete(struct http_req *r)
         return;
     }
     struct store_user u;
-    if (!load_me(r, &u) || !if_match_ok(r, &u) || !password_ok(r, &u, "password"))
+    if (!api_load_me(r, &u, false) || !if_match_ok(r, &u) || !api_password_ok(r, &u, "password"))
         return;
     int err = auth_user_delete(api_deps()->auth, u.id);
     api_cached_bump(r);

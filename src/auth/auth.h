@@ -321,6 +321,10 @@ struct auth_pair {
 int auth_session_create(struct auth *a, int64_t user_id, const char *user_agent, const char *ip, bool mfa,
                         struct auth_pair *out);
 
+/* A new token for a client (refresh tokens, the links in mail, mfa_token):
+ * 32 random bytes as base64url text without padding, and the SHA-256 it
+ * is stored under (auth_refresh_hash of the text gives the same). */
+void auth_token_new(char text[AUTH_REFRESH_TEXT], uint8_t hash[AUTH_REFRESH_HASH]);
 /* Decodes a refresh token as given by a client into the hash it is stored
  * under. OK, or ERR_INVALID for anything that is not 32 bytes of base64url. */
 int auth_refresh_hash(const char *text, size_t len, uint8_t hash[AUTH_REFRESH_HASH]);

@@ -446,14 +446,20 @@ struct fresh {
     uint8_t hash[AUTH_REFRESH_HASH];
 };
 
-static void
-fresh_token(struct fresh *f)
+void
+auth_token_new(char text[AUTH_REFRESH_TEXT], uint8_t hash[AUTH_REFRESH_HASH])
 {
     unsigned char raw[REFRESH_BYTES];
     randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64(f->text, sizeof(f->text), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    crypto_hash_sha256(f->hash, raw, sizeof(raw));
+    sodium_bin2base64(text, AUTH_REFRESH_TEXT, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    crypto_hash_sha256(hash, raw, sizeof(raw));
     sodium_memzero(raw, sizeof(raw));
+}
+
+static void
+fresh_token(struct fresh *f)
+{
+    auth_token_new(f->text, f->hash);
 }
 
 int

@@ -74,7 +74,7 @@ struct jobs_opts {
     int64_t purge_interval_ms; /* the period of the periodic purges */
     int64_t retention_ms;      /* finished jobs are purged after this long (at least two periods) */
     int64_t token_keep_ms;     /* expired/revoked sessions and tokens are kept this long */
-    int max_queued_per_user;   /* a user's jobs queued or running at once (0: no bound) */
+    int max_queued_per_user;   /* a user's jobs of one kind queued or running at once (0: no bound) */
 };
 
 /* Defaults for everything (4 workers, 5 attempts, 30 s lease, ...). */

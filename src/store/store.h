@@ -615,9 +615,9 @@ struct store_job {
     int64_t updated_at;
     int64_t finished_at;
     /* With user_id: the insert fails with ERR_OVERLOADED and over_bound
-     * set when the user already has max_active jobs queued or running,
-     * counted in the insert's transaction under a per-user lock (exact).
-     * 0: no bound. */
+     * set when the user already has max_active jobs of this kind queued
+     * or running, counted in the insert's transaction under a per-user
+     * lock (exact). 0: no bound. */
     int max_active;
     bool over_bound;
 };

@@ -337,7 +337,7 @@ def test_sessions_list(srv):
     items = r.json()["items"]
     assert len(items) == 2
     for s in items:
-        assert set(s) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
+        assert set(s) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current", "mfa"}
         assert RFC3339_MS_Z_RE.match(s["created_at"]) and RFC3339_MS_Z_RE.match(s["last_used_at"])
         assert s["ip"] == "127.0.0.1"
     assert [s["user_agent"] for s in items] == ["laptop-browser/2.0", "phone-app/1.0"]  # newest first

@@ -78,10 +78,14 @@ def test_web_pages_are_public_html():
 def test_forbidden_origin_is_documented():
     d = doc()
     assert "forbidden_origin" in d["components"]["schemas"]["Problem"]["properties"]["code"]["description"]
-    for what in ("login", "refresh", "logout"):
+    for what in ("login", "refresh", "logout", "mfa"):
         op = d["paths"][f"/api/v1/auth/web/{what}"]["post"]
-        assert op["responses"]["403"] == {"$ref": "#/components/responses/ForbiddenOrigin"}
+        # A web login can also be refused for an unverified address.
+        want = "WebLoginForbidden" if what == "login" else "ForbiddenOrigin"
+        assert op["responses"]["403"] == {"$ref": f"#/components/responses/{want}"}
         assert op["security"] == []
+    both = d["components"]["responses"]["WebLoginForbidden"]["description"]
+    assert "forbidden_origin" in both and "email_not_verified" in both
     for what in ("refresh", "logout"):
         params = d["paths"][f"/api/v1/auth/web/{what}"]["post"]["parameters"]
         assert {"$ref": "#/components/parameters/RefreshCookie"} in params

@@ -17,8 +17,8 @@
 /* The bound on a user's active jobs: a transaction-scoped advisory lock
  * per user (two-key form, which never meets the one-key locks such as the
  * migrations'), then, in a statement of its own so that its snapshot sees
- * what the lock's last holder committed, the count of the user's jobs
- * queued or running (up to max) through the partial index
+ * what the lock's last holder committed, the count of the user's jobs of
+ * the same kind queued or running (up to max) through the partial index
  * jobs_user_active. Creates for one user wait for each other here until
  * commit: the bound is exact. Inside a transaction only (a plan's
  * creation); sent unnamed, as it runs for plan creates alone. */
@@ -39,10 +39,12 @@ check_active(struct pgx *x, struct store_job *job)
     struct pg_params q = {0};
     pg_p_i64(&q, job->user_id);
     pg_p_int(&q, job->max_active);
-    err = store_pg_exec_text(x, "job count",
-                             "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = $1 AND state IN "
-                             "('queued', 'running') LIMIT $2) j",
-                             "li", &q, &r);
+    pg_p_str(&q, job->kind);
+    err = store_pg_exec_text(
+        x, "job count",
+        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = $1 AND kind = $3 AND state IN "
+        "('queued', 'running') LIMIT $2) j",
+        "lit", &q, &r);
     if (err != OK)
         return err;
     int64_t n = pg_col_i64(r, 0, 0);

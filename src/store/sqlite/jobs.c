@@ -11,12 +11,14 @@
 
 #define STORE(s) ((struct sqlite_store *)(s))
 
-/* The user's jobs queued or running (up to max), through the partial
- * index jobs_user_active. On the single writer: nothing runs between this
+/* The user's jobs of the same kind queued or running (up to max), through
+ * the partial index jobs_user_active (a user's mail does not take a plan's
+ * place). On the single writer: nothing runs between this
  * count and the insert, so the bound is exact. Prepared per call: only a
  * plan's creation asks. */
-static const char ACTIVE_SQL[] = "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = ?1 AND state IN "
-                                 "('queued', 'running') LIMIT ?2)";
+static const char ACTIVE_SQL[] =
+    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = ?1 AND kind = ?3 AND "
+    "state IN ('queued', 'running') LIMIT ?2)";
 
 static int
 check_active(struct conn *c, struct store_job *job)
@@ -27,6 +29,7 @@ check_active(struct conn *c, struct store_job *job)
         return store_sqlite_error(c, rc, "job count");
     sqlite3_bind_int64(st, 1, job->user_id);
     sqlite3_bind_int(st, 2, job->max_active);
+    sqlite3_bind_text(st, 3, job->kind, -1, SQLITE_STATIC);
     int err = store_sqlite_step_row(c, st, "job count");
     int64_t n = err == OK ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
