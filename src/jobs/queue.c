@@ -120,6 +120,8 @@ run_periodic(struct jobs_run *run, void *arg)
         err = purge_all(run->store, store_session_purge, now - j->o.token_keep_ms, &total);
         if (err == OK)
             err = purge_all(run->store, store_refresh_purge, now - j->o.token_keep_ms, &total);
+        if (err == OK) /* one-time tokens (links, mfa_token), expired or spent */
+            err = purge_all(run->store, store_token_purge, now - j->o.token_keep_ms, &total);
         break;
     case PURGE_IDEM:
         err = purge_all(run->store, store_idem_purge, now, &total);

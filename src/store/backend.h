@@ -43,6 +43,31 @@ struct store_session_start {
     struct store_refresh *first; /* NULL: none */
 };
 
+struct store_totp_enable {
+    int64_t id;
+    const char *expect_pending;
+    int64_t step;
+    const uint8_t (*codes)[STORE_HASH_LEN];
+    size_t n;
+};
+
+struct store_token_start {
+    struct store_token *tok;
+    bool replace;
+    struct store_job *job; /* NULL: none */
+};
+
+/* A token spent (store_token_use) or the reset it carries (hash set:
+ * store_password_reset). */
+struct store_token_spend {
+    const uint8_t *hash;
+    enum store_token_purpose purpose;
+    int64_t now;
+    struct arena *a;           /* never NULL */
+    struct store_token *out;   /* never NULL */
+    const char *password_hash; /* password reset: the new hash */
+};
+
 struct store_plan_start {
     struct store_plan *p;
     struct store_job *job; /* NULL: none */
@@ -154,6 +179,25 @@ struct store_ops {
     int (*user_set_password)(struct store *s, struct store_password_change *c);
     int (*user_delete)(struct store *s, int64_t id);
 
+    int (*user_totp_pending)(struct store *s, int64_t id, const char *sealed);
+    int (*user_totp_enable)(struct store *s, struct store_totp_enable *e);
+    int (*user_totp_disable)(struct store *s, int64_t id);
+    int (*user_totp_use_step)(struct store *s, int64_t id, int64_t step);
+    /* left is never NULL. */
+    int (*recovery_code_use)(struct store *s, int64_t user_id, const uint8_t hash[STORE_HASH_LEN],
+                             int64_t now, int *left);
+    int (*recovery_code_count)(struct store *s, int64_t user_id, int *n);
+
+    int (*token_create)(struct store *s, struct store_token_start *c);
+    int (*token_get)(struct store *s, const uint8_t hash[STORE_HASH_LEN], enum store_token_purpose purpose,
+                     int64_t now, struct arena *a, struct store_token *out);
+    int (*token_use)(struct store *s, struct store_token_spend *u);
+    int (*email_verify)(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now, int64_t *user_id);
+    /* u->out->user_id gets the account. */
+    int (*password_reset)(struct store *s, struct store_token_spend *u);
+    int (*token_revoke_user)(struct store *s, int64_t user_id, enum store_token_purpose purpose);
+    int (*token_purge)(struct store *s, int64_t before, size_t max, size_t *purged);
+
     int (*session_create)(struct store *s, struct store_session_start *c);
     int (*session_get)(struct store *s, int64_t id, struct arena *a, struct store_session *out);
     int (*session_list_active)(struct store *s, int64_t user_id, int64_t now, size_t max, struct arena *a,
@@ -229,8 +273,10 @@ struct store_ops {
 /* clang-format off */
 #define STORE_BACKEND_OPS(X) \
     X(user_create) X(user_get) X(user_get_by_login) X(user_update) X(user_set_password) \
-    X(user_delete) X(session_create) X(session_get) X(session_list_active) X(session_touch) \
-    X(session_revoke) X(session_revoke_all) X(session_revoked_since) X(session_purge) \
+    X(user_delete) X(user_totp_pending) X(user_totp_enable) X(user_totp_disable) X(user_totp_use_step) \
+    X(recovery_code_use) X(recovery_code_count) X(token_create) X(token_get) X(token_use) X(email_verify) \
+    X(password_reset) X(token_revoke_user) X(token_purge) X(session_create) X(session_get) \
+    X(session_list_active) X(session_touch) X(session_revoke) X(session_revoke_all) X(session_revoked_since) X(session_purge) \
     X(refresh_create) X(refresh_get) X(refresh_rotate) X(refresh_purge) X(task_create) X(task_get) \
     X(task_update) X(task_delete) X(task_list) X(profile_get) X(profile_put) X(job_enqueue) \
     X(job_get) X(job_claim) X(job_update) X(job_counts) X(job_purge) X(plan_create) X(plan_get) \

@@ -29,6 +29,11 @@ store_row_user(const struct store_row *r, struct arena *a, struct store_user *u)
     u->created_at = I64(4);
     u->updated_at = I64(5);
     u->version = I64(6);
+    u->email_verified = I64(7) != 0;
+    u->totp_enabled = I64(8) != 0;
+    u->totp_secret = TEXT(9);
+    u->totp_pending = TEXT(10);
+    u->totp_last_step = I64(11);
     return OK;
 }
 
@@ -43,6 +48,7 @@ store_row_session(const struct store_row *r, struct arena *a, struct store_sessi
     s->last_used_at = I64(5);
     s->expires_at = I64(6);
     s->revoked_at = I64(7);
+    s->mfa = I64(8) != 0;
     return OK;
 }
 
@@ -152,6 +158,26 @@ store_row_idem(const struct store_row *r, struct arena *a, struct store_idem *ou
     out->response_body = r->ops->bytes(r, 5, a, &out->response_len);
     out->created_at = I64(6);
     out->expires_at = I64(7);
+    return OK;
+}
+
+int
+store_row_token(const struct store_row *r, struct arena *a, struct store_token *t)
+{
+    memset(t->hash, 0, STORE_HASH_LEN);
+    size_t hl;
+    const char *h = r->ops->bytes(r, 0, a, &hl);
+    if (h != NULL)
+        memcpy(t->hash, h, hl < STORE_HASH_LEN ? hl : STORE_HASH_LEN);
+    t->user_id = I64(1);
+    int purpose = col_enum(r, 2, store_token_purpose_names, STORE_TOKEN_PURPOSE_COUNT);
+    t->email = TEXT(3);
+    t->created_at = I64(4);
+    t->expires_at = I64(5);
+    t->used_at = I64(6);
+    if (purpose < 0)
+        return ERR_CORRUPT;
+    t->purpose = (enum store_token_purpose)purpose;
     return OK;
 }
 

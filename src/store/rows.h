@@ -14,8 +14,13 @@
 
 struct arena;
 
-#define STORE_USER_COLS    "id, username, email, password_hash, created_at, updated_at, version"
-#define STORE_SESSION_COLS "id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at"
+/* Booleans are read as integers (SQLite stores 0/1, PostgreSQL boolean). */
+#define STORE_USER_COLS                                                                                      \
+    "id, username, email, password_hash, created_at, updated_at, version, CAST(email_verified AS integer), " \
+    "CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END, totp_secret, totp_pending, totp_last_step"
+#define STORE_SESSION_COLS                                                                                   \
+    "id, user_id, user_agent, ip, created_at, last_used_at, expires_at, revoked_at, CAST(mfa AS integer)"
+#define STORE_TOKEN_COLS "hash, user_id, purpose, email, created_at, expires_at, used_at"
 #define STORE_TASK_COLS                                                                                      \
     "id, user_id, title, description, status, priority, due_date, plan_id, created_at, updated_at, version"
 #define STORE_PROFILE_COLS                                                                                   \
@@ -84,6 +89,8 @@ int store_row_profile(const struct store_row *r, struct arena *a, struct store_p
 int store_row_plan(const struct store_row *r, struct arena *a, struct store_plan *p);
 int store_row_job(const struct store_row *r, struct arena *a, struct store_job *j);
 int store_row_idem(const struct store_row *r, struct arena *a, struct store_idem *out);
+/* STORE_TOKEN_COLS; ERR_CORRUPT for an unknown purpose. */
+int store_row_token(const struct store_row *r, struct arena *a, struct store_token *t);
 /* STORE_REFRESH_COLS: the token with its session's state; hash untouched. */
 int store_row_refresh(const struct store_row *r, struct store_refresh *t);
 

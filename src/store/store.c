@@ -23,6 +23,12 @@ const char *const store_plan_state_names[STORE_PLAN_STATE_COUNT + 1] = {"queued"
                                                                         "failed", NULL};
 const char *const store_job_state_names[STORE_JOB_STATE_COUNT + 1] = {"queued", "running", "done", "dead",
                                                                       NULL};
+const char *const store_token_purpose_names[STORE_TOKEN_PURPOSE_COUNT + 1] = {
+    [STORE_TOKEN_VERIFY_EMAIL] = "verify_email",
+    [STORE_TOKEN_PASSWORD_RESET] = "password_reset",
+    [STORE_TOKEN_MFA_LOGIN] = "mfa_login",
+    [STORE_TOKEN_PURPOSE_COUNT] = NULL,
+};
 
 static bool
 has_prefix(const char *s, const char *prefix)
@@ -194,6 +200,153 @@ int
 store_user_delete(struct store *s, int64_t id)
 {
     return s->ops->user_delete(s, id);
+}
+
+/* ---- second factor and recovery codes ---- */
+
+int
+store_user_totp_pending(struct store *s, int64_t id, const char *sealed)
+{
+    return s->ops->user_totp_pending(s, id, sealed);
+}
+
+int
+store_user_totp_enable(struct store *s, int64_t id, const char *expect_pending, int64_t step,
+                       const uint8_t (*codes)[STORE_HASH_LEN], size_t n)
+{
+    if (expect_pending == NULL || (codes == NULL && n > 0) || n > 100 || step < 0)
+        return ERR_INVALID;
+    struct store_totp_enable e = {id, expect_pending, step, codes, n};
+    return s->ops->user_totp_enable(s, &e);
+}
+
+int
+store_user_totp_disable(struct store *s, int64_t id)
+{
+    return s->ops->user_totp_disable(s, id);
+}
+
+int
+store_user_totp_use_step(struct store *s, int64_t id, int64_t step)
+{
+    if (step <= 0)
+        return ERR_INVALID;
+    return s->ops->user_totp_use_step(s, id, step);
+}
+
+int
+store_recovery_code_use(struct store *s, int64_t user_id, const uint8_t hash[STORE_HASH_LEN], int64_t now,
+                        int *left)
+{
+    int dummy;
+    if (hash == NULL)
+        return ERR_INVALID;
+    return s->ops->recovery_code_use(s, user_id, hash, now, left != NULL ? left : &dummy);
+}
+
+int
+store_recovery_code_count(struct store *s, int64_t user_id, int *n)
+{
+    if (n == NULL)
+        return ERR_INVALID;
+    *n = 0;
+    return s->ops->recovery_code_count(s, user_id, n);
+}
+
+/* ---- one-time tokens ---- */
+
+static bool
+token_purpose_ok(enum store_token_purpose p)
+{
+    return (unsigned)p < STORE_TOKEN_PURPOSE_COUNT;
+}
+
+int
+store_token_create(struct store *s, struct store_token *tok, bool replace, struct store_job *job)
+{
+    if (tok == NULL || !token_purpose_ok(tok->purpose) || tok->user_id <= 0 || tok->expires_at <= 0)
+        return ERR_INVALID;
+    if (job != NULL && job->kind == NULL)
+        return ERR_INVALID;
+    tok->used_at = 0;
+    struct store_token_start c = {tok, replace, job};
+    return s->ops->token_create(s, &c);
+}
+
+int
+store_token_get(struct store *s, const uint8_t hash[STORE_HASH_LEN], enum store_token_purpose purpose,
+                int64_t now, struct arena *a, struct store_token *out)
+{
+    if (hash == NULL || !token_purpose_ok(purpose) || a == NULL || out == NULL)
+        return ERR_INVALID;
+    return s->ops->token_get(s, hash, purpose, now, a, out);
+}
+
+int
+store_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], enum store_token_purpose purpose,
+                int64_t now, struct arena *a, struct store_token *out)
+{
+    if (hash == NULL || !token_purpose_ok(purpose) || (out != NULL && a == NULL))
+        return ERR_INVALID;
+    struct arena own;
+    struct store_token dummy;
+    if (out == NULL)
+        arena_init(&own);
+    struct store_token_spend u = {hash, purpose, now, out != NULL ? a : &own, out != NULL ? out : &dummy,
+                                  NULL};
+    int err = s->ops->token_use(s, &u);
+    if (out == NULL)
+        arena_cleanup(&own);
+    return err;
+}
+
+int
+store_email_verify(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now, int64_t *user_id)
+{
+    int64_t dummy;
+    if (hash == NULL)
+        return ERR_INVALID;
+    if (user_id == NULL)
+        user_id = &dummy;
+    *user_id = 0;
+    return s->ops->email_verify(s, hash, now, user_id);
+}
+
+int
+store_password_reset(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now,
+                     const char *password_hash, int64_t *user_id)
+{
+    if (hash == NULL || password_hash == NULL)
+        return ERR_INVALID;
+    struct arena a;
+    struct store_token tok = {0};
+    arena_init(&a);
+    struct store_token_spend u = {hash, STORE_TOKEN_PASSWORD_RESET, now, &a, &tok, password_hash};
+    int err = s->ops->password_reset(s, &u);
+    arena_cleanup(&a);
+    if (user_id != NULL)
+        *user_id = err == OK ? tok.user_id : 0;
+    return err;
+}
+
+int
+store_token_revoke_user(struct store *s, int64_t user_id, enum store_token_purpose purpose)
+{
+    if (!token_purpose_ok(purpose))
+        return ERR_INVALID;
+    return s->ops->token_revoke_user(s, user_id, purpose);
+}
+
+int
+store_token_purge(struct store *s, int64_t before, size_t max, size_t *purged)
+{
+    size_t dummy;
+    if (max == 0 || max > STORE_PURGE_MAX)
+        return ERR_INVALID;
+    if (purged == NULL)
+        purged = &dummy;
+    *purged = 0;
+    return s->ops->token_purge(s, before, max, purged);
 }
 
 /* ---- sessions and refresh tokens ---- */

@@ -42,6 +42,7 @@ void contract_async(struct store *s);
 void contract_plans(struct store *s);
 void contract_jobs(struct store *s);
 void contract_idem(struct store *s);
+void contract_tokens(struct store *s);
 void contract_concurrency(struct store *s);
 void contract_query_plans(struct store *s);
 void contract_durability(struct store *s);

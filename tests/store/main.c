@@ -100,6 +100,7 @@ main(int argc, char **argv)
     contract_plans(s);
     contract_jobs(s);
     contract_idem(s);
+    contract_tokens(s);
     contract_concurrency(s);
     contract_query_plans(s);
     contract_durability(s);

@@ -23,6 +23,7 @@ op_session_create(struct pgx *x, void *arg)
     pg_p_str(&p, s->ip);
     pg_p_i64(&p, now);
     pg_p_i64(&p, s->expires_at);
+    pg_p_bool(&p, s->mfa);
     if (sa->first != NULL) {
         pg_p_bytes(&p, sa->first->hash, STORE_HASH_LEN);
         pg_p_i64(&p, sa->first->expires_at);

@@ -30,33 +30,104 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
                           "SELECT " STORE_USER_COLS " FROM users WHERE " LOWER_USERNAME " = " LOWER_P1
                           " OR " LOWER_EMAIL " = " LOWER_P1 " ORDER BY " LOWER_USERNAME " = " LOWER_P1
                           " DESC LIMIT 1"},
+    /* A new email (other than in ASCII case) is unverified, and the links
+     * sent to another address stop working, in the same statement. */
     [PG_USER_UPDATE] = {"user_update", "lttll",
-                        "UPDATE users SET username = coalesce($2, username), email = coalesce($3, email), "
+                        "WITH u AS (UPDATE users SET username = coalesce($2, username), "
+                        "email = coalesce($3, email), email_verified = CASE WHEN $3 IS NULL OR "
+                        "lower($3 COLLATE \"C\") = " LOWER_EMAIL " THEN email_verified ELSE false END, "
                         "updated_at = $4, version = version + 1 WHERE id = $1 AND ($5 = 0 OR version = $5) "
-                        "RETURNING " STORE_USER_COLS},
+                        "RETURNING " STORE_USER_COLS "), "
+                        "t AS (UPDATE auth_tokens SET used_at = $4 WHERE $3 IS NOT NULL AND user_id = $1 "
+                        "AND purpose = 'verify_email' AND used_at IS NULL AND " LOWER_EMAIL
+                        " <> lower($3 COLLATE \"C\") AND EXISTS (SELECT 1 FROM u)) SELECT * FROM u"},
     [PG_USER_VERSION] = {"user_version", "l", "SELECT version FROM users WHERE id = $1"},
     /* The new hash and, with $5, the revocation of the other sessions, in
      * one statement (one transaction). Returns how many users matched. */
-    [PG_USER_SET_PASSWORD] = {"user_set_password", "ltllB",
-                              "WITH u AS (UPDATE users SET password_hash = $2, updated_at = $3, "
-                              "version = version + 1 WHERE id = $1 RETURNING id), "
-                              "r AS (UPDATE sessions SET revoked_at = $3 WHERE $5 AND user_id = $1 "
-                              "AND id <> $4 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM u)) "
-                              "SELECT count(*) FROM u"},
+    [PG_USER_SET_PASSWORD] =
+        {"user_set_password", "ltllB",
+         "WITH u AS (UPDATE users SET password_hash = $2, updated_at = $3, "
+         "version = version + 1 WHERE id = $1 RETURNING id), "
+         "r AS (UPDATE sessions SET revoked_at = $3 WHERE $5 AND user_id = $1 "
+         "AND id <> $4 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM u)), "
+         "t AS (UPDATE auth_tokens SET used_at = $3 WHERE $5 AND user_id = $1 "
+         "AND purpose = 'password_reset' AND used_at IS NULL AND EXISTS (SELECT 1 FROM u)) "
+         "SELECT count(*) FROM u"},
     /* Holds off new sessions of the user until the deletion commits. */
     [PG_USER_LOCK] = {"user_lock", "l", "SELECT id FROM users WHERE id = $1 FOR UPDATE"},
     [PG_USER_DELETE] = {"user_delete", "l", "DELETE FROM users WHERE id = $1"},
+    [PG_USER_TOTP_PENDING] = {"user_totp_pending", "ltl",
+                              "UPDATE users SET totp_pending = $2, updated_at = $3, version = version + 1 "
+                              "WHERE id = $1"},
+    [PG_USER_TOTP_ENABLE] = {"user_totp_enable", "ltll",
+                             "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, "
+                             "totp_last_step = $3, updated_at = $4, version = version + 1 "
+                             "WHERE id = $1 AND totp_pending = $2"},
+    /* Off and the recovery codes gone in one statement; how many users matched. */
+    [PG_USER_TOTP_DISABLE] = {"user_totp_disable", "ll",
+                              "WITH u AS (UPDATE users SET totp_secret = NULL, totp_pending = NULL, "
+                              "totp_last_step = 0, updated_at = $2, version = version + 1 WHERE id = $1 "
+                              "RETURNING id), d AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1) "
+                              "SELECT count(*) FROM u"},
+    /* Of concurrent updates with one step, the later ones see the first's
+     * row and match nothing. Returns (accepted, user exists). */
+    [PG_USER_TOTP_STEP] = {"user_totp_step", "ll",
+                           "WITH u AS (UPDATE users SET totp_last_step = $2 WHERE id = $1 "
+                           "AND totp_last_step < $2 RETURNING id) SELECT (SELECT count(*) FROM u), "
+                           "(SELECT count(*) FROM users WHERE id = $1)"},
+    [PG_USER_VERIFY_EMAIL] =
+        {"user_verify_email", "ltl",
+         "UPDATE users SET email_verified = true, updated_at = $3, version = version + 1 "
+         "WHERE id = $1 AND " LOWER_EMAIL " = lower($2 COLLATE \"C\")"},
+    [PG_RECOVERY_INSERT] = {"recovery_insert", "lbl",
+                            "INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) "
+                            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"},
+    [PG_RECOVERY_DELETE_USER] = {"recovery_delete_user", "l",
+                                 "DELETE FROM mfa_recovery_codes WHERE user_id = $1"},
+    /* Returns (spent, unused before): the second is read from the snapshot
+     * before the spend. */
+    [PG_RECOVERY_USE] =
+        {"recovery_use", "lbl",
+         "WITH u AS (UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 "
+         "AND code_hash = $2 AND used_at IS NULL RETURNING 1) SELECT (SELECT count(*) FROM u), "
+         "(SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL)"},
+    [PG_RECOVERY_COUNT] = {"recovery_count", "l",
+                           "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL"},
 
+    [PG_TOKEN_INSERT] = {"token_insert", "blttll",
+                         "INSERT INTO auth_tokens (hash, user_id, purpose, email, created_at, expires_at) "
+                         "VALUES ($1, $2, $3, $4, $5, $6)"},
+    [PG_TOKEN_GET] = {"token_get", "btl",
+                      "SELECT " STORE_TOKEN_COLS " FROM auth_tokens WHERE hash = $1 AND purpose = $2 "
+                      "AND used_at IS NULL AND expires_at > $3"},
+    /* Of concurrent spends the later ones see the first's row and match nothing. */
+    [PG_TOKEN_USE] = {"token_use", "btl",
+                      "UPDATE auth_tokens SET used_at = $3 WHERE hash = $1 AND purpose = $2 "
+                      "AND used_at IS NULL AND expires_at > $3 RETURNING " STORE_TOKEN_COLS},
+    [PG_TOKEN_REVOKE_USER] = {"token_revoke_user", "ltl",
+                              "UPDATE auth_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 "
+                              "AND used_at IS NULL"},
+    [PG_TOKEN_PURGE] = {"token_purge", "ll",
+                        "DELETE FROM auth_tokens WHERE hash IN (SELECT hash FROM auth_tokens "
+                        "WHERE expires_at < $1 UNION ALL SELECT hash FROM auth_tokens WHERE used_at < $1 "
+                        "LIMIT $2)"},
+
+    /* A sign-in makes a pending password reset moot: the user's unused
+     * reset tokens stop working in the same statement. */
     [PG_SESSION_INSERT] =
-        {"session_insert", "lttll",
-         "INSERT INTO sessions (user_id, user_agent, ip, created_at, last_used_at, expires_at) "
-         "VALUES ($1, $2, $3, $4, $4, $5) RETURNING id"},
+        {"session_insert", "lttllB",
+         "WITH t AS (UPDATE auth_tokens SET used_at = $4 WHERE user_id = $1 AND purpose = 'password_reset' "
+         "AND used_at IS NULL) "
+         "INSERT INTO sessions (user_id, user_agent, ip, created_at, last_used_at, expires_at, mfa) "
+         "VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING id"},
     [PG_SESSION_INSERT_WITH_TOKEN] =
-        {"session_insert_with_token", "lttllbl",
-         "WITH s AS (INSERT INTO sessions (user_id, user_agent, ip, created_at, last_used_at, expires_at) "
-         "VALUES ($1, $2, $3, $4, $4, $5) RETURNING id) "
+        {"session_insert_with_token", "lttllBbl",
+         "WITH t AS (UPDATE auth_tokens SET used_at = $4 WHERE user_id = $1 AND purpose = 'password_reset' "
+         "AND used_at IS NULL), "
+         "s AS (INSERT INTO sessions (user_id, user_agent, ip, created_at, last_used_at, expires_at, mfa) "
+         "VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING id) "
          "INSERT INTO refresh_tokens (user_id, session_id, parent_id, hash, created_at, expires_at) "
-         "SELECT $1, s.id, NULL, $6, $4, $7 FROM s RETURNING session_id, id"},
+         "SELECT $1, s.id, NULL, $7, $4, $8 FROM s RETURNING session_id, id"},
     [PG_SESSION_GET] = {"session_get", "l", "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = $1"},
     [PG_SESSION_LIST_ACTIVE] = {"session_list_active", "lll",
                                 "SELECT " STORE_SESSION_COLS

@@ -65,8 +65,11 @@ op_session_create(struct conn *c, void *arg)
     store_sqlite_bind_str(st, 3, s->ip);
     sqlite3_bind_int64(st, 4, c->now);
     sqlite3_bind_int64(st, 5, s->expires_at);
+    sqlite3_bind_int(st, 6, s->mfa ? 1 : 0);
     err = store_sqlite_step_done(c, st, "session create");
     sqlite3_reset(st);
+    if (err == OK)
+        err = store_sqlite_token_revoke(c, s->user_id, STORE_TOKEN_PASSWORD_RESET);
     if (err != OK)
         return err;
     s->id = sqlite3_last_insert_rowid(c->db);

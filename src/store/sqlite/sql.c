@@ -26,21 +26,63 @@ const struct stmt_def store_sqlite_stmts[STMT_COUNT] = {
     [STMT_USER_BY_USERNAME] = {"user_by_username",
                                "SELECT " STORE_USER_COLS " FROM users WHERE username = ?1"},
     [STMT_USER_BY_EMAIL] = {"user_by_email", "SELECT " STORE_USER_COLS " FROM users WHERE email = ?1"},
-    [STMT_USER_UPDATE] = {"user_update",
-                          "UPDATE users SET username = ifnull(?2, username), email = ifnull(?3, email), "
-                          "updated_at = ?4, version = version + 1 WHERE id = ?1 RETURNING " STORE_USER_COLS},
+    /* A new email (other than in ASCII case: email is NOCASE) is unverified. */
+    [STMT_USER_UPDATE] =
+        {"user_update", "UPDATE users SET username = ifnull(?2, username), email = ifnull(?3, email), "
+                        "email_verified = CASE WHEN ?3 IS NULL OR ?3 = email THEN email_verified ELSE 0 END, "
+                        "updated_at = ?4, version = version + 1 WHERE id = ?1 RETURNING " STORE_USER_COLS},
     [STMT_USER_SET_PASSWORD] = {"user_set_password", "UPDATE users SET password_hash = ?2, updated_at = ?3, "
                                                      "version = version + 1 WHERE id = ?1"},
     [STMT_USER_DELETE] = {"user_delete", "DELETE FROM users WHERE id = ?1"},
+    [STMT_USER_TOTP_PENDING] = {"user_totp_pending", "UPDATE users SET totp_pending = ?2, updated_at = ?3, "
+                                                     "version = version + 1 WHERE id = ?1"},
+    [STMT_USER_TOTP_ENABLE] = {"user_totp_enable",
+                               "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, "
+                               "totp_last_step = ?3, updated_at = ?4, version = version + 1 "
+                               "WHERE id = ?1 AND totp_pending = ?2"},
+    [STMT_USER_TOTP_DISABLE] =
+        {"user_totp_disable", "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0, "
+                              "updated_at = ?2, version = version + 1 WHERE id = ?1"},
+    [STMT_USER_TOTP_STEP] = {"user_totp_step",
+                             "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND totp_last_step < ?2"},
+    /* email is NOCASE: the address matches ignoring ASCII case. */
+    [STMT_USER_VERIFY_EMAIL] = {"user_verify_email",
+                                "UPDATE users SET email_verified = 1, updated_at = ?3, version = version + 1 "
+                                "WHERE id = ?1 AND email = ?2"},
+    [STMT_RECOVERY_INSERT] = {"recovery_insert",
+                              "INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) "
+                              "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"},
+    [STMT_RECOVERY_DELETE_USER] = {"recovery_delete_user",
+                                   "DELETE FROM mfa_recovery_codes WHERE user_id = ?1"},
+    [STMT_RECOVERY_USE] = {"recovery_use", "UPDATE mfa_recovery_codes SET used_at = ?3 "
+                                           "WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL"},
+    [STMT_RECOVERY_COUNT] = {"recovery_count", "SELECT count(*) FROM mfa_recovery_codes "
+                                               "WHERE user_id = ?1 AND used_at IS NULL"},
+
+    [STMT_TOKEN_INSERT] = {"token_insert",
+                           "INSERT INTO auth_tokens (hash, user_id, purpose, email, created_at, expires_at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+    [STMT_TOKEN_GET] = {"token_get", "SELECT " STORE_TOKEN_COLS " FROM auth_tokens WHERE hash = ?1 "
+                                     "AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3"},
+    /* Spends a usable token: of concurrent calls one changes the row. */
+    [STMT_TOKEN_USE] = {"token_use", "UPDATE auth_tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 "
+                                     "AND used_at IS NULL AND expires_at > ?3 RETURNING " STORE_TOKEN_COLS},
+    [STMT_TOKEN_REVOKE_USER] = {"token_revoke_user",
+                                "UPDATE auth_tokens SET used_at = ?3 WHERE user_id = ?1 AND purpose = ?2 "
+                                "AND used_at IS NULL"},
+    [STMT_TOKEN_PURGE] = {"token_purge",
+                          "DELETE FROM auth_tokens WHERE hash IN (SELECT hash FROM auth_tokens "
+                          "WHERE expires_at < ?1 UNION ALL SELECT hash FROM auth_tokens WHERE used_at < ?1 "
+                          "LIMIT ?2)"},
 
     /* The id is past every id in use or still listed as revoked: SQLite
      * would otherwise reuse the highest id after a deletion, and a new
      * session would inherit a deleted account's revocation. */
     [STMT_SESSION_INSERT] =
         {"session_insert",
-         "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at) "
+         "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_used_at, expires_at, mfa) "
          "VALUES (max(ifnull((SELECT max(id) FROM sessions), 0), "
-         "ifnull((SELECT max(session_id) FROM session_revocations), 0)) + 1, ?1, ?2, ?3, ?4, ?4, ?5)"},
+         "ifnull((SELECT max(session_id) FROM session_revocations), 0)) + 1, ?1, ?2, ?3, ?4, ?4, ?5, ?6)"},
     [STMT_SESSION_GET] = {"session_get", "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = ?1"},
     [STMT_SESSION_LIST_ACTIVE] = {"session_list_active",
                                   "SELECT " STORE_SESSION_COLS

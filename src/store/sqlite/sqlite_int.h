@@ -38,6 +38,21 @@ enum stmt {
     STMT_USER_UPDATE,
     STMT_USER_SET_PASSWORD,
     STMT_USER_DELETE,
+    STMT_USER_TOTP_PENDING,
+    STMT_USER_TOTP_ENABLE,
+    STMT_USER_TOTP_DISABLE,
+    STMT_USER_TOTP_STEP,
+    STMT_USER_VERIFY_EMAIL,
+    STMT_RECOVERY_INSERT,
+    STMT_RECOVERY_DELETE_USER,
+    STMT_RECOVERY_USE,
+    STMT_RECOVERY_COUNT,
+
+    STMT_TOKEN_INSERT,
+    STMT_TOKEN_GET,
+    STMT_TOKEN_USE,
+    STMT_TOKEN_REVOKE_USER,
+    STMT_TOKEN_PURGE,
 
     STMT_SESSION_INSERT,
     STMT_SESSION_GET,
@@ -197,6 +212,9 @@ int store_sqlite_exec2(struct conn *c, enum stmt id, int64_t a, int64_t b, int *
 /* Revokes the user's sessions except keep on c (inside a write op); *n
  * (may be NULL) gets how many. */
 int store_sqlite_revoke_all(struct conn *c, int64_t user_id, int64_t keep, size_t *n);
+/* Makes the user's unused tokens of purpose stop working, on c (inside a
+ * write op). */
+int store_sqlite_token_revoke(struct conn *c, int64_t user_id, enum store_token_purpose purpose);
 /* Runs the purge statement id (?1 before, ?2 max) as one write. */
 int store_sqlite_purge(struct store *s, enum stmt id, int64_t before, size_t max, size_t *purged);
 

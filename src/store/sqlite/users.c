@@ -129,6 +129,23 @@ store_sqlite_user_get_by_login(struct store *s, const char *login, struct arena 
     return err;
 }
 
+/* Whether a and b are equal ignoring ASCII case (as the NOCASE columns). */
+static bool
+ascii_case_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+        if (x == '\0')
+            return true;
+    }
+}
+
 static int
 op_user_update(struct conn *c, void *arg)
 {
@@ -155,6 +172,9 @@ op_user_update(struct conn *c, void *arg)
     if (err == OK)
         err = store_sqlite_step_done(c, st, "user update");
     sqlite3_reset(st);
+    /* A new address: the links sent to the old one stop working. */
+    if (err == OK && ua->p->email != NULL && !ascii_case_eq(ua->p->email, cur.email))
+        err = store_sqlite_token_revoke(c, ua->id, STORE_TOKEN_VERIFY_EMAIL);
     return err;
 }
 
@@ -181,6 +201,8 @@ op_user_set_password(struct conn *c, void *arg)
         err = ERR_NOT_FOUND;
     if (err == OK && pa->end_sessions)
         err = store_sqlite_revoke_all(c, pa->id, pa->keep, NULL);
+    if (err == OK && pa->end_sessions)
+        err = store_sqlite_token_revoke(c, pa->id, STORE_TOKEN_PASSWORD_RESET);
     return err;
 }
 
