@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
+#include "mail/mail.h"
 #include "plan/plan.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -203,11 +204,13 @@ open_auth(const struct config *c, struct store *st, struct cache *cache)
                 .enabled = c->rate_limits,
                 .per_ip = {[AUTH_RL_REGISTER] = c->rate_limit_register,
                            [AUTH_RL_LOGIN] = c->rate_limit_login,
-                           [AUTH_RL_REFRESH] = c->rate_limit_refresh},
+                           [AUTH_RL_REFRESH] = c->rate_limit_refresh,
+                           [AUTH_RL_MAIL] = c->rate_limit_mail_ip},
                 .per_account = {[AUTH_RL_REGISTER] = 5,
                                 [AUTH_RL_LOGIN] = c->rate_limit_login_account,
                                 [AUTH_RL_REFRESH] = c->rate_limit_refresh_account,
-                                [AUTH_RL_WRITE] = c->rate_limit_writes},
+                                [AUTH_RL_WRITE] = c->rate_limit_writes,
+                                [AUTH_RL_MAIL] = c->rate_limit_mail},
                 .login_failures = c->rate_limit_login_failures,
                 .cache = cache,
             },
@@ -220,10 +223,34 @@ open_auth(const struct config *c, struct store *st, struct cache *cache)
     return auth_new(&o, st);
 }
 
+/* Outgoing mail from the settings; NULL after logging. Payloads are sealed
+ * with the server secret (the one api_deps.secret carries). */
+static struct mail *
+open_mail(const struct config *c, struct store *st)
+{
+    struct mail_opts o = {
+        .smtp_url = c->smtp_url,
+        .smtp_user = c->smtp_user,
+        .smtp_password = c->smtp_password,
+        .from = c->mail_from,
+        .public_url = c->public_url,
+        .timeout_ms = c->smtp_timeout * 1000,
+        .secret = c->jwt_secret,
+    };
+    struct mail *m = NULL;
+    const char *why = "invalid settings";
+    if (mail_new(&o, st, &m, &why) != OK) {
+        log_error("main", "invalid mail settings: %s", why);
+        return NULL;
+    }
+    return m;
+}
+
 /* The job system with the plan generator (and its LLM provider, when one
- * is configured) registered; NULL after logging. */
+ * is configured), the mail sender and the account jobs registered; NULL
+ * after logging. */
 static struct jobs *
-open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
+open_jobs(const struct config *c, struct store *st, struct mail *mail, struct plan_llm **llm)
 {
     struct jobs_opts o;
     jobs_opts_default(&o);
@@ -245,7 +272,8 @@ open_jobs(const struct config *c, struct store *st, struct plan_llm **llm)
     };
     *llm = plan_llm_new(&lo);
     struct jobs *j = jobs_new(st, &o);
-    if (j != NULL && plan_job_register(j, st, *llm) != OK) {
+    if (j != NULL && (plan_job_register(j, st, *llm) != OK || mail_register(mail, j) != OK ||
+                      api_account_register_jobs(j) != OK)) {
         jobs_free(j);
         j = NULL;
     }
@@ -312,7 +340,8 @@ cmd_run(struct config *c, bool worker)
     http_pool_yield_to_loops(hash);
     struct http_router *rt = http_router_new();
     struct plan_llm *llm = NULL;
-    struct jobs *jobs = open_jobs(c, st, &llm);
+    struct mail *mail = open_mail(c, st);
+    struct jobs *jobs = mail != NULL ? open_jobs(c, st, mail, &llm) : NULL;
     struct api_deps deps = {
         .store = st,
         .hash_pool = hash,
@@ -324,6 +353,11 @@ cmd_run(struct config *c, bool worker)
         .jobs = jobs,
         .cache = cache,
         .ops_only = worker,
+        .mail = mail,
+        .require_verified_email = c->require_verified_email,
+        .verify_token_ttl = c->verify_token_ttl,
+        .reset_token_ttl = c->reset_token_ttl,
+        .mfa_token_ttl = c->mfa_token_ttl,
     };
     if (api_init(&deps, rt) != OK || auth_start(au) != OK || jobs == NULL || jobs_start(jobs) != OK)
         goto out;
@@ -386,6 +420,7 @@ out:
         _exit(rc);
     }
     jobs_free(jobs);
+    mail_free(mail);
     plan_llm_free(llm);
     http_pool_free(hash);
     http_pool_free(blocking);

@@ -197,6 +197,31 @@ static const struct setting settings[] = {
      "writes (POST, PUT, PATCH, DELETE of tasks, profile, plans) per minute per user, in bursts of as many "
      "(0: no limit)",
      OFF(rate_limit_writes), 0, 1000000, NULL},
+    {"SMTP_URL", K_STRING, "",
+     "smtp://host:port (STARTTLS when offered) or smtps://host:port for outgoing mail (default: none, mail "
+     "is written to the log)",
+     OFF(smtp_url), 0, 0, NULL},
+    {"SMTP_USER", K_STRING, "", "SMTP authentication user (default: none)", OFF(smtp_user), 0, 0, NULL},
+    {"SMTP_PASSWORD", K_STRING, NULL, "SMTP authentication password (default: none)", OFF(smtp_password), 0,
+     0, NULL},
+    {"MAIL_FROM", K_STRING, "pace <no-reply@localhost>", "the From of every message", OFF(mail_from), 0, 0,
+     NULL},
+    {"SMTP_TIMEOUT", K_INT, "30", "seconds one SMTP conversation may take", OFF(smtp_timeout), 1, 600, NULL},
+    {"PUBLIC_URL", K_STRING, NULL,
+     "base of every link in mail, http(s)://host[:port][/path] (default: http://<PACE_LISTEN>)",
+     OFF(public_url), 0, 0, NULL},
+    {"REQUIRE_VERIFIED_EMAIL", K_BOOL, "off", "login refuses accounts whose email is not verified (on|off)",
+     OFF(require_verified_email), 0, 0, NULL},
+    {"VERIFY_TOKEN_TTL", K_INT, "172800", "seconds an email-verification link works", OFF(verify_token_ttl),
+     300, 2592000, NULL},
+    {"RESET_TOKEN_TTL", K_INT, "1800", "seconds a password-reset link works", OFF(reset_token_ttl), 60, 86400,
+     NULL},
+    {"MFA_TOKEN_TTL", K_INT, "300", "seconds an mfa_token (second login step) works", OFF(mfa_token_ttl), 30,
+     3600, NULL},
+    {"RATE_LIMIT_MAIL", K_INT, "5", "mail-sending requests per hour per address or account",
+     OFF(rate_limit_mail), 1, 1000000, NULL},
+    {"RATE_LIMIT_MAIL_IP", K_INT, "30", "mail-sending requests per hour per client IP",
+     OFF(rate_limit_mail_ip), 1, 1000000, NULL},
     {"JOB_WORKERS", K_INT, "4", "background job worker threads (0: this instance runs no jobs)",
      OFF(job_workers), 0, 256, NULL},
     {"MAX_QUEUED_JOBS_PER_USER", K_INT, "20",
@@ -541,6 +566,12 @@ config_load(struct config *c, int argc, char **argv, FILE *err)
         free(c->jwt_secret);
         c->jwt_secret = NULL;
     }
+    if (c->public_url == NULL || c->public_url[0] == '\0') {
+        free(c->public_url);
+        size_t n = strlen(c->listen) + 8;
+        c->public_url = xmalloc(n);
+        snprintf(c->public_url, n, "http://%s", c->listen);
+    }
     return OK;
 }
 
@@ -573,6 +604,15 @@ config_cleanup(struct config *c)
         sodium_memzero(c->redis_key_secret, strlen(c->redis_key_secret));
     free(c->redis_key_secret);
     free(c->redis_master);
+    if (c->smtp_url != NULL)
+        sodium_memzero(c->smtp_url, strlen(c->smtp_url)); /* may hold a password */
+    free(c->smtp_url);
+    free(c->smtp_user);
+    if (c->smtp_password != NULL)
+        sodium_memzero(c->smtp_password, strlen(c->smtp_password));
+    free(c->smtp_password);
+    free(c->mail_from);
+    free(c->public_url);
     free(c->llm_url);
     free(c->llm_model);
     if (c->llm_api_key != NULL)

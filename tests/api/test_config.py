@@ -17,6 +17,9 @@ SETTINGS = [
     "PACE_LOG_FORMAT", "PACE_ACCESS_LOG", "PACE_MAX_BODY_BYTES", "PACE_SHUTDOWN_TIMEOUT",
     "PACE_JWT_SECRET", "PACE_REQUEST_TIMEOUT", "PACE_MAX_CONNECTIONS", "PACE_HASH_THREADS",
     "PACE_HASH_QUEUE", "PACE_BLOCKING_THREADS", "PACE_BLOCKING_QUEUE", "PACE_DEV_ENDPOINTS",
+    "PACE_SMTP_URL", "PACE_SMTP_USER", "PACE_SMTP_PASSWORD", "PACE_MAIL_FROM", "PACE_SMTP_TIMEOUT",
+    "PACE_PUBLIC_URL", "PACE_REQUIRE_VERIFIED_EMAIL", "PACE_VERIFY_TOKEN_TTL", "PACE_RESET_TOKEN_TTL",
+    "PACE_MFA_TOKEN_TTL", "PACE_RATE_LIMIT_MAIL", "PACE_RATE_LIMIT_MAIL_IP",
 ]
 
 
@@ -68,6 +71,13 @@ def start_fails(tmp_path, env=None, args=None, listen=True, dotenv=None):
     ("PACE_HASH_QUEUE", "0"),
     ("PACE_ACCESS_TOKEN_TTL", "4"),
     ("PACE_WEB", "maybe"),
+    ("PACE_SMTP_TIMEOUT", "601"),
+    ("PACE_REQUIRE_VERIFIED_EMAIL", "maybe"),
+    ("PACE_VERIFY_TOKEN_TTL", "299"),
+    ("PACE_RESET_TOKEN_TTL", "86401"),
+    ("PACE_MFA_TOKEN_TTL", "3601"),
+    ("PACE_RATE_LIMIT_MAIL", "0"),
+    ("PACE_RATE_LIMIT_MAIL_IP", "x"),
 ])
 def test_invalid_env_value_stops_startup(tmp_path, name, value):
     err = start_fails(tmp_path, env={name: value})
