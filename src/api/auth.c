@@ -9,7 +9,10 @@
  * a dummy hash and fails exactly like a wrong password. Token responses
  * carry Cache-Control: no-store. The JSON and the cookie endpoints differ
  * only in where the refresh token comes from and goes to (struct attempt's
- * web flag): everything else is one piece of code. */
+ * web flag): everything else is one piece of code. After the password, a
+ * login may stop at an unverified address (PACE_REQUIRE_VERIFIED_EMAIL) or
+ * at the second factor: then it answers an mfa_token (only its SHA-256 is
+ * stored, spent by the one success of /auth/mfa or /auth/web/mfa). */
 #include <ctype.h>
 #include <string.h>
 
@@ -19,6 +22,7 @@
 #include "cache/cache.h"
 #include "api/validate.h"
 #include "auth/auth.h"
+#include "auth/totp.h"
 #include "http/query.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -33,7 +37,9 @@ enum {
     SESSIONS_MAX = 100,
     COOKIE_HEADERS_MAX = 8,   /* Cookie headers of one request looked at */
     COOKIE_HEADER_MAX = 8192, /* bytes of one Cookie header looked at */
-    COOKIE_VALUES_MAX = 4     /* pace_refresh values kept (more: refused) */
+    COOKIE_VALUES_MAX = 4,    /* pace_refresh values kept (more: refused) */
+    MFA_TOKEN_BYTES = 32,     /* an mfa_token: random bytes, base64url as a refresh token */
+    MFA_CODE_MAX = 64         /* characters of a code accepted in a body */
 };
 
 /* The browser session's cookie (docs/api.md, "Browser sessions"). */
@@ -257,18 +263,22 @@ api_auth_hook(struct http_req *r)
 
 /* ---- login, shared by /auth/login and the password grant ---- */
 
-enum outcome { OUT_OK, OUT_FAILED, OUT_LIMITED, OUT_ERROR };
+/* OUT_UNVERIFIED and OUT_MFA: a login whose password was right, stopped
+ * before its session (PACE_REQUIRE_VERIFIED_EMAIL; the second factor). */
+enum outcome { OUT_OK, OUT_FAILED, OUT_LIMITED, OUT_ERROR, OUT_UNVERIFIED, OUT_MFA };
 
 struct attempt {
     enum outcome outcome;
-    enum auth_refresh_result refresh; /* refresh attempts that failed */
-    int err;                          /* OUT_ERROR */
-    struct auth_rl_verdict ip;        /* for the RateLimit-* headers */
-    struct auth_rl_verdict limited;   /* the limit that refused, OUT_LIMITED */
-    struct auth_pair pair;            /* OUT_OK */
-    bool web;                         /* a browser session: the refresh token in the cookie */
-    int64_t user_id;                  /* a login whose password was right */
-    char addr[IP_MAX];                /* the client's address */
+    enum auth_refresh_result refresh;  /* refresh attempts that failed */
+    int err;                           /* OUT_ERROR */
+    struct auth_rl_verdict ip;         /* for the RateLimit-* headers */
+    struct auth_rl_verdict limited;    /* the limit that refused, OUT_LIMITED */
+    struct auth_pair pair;             /* OUT_OK */
+    bool web;                          /* a browser session: the refresh token in the cookie */
+    int64_t user_id;                   /* a login whose password was right */
+    struct store_user user;            /* its account (strings in the request's arena) */
+    char mfa_token[AUTH_REFRESH_TEXT]; /* OUT_MFA */
+    char addr[IP_MAX];                 /* the client's address */
 };
 
 /* The hash pool's part of a login: limits, the account, the password.
@@ -310,6 +320,8 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
         break;
     case AUTH_CREDENTIAL_WRONG:
         a->outcome = OUT_FAILED;
+        api_security_event(r, "login.failed", c.user_id,
+                           c.user_id != 0 ? "wrong password" : "no such account");
         return false;
     case AUTH_CREDENTIAL_LIMITED:
         a->outcome = OUT_LIMITED;
@@ -333,13 +345,64 @@ login_verify(struct http_req *r, const char *login, const char *pw, size_t pwlen
                       err_name(herr));
     }
     a->user_id = u.id;
+    a->user = u;
     return true;
 }
 
-/* The session of a login whose password was right (blocking pool). */
+/* A new mfa_token for user_id into out (43 characters), its hash stored
+ * until PACE_MFA_TOKEN_TTL from now. OK or the store's error. */
+static int
+mfa_token_new(int64_t user_id, char out[AUTH_REFRESH_TEXT])
+{
+    uint8_t raw[MFA_TOKEN_BYTES];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(out, AUTH_REFRESH_TEXT, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof(raw));
+    struct store_token t = {
+        .user_id = user_id,
+        .purpose = STORE_TOKEN_MFA_LOGIN,
+        .expires_at = clock_wall_ms() + (int64_t)api_deps()->mfa_token_ttl * 1000,
+    };
+    if (auth_refresh_hash(out, strlen(out), t.hash) != OK)
+        return ERR_INTERNAL;
+    return store_token_create(api_deps()->store, &t, false, NULL);
+}
+
+/* A login refused for an unverified address sends a fresh link, at most
+ * PACE_RATE_LIMIT_MAIL an hour per account (past it, silently none). */
+static void
+resend_verification(struct http_req *r, const struct store_user *u)
+{
+    struct auth_rl_verdict v;
+    auth_ratelimit_hit(auth_limits(ctx()), AUTH_RL_MAIL, false,
+                       arena_printf(&r->arena, "u:%lld", (long long)u->id), clock_wall_ms(), &v);
+    if (!v.limited)
+        api_account_send_verification(r, u);
+}
+
+/* What follows a right password (blocking pool): a refusal for an
+ * unverified address, the second factor's mfa_token, or the session. */
 static void
 login_session(struct http_req *r, struct attempt *a)
 {
+    const struct store_user *u = &a->user;
+    if (api_deps()->require_verified_email && !u->email_verified) {
+        resend_verification(r, u);
+        a->outcome = OUT_UNVERIFIED;
+        return;
+    }
+    if (u->totp_enabled) {
+        int terr = mfa_token_new(u->id, a->mfa_token);
+        if (terr == ERR_NOT_FOUND) {
+            a->outcome = OUT_FAILED; /* deleted meanwhile */
+            return;
+        }
+        a->outcome = terr == OK ? OUT_MFA : OUT_ERROR;
+        a->err = terr;
+        if (terr == OK)
+            api_security_event(r, "login.mfa_required", u->id, NULL);
+        return;
+    }
     int err = auth_session_create(ctx(), a->user_id, user_agent(r), a->addr, false, &a->pair);
     if (err == ERR_NOT_FOUND) {
         a->outcome = OUT_FAILED; /* deleted meanwhile */
@@ -347,8 +410,10 @@ login_session(struct http_req *r, struct attempt *a)
     }
     a->outcome = err == OK ? OUT_OK : OUT_ERROR;
     a->err = err;
-    if (err == OK)
+    if (err == OK) {
         r->user_id = a->user_id; /* for the access log */
+        api_security_event(r, "login.succeeded", a->user_id, NULL);
+    }
 }
 
 /* ---- refresh, shared by /auth/refresh and the refresh_token grant ---- */
@@ -382,6 +447,8 @@ refresh_attempt(struct http_req *r, const char *token, size_t len, struct attemp
             return;
         }
         err = auth_session_refresh(au, hash, &a->pair, &a->refresh);
+        if (err == OK && a->refresh == AUTH_REFRESH_REUSED)
+            api_security_event(r, "refresh_token.reused", user_id, "the session was ended");
     }
     if (err != OK) {
         a->outcome = OUT_ERROR;
@@ -487,6 +554,8 @@ api_auth_register(struct http_req *r)
         goto out;
     }
     r->user_id = u.id; /* for the access log */
+    api_security_event(r, "user.registered", u.id, NULL);
+    api_account_send_verification(r, &u); /* logged when it fails; the account exists either way */
     struct jw *w = http_reply_json_begin(r, 201);
     api_write_user(w, &u);
     http_reply_header(r, "location", "/api/v1/users/me");
@@ -495,6 +564,35 @@ out:
 }
 
 static void oauth_error(struct http_req *r, int status, const char *error, const char *description);
+
+static const char UNVERIFIED[] =
+    "the email address of this account is not verified: a new verification link was sent to it";
+static const char MFA_REQUIRED[] = "this account needs a second factor: send a code with the mfa_token to "
+                                   "/api/v1/auth/mfa (or /api/v1/auth/web/mfa)";
+
+/* 401 mfa_required with the mfa_token (docs/api.md): a problem with two
+ * extension members, or for /auth/token an OAuth error with the same. */
+static void
+reply_mfa_required(struct http_req *r, const struct attempt *a, bool oauth)
+{
+    struct jw *w;
+    if (oauth) {
+        w = http_reply_json_begin(r, 401);
+        jw_obj_begin(w);
+        jw_key(w, "error");
+        jw_str(w, "mfa_required");
+        jw_key(w, "error_description");
+        jw_str(w, MFA_REQUIRED);
+    } else {
+        w = http_reply_problem_begin(r, 401, "mfa_required", "Unauthorized", MFA_REQUIRED);
+    }
+    jw_key(w, "mfa_token");
+    jw_str(w, a->mfa_token);
+    jw_key(w, "mfa_token_expires_in");
+    jw_int(w, api_deps()->mfa_token_ttl);
+    jw_obj_end(w);
+    http_reply_header(r, "www-authenticate", "Bearer realm=\"pace\"");
+}
 
 /* The answer to a login or refresh attempt: the token pair, or why not.
  * oauth: as RFC 6749 wants it (/auth/token), with failed as the
@@ -518,6 +616,15 @@ attempt_reply(struct http_req *r, const struct attempt *a, bool oauth, const cha
         return;
     case OUT_ERROR:
         api_reply_error(r, a->err);
+        break;
+    case OUT_UNVERIFIED:
+        if (oauth)
+            oauth_error(r, 400, "invalid_grant", "the email address is not verified");
+        else
+            http_reply_problem(r, 403, "email_not_verified", "Forbidden", UNVERIFIED);
+        break;
+    case OUT_MFA:
+        reply_mfa_required(r, a, oauth);
         break;
     }
     api_ratelimit_headers(r, &a->ip);
@@ -602,6 +709,10 @@ refresh_reply(struct http_req *r, const struct attempt *a)
         return;
     case OUT_ERROR:
         api_reply_error(r, a->err);
+        break;
+    case OUT_UNVERIFIED:
+    case OUT_MFA:
+        api_reply_error(r, ERR_INTERNAL); /* logins only: never a refresh's */
         break;
     }
     api_ratelimit_headers(r, &a->ip);
@@ -726,6 +837,8 @@ api_auth_sessions(struct http_req *r)
         jw_str_or_null(w, rows[i].ip);
         jw_key(w, "current");
         jw_bool(w, rows[i].id == r->session_id);
+        jw_key(w, "mfa");
+        jw_bool(w, rows[i].mfa);
         jw_obj_end(w);
     }
     jw_arr_end(w);
@@ -760,6 +873,129 @@ api_auth_session_delete(struct http_req *r)
         return;
     }
     http_reply_empty(r, 204);
+}
+
+/* ---- the login's second step: /auth/mfa and /auth/web/mfa ---- */
+
+static void
+reply_invalid_mfa_token(struct http_req *r)
+{
+    api_reply_unauthorized(r, "invalid_mfa_token",
+                           "the mfa_token is not valid (unknown, used or expired); log in again");
+}
+
+/* The mfa_token and a code (TOTP or recovery) make a session with
+ * mfa=true. A wrong code counts as a login failure of the account (the
+ * login backoff: 429) and leaves the token for another try; only a
+ * success spends it, exactly once. Blocking pool. */
+static void
+mfa_complete(struct http_req *r, bool web)
+{
+    static const struct api_field fields[] = {
+        {"mfa_token", API_STRING, API_REQUIRED, 1, REFRESH_TEXT_MAX, NULL},
+        {"code", API_STRING, API_REQUIRED, 1, MFA_CODE_MAX, NULL},
+    };
+    if (!web)
+        no_store(r);
+    else if (!web_begin(r, true))
+        return;
+    if (!api_validate(r, r->json, fields, sizeof(fields) / sizeof(fields[0])))
+        return;
+    struct auth *au = ctx();
+    struct store *st = api_deps()->store;
+    char ip[IP_MAX];
+    api_client_ip(r, ip, sizeof(ip));
+    struct auth_rl_verdict vip;
+    auth_ratelimit_hit(auth_limits(au), AUTH_RL_LOGIN, true, ip, clock_wall_ms(), &vip);
+    if (vip.limited) {
+        api_reply_rate_limited(r, &vip);
+        return;
+    }
+    const char *tok = json_string_value(json_object_get(r->json, "mfa_token"));
+    const char *code = json_string_value(json_object_get(r->json, "code"));
+    uint8_t hash[AUTH_REFRESH_HASH];
+    struct store_token t;
+    struct store_user u;
+    int err = auth_refresh_hash(tok, strlen(tok), hash);
+    if (err == OK)
+        err = store_token_get(st, hash, STORE_TOKEN_MFA_LOGIN, clock_wall_ms(), &r->arena, &t);
+    if (err == OK) {
+        bool was = store_reading_from_primary();
+        store_reads_from_primary(true); /* TOTP may have just been turned on or off */
+        err = store_user_get(st, t.user_id, &r->arena, &u);
+        store_reads_from_primary(was);
+    }
+    if (err == OK && !u.totp_enabled)
+        err = ERR_NOT_FOUND; /* turned off since the password: that login is void */
+    if (err == ERR_INVALID || err == ERR_NOT_FOUND) {
+        reply_invalid_mfa_token(r);
+        goto out;
+    }
+    if (err != OK) {
+        api_reply_error(r, err);
+        goto out;
+    }
+    struct auth_totp_attempt at = {.store = st,
+                                   .server_secret = api_deps()->secret,
+                                   .user = &u,
+                                   .code = code,
+                                   .ip = ip,
+                                   .now_ms = clock_wall_ms()};
+    struct auth_rl_verdict limited;
+    int left = 0;
+    switch (auth_totp_check(au, &at, &limited, &err, &left)) {
+    case AUTH_TOTP_OK:
+        break;
+    case AUTH_TOTP_RECOVERY:
+        api_security_event(r, "mfa.recovery_code_used", u.id,
+                           arena_printf(&r->arena, "%d recovery codes left", left));
+        break;
+    case AUTH_TOTP_WRONG:
+        api_security_event(r, "mfa.failed", u.id, NULL);
+        api_reply_unauthorized(r, "invalid_mfa_code", "the code is wrong or was already used");
+        goto out;
+    case AUTH_TOTP_LIMITED:
+        api_reply_rate_limited(r, &limited);
+        return;
+    case AUTH_TOTP_ERROR:
+        api_reply_error(r, err);
+        goto out;
+    }
+    /* The code was good: the token is this request's only if it is the
+     * first to spend it (a concurrent success may have). */
+    err = store_token_use(st, hash, STORE_TOKEN_MFA_LOGIN, clock_wall_ms(), NULL, NULL);
+    if (err == ERR_NOT_FOUND) {
+        reply_invalid_mfa_token(r);
+        goto out;
+    }
+    struct auth_pair pair;
+    if (err == OK)
+        err = auth_session_create(au, u.id, user_agent(r), ip, true, &pair);
+    if (err == ERR_NOT_FOUND) {
+        reply_invalid_mfa_token(r); /* the account was deleted meanwhile */
+        goto out;
+    }
+    if (err != OK) {
+        api_reply_error(r, err);
+        goto out;
+    }
+    r->user_id = u.id; /* for the access log */
+    api_security_event(r, "mfa.succeeded", u.id, NULL);
+    reply_pair(r, &pair, web);
+out:
+    api_ratelimit_headers(r, &vip);
+}
+
+static void
+api_auth_mfa(struct http_req *r)
+{
+    mfa_complete(r, false);
+}
+
+static void
+api_auth_web_mfa(struct http_req *r)
+{
+    mfa_complete(r, true);
 }
 
 /* ---- OAuth 2.0 token endpoint (RFC 6749 section 4.3, 6, 5.1, 5.2) ---- */
@@ -937,5 +1173,7 @@ const struct http_route api_auth_routes[] = {
     {HTTP_POST, "/api/v1/auth/web/login", api_auth_web_login, ROUTE_HASH, NULL},
     {HTTP_POST, "/api/v1/auth/web/refresh", api_auth_web_refresh, ROUTE_WRITES, NULL},
     {HTTP_POST, "/api/v1/auth/web/logout", api_auth_web_logout, ROUTE_WRITES, NULL},
+    {HTTP_POST, "/api/v1/auth/mfa", api_auth_mfa, ROUTE_JSON | ROUTE_WRITES, NULL},
+    {HTTP_POST, "/api/v1/auth/web/mfa", api_auth_web_mfa, ROUTE_WRITES, NULL},
 };
 const size_t api_auth_nroutes = sizeof(api_auth_routes) / sizeof(api_auth_routes[0]);

@@ -3,14 +3,17 @@
  * the account with all its data. ETags are "u<id>-v<version>"; PATCH and
  * DELETE honour If-Match. Password checks run on the hash pool and count
  * towards the same failure backoff as logins, so a stolen access token is
- * no password oracle. */
+ * no password oracle. A new email address gets a verification link and
+ * the old one a notice; a password change gets a notice too. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/cached.h"
 #include "api/validate.h"
 #include "auth/auth.h"
+#include "mail/mail.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -25,6 +28,10 @@ api_write_user(struct jw *w, const struct store_user *u)
     jw_str(w, u->username);
     jw_key(w, "email");
     jw_str(w, u->email);
+    jw_key(w, "email_verified");
+    jw_bool(w, u->email_verified);
+    jw_key(w, "mfa_enabled");
+    jw_bool(w, u->totp_enabled);
     jw_key(w, "created_at");
     api_jw_time(w, u->created_at);
     jw_key(w, "updated_at");
@@ -126,6 +133,35 @@ api_users_me(struct http_req *r)
     api_cached_read(r, CACHE_USER, 0, users_me_read);
 }
 
+/* Queues a notice mail to the user; a failure is logged, the answer does
+ * not depend on it. */
+static void
+notice(struct http_req *r, const struct mail_message *msg, int64_t user_id)
+{
+    struct mail *m = api_deps()->mail;
+    int err = m != NULL ? mail_queue(m, msg, user_id, &r->arena) : ERR_INTERNAL;
+    if (err != OK)
+        log_write(LOG_WARN, "account", r->request_id, "no notice mail for user %lld (%s)", (long long)user_id,
+                  err_name(err));
+}
+
+/* The email changed (the store made the account unverified): a link to
+ * the new address, a notice to the old one naming the new. */
+static void
+email_changed(struct http_req *r, const struct store_user *old, const struct store_user *u)
+{
+    (void)api_account_send_verification(r, u);
+    struct mail_message msg = {
+        .kind = MAIL_EMAIL_CHANGED,
+        .to = old->email,
+        .username = u->username,
+        .new_email = u->email,
+        .request_id = r->request_id,
+    };
+    notice(r, &msg, u->id);
+    api_security_event(r, "email.changed", u->id, NULL);
+}
+
 static void
 api_users_update(struct http_req *r)
 {
@@ -169,6 +205,8 @@ api_users_update(struct http_req *r)
         api_reply_error(r, err);
         return;
     }
+    if (strcasecmp(cur.email, u.email) != 0)
+        email_changed(r, &cur, &u);
     reply_user(r, &u);
 }
 
@@ -245,8 +283,14 @@ api_users_password(struct http_req *r)
         api_reply_error(r, err);
         return;
     }
-    log_write(LOG_INFO, "auth", r->request_id, "user %lld changed their password; other sessions ended",
-              (long long)u.id);
+    struct mail_message msg = {
+        .kind = MAIL_PASSWORD_CHANGED,
+        .to = u.email,
+        .username = u.username,
+        .request_id = r->request_id,
+    };
+    notice(r, &msg, u.id);
+    api_security_event(r, "password.changed", u.id, "other sessions ended");
     http_reply_empty(r, 204);
 }
 

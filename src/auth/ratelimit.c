@@ -2,7 +2,8 @@
  * sharded buckets (8 slots each, keyed by a keyed SipHash of the key), so
  * memory is bounded whatever the traffic: a full bucket gives its oldest
  * slot to a new key. Each limit is a GCRA token bucket (one timestamp per
- * key): `limit` attempts in a burst, refilled evenly over a minute. Login
+ * key): `limit` attempts in a burst, refilled evenly over the class's
+ * window (an hour for AUTH_RL_MAIL, a minute for the others). Login
  * failures are counted per (account, client IP) pair with an exponential
  * backoff, and per account, so an attacker slows down where they fail
  * while the owner's logins from elsewhere are not affected.
@@ -40,6 +41,7 @@ enum {
 };
 
 static const int64_t WINDOW_MS = 60 * 1000;
+static const int64_t MAIL_WINDOW_MS = 60 * 60 * 1000;
 static const int64_t FAILURE_MEMORY_MS = 15 * 60 * 1000;
 static const int64_t BACKOFF_MAX_MS = 15 * 60 * 1000;
 
@@ -195,19 +197,26 @@ ceil_s(int64_t ms)
     return (int)((ms + 999) / 1000);
 }
 
-/* One GCRA step for `limit` per minute; counts unless limited or dry. */
-static void
-gcra(struct slot *s, bool found, int limit, int64_t now, bool dry, struct auth_rl_verdict *v)
+/* The window a class's limit is refilled over. */
+static int64_t
+window_of(enum auth_rl_class c)
 {
-    int64_t T = WINDOW_MS / limit > 0 ? WINDOW_MS / limit : 1; /* above 60,000 a minute: 1 ms */
+    return c == AUTH_RL_MAIL ? MAIL_WINDOW_MS : WINDOW_MS;
+}
+
+/* One GCRA step for `limit` per `window` ms; counts unless limited or dry. */
+static void
+gcra(struct slot *s, bool found, int limit, int64_t window, int64_t now, bool dry, struct auth_rl_verdict *v)
+{
+    int64_t T = window / limit > 0 ? window / limit : 1; /* more than one a millisecond: 1 ms */
     int64_t tat = found && s->t > now ? s->t : now;
     int64_t next = tat + T;
     v->applies = true;
     v->limit = limit;
-    if (next - now > WINDOW_MS) {
+    if (next - now > window) {
         v->limited = true;
         v->remaining = 0;
-        v->retry_after = ceil_s(next - WINDOW_MS - now);
+        v->retry_after = ceil_s(next - window - now);
         if (v->retry_after < 1)
             v->retry_after = 1;
         v->reset = ceil_s(tat - now);
@@ -216,13 +225,13 @@ gcra(struct slot *s, bool found, int limit, int64_t now, bool dry, struct auth_r
     v->limited = false;
     v->retry_after = 0;
     if (dry) {
-        v->remaining = (int)((WINDOW_MS - (tat - now)) / T);
+        v->remaining = (int)((window - (tat - now)) / T);
         v->reset = ceil_s(tat - now);
         return;
     }
     s->t = next;
     s->expires = next;
-    v->remaining = (int)((WINDOW_MS - (next - now)) / T);
+    v->remaining = (int)((window - (next - now)) / T);
     v->reset = ceil_s(next - now);
 }
 
@@ -242,7 +251,7 @@ local_hit(struct auth_ratelimit *rl, enum tag tag, enum auth_rl_class c, const c
     pthread_mutex_lock(&sh->mu);
     bool found;
     struct slot *s = slot_get(sh, h, now_ms, &found);
-    gcra(s, found, limit, now_ms, false, v);
+    gcra(s, found, limit, window_of(c), now_ms, false, v);
     pthread_mutex_unlock(&sh->mu);
 }
 
@@ -260,7 +269,7 @@ auth_ratelimit_hit(struct auth_ratelimit *rl, enum auth_rl_class c, bool per_ip,
         char k[CACHE_KEY_MAX];
         redis_key(rl, tag, (int)c, key, NULL, k);
         struct cache_reply r;
-        if (cache_call(rl->cache, &r, "FCALL pace_limit 1 %s %d %lld 1", k, limit, (long long)WINDOW_MS) ==
+        if (cache_call(rl->cache, &r, "FCALL pace_limit 1 %s %d %lld 1", k, limit, (long long)window_of(c)) ==
                 OK &&
             r.type == CACHE_ARRAY && r.n >= 4) {
             v->applies = true;
@@ -363,7 +372,7 @@ auth_ratelimit_login_check(struct auth_ratelimit *rl, const char *account, const
     struct slot *acct = slot_find(sh, ah, now_ms);
     struct auth_rl_verdict av = {0};
     if (acct != NULL)
-        gcra(acct, true, limit, now_ms, true, &av);
+        gcra(acct, true, limit, WINDOW_MS, now_ms, true, &av);
     pthread_mutex_unlock(&sh->mu);
     if (av.limited) {
         v->limited = true;

@@ -9,6 +9,7 @@ module. Helpers that one module alone needs stay in that module.
 
 import concurrent.futures
 import itertools
+import re
 import threading
 import time
 
@@ -26,7 +27,7 @@ FAST = {"PACE_ARGON2_MEMORY_KIB": "8192", "PACE_ARGON2_ITERATIONS": "1"}
 BASE_ENV = {**DEV, **FAST, "PACE_JWT_SECRET": SECRET, "PACE_RATE_LIMITS": "off",
             "PACE_MAX_QUEUED_JOBS_PER_USER": "0"}
 
-USER_KEYS = {"id", "username", "email", "created_at", "updated_at"}
+USER_KEYS = {"id", "username", "email", "email_verified", "mfa_enabled", "created_at", "updated_at"}
 PAIR_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"}
 
 TASKS = "/api/v1/tasks"
@@ -286,3 +287,96 @@ def all_plans(srv, token, params=None):
         if cursor is None:
             return items
     raise AssertionError("too many pages")
+
+
+# ---------------------------------------------------------------- mail
+# With the SMTP sink of smtp_sink.py (its `smtp` fixture): a server that
+# sends there (mail_env), and the messages one address received. Each test
+# uses addresses of its own, so what reached an address is that test's.
+
+PUBLIC_URL = "https://pace.example.test"
+VERIFY_SUBJECT = "Confirm your email address"
+RESET_SUBJECT = "Reset your pace password"
+PASSWORD_CHANGED_SUBJECT = "Your pace password was changed"
+EMAIL_CHANGED_SUBJECT = "Your pace email address was changed"
+LINK_TOKEN_RE = re.compile(r"#token=([A-Za-z0-9_-]{43})")
+
+
+def mail_env(smtp, **extra):
+    """BASE_ENV sending mail to the sink, links under PUBLIC_URL."""
+    return {**BASE_ENV, "PACE_SMTP_URL": smtp.url, "PACE_PUBLIC_URL": PUBLIC_URL, **extra}
+
+
+def mails(smtp, to, subject=None):
+    """The messages to `to` so far (subject: those whose subject starts so), in arrival order."""
+    return [m for m in smtp.to(to) if subject is None or m.subject.startswith(subject)]
+
+
+def wait_mails(smtp, to, subject=None, n=1, timeout=15.0):
+    """Waits until `to` has at least n messages (of subject); returns them all."""
+    return smtp.wait_count(n, timeout=timeout,
+                           predicate=lambda m: to in m.to and (subject is None or m.subject.startswith(subject)))
+
+
+def link_token(m):
+    """The token of the #token= link in a message's text part."""
+    found = LINK_TOKEN_RE.search(m.text or "")
+    assert found, f"no #token= link in {m!r}:\n{m.text}"
+    return found.group(1)
+
+
+def new_token_mail(smtp, to, subject, known, timeout=15.0):
+    """Waits for a message to `to` of subject whose link token is not in
+    `known` (tokens already seen); returns that token."""
+    m = smtp.wait_for(lambda m: to in m.to and m.subject.startswith(subject) and
+                      LINK_TOKEN_RE.search(m.text or "") is not None and
+                      LINK_TOKEN_RE.search(m.text).group(1) not in known, timeout=timeout)
+    return link_token(m)
+
+
+def verify_token(smtp, to, timeout=15.0):
+    """The token of the first verification link sent to `to` (registration's)."""
+    return link_token(wait_mails(smtp, to, VERIFY_SUBJECT, timeout=timeout)[0])
+
+
+def verify_email(srv, token):
+    return post(srv, "/api/v1/auth/verify-email", {"token": token})
+
+
+def register_and_verify(srv, smtp, headers=None):
+    """A registered user whose address is verified with the link
+    registration sent, then logged in: new_user's dict."""
+    r, username, email = register(srv, headers=headers)
+    assert r.status_code == 201, r.text
+    v = verify_email(srv, verify_token(smtp, email))
+    assert v.status_code == 204, v.text
+    r2 = login(srv, username, headers=headers)
+    assert r2.status_code == 200, r2.text
+    pair = r2.json()
+    return {"id": r.json()["id"], "username": username, "email": email,
+            "access": pair["access_token"], "refresh": pair["refresh_token"]}
+
+
+# ---------------------------------------------------------------- security events
+
+def security_events(srv, event=None):
+    """The server's security log lines (component "security"), of one event when given."""
+    return [x for x in srv.log_lines()
+            if x.get("component") == "security" and (event is None or x.get("event") == event)]
+
+
+def wait_security_event(srv, event, request_id=None, timeout=15.0):
+    """Waits for a security event (of the request when given); returns its line."""
+    found = []
+
+    def seen():
+        found[:] = [x for x in security_events(srv, event)
+                    if request_id is None or x.get("request_id") == request_id]
+        return bool(found)
+
+    deadline = time.monotonic() + timeout
+    while not seen():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {event} event (request {request_id}) within {timeout}s")
+        time.sleep(0.05)
+    return found[0]
