@@ -212,3 +212,23 @@ test('PACE_REQUIRE_VERIFIED_EMAIL: sign-up and login say to open the link first;
   await signIn(page, { username: name, password: PASSWORD });
   trips.assertClean();
 });
+
+test('forgot password past the mail rate limit says how long to wait', async (t) => {
+  const limited = await startPace({ env: { PACE_RATE_LIMITS: 'on', PACE_RATE_LIMIT_MAIL: '1' } });
+  t.after(() => limited.stop());
+  const { context, page, trips } = await openPage(limited);
+  t.after(() => context.close());
+  await page.goto('/app/forgot-password');
+  await page.getByLabel('Email').fill('someone@example.com');
+  await page.getByRole('button', { name: 'Send the link' }).click();
+  await page.locator('#forgot-sent').waitFor();
+  await page.getByRole('button', { name: 'ask again' }).click();
+  await page.getByLabel('Email').fill('someone@example.com');
+  await page.getByRole('button', { name: 'Send the link' }).click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /Too many attempts\. Try again in [\d,. ]+ s\./);
+  assert.equal(await page.evaluate(() => document.activeElement?.className), 'form-error');
+  await checkA11y(page, 'forgot password, rate limited');
+  trips.assertClean();
+});
