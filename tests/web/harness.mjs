@@ -10,6 +10,9 @@
 //   registerUser(pace, over)    -> {username, email, password}
 //   apiLogin(pace, user)        -> access token
 //   signIn(page, user, next)    -> through the login form; lands on next (or the task list)
+//   startSmtpSink()             -> an SMTP server keeping what pace mails (smtp-sink.mjs):
+//                                  {url (for PACE_SMTP_URL), messages, link(to, page), stop()}
+//   totp(secret, step)          -> the RFC 6238 code of a base32 secret; totpStep() is now's step
 //
 // trips: assertClean(label), list(), clear(), allow(pattern) (a console
 // error a test expects), apiAnswers (the API 4xx the page got: answers,
@@ -18,6 +21,7 @@
 // when a test fails (a root `after` hook); pace dies with the test process.
 
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -26,6 +30,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startSmtpSink as startSink } from './smtp-sink.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -52,10 +57,12 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 
 const running = new Set(); // pace handles not yet stopped
 const browsers = new Set(); // browsers not yet closed
+const sinks = new Set(); // SMTP sinks not yet stopped
 
 after(async () => {
   for (const b of [...browsers]) await b.close().catch(() => {});
   for (const p of [...running]) await p.stop();
+  for (const s of [...sinks]) await s.stop();
 });
 
 process.on('exit', () => {
@@ -453,3 +460,49 @@ export async function apiLogin(pace, user) {
 
 /** A JSON API call (for tests that prepare data outside the browser). */
 export { api as apiRequest };
+
+// ------------------------------------------------------------------ mail, TOTP
+
+/** An SMTP sink (smtp-sink.mjs) stopped with the rest at the end of the file. */
+export async function startSmtpSink(opts) {
+  const sink = await startSink(opts);
+  const stop = sink.stop;
+  sink.stop = async () => {
+    if (!sinks.delete(sink)) return;
+    await stop();
+  };
+  sinks.add(sink);
+  return sink;
+}
+
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/[\s=]/g, '').toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    if (v < 0) throw new Error(`base32: ${c} in ${s}`);
+    value = (value << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The current TOTP time step (30 s). */
+export function totpStep(ms = Date.now()) {
+  return Math.floor(ms / 1000 / 30);
+}
+
+/** RFC 6238: HMAC-SHA1, 6 digits, 30 s steps; `step` defaults to now's. */
+export function totp(secret, step = totpStep()) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}

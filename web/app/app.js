@@ -4,6 +4,9 @@ import { html, render, nothing, toast } from './ui.js';
 import { ensureSession, onChange, signedIn, logout, currentUser } from './session.js';
 import * as login from './views/login.js';
 import * as signup from './views/signup.js';
+import * as forgotPassword from './views/forgot-password.js';
+import * as resetPassword from './views/reset-password.js';
+import * as verifyEmail from './views/verify-email.js';
 import * as tasks from './views/tasks.js';
 import * as taskEdit from './views/task-edit.js';
 import * as profile from './views/profile.js';
@@ -17,6 +20,10 @@ const APP_NAME = 'pace';
 const routes = [
   [/^\/app\/login$/, login, { public: true, guestOnly: true }],
   [/^\/app\/signup$/, signup, { public: true, guestOnly: true }],
+  // Signed in or not: a forgotten password, a mail's link (#token=...).
+  [/^\/app\/forgot-password$/, forgotPassword, { public: true }],
+  [/^\/app\/reset-password$/, resetPassword, { public: true }],
+  [/^\/app\/verify-email$/, verifyEmail, { public: true }],
   [/^\/app\/tasks$/, tasks, {}],
   [/^\/app\/tasks\/new$/, taskEdit, {}],
   [/^\/app\/tasks\/(?<id>[1-9]\d*)$/, taskEdit, {}],
@@ -190,11 +197,11 @@ document.addEventListener('click', (ev) => {
 window.addEventListener('popstate', () => route());
 
 onChange((signed) => {
-  const onGuestPage = /^\/app\/(login|signup)$/.test(location.pathname);
-  if (!signed && !onGuestPage) {
+  const flags = match(location.pathname)?.flags || {};
+  if (!signed && !flags.public) {
     toast('You have been signed out.');
     navigate('/app/login', { replace: true });
-  } else if (signed && onGuestPage) {
+  } else if (signed && flags.guestOnly) {
     navigate(safeNext(new URL(location.href).searchParams.get('next')), { replace: true });
   } else {
     renderShell();

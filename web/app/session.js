@@ -160,12 +160,11 @@ export async function ensureSession() {
   return refresh(token);
 }
 
-// Throws ApiError (401 invalid_credentials, 422, 429 ...).
-export async function login(loginName, password) {
+// A sign-in request whose answer is a token pair (the refresh token in the
+// cookie): the session starts in this tab and in the others. Throws ApiError.
+function signInWith(path, json) {
   return withLock(async () => {
-    const r = await api('POST', '/api/v1/auth/web/login', {
-      json: { login: loginName, password }, auth: false, retries: 0,
-    });
+    const r = await api('POST', path, { json, auth: false, retries: 0 });
     const [t, exp] = tokenFrom(r.data);
     user = null;
     userPromise = null;
@@ -173,6 +172,18 @@ export async function login(loginName, password) {
     post({ type: 'token', token: t, expiresAt: exp });
     return true;
   });
+}
+
+// Throws ApiError (401 invalid_credentials, 401 mfa_required with
+// body.mfa_token, 403 email_not_verified, 422, 429 ...).
+export function login(loginName, password) {
+  return signInWith('/api/v1/auth/web/login', { login: loginName, password });
+}
+
+// The second step of a login that answered mfa_required: a TOTP or recovery
+// code. Throws ApiError (401 invalid_mfa_code, 401 invalid_mfa_token, 429).
+export function loginMfa(mfaToken, code) {
+  return signInWith('/api/v1/auth/web/mfa', { mfa_token: mfaToken, code });
 }
 
 export async function logout() {

@@ -186,6 +186,19 @@ export function errorMessage(err) {
   return err.detail || err.title || err.message || 'Something went wrong.';
 }
 
+// ---- links from mail ------------------------------------------------------
+
+// The token of a link pace mailed (/app/reset-password#token=...): a
+// fragment, so it never reaches a server or its logs. Taken once, and the
+// hash is removed from the address bar at once, so that the token is not
+// shown, bookmarked, kept in the history's address or passed on when the
+// address is copied. Null when the address has none.
+export function takeLinkToken(url) {
+  const m = /^#(?:.*&)?token=([A-Za-z0-9_-]+)(?:&|$)/.exec(url.hash || '');
+  if (location.hash) history.replaceState(history.state, '', location.pathname + location.search);
+  return m ? m[1] : null;
+}
+
 // ---- dialogs -------------------------------------------------------------
 
 let dialogSeq = 0;

@@ -1,5 +1,7 @@
-// /app/signup: POST /api/v1/auth/register, then the web login.
-import { html, render, nothing, field, formValues, focusFirstInvalid, errorMessage, setBusy } from '../ui.js';
+// /app/signup: POST /api/v1/auth/register, then the web login. pace mails
+// a link to confirm the address; a server that requires a confirmed address
+// refuses the login (403 email_not_verified) until it is opened.
+import { html, render, nothing, field, formValues, focusFirstInvalid, errorMessage, setBusy, toast } from '../ui.js';
 import { login } from '../session.js';
 import { api, fieldErrors } from '../api.js';
 
@@ -11,7 +13,7 @@ const CONFLICT_TEXT = {
 
 export function mount(el, ctx) {
   ctx.setTitle('Sign up');
-  const state = { values: { username: '', email: '', password: '' }, errors: {}, formError: '', busy: false };
+  const state = { values: { username: '', email: '', password: '' }, errors: {}, formError: '', busy: false, confirm: '' };
   let alive = true;
 
   function check(v) {
@@ -39,11 +41,15 @@ export function mount(el, ctx) {
         auth: false, retries: 0,
       });
       registered = true;
+      const email = state.values.email.trim();
       await login(state.values.username.trim(), state.values.password);
       // session.onChange takes the app on
+      toast(`Welcome! We sent a link to ${email}: open it to confirm your email address.`, { timeout: 10000 });
     } catch (err) {
       if (!alive) return;
-      if (registered) {
+      if (registered && err.code === 'email_not_verified') {
+        state.confirm = state.values.email.trim();
+      } else if (registered) {
         state.formError = `Your account was created, but logging in failed: ${errorMessage(err)}`;
       } else if (CONFLICT_FIELD[err.code]) {
         state.errors = { [CONFLICT_FIELD[err.code]]: CONFLICT_TEXT[err.code] };
@@ -58,7 +64,8 @@ export function mount(el, ctx) {
         state.busy = false;
         setBusy(form, false);
         draw();
-        if (state.formError) el.querySelector('.form-error')?.focus();
+        if (state.confirm) el.querySelector('#signup-confirm')?.focus();
+        else if (state.formError) el.querySelector('.form-error')?.focus();
         else focusFirstInvalid(el);
       }
     }
@@ -66,6 +73,17 @@ export function mount(el, ctx) {
 
   function draw() {
     const next = ctx.url.searchParams.get('next');
+    if (state.confirm) {
+      render(html`<div class="narrow">
+        <h1>Create your account</h1>
+        <div class="card">
+          <p id="signup-confirm" class="form-success" role="status" tabindex="-1">Your account was created.
+            We sent a link to <strong>${state.confirm}</strong>: open it to confirm your email address, then log in.</p>
+          <p><a href="/app/login">Log in</a></p>
+        </div>
+      </div>`, el);
+      return;
+    }
     render(html`<div class="narrow">
       <h1>Create your account</h1>
       <form class="card" novalidate @submit=${submit}>
