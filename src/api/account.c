@@ -73,7 +73,7 @@ mail_limit(bool per_ip, const char *key, struct auth_rl_verdict *v)
 /* ---- email verification ---- */
 
 int
-api_account_send_verification(struct http_req *r, const struct store_user *u)
+api_account_send_verification(struct http_req *r, const struct store_user *u, bool replace)
 {
     const struct api_deps *d = api_deps();
     if (d->mail == NULL) {
@@ -101,7 +101,7 @@ api_account_send_verification(struct http_req *r, const struct store_user *u)
     int err = mail_job(d->mail, &msg, u->id, &r->arena, &job);
     sodium_memzero(text, sizeof(text));
     if (err == OK)
-        err = store_token_create(d->store, &tok, true, &job);
+        err = store_token_create(d->store, &tok, replace, &job);
     if (err != OK) {
         log_write(LOG_WARN, "account", r->request_id, "no verification link for user %lld (%s)",
                   (long long)u->id, err_name(err));
@@ -171,7 +171,7 @@ api_account_resend(struct http_req *r)
         api_reply_rate_limited(r, &acct);
         return;
     }
-    err = api_account_send_verification(r, &u);
+    err = api_account_send_verification(r, &u, true);
     if (err != OK) {
         api_reply_error(r, err);
         return;

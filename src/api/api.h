@@ -114,11 +114,13 @@ struct jobs;
 int api_account_register_jobs(struct jobs *j);
 
 /* Sends the user a fresh email-verification link (api/account.c): a
- * verify_email token for u->email (older ones stop working) and its mail,
- * queued in one transaction. For registration, a login refused with
- * email_not_verified, a resend and an email change. OK or the store's
- * error (logged; the caller's answer does not depend on it). */
-int api_account_send_verification(struct http_req *r, const struct store_user *u);
+ * verify_email token for u->email and its mail, queued in one transaction.
+ * With replace, older links stop working (registration, a resend, an email
+ * change); without it they keep working (a login refused with
+ * email_not_verified: the link of the registration mail still in the
+ * inbox must not die because the client tried to sign in first). OK or the
+ * store's error (logged; the caller's answer does not depend on it). */
+int api_account_send_verification(struct http_req *r, const struct store_user *u, bool replace);
 
 /* Logs one security event of the request (log_security: its request id,
  * the client's address, user_id: 0 when none is known); detail may be

@@ -371,7 +371,7 @@ resend_verification(struct http_req *r, const struct store_user *u)
     auth_ratelimit_hit(auth_limits(ctx()), AUTH_RL_MAIL, false,
                        arena_printf(&r->arena, "u:%lld", (long long)u->id), clock_wall_ms(), &v);
     if (!v.limited)
-        api_account_send_verification(r, u);
+        api_account_send_verification(r, u, false);
 }
 
 /* What follows a right password (blocking pool): a refusal for an
@@ -549,7 +549,7 @@ api_auth_register(struct http_req *r)
     }
     r->user_id = u.id; /* for the access log */
     api_security_event(r, "user.registered", u.id, NULL);
-    api_account_send_verification(r, &u); /* logged when it fails; the account exists either way */
+    api_account_send_verification(r, &u, true); /* logged when it fails; the account exists either way */
     struct jw *w = http_reply_json_begin(r, 201);
     api_write_user(w, &u);
     http_reply_header(r, "location", "/api/v1/users/me");

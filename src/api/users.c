@@ -150,7 +150,7 @@ api_notice(struct http_req *r, const struct mail_message *msg, int64_t user_id)
 static void
 email_changed(struct http_req *r, const struct store_user *old, const struct store_user *u)
 {
-    (void)api_account_send_verification(r, u);
+    (void)api_account_send_verification(r, u, true);
     struct mail_message msg = {
         .kind = MAIL_EMAIL_CHANGED,
         .to = old->email,

@@ -174,12 +174,19 @@ export function formValues(form) {
   return out;
 }
 
+// A wait of s seconds as people say it: seconds under two minutes, then
+// minutes, then hours (rounded up: never sooner than the server allows).
+export function waitText(s) {
+  if (s < 120) return `${formatNumber(s)} s`;
+  if (s < 7200) return `${formatNumber(Math.ceil(s / 60))} min`;
+  return `${formatNumber(Math.ceil(s / 3600))} h`;
+}
+
 // A short, human sentence for an ApiError (or any error).
 export function errorMessage(err) {
   if (!err) return 'Something went wrong.';
   if (err.status === 429 || (err.status === 503 && err.retryAfter != null)) {
-    const s = err.retryAfter ?? 1;
-    return `Too many attempts. Try again in ${formatNumber(s)} s.`;
+    return `Too many attempts. Try again in ${waitText(err.retryAfter ?? 1)}.`;
   }
   if (err.status === 0) return 'The server could not be reached. Check your connection and try again.';
   if (err.status === 401) return 'Your session has ended. Please log in again.';

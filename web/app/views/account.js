@@ -4,7 +4,7 @@
 // one, end all others), change password, delete account. pace has no "end all other sessions" endpoint
 // (POST /auth/logout-all ends this one too), so "End all other sessions"
 // deletes each session that is not the current one.
-import { html, render, nothing, repeat, toast, formatDateTime, confirmDialog } from '../ui.js';
+import { html, render, nothing, repeat, toast, formatDateTime, confirmDialog, errorMessage } from '../ui.js';
 import { api, ApiError, fieldErrors } from '../api.js';
 import { logout, currentUser } from '../session.js';
 import { scrollableTables } from './plans.js';
@@ -23,7 +23,7 @@ export function describeAgent(ua) {
 
 function problem(e, fallback) {
   if (e instanceof ApiError) {
-    if (e.status === 429 && e.retryAfter) return `Too many attempts: try again in ${e.retryAfter} s.`;
+    if (e.status === 429 && e.retryAfter) return errorMessage(e);
     return e.detail || e.title || fallback;
   }
   return fallback;
