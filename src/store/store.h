@@ -201,7 +201,7 @@ int store_user_update(struct store *s, int64_t id, const struct store_user_patch
 /* Replaces the password hash (bumps version). With end_sessions, every
  * session of the user except keep_session_id (0: none kept) is revoked in
  * the same transaction (a password change), and the user's unused
- * password-reset tokens stop working; without it nothing else changes
+ * password-reset and MFA-login tokens stop working; without it nothing else changes
  * (re-hash on login). */
 int store_user_set_password(struct store *s, int64_t id, const char *hash, bool end_sessions,
                             int64_t keep_session_id);
@@ -226,11 +226,13 @@ int store_user_totp_pending(struct store *s, int64_t id, const char *sealed);
  * be used again), and the n recovery code hashes replace any the user
  * had. ERR_PRECONDITION when the pending secret is not expect_pending
  * (another enrolment started meanwhile, or none is pending); nothing
- * changes then. Bumps version. */
+ * changes then. The user's unused MFA-login tokens stop working (a
+ * second step begun before must not finish after). Bumps version. */
 int store_user_totp_enable(struct store *s, int64_t id, const char *expect_pending, int64_t step,
                            const uint8_t (*codes)[STORE_HASH_LEN], size_t n);
 /* Turns TOTP off: secret, pending secret and last step cleared, recovery
- * codes deleted, in one transaction. Bumps version. Idempotent. */
+ * codes deleted, unused MFA-login tokens spent, in one transaction. Bumps
+ * version. Idempotent. */
 int store_user_totp_disable(struct store *s, int64_t id);
 /* Accepts a TOTP time step once: OK when step is greater than the last
  * accepted one (it becomes the last), ERR_CONFLICT when it is not (that
@@ -286,7 +288,8 @@ int store_token_use(struct store *s, const uint8_t hash[STORE_HASH_LEN], enum st
                     int64_t now, struct arena *a, struct store_token *out);
 /* Email verification in one transaction: spends the verify_email token and,
  * when its address is still the user's email (ignoring ASCII case), marks
- * the account verified (bumps version). *user_id gets the account.
+ * the account verified (bumps version); the user's other unused
+ * verification links stop working. *user_id gets the account.
  * ERR_NOT_FOUND for an unknown, used or expired token, or one whose
  * address is no longer the user's (nothing is spent then). */
 int store_email_verify(struct store *s, const uint8_t hash[STORE_HASH_LEN], int64_t now, int64_t *user_id);

@@ -428,11 +428,42 @@ def test_unverified_email_stops_the_login(make_server):
         assert_problem(login(s, username), 403, "email_not_verified")
         time.sleep(1.5)
         assert len(sink.to(email)) == 4, sink.to(email)
-        # The newest link verifies the address (older ones stopped working);
-        # then the login goes through.
+        # Every link works until one verifies the address (a refused login
+        # adds a link, it does not take older ones away); that one spends
+        # the others. Then the login goes through.
         verified = [post(s, "/api/v1/auth/verify-email", {"token": token_from(m)}).status_code
                     for m in sink.to(email)]
         assert verified.count(204) == 1, verified
         assert_pair(login(s, username))
     finally:
         sink.stop()
+
+
+# ---------------------------------------------------------------- a second step begun before a change
+
+def test_mfa_token_dies_with_a_password_change(srv):
+    """A second step begun before the password changed cannot finish
+    after it: the change spends the account's mfa_tokens."""
+    step = fresh_step()
+    u = mfa_user(srv, step)
+    pending = login_token(srv, u)
+    r = post(srv, "/api/v1/users/me/password",
+             {"current_password": PASSWORD, "new_password": "another-long-passphrase-" + secrets.token_hex(4)},
+             token=u["access"])
+    assert r.status_code == 204, r.text
+    assert_unauthorized(second(srv, pending, code(u["secret"], step)), "invalid_mfa_token")
+
+
+def test_mfa_token_dies_when_totp_is_turned_off_or_enrolled_again(srv):
+    step = fresh_step()
+    u = mfa_user(srv, step)
+    pending = login_token(srv, u)
+    r = disable(srv, u["access"], PASSWORD, code(u["secret"], step))
+    assert r.status_code == 204, r.text
+    # Enrolled again with a new secret: the old second step stays dead,
+    # even with a code of the new secret.
+    r = begin(srv, u["access"])
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    assert confirm(srv, u["access"], code(secret, step)).status_code == 200
+    assert_unauthorized(second(srv, pending, code(secret, step + 1)), "invalid_mfa_token")

@@ -51,7 +51,7 @@ const struct pg_stmt_def store_pg_stmts[PG_STMT_COUNT] = {
          "r AS (UPDATE sessions SET revoked_at = $3 WHERE $5 AND user_id = $1 "
          "AND id <> $4 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM u)), "
          "t AS (UPDATE auth_tokens SET used_at = $3 WHERE $5 AND user_id = $1 "
-         "AND purpose = 'password_reset' AND used_at IS NULL AND EXISTS (SELECT 1 FROM u)) "
+         "AND purpose IN ('password_reset', 'mfa_login') AND used_at IS NULL AND EXISTS (SELECT 1 FROM u)) "
          "SELECT count(*) FROM u"},
     /* Holds off new sessions of the user until the deletion commits. */
     [PG_USER_LOCK] = {"user_lock", "l", "SELECT id FROM users WHERE id = $1 FOR UPDATE"},

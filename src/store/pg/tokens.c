@@ -94,6 +94,9 @@ op_totp_enable(struct pgx *x, void *arg)
         pg_p_i64(&q, now);
         err = store_pg_exec_changes(x, PG_RECOVERY_INSERT, &q, NULL);
     }
+    /* A second step begun under the old state must not finish under the new. */
+    if (err == OK)
+        err = token_revoke(x, e->id, STORE_TOKEN_MFA_LOGIN, store_pg_now());
     return err;
 }
 
@@ -130,6 +133,8 @@ op_totp_disable(struct pgx *x, void *arg)
     int err = two_counts(x, PG_USER_TOTP_DISABLE, &p, &users, NULL);
     if (err == OK && users == 0)
         err = ERR_NOT_FOUND;
+    if (err == OK)
+        err = token_revoke(x, ta->id, STORE_TOKEN_MFA_LOGIN, store_pg_now());
     return err;
 }
 
@@ -137,7 +142,7 @@ int
 store_pg_user_totp_disable(struct store *s, int64_t id)
 {
     struct totp_arg ta = {id, NULL, 0};
-    return store_pg_run(STORE(s), PG_WRITE, id, op_totp_disable, &ta);
+    return store_pg_run_tx(STORE(s), id, op_totp_disable, &ta);
 }
 
 static int
@@ -327,6 +332,9 @@ op_email_verify(struct pgx *x, void *arg)
         if (err == OK && changes == 0)
             err = ERR_NOT_FOUND;
     }
+    /* Verified: the other links of the account are moot. */
+    if (err == OK)
+        err = token_revoke(x, tok.user_id, STORE_TOKEN_VERIFY_EMAIL, store_pg_now());
     if (err == OK) {
         *va->user_id = tok.user_id;
         x->ryw_user = tok.user_id;

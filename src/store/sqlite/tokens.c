@@ -104,6 +104,9 @@ op_totp_enable(struct conn *c, void *arg)
         err = store_sqlite_step_done(c, st, "recovery insert");
         sqlite3_reset(st);
     }
+    /* A second step begun under the old state must not finish under the new. */
+    if (err == OK)
+        err = store_sqlite_token_revoke(c, e->id, STORE_TOKEN_MFA_LOGIN);
     return err;
 }
 
@@ -123,6 +126,8 @@ op_totp_disable(struct conn *c, void *arg)
         err = ERR_NOT_FOUND;
     if (err == OK)
         err = store_sqlite_exec2(c, STMT_RECOVERY_DELETE_USER, ta->id, 0, NULL);
+    if (err == OK)
+        err = store_sqlite_token_revoke(c, ta->id, STORE_TOKEN_MFA_LOGIN);
     return err;
 }
 
@@ -332,6 +337,9 @@ op_email_verify(struct conn *c, void *arg)
         if (err == OK && sqlite3_changes(c->db) == 0)
             err = ERR_NOT_FOUND;
     }
+    /* Verified: the other links of the account are moot. */
+    if (err == OK)
+        err = store_sqlite_token_revoke(c, tok.user_id, STORE_TOKEN_VERIFY_EMAIL);
     if (err == OK)
         *va->user_id = tok.user_id;
     arena_cleanup(&a);

@@ -203,6 +203,8 @@ op_user_set_password(struct conn *c, void *arg)
         err = store_sqlite_revoke_all(c, pa->id, pa->keep, NULL);
     if (err == OK && pa->end_sessions)
         err = store_sqlite_token_revoke(c, pa->id, STORE_TOKEN_PASSWORD_RESET);
+    if (err == OK && pa->end_sessions)
+        err = store_sqlite_token_revoke(c, pa->id, STORE_TOKEN_MFA_LOGIN);
     return err;
 }
 
