@@ -558,6 +558,53 @@ deletion_and_purge(struct store *s)
     arena_cleanup(&a);
 }
 
+/* What a change of the account spends: the other links once the address
+ * is verified; the mfa_tokens (a second step begun before) with a password
+ * change that ends sessions, and with TOTP confirmed or turned off. */
+static void
+changes_spend_tokens(struct store *s)
+{
+    struct arena a;
+    arena_init(&a);
+    int64_t uid = contract_user(s, "tokspend");
+    int64_t now = clock_wall_ms();
+    struct store_user u;
+    CHECK_EQ_INT(get_user(s, uid, &a, &u), OK);
+    char seed[64];
+    uint8_t one[STORE_HASH_LEN], two[STORE_HASH_LEN], m[STORE_HASH_LEN];
+    struct store_token t;
+    int64_t got = 0;
+    snprintf(seed, sizeof(seed), "tokspend-%lld-v1", (long long)uid);
+    CHECK_EQ_INT(make_token(s, uid, STORE_TOKEN_VERIFY_EMAIL, seed, u.email, now + HOUR, false, one), OK);
+    snprintf(seed, sizeof(seed), "tokspend-%lld-v2", (long long)uid);
+    CHECK_EQ_INT(make_token(s, uid, STORE_TOKEN_VERIFY_EMAIL, seed, u.email, now + HOUR, false, two), OK);
+    CHECK_EQ_INT(store_email_verify(s, one, now, &got), OK);
+    CHECK_EQ_INT(store_token_get(s, two, STORE_TOKEN_VERIFY_EMAIL, now, &a, &t), ERR_NOT_FOUND);
+    CHECK_EQ_INT(store_email_verify(s, two, now, &got), ERR_NOT_FOUND);
+
+    /* a rehash (no sessions ended) keeps a pending second step */
+    snprintf(seed, sizeof(seed), "tokspend-%lld-m1", (long long)uid);
+    CHECK_EQ_INT(make_token(s, uid, STORE_TOKEN_MFA_LOGIN, seed, NULL, now + HOUR, false, m), OK);
+    CHECK_EQ_INT(store_user_set_password(s, uid, "$argon2id$rehash", false, 0), OK);
+    CHECK_EQ_INT(store_token_get(s, m, STORE_TOKEN_MFA_LOGIN, now, &a, &t), OK);
+    CHECK_EQ_INT(store_user_set_password(s, uid, "$argon2id$changed", true, 0), OK);
+    CHECK_EQ_INT(store_token_get(s, m, STORE_TOKEN_MFA_LOGIN, now, &a, &t), ERR_NOT_FOUND);
+
+    uint8_t codes[2][STORE_HASH_LEN];
+    contract_hash(codes[0], "tokspend-c0");
+    contract_hash(codes[1], "tokspend-c1");
+    CHECK_EQ_INT(store_user_totp_pending(s, uid, "sealed-spend"), OK);
+    snprintf(seed, sizeof(seed), "tokspend-%lld-m2", (long long)uid);
+    CHECK_EQ_INT(make_token(s, uid, STORE_TOKEN_MFA_LOGIN, seed, NULL, now + HOUR, false, m), OK);
+    CHECK_EQ_INT(store_user_totp_enable(s, uid, "sealed-spend", 7, codes, 2), OK);
+    CHECK_EQ_INT(store_token_get(s, m, STORE_TOKEN_MFA_LOGIN, now, &a, &t), ERR_NOT_FOUND);
+    snprintf(seed, sizeof(seed), "tokspend-%lld-m3", (long long)uid);
+    CHECK_EQ_INT(make_token(s, uid, STORE_TOKEN_MFA_LOGIN, seed, NULL, now + HOUR, false, m), OK);
+    CHECK_EQ_INT(store_user_totp_disable(s, uid), OK);
+    CHECK_EQ_INT(store_token_get(s, m, STORE_TOKEN_MFA_LOGIN, now, &a, &t), ERR_NOT_FOUND);
+    arena_cleanup(&a);
+}
+
 void
 contract_tokens(struct store *s)
 {
@@ -568,6 +615,7 @@ contract_tokens(struct store *s)
     password_reset(s);
     session_mfa(s);
     totp(s);
+    changes_spend_tokens(s);
     deletion_and_purge(s);
     contract_tally();
 }
