@@ -263,6 +263,10 @@ class Sink:
             return
         with self._cond:
             self._open.append(up)
+        # Forward each small SMTP line at once: without this, Nagle's
+        # algorithm meets delayed ACKs and every message waits ~40 ms.
+        for s in (conn, up):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def pump(src, dst):
             try:
