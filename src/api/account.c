@@ -146,15 +146,8 @@ api_account_resend(struct http_req *r)
 {
     api_no_store(r);
     struct store_user u;
-    int err = store_user_get(api_deps()->store, r->user_id, &r->arena, &u);
-    if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+    if (!api_load_me(r, &u, false))
         return;
-    }
-    if (err != OK) {
-        api_reply_error(r, err);
-        return;
-    }
     if (u.email_verified) {
         http_reply_problem(r, 409, "email_already_verified", "Conflict",
                            "the account's email address is already verified");
@@ -171,7 +164,7 @@ api_account_resend(struct http_req *r)
         api_reply_rate_limited(r, &acct);
         return;
     }
-    err = api_account_send_verification(r, &u, true);
+    int err = api_account_send_verification(r, &u, true);
     if (err != OK) {
         api_reply_error(r, err);
         return;

@@ -61,6 +61,9 @@ void api_reply_profile_required(struct http_req *r);
  * access token is missing, malformed, expired or revoked),
  * "invalid_credentials", "refresh_token_*". detail may be NULL. */
 void api_reply_unauthorized(struct http_req *r, const char *code, const char *detail);
+/* 401 unauthorized: the access token's account no longer exists (deleted
+ * while the request ran). */
+void api_reply_account_gone(struct http_req *r);
 /* 409 username_taken or email_taken for an enum store_conflict. */
 void api_reply_conflict(struct http_req *r, int conflict);
 /* 422 validation_failed listing n field problems (n >= 1). */

@@ -167,3 +167,9 @@ api_security_event(struct http_req *r, const char *event, int64_t user_id, const
         .event = event, .user_id = user_id, .client = ip, .request_id = r->request_id, .detail = detail};
     log_security(&e);
 }
+
+void
+api_reply_account_gone(struct http_req *r)
+{
+    api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+}

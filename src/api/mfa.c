@@ -61,7 +61,7 @@ api_mfa_totp_begin(struct http_req *r)
     int err = store_user_totp_pending(api_deps()->store, u.id, sealed);
     api_cached_bump(r);
     if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+        api_reply_account_gone(r);
         return;
     }
     if (err != OK) {
@@ -124,7 +124,7 @@ api_mfa_totp_confirm(struct http_req *r)
         return;
     }
     if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+        api_reply_account_gone(r);
         return;
     }
     if (err != OK) {

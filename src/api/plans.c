@@ -204,7 +204,7 @@ plan_create(struct http_req *r)
         goto out;
     }
     if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+        api_reply_account_gone(r);
         goto out;
     }
     if (err != OK) {

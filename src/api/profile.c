@@ -196,7 +196,7 @@ profile_put(struct http_req *r)
     int err = store_profile_put(api_deps()->store, &p, expect);
     api_cached_bump(r);
     if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+        api_reply_account_gone(r);
         return;
     }
     if (err != OK) {

@@ -175,13 +175,6 @@ status_of(const char *s)
     return (enum store_task_status)st;
 }
 
-/* The access token's account no longer exists (deleted meanwhile). */
-static void
-reply_account_gone(struct http_req *r)
-{
-    api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
-}
-
 /* The version PATCH and DELETE expect, from If-Match: 0 for none or "*",
  * the one version it names for this task, or (several, or none that can
  * be this task's) the current version when listed. False after replying
@@ -263,7 +256,7 @@ create_reply(struct http_req *r, int err)
 {
     struct create *cr = r->state;
     if (err == ERR_NOT_FOUND)
-        reply_account_gone(r);
+        api_reply_account_gone(r);
     else if (err != OK)
         api_reply_error(r, err);
     else {

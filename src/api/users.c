@@ -93,7 +93,7 @@ api_load_me(struct http_req *r, struct store_user *u, bool primary)
     int err = store_user_get(api_deps()->store, r->user_id, &r->arena, u);
     store_reads_from_primary(was);
     if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+        api_reply_account_gone(r);
         return false;
     }
     if (err != OK) {
@@ -198,7 +198,7 @@ api_users_update(struct http_req *r)
         return;
     }
     if (err == ERR_NOT_FOUND) {
-        api_reply_unauthorized(r, "unauthorized", "the account of this access token no longer exists");
+        api_reply_account_gone(r);
         return;
     }
     if (err != OK) {
