@@ -51,13 +51,7 @@ sent() { cat "$smtp_dir/count" 2>/dev/null || echo 0; }
 
 bench_start_pace --smtp-url "$smtp_url" --public-url "http://app.example.test"
 user="bench$$"
-curl -s -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
-    -d "{\"username\":\"$user\",\"email\":\"$user@example.com\",\"password\":\"$password\"}" \
-    "$PACE_URL/api/v1/auth/register"
-token="$(curl -s --max-time 10 -H 'Content-Type: application/json' \
-    -d "{\"login\":\"$user\",\"password\":\"$password\"}" "$PACE_URL/api/v1/auth/login" |
-    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
-[ -n "$token" ] || bench_die "could not log in as the bench user"
+token="$(bench_user_token "$user" "$password")"
 
 bench__tmpdir lua
 lua="$BENCH__TMP"

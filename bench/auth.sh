@@ -55,13 +55,7 @@ bench_start_pace --hash-queue 4096
 bench__tmpdir lua
 lua="$BENCH__TMP"
 user="bench$$"
-curl -s -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
-    -d "{\"username\":\"$user\",\"email\":\"$user@example.com\",\"password\":\"$password\"}" \
-    "$PACE_URL/api/v1/auth/register"
-token="$(curl -s --max-time 10 -H 'Content-Type: application/json' \
-    -d "{\"login\":\"$user\",\"password\":\"$password\"}" "$PACE_URL/api/v1/auth/login" |
-    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
-[ -n "$token" ] || bench_die "could not log in as the bench user"
+token="$(bench_user_token "$user" "$password")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$PACE_URL/api/v1/users/me")" = 200 ] ||
     bench_die "GET /users/me did not answer 200"
 
@@ -94,14 +88,7 @@ me_rps="$BENCH_LAST_RPS" me_p50="$BENCH_LAST_P50" me_p99="$BENCH_LAST_P99" me_er
 delay_ms=$((8000 / probe_rate))
 bench_stop_pace
 bench_start_pace
-user2="$user"
-curl -s -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
-    -d "{\"username\":\"$user2\",\"email\":\"$user2@example.com\",\"password\":\"$password\"}" \
-    "$PACE_URL/api/v1/auth/register"
-token="$(curl -s --max-time 10 -H 'Content-Type: application/json' \
-    -d "{\"login\":\"$user2\",\"password\":\"$password\"}" "$PACE_URL/api/v1/auth/login" |
-    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
-[ -n "$token" ] || bench_die "could not log in on the second server"
+token="$(bench_user_token "$user" "$password")"
 cat >"$lua/probe.lua" <<EOF
 wrk.headers["Authorization"] = "Bearer $token"
 function delay() return $delay_ms end

@@ -288,6 +288,21 @@ bench_stop_pace() {
     if [ "$pid" = "${PACE_PID:-}" ]; then unset PACE_PID PACE_URL; fi
 }
 
+# bench_user_token USER PASSWORD: registers USER (email USER@example.com) on
+# the running pace ($PACE_URL), logs in and prints the access token; dies
+# when the login fails.
+bench_user_token() {
+    local user="$1" password="$2" token
+    curl -s -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"username\":\"$user\",\"email\":\"$user@example.com\",\"password\":\"$password\"}" \
+        "$PACE_URL/api/v1/auth/register"
+    token="$(curl -s --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"login\":\"$user\",\"password\":\"$password\"}" "$PACE_URL/api/v1/auth/login" |
+        sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')"
+    [ -n "$token" ] || bench_die "could not log in as $user"
+    printf '%s\n' "$token"
+}
+
 # bench_start_nginx: nginx (Debian's binary) with its own config in a temp dir,
 # worker_processes BENCH_THREADS, access_log off, keepalive_requests 100000, and
 # `location = /health` answering like pace: 200 application/json
